@@ -1,0 +1,54 @@
+/* The DAG file loader: runs `dags/*.lua` in a sandboxed Lua 5.4 state (no
+ * os.execute, io.popen or binary chunks; an instruction budget, a wall-time
+ * limit and a memory cap per file) and turns what they declare into
+ * dagd_dag models. One broken file never hides the others: each file's
+ * errors are recorded as `file:line: message` and loading goes on.
+ * The scheduler never sees a lua_State: only the models come out.
+ * SPDX-License-Identifier: MIT */
+#ifndef DAGD_LUA_H
+#define DAGD_LUA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dagd/model.h"
+
+typedef struct dagd_load_error {
+  char *file;
+  int line;       /* 0 when no line applies */
+  char *message;  /* without the file:line prefix */
+} dagd_load_error;
+
+/* What a load produced. Caller-allocated: dagd_dagbag_init / _close. */
+typedef struct dagd_dagbag {
+  dagd_dag **dags;
+  size_t n_dags;
+  dagd_load_error *errors;
+  size_t n_errors;
+  size_t n_files;     /* files read */
+} dagd_dagbag;
+
+typedef struct dagd_load_opts {
+  uint64_t instruction_budget;  /* VM instructions per file; default 50M */
+  int64_t time_limit_ms;        /* wall time per file; default 5000 */
+  size_t memory_limit;          /* bytes per file; default 256 MiB */
+  const char *lua_dir;          /* the lua/ folder holding dagd/; NULL: search */
+} dagd_load_opts;
+
+void dagd_load_opts_default(dagd_load_opts *opts);
+
+void dagd_dagbag_init(dagd_dagbag *bag);
+void dagd_dagbag_close(dagd_dagbag *bag);
+const dagd_dag *dagd_dagbag_find(const dagd_dagbag *bag, const char *dag_id);
+
+/* Loads one file, appending its DAGs or its errors to bag. A DAG id already
+ * in the bag is an error of the later file. Returns 0 when the file loaded
+ * cleanly, DAGD_ESYNTAX (or another code) when it added errors. */
+int dagd_lua_load_file(const char *path, const dagd_load_opts *opts, dagd_dagbag *bag);
+/* Loads every path: a directory contributes its *.lua files (recursively,
+ * sorted by name, skipping hidden entries); a file is loaded as is. Returns
+ * 0 when every file loaded cleanly. */
+int dagd_lua_load_paths(const char *const *paths, size_t n, const dagd_load_opts *opts,
+                        dagd_dagbag *bag);
+
+#endif

@@ -1,0 +1,52 @@
+/* Time values: int64 seconds since the Unix epoch (UTC), proleptic Gregorian
+ * calendar arithmetic, durations, and RFC 3339 parsing and formatting.
+ * Pure: nothing here reads the clock except dagd_time_now.
+ * SPDX-License-Identifier: MIT */
+#ifndef DAGD_TIME_H
+#define DAGD_TIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct dagd_err;
+
+/* Broken-down civil time (no zone). mon 1-12, mday 1-31, wday 0=Sunday,
+ * yday 0-365. */
+typedef struct dagd_tm {
+  int year, mon, mday, hour, min, sec;
+  int wday, yday;
+} dagd_tm;
+
+/* Days since 1970-01-01 of a civil date (any year, proleptic Gregorian). */
+int64_t dagd_days_from_civil(int year, int mon, int mday);
+void dagd_civil_from_days(int64_t days, int *year, int *mon, int *mday);
+int dagd_days_in_month(int year, int mon);
+int dagd_is_leap(int year);
+/* Seconds since epoch of a civil time taken as UTC (wday/yday ignored). */
+int64_t dagd_tm_to_epoch(const dagd_tm *tm);
+/* Fills every field of tm, wday and yday included. */
+void dagd_epoch_to_tm(int64_t t, dagd_tm *tm);
+
+/* Current time, seconds since epoch. Only edges (daemon, cli) call this;
+ * pure modules take `now` as a parameter. */
+int64_t dagd_time_now(void);
+
+/* Parses a duration: "90", "30s", "15m", "2h", "1d", "1w", "1h30m",
+ * "1.5h". Positive result in seconds, at most 100 years. */
+int dagd_duration_parse(const char *s, int64_t *out, struct dagd_err *err);
+/* Formats seconds as "1h30m", "45s", "2d". Writes at most n bytes. */
+void dagd_duration_format(int64_t secs, char *out, size_t n);
+
+/* Parses "YYYY-MM-DD", "YYYY-MM-DDTHH:MM[:SS[.frac]]" (also with a space
+ * instead of T), optionally followed by "Z" or "+HH:MM"/"-HH:MM".
+ * When the text carries an offset, *has_offset is 1 and *out is the UTC
+ * instant; otherwise *has_offset is 0 and *out is the wall time encoded as
+ * if it were UTC (the caller attaches a zone). */
+int dagd_time_parse(const char *s, int64_t *out, int *has_offset, struct dagd_err *err);
+
+/* "2026-01-01T02:00:00Z". out must hold 32 bytes. */
+void dagd_time_format_utc(int64_t t, char *out);
+/* "2026-01-01T03:00:00+01:00" for a given UTC offset in seconds. */
+void dagd_time_format_offset(int64_t t, int32_t offset, char *out);
+
+#endif

@@ -1,0 +1,49 @@
+/* Allocation helpers that abort on out-of-memory, a growable byte buffer and
+ * small string helpers shared by every module.
+ * SPDX-License-Identifier: MIT */
+#ifndef DAGD_UTIL_H
+#define DAGD_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+void *dagd_malloc(size_t n);
+void *dagd_calloc(size_t count, size_t size);
+void *dagd_realloc(void *p, size_t n);
+char *dagd_strdup(const char *s);
+char *dagd_strndup(const char *s, size_t n);
+/* printf into a new heap string; free with free(). */
+char *dagd_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#define DAGD_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Growable, always NUL-terminated byte buffer (caller-allocated). */
+typedef struct dagd_buf {
+  char *data;
+  size_t len;
+  size_t cap;
+} dagd_buf;
+
+void dagd_buf_init(dagd_buf *b);
+void dagd_buf_close(dagd_buf *b);
+void dagd_buf_reset(dagd_buf *b);
+void dagd_buf_append(dagd_buf *b, const void *p, size_t n);
+void dagd_buf_puts(dagd_buf *b, const char *s);
+void dagd_buf_putc(dagd_buf *b, char c);
+void dagd_buf_printf(dagd_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void dagd_buf_vprintf(dagd_buf *b, const char *fmt, va_list ap);
+/* Appends s as a JSON string literal (quotes and escapes included). */
+void dagd_buf_json_str(dagd_buf *b, const char *s);
+/* Takes the heap string out of the buffer; the buffer is left empty. */
+char *dagd_buf_steal(dagd_buf *b);
+
+/* True when id matches ^[A-Za-z0-9_.-]{1,250}$ (DAG and task ids). */
+bool dagd_id_valid(const char *id);
+/* True when id matches ^[A-Za-z0-9_.~:+-]{1,250}$ (client-given run ids). */
+bool dagd_run_id_valid(const char *id);
+
+bool dagd_str_has_suffix(const char *s, const char *suffix);
+
+#endif

@@ -1,0 +1,160 @@
+/* Unit tests for util: errors, buffers, ids, civil time, durations, dates.
+ * SPDX-License-Identifier: MIT */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "dagd/err.h"
+#include "dagd/time.h"
+#include "dagd/util.h"
+
+static void test_err_first_wins(void **state) {
+  dagd_err err;
+  dagd_err_init(&err);
+  assert_false(dagd_err_is_set(&err));
+  assert_int_equal(dagd_err_set(&err, DAGD_EINVAL, "first %d", 1), DAGD_EINVAL);
+  assert_int_equal(dagd_err_set(&err, DAGD_EIO, "second"), DAGD_EIO);
+  assert_int_equal(err.code, DAGD_EINVAL);
+  assert_string_equal(err.msg, "first 1");
+  assert_int_equal(dagd_err_set(NULL, DAGD_ENOENT, "x"), DAGD_ENOENT);
+  assert_string_equal(dagd_err_name(DAGD_ECYCLE), "ECYCLE");
+  assert_string_equal(dagd_strerror(DAGD_ENOENT), "not found");
+  dagd_err_init(&err);
+  dagd_err_set(&err, DAGD_EIO, "a\nb");
+  assert_string_equal(err.msg, "a b");
+}
+
+static void test_buf(void **state) {
+  dagd_buf b;
+  dagd_buf_init(&b);
+  for (int i = 0; i < 100; i++) dagd_buf_printf(&b, "%d,", i);
+  assert_int_equal(b.len, strlen(b.data));
+  assert_true(strncmp(b.data, "0,1,2,", 6) == 0);
+  dagd_buf_reset(&b);
+  dagd_buf_json_str(&b, "a\"b\\c\n\x01");
+  assert_string_equal(b.data, "\"a\\\"b\\\\c\\n\\u0001\"");
+  char *s = dagd_buf_steal(&b);
+  assert_null(b.data);
+  free(s);
+  s = dagd_buf_steal(&b);
+  assert_string_equal(s, "");
+  free(s);
+}
+
+static void test_ids(void **state) {
+  assert_true(dagd_id_valid("fraud_detection.v2-x"));
+  assert_false(dagd_id_valid(""));
+  assert_false(dagd_id_valid("a/b"));
+  assert_false(dagd_id_valid("a b"));
+  assert_false(dagd_id_valid("a:b"));
+  char big[252];
+  memset(big, 'a', 251);
+  big[251] = '\0';
+  assert_false(dagd_id_valid(big));
+  big[250] = '\0';
+  assert_true(dagd_id_valid(big));
+  assert_true(dagd_run_id_valid("manual__2026-01-01T00:00:00+00:00"));
+  assert_false(dagd_run_id_valid("../etc"));
+  assert_false(dagd_run_id_valid("a/b"));
+}
+
+static void test_civil(void **state) {
+  assert_int_equal(dagd_days_from_civil(1970, 1, 1), 0);
+  assert_int_equal(dagd_days_from_civil(2000, 3, 1), 11017);
+  assert_int_equal(dagd_days_from_civil(1969, 12, 31), -1);
+  /* Round trip every day over four centuries. */
+  for (int64_t d = -146097; d < 146097 * 2; d += 1) {
+    int y, m, md;
+    dagd_civil_from_days(d, &y, &m, &md);
+    assert_int_equal(dagd_days_from_civil(y, m, md), d);
+  }
+  dagd_tm tm;
+  dagd_epoch_to_tm(0, &tm);
+  assert_int_equal(tm.wday, 4);
+  dagd_epoch_to_tm(-1, &tm);
+  assert_int_equal(tm.year, 1969);
+  assert_int_equal(tm.hour, 23);
+  assert_int_equal(tm.wday, 3);
+  dagd_epoch_to_tm(1798761600, &tm); /* 2027-01-01 */
+  assert_int_equal(tm.year, 2027);
+  assert_int_equal(tm.wday, 5);
+  assert_int_equal(tm.yday, 0);
+  assert_int_equal(dagd_days_in_month(2028, 2), 29);
+  assert_int_equal(dagd_days_in_month(2100, 2), 28);
+  assert_int_equal(dagd_days_in_month(2000, 2), 29);
+}
+
+static void test_duration(void **state) {
+  struct { const char *in; int64_t want; } ok[] = {
+      {"30s", 30}, {"15m", 900}, {"2h", 7200}, {"1d", 86400}, {"1w", 604800},
+      {"1h30m", 5400}, {"1.5h", 5400}, {"90", 90}, {"1h 30m", 5400}, {"2d12h", 216000},
+  };
+  for (size_t i = 0; i < DAGD_ARRAY_LEN(ok); i++) {
+    int64_t v = 0;
+    dagd_err err;
+    dagd_err_init(&err);
+    assert_int_equal(dagd_duration_parse(ok[i].in, &v, &err), 0);
+    assert_int_equal(v, ok[i].want);
+  }
+  const char *bad[] = {"", "abc", "5x", "1h30", "-5m", "5ms", "0x10", "1e3", "inf", "0s", "m", "1000000w"};
+  for (size_t i = 0; i < DAGD_ARRAY_LEN(bad); i++) {
+    int64_t v = 0;
+    dagd_err err;
+    dagd_err_init(&err);
+    assert_true(dagd_duration_parse(bad[i], &v, &err) < 0);
+    assert_true(strstr(err.msg, "duration") != NULL);
+  }
+  char out[32];
+  dagd_duration_format(5400, out, sizeof(out));
+  assert_string_equal(out, "1h30m");
+  dagd_duration_format(86401, out, sizeof(out));
+  assert_string_equal(out, "1d1s");
+}
+
+static void test_time_parse(void **state) {
+  int64_t t;
+  int has;
+  dagd_err err;
+  dagd_err_init(&err);
+  assert_int_equal(dagd_time_parse("2026-01-01", &t, &has, &err), 0);
+  assert_int_equal(t, 1767225600);
+  assert_int_equal(has, 0);
+  assert_int_equal(dagd_time_parse("2026-01-01T02:00:00Z", &t, &has, &err), 0);
+  assert_int_equal(t, 1767225600 + 7200);
+  assert_int_equal(has, 1);
+  assert_int_equal(dagd_time_parse("2026-01-01T03:00:00+01:00", &t, &has, &err), 0);
+  assert_int_equal(t, 1767225600 + 7200);
+  assert_int_equal(dagd_time_parse("2026-01-01 02:00", &t, &has, &err), 0);
+  assert_int_equal(t, 1767225600 + 7200);
+  assert_int_equal(has, 0);
+  assert_int_equal(dagd_time_parse("2026-01-01T02:00:00.123-05:30", &t, &has, &err), 0);
+  assert_int_equal(t, 1767225600 + 7200 + 5 * 3600 + 1800);
+  const char *bad[] = {"2026-02-30", "2026-13-01", "26-01-01", "2026-01-01T25:00", "2026-01-01X",
+                       "2026-01-01T02:00:00+1", "yesterday", ""};
+  for (size_t i = 0; i < DAGD_ARRAY_LEN(bad); i++) {
+    dagd_err_init(&err);
+    assert_true(dagd_time_parse(bad[i], &t, &has, &err) < 0);
+    assert_true(err.msg[0] != '\0');
+  }
+  char out[32];
+  dagd_time_format_utc(1767225600 + 7200, out);
+  assert_string_equal(out, "2026-01-01T02:00:00Z");
+  dagd_time_format_offset(1767225600 + 7200, 3600, out);
+  assert_string_equal(out, "2026-01-01T03:00:00+01:00");
+  dagd_time_format_offset(1767225600, -(5 * 3600 + 1800), out);
+  assert_string_equal(out, "2025-12-31T18:30:00-05:30");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_err_first_wins), cmocka_unit_test(test_buf),
+      cmocka_unit_test(test_ids),            cmocka_unit_test(test_civil),
+      cmocka_unit_test(test_duration),       cmocka_unit_test(test_time_parse),
+  };
+  return cmocka_run_group_tests_name("util", tests, NULL, NULL);
+}
