@@ -1,4 +1,4 @@
-/* The DAG file loader: runs `dags/*.lua` in a sandboxed Lua 5.4 state (no
+/* The DAG file loader: runs the DAG files (dags/NAME.lua) in a sandboxed Lua 5.4 state (no
  * os.execute, io.popen or binary chunks; an instruction budget, a wall-time
  * limit and a memory cap per file) and turns what they declare into
  * dagd_dag models. One broken file never hides the others: each file's

@@ -1,12 +1,206 @@
-/* dagd: the scheduler daemon's entry point.
+/* dagd: the scheduler daemon. This first version reads the configuration,
+ * loads the DAG folder, reports what it found (DAGs, their next runs, every
+ * file:line error), and then waits on its libuv loop: SIGHUP reloads the
+ * DAG folder, SIGINT/SIGTERM stop it. Runs, tasks and the HTTP API arrive
+ * with the scheduler and API issues.
  * SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include <uv.h>
+
+#include "dagd/config.h"
+#include "dagd/cron.h"
+#include "dagd/err.h"
+#include "dagd/log.h"
+#include "dagd/lua.h"
+#include "dagd/time.h"
+#include "dagd/tz.h"
+#include "dagd/util.h"
+
+extern char **environ;
+
+typedef struct daemon {
+  dagd_config cfg;
+  dagd_dagbag bag;
+  uv_loop_t loop;
+  uv_signal_t sigint, sigterm, sighup;
+} daemon_t;
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: dagd [--config FILE] [--dags-folder DIR] [--state FILE] [--logs-folder DIR]\n"
+          "            [--listen HOST:PORT] [--parallelism N] [--executor local|kubernetes]\n"
+          "            [--log-level error|warn|info|debug] [--once] [--check-config] [--version]\n"
+          "\n"
+          "Loads the DAG folder and reports its DAGs and errors; with --once it exits\n"
+          "after the report (status 1 if any DAG file has an error), otherwise it keeps\n"
+          "running until SIGINT or SIGTERM, reloading the DAG folder on SIGHUP.\n"
+          "Every option also comes from dagd.lua or a DAGD_<KEY> environment variable.\n");
+}
+
+/* mkdir -p for the folder part of a path (the state file's directory) or
+ * the path itself. */
+static int make_dirs(const char *path, int include_last) {
+  char *p = dagd_strdup(path);
+  int rc = 0;
+  if (!include_last) {
+    char *slash = strrchr(p, '/');
+    if (slash == NULL) goto out;
+    *slash = '\0';
+  }
+  for (char *s = p + 1;; s++) {
+    if (*s == '/' || *s == '\0') {
+      char c = *s;
+      *s = '\0';
+      if (*p && mkdir(p, 0700) < 0 && errno != EEXIST) {
+        rc = -errno;
+        goto out;
+      }
+      if (c == '\0') break;
+      *s = c;
+    }
+  }
+out:
+  free(p);
+  return rc;
+}
+
+static int load_dags(daemon_t *d) {
+  dagd_load_opts opts;
+  dagd_load_opts_default(&opts);
+  opts.time_limit_ms = d->cfg.parse_timeout * 1000;
+  dagd_dagbag_close(&d->bag);
+  dagd_dagbag_init(&d->bag);
+  const char *folder = d->cfg.dags_folder;
+  int rc = dagd_lua_load_paths(&folder, 1, &opts, &d->bag);
+  for (size_t i = 0; i < d->bag.n_errors; i++) {
+    const dagd_load_error *e = &d->bag.errors[i];
+    DAGD_LOG(DAGD_LOG_ERROR, "loader", "%s:%d: %s", e->file, e->line, e->message);
+  }
+  int64_t now = dagd_time_now();
+  for (size_t i = 0; i < d->bag.n_dags; i++) {
+    const dagd_dag *dag = d->bag.dags[i];
+    dagd_interval iv;
+    char when[32] = "-";
+    if (dag->schedule && dagd_dag_next_interval(dag, now, &iv) == 0) dagd_time_format_utc(iv.run_after, when);
+    DAGD_LOG(DAGD_LOG_INFO, "loader", "dag %s: %zu tasks, schedule %s (%s), next run %s", dag->id, dag->n_tasks,
+             dag->schedule ? dagd_cron_text(dag->schedule) : "none", dagd_tz_name(dag->tz), when);
+  }
+  DAGD_LOG(DAGD_LOG_INFO, "loader", "%s: %zu files, %zu DAGs, %zu errors", d->cfg.dags_folder, d->bag.n_files,
+           d->bag.n_dags, d->bag.n_errors);
+  return rc;
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  daemon_t *d = h->data;
+  if (signum == SIGHUP) {
+    DAGD_LOG(DAGD_LOG_INFO, "daemon", "SIGHUP: reloading %s", d->cfg.dags_folder);
+    load_dags(d);
+    return;
+  }
+  DAGD_LOG(DAGD_LOG_INFO, "daemon", "%s: stopping", signum == SIGINT ? "SIGINT" : "SIGTERM");
+  uv_signal_stop(&d->sigint);
+  uv_signal_stop(&d->sigterm);
+  uv_signal_stop(&d->sighup);
+  uv_close((uv_handle_t *)&d->sigint, NULL);
+  uv_close((uv_handle_t *)&d->sigterm, NULL);
+  uv_close((uv_handle_t *)&d->sighup, NULL);
+}
 
 int main(int argc, char **argv) {
-  if (argc > 1 && strcmp(argv[1], "--version") == 0) {
-    printf("dagd %s\n", DAGD_VERSION);
+  static const struct option longopts[] = {
+      {"config", required_argument, 0, 'c'},      {"dags-folder", required_argument, 0, 'D'},
+      {"state", required_argument, 0, 'S'},       {"logs-folder", required_argument, 0, 'L'},
+      {"listen", required_argument, 0, 'l'},      {"parallelism", required_argument, 0, 'p'},
+      {"executor", required_argument, 0, 'e'},    {"log-level", required_argument, 0, 'v'},
+      {"once", no_argument, 0, '1'},              {"check-config", no_argument, 0, 'C'},
+      {"version", no_argument, 0, 'V'},           {"help", no_argument, 0, 'h'},
+      {0, 0, 0, 0}};
+  static const struct { int opt; const char *key; } flag_keys[] = {
+      {'D', "dags_folder"}, {'S', "state"}, {'L', "logs_folder"},
+      {'l', "listen"},      {'p', "parallelism"}, {'e', "executor"}};
+  const char *config = NULL;
+  const char *flag_values[DAGD_ARRAY_LEN(flag_keys)] = {0};
+  int once = 0, check = 0, opt;
+  daemon_t d;
+  memset(&d, 0, sizeof(d));
+  while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    switch (opt) {
+    case 'c': config = optarg; break;
+    case '1': once = 1; break;
+    case 'C': check = 1; break;
+    case 'V': printf("dagd %s\n", DAGD_VERSION); return 0;
+    case 'h': usage(stdout); return 0;
+    case 'v':
+      if (dagd_log_level_parse(optarg, &dagd_log_threshold) < 0) {
+        fprintf(stderr, "dagd: --log-level takes error, warn, info or debug\n");
+        return 2;
+      }
+      break;
+    default: {
+      size_t i;
+      for (i = 0; i < DAGD_ARRAY_LEN(flag_keys); i++)
+        if (flag_keys[i].opt == opt) flag_values[i] = optarg;
+      if (opt == '?') {
+        usage(stderr);
+        return 2;
+      }
+    }
+    }
+  }
+  if (optind != argc) {
+    usage(stderr);
+    return 2;
+  }
+  dagd_err err;
+  dagd_err_init(&err);
+  dagd_config_init(&d.cfg);
+  int rc = dagd_config_load(&d.cfg, config, environ, &err);
+  for (size_t i = 0; rc == 0 && i < DAGD_ARRAY_LEN(flag_keys); i++)
+    if (flag_values[i]) rc = dagd_config_set(&d.cfg, flag_keys[i].key, flag_values[i], &err);
+  if (rc < 0) {
+    fprintf(stderr, "dagd: %s\n", err.msg);
+    dagd_config_close(&d.cfg);
+    return 2;
+  }
+  if (check) {
+    printf("config %s: ok\n", d.cfg.config_file ? d.cfg.config_file : "(embedded defaults)");
+    dagd_config_close(&d.cfg);
     return 0;
   }
-  return 0;
+  if (make_dirs(d.cfg.state, 0) < 0 || make_dirs(d.cfg.logs_folder, 1) < 0) {
+    fprintf(stderr, "dagd: cannot create the folders for %s and %s: %s\n", d.cfg.state, d.cfg.logs_folder,
+            strerror(errno));
+    dagd_config_close(&d.cfg);
+    return 1;
+  }
+  dagd_dagbag_init(&d.bag);
+  DAGD_LOG(DAGD_LOG_INFO, "daemon", "dagd %s starting: dags %s, state %s, logs %s", DAGD_VERSION,
+           d.cfg.dags_folder, d.cfg.state, d.cfg.logs_folder);
+  rc = load_dags(&d);
+  if (once) {
+    dagd_dagbag_close(&d.bag);
+    dagd_config_close(&d.cfg);
+    return rc == 0 ? 0 : 1;
+  }
+  uv_loop_init(&d.loop);
+  uv_signal_t *sigs[] = {&d.sigint, &d.sigterm, &d.sighup};
+  int signums[] = {SIGINT, SIGTERM, SIGHUP};
+  for (size_t i = 0; i < 3; i++) {
+    uv_signal_init(&d.loop, sigs[i]);
+    sigs[i]->data = &d;
+    uv_signal_start(sigs[i], on_signal, signums[i]);
+  }
+  uv_run(&d.loop, UV_RUN_DEFAULT);
+  rc = uv_loop_close(&d.loop);
+  if (rc != 0) DAGD_LOG(DAGD_LOG_ERROR, "daemon", "loop closed with live handles: %s", uv_strerror(rc));
+  dagd_dagbag_close(&d.bag);
+  dagd_config_close(&d.cfg);
+  DAGD_LOG(DAGD_LOG_INFO, "daemon", "stopped");
+  return rc == 0 ? 0 : 1;
 }

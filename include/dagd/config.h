@@ -1,0 +1,53 @@
+/* Configuration: embedded defaults, then a `dagd.lua` table file, then
+ * DAGD_<KEY> environment variables, then command-line flags (each later
+ * source overrides the earlier). Pure apart from reading the file and the
+ * environment it is given.
+ * SPDX-License-Identifier: MIT */
+#ifndef DAGD_CONFIG_H
+#define DAGD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dagd/model.h"
+
+struct dagd_err;
+
+typedef struct dagd_config {
+  char *dags_folder;        /* "dags" */
+  char *state;              /* "var/dagd.db" */
+  char *logs_folder;        /* "var/logs" */
+  char *listen;             /* "127.0.0.1:8787" */
+  int parallelism;          /* worker slots, 16 */
+  dagd_kv *pools;           /* name -> slot count as text ("default" is implicit) */
+  size_t n_pools;
+  char **api_tokens;
+  size_t n_api_tokens;
+  dagd_kv *webhook_secrets; /* hook name -> secret */
+  size_t n_webhook_secrets;
+  char *executor;           /* "local" | "kubernetes" */
+  int64_t parse_timeout;    /* seconds per DAG file, 30 */
+  int64_t log_retention;    /* seconds, 0 = keep forever; 30d */
+  char *config_file;        /* the file read, or NULL for none */
+} dagd_config;
+
+/* Fills the embedded defaults. Release with dagd_config_close. */
+void dagd_config_init(dagd_config *cfg);
+void dagd_config_close(dagd_config *cfg);
+
+/* Reads a config file (a Lua chunk that returns a table or assigns the
+ * keys as globals; run with no library at all). Unknown keys and wrong
+ * types are errors naming file:line or the key. */
+int dagd_config_load_file(dagd_config *cfg, const char *path, struct dagd_err *err);
+/* Applies DAGD_<KEY> variables from envp (NULL-terminated "K=V" strings;
+ * pass `environ`). DAGD_API_TOKEN adds one admin token. */
+int dagd_config_load_env(dagd_config *cfg, char *const *envp, struct dagd_err *err);
+/* Sets one key from text, as a flag or variable would ("parallelism",
+ * "8"). DAGD_ENOENT for an unknown key. */
+int dagd_config_set(dagd_config *cfg, const char *key, const char *value, struct dagd_err *err);
+
+/* The usual sequence for both binaries: defaults, then `path` (or, when
+ * NULL, $DAGD_CONFIG, or ./dagd.lua when it exists), then the environment. */
+int dagd_config_load(dagd_config *cfg, const char *path, char *const *envp, struct dagd_err *err);
+
+#endif

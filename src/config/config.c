@@ -1,0 +1,296 @@
+/* Configuration sources merged in order: defaults, file, environment,
+ * flags. The file is a Lua chunk run with an empty environment (no
+ * libraries), so a config file can compute values but not act.
+ * SPDX-License-Identifier: MIT */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
+#include "dagd/config.h"
+#include "dagd/err.h"
+#include "dagd/time.h"
+#include "dagd/util.h"
+
+void dagd_config_init(dagd_config *cfg) {
+  memset(cfg, 0, sizeof(*cfg));
+  cfg->dags_folder = dagd_strdup("dags");
+  cfg->state = dagd_strdup("var/dagd.db");
+  cfg->logs_folder = dagd_strdup("var/logs");
+  cfg->listen = dagd_strdup("127.0.0.1:8787");
+  cfg->parallelism = 16;
+  cfg->executor = dagd_strdup("local");
+  cfg->parse_timeout = 30;
+  cfg->log_retention = 30 * 86400;
+}
+
+static void kv_free(dagd_kv *kv, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    free(kv[i].key);
+    free(kv[i].value);
+  }
+  free(kv);
+}
+
+void dagd_config_close(dagd_config *cfg) {
+  free(cfg->dags_folder);
+  free(cfg->state);
+  free(cfg->logs_folder);
+  free(cfg->listen);
+  free(cfg->executor);
+  free(cfg->config_file);
+  kv_free(cfg->pools, cfg->n_pools);
+  kv_free(cfg->webhook_secrets, cfg->n_webhook_secrets);
+  for (size_t i = 0; i < cfg->n_api_tokens; i++) free(cfg->api_tokens[i]);
+  free(cfg->api_tokens);
+  memset(cfg, 0, sizeof(*cfg));
+}
+
+static void set_str(char **slot, const char *v) {
+  free(*slot);
+  *slot = dagd_strdup(v);
+}
+
+static void kv_put(dagd_kv **kv, size_t *n, const char *key, const char *value) {
+  for (size_t i = 0; i < *n; i++) {
+    if (strcmp((*kv)[i].key, key) == 0) {
+      set_str(&(*kv)[i].value, value);
+      return;
+    }
+  }
+  *kv = dagd_realloc(*kv, (*n + 1) * sizeof(**kv));
+  (*kv)[*n].key = dagd_strdup(key);
+  (*kv)[*n].value = dagd_strdup(value);
+  (*n)++;
+}
+
+static void add_token(dagd_config *cfg, const char *tok) {
+  cfg->api_tokens = dagd_realloc(cfg->api_tokens, (cfg->n_api_tokens + 1) * sizeof(char *));
+  cfg->api_tokens[cfg->n_api_tokens++] = dagd_strdup(tok);
+}
+
+/* "host:port" with a port in 1-65535 and a non-empty host ("[::1]:80" ok). */
+static int listen_valid(const char *v) {
+  const char *colon = strrchr(v, ':');
+  if (colon == NULL || colon == v || colon[1] == '\0') return 0;
+  char *end;
+  long port = strtol(colon + 1, &end, 10);
+  return *end == '\0' && port >= 1 && port <= 65535;
+}
+
+static int parse_pool(dagd_config *cfg, const char *spec, dagd_err *err) {
+  /* "gpu=1,default=16" */
+  char *copy = dagd_strdup(spec), *save = NULL;
+  int rc = 0;
+  for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+    char *eq = strchr(item, '=');
+    char *end = NULL;
+    long slots = eq ? strtol(eq + 1, &end, 10) : -1;
+    if (eq == NULL || eq == item || *end != '\0' || slots < 1 || slots > 100000) {
+      rc = dagd_err_set(err, DAGD_EINVAL, "pools: bad entry \"%s\" (expected name=slots)", item);
+      break;
+    }
+    *eq = '\0';
+    if (!dagd_id_valid(item)) {
+      rc = dagd_err_set(err, DAGD_EINVAL, "pools: bad pool name \"%s\"", item);
+      break;
+    }
+    kv_put(&cfg->pools, &cfg->n_pools, item, eq + 1);
+  }
+  free(copy);
+  return rc;
+}
+
+int dagd_config_set(dagd_config *cfg, const char *key, const char *value, dagd_err *err) {
+  if (strcmp(key, "dags_folder") == 0) {
+    set_str(&cfg->dags_folder, value);
+  } else if (strcmp(key, "state") == 0) {
+    set_str(&cfg->state, value);
+  } else if (strcmp(key, "logs_folder") == 0) {
+    set_str(&cfg->logs_folder, value);
+  } else if (strcmp(key, "listen") == 0) {
+    if (!listen_valid(value))
+      return dagd_err_set(err, DAGD_EINVAL, "listen: \"%s\" is not host:port", value);
+    set_str(&cfg->listen, value);
+  } else if (strcmp(key, "parallelism") == 0) {
+    char *end;
+    long n = strtol(value, &end, 10);
+    if (*value == '\0' || *end != '\0' || n < 1 || n > 10000)
+      return dagd_err_set(err, DAGD_EINVAL, "parallelism: \"%s\" is not a number in 1-10000", value);
+    cfg->parallelism = (int)n;
+  } else if (strcmp(key, "executor") == 0) {
+    if (strcmp(value, "local") != 0 && strcmp(value, "kubernetes") != 0)
+      return dagd_err_set(err, DAGD_EINVAL, "executor: \"%s\" is not local or kubernetes", value);
+    set_str(&cfg->executor, value);
+  } else if (strcmp(key, "parse_timeout") == 0 || strcmp(key, "log_retention") == 0) {
+    int64_t secs = 0;
+    bool retention = key[0] == 'l';
+    if (!(retention && strcmp(value, "0") == 0)) {
+      dagd_err sub;
+      dagd_err_init(&sub);
+      if (dagd_duration_parse(value, &secs, &sub) < 0)
+        return dagd_err_set(err, sub.code, "%s: %s", key, sub.msg);
+    }
+    *(retention ? &cfg->log_retention : &cfg->parse_timeout) = secs;
+  } else if (strcmp(key, "pools") == 0) {
+    return parse_pool(cfg, value, err);
+  } else if (strcmp(key, "api_token") == 0 || strcmp(key, "api_tokens") == 0) {
+    if (*value == '\0') return dagd_err_set(err, DAGD_EINVAL, "%s: empty token", key);
+    add_token(cfg, value);
+  } else {
+    return dagd_err_set(err, DAGD_ENOENT, "unknown config key \"%s\"", key);
+  }
+  return 0;
+}
+
+int dagd_config_load_env(dagd_config *cfg, char *const *envp, dagd_err *err) {
+  static const char *const keys[] = {"dags_folder", "state",       "logs_folder",   "listen",
+                                     "parallelism", "executor",    "parse_timeout", "log_retention",
+                                     "pools",       "api_token"};
+  for (size_t i = 0; i < DAGD_ARRAY_LEN(keys); i++) {
+    char name[64] = "DAGD_";
+    for (size_t j = 0; keys[i][j] && j < 50; j++) name[5 + j] = (char)toupper((unsigned char)keys[i][j]);
+    size_t nlen = strlen(name);
+    for (char *const *e = envp; e && *e; e++) {
+      if (strncmp(*e, name, nlen) == 0 && (*e)[nlen] == '=') {
+        dagd_err sub;
+        dagd_err_init(&sub);
+        if (dagd_config_set(cfg, keys[i], *e + nlen + 1, &sub) < 0)
+          return dagd_err_set(err, sub.code, "%s: %s", name, sub.msg);
+      }
+    }
+  }
+  return 0;
+}
+
+/* Reads table field `key` (at the top of the stack) as text into cfg. */
+static int load_field(lua_State *L, dagd_config *cfg, const char *path, dagd_err *err) {
+  /* stack: ... key value */
+  const char *key = lua_tostring(L, -2);
+  int t = lua_type(L, -1);
+  dagd_buf text;
+  dagd_buf_init(&text);
+  int rc = 0;
+  if (strcmp(key, "pools") == 0 || strcmp(key, "webhook_secrets") == 0) {
+    if (t != LUA_TTABLE) {
+      rc = dagd_err_set(err, DAGD_EINVAL, "%s: %s must be a table", path, key);
+      goto done;
+    }
+    for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1)) {
+      /* stack: ... key tbl k v */
+      if (lua_type(L, -2) != LUA_TSTRING ||
+          (key[0] == 'p' ? !lua_isinteger(L, -1) : lua_type(L, -1) != LUA_TSTRING)) {
+        rc = dagd_err_set(err, DAGD_EINVAL, "%s: %s entries must be %s", path, key,
+                          key[0] == 'p' ? "name = slots" : "name = \"secret\"");
+        lua_pop(L, 2);
+        goto done;
+      }
+      if (key[0] == 'w') {
+        kv_put(&cfg->webhook_secrets, &cfg->n_webhook_secrets, lua_tostring(L, -2), lua_tostring(L, -1));
+      } else {
+        dagd_buf_reset(&text);
+        dagd_buf_printf(&text, "%s=%lld", lua_tostring(L, -2), (long long)lua_tointeger(L, -1));
+        dagd_err sub;
+        dagd_err_init(&sub);
+        if (parse_pool(cfg, text.data, &sub) < 0) {
+          rc = dagd_err_set(err, sub.code, "%s: %s", path, sub.msg);
+          lua_pop(L, 2);
+          goto done;
+        }
+      }
+    }
+    goto done;
+  }
+  if (strcmp(key, "api_tokens") == 0) {
+    if (t != LUA_TTABLE) {
+      rc = dagd_err_set(err, DAGD_EINVAL, "%s: api_tokens must be a list of strings", path);
+      goto done;
+    }
+    lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_rawgeti(L, -1, i);
+      if (lua_type(L, -1) != LUA_TSTRING || lua_rawlen(L, -1) == 0) {
+        lua_pop(L, 1);
+        rc = dagd_err_set(err, DAGD_EINVAL, "%s: api_tokens must be a list of strings", path);
+        goto done;
+      }
+      add_token(cfg, lua_tostring(L, -1));
+      lua_pop(L, 1);
+    }
+    goto done;
+  }
+  if (t == LUA_TNUMBER) {
+    if (lua_isinteger(L, -1))
+      dagd_buf_printf(&text, "%lld", (long long)lua_tointeger(L, -1));
+    else
+      dagd_buf_printf(&text, "%g", lua_tonumber(L, -1));
+  } else if (t == LUA_TSTRING) {
+    dagd_buf_puts(&text, lua_tostring(L, -1));
+  } else {
+    rc = dagd_err_set(err, DAGD_EINVAL, "%s: %s must be a string or number, not %s", path, key,
+                      lua_typename(L, t));
+    goto done;
+  }
+  dagd_err sub;
+  dagd_err_init(&sub);
+  if (dagd_config_set(cfg, key, text.data, &sub) < 0) rc = dagd_err_set(err, sub.code, "%s: %s", path, sub.msg);
+done:
+  dagd_buf_close(&text);
+  return rc;
+}
+
+int dagd_config_load_file(dagd_config *cfg, const char *path, dagd_err *err) {
+  lua_State *L = luaL_newstate();
+  int rc = 0;
+  if (L == NULL) return dagd_err_set(err, DAGD_ENOMEM, "%s: cannot create a Lua state", path);
+  if (access(path, R_OK) != 0) {
+    rc = dagd_err_set(err, errno == ENOENT ? DAGD_ENOENT : DAGD_EIO, "cannot read config file %s: %s", path,
+                      strerror(errno));
+    goto out;
+  }
+  if (luaL_loadfilex(L, path, "t") != LUA_OK) {
+    rc = dagd_err_set(err, DAGD_ESYNTAX, "%s", lua_tostring(L, -1));
+    goto out;
+  }
+  /* stack: chunk. Run it with an empty table as its only environment. */
+  lua_newtable(L);
+  lua_pushvalue(L, -1);
+  lua_setupvalue(L, -3, 1);
+  /* stack: chunk env */
+  lua_insert(L, -2);
+  /* stack: env chunk */
+  if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
+    rc = dagd_err_set(err, DAGD_ESYNTAX, "%s", lua_tostring(L, -1));
+    goto out;
+  }
+  /* stack: env result. A returned table wins over assigned globals. */
+  if (lua_type(L, -1) != LUA_TTABLE) lua_pop(L, 1);
+  else lua_remove(L, -2);
+  for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1)) {
+    if (lua_type(L, -2) != LUA_TSTRING) {
+      rc = dagd_err_set(err, DAGD_EINVAL, "%s: config keys must be names", path);
+      goto out;
+    }
+    if ((rc = load_field(L, cfg, path, err)) < 0) goto out;
+  }
+  set_str(&cfg->config_file, path);
+out:
+  lua_close(L);
+  return rc;
+}
+
+int dagd_config_load(dagd_config *cfg, const char *path, char *const *envp, dagd_err *err) {
+  int rc;
+  if (path == NULL) {
+    for (char *const *e = envp; e && *e; e++)
+      if (strncmp(*e, "DAGD_CONFIG=", 12) == 0 && (*e)[12]) path = *e + 12;
+  }
+  if (path == NULL && access("dagd.lua", R_OK) == 0) path = "dagd.lua";
+  if (path != NULL && (rc = dagd_config_load_file(cfg, path, err)) < 0) return rc;
+  return dagd_config_load_env(cfg, envp, err);
+}

@@ -1,0 +1,128 @@
+/* Unit tests for config: defaults, file, environment and flag precedence,
+ * and clear errors for bad values.
+ * SPDX-License-Identifier: MIT */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "dagd/config.h"
+#include "dagd/err.h"
+
+static char *write_tmp(const char *text) {
+  char *path = strdup("/tmp/dagd-config-XXXXXX");
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+  close(fd);
+  return path;
+}
+
+static void test_defaults(void **state) {
+  dagd_config cfg;
+  dagd_config_init(&cfg);
+  assert_string_equal(cfg.dags_folder, "dags");
+  assert_string_equal(cfg.state, "var/dagd.db");
+  assert_string_equal(cfg.listen, "127.0.0.1:8787");
+  assert_int_equal(cfg.parallelism, 16);
+  assert_string_equal(cfg.executor, "local");
+  assert_null(cfg.config_file);
+  dagd_config_close(&cfg);
+}
+
+static void test_file_env_precedence(void **state) {
+  char *path = write_tmp("dags_folder = '/srv/dags'\n"
+                         "parallelism = 4\n"
+                         "pools = { gpu = 1, cpu = 8 }\n"
+                         "api_tokens = { 'tok1', 'tok2' }\n"
+                         "webhook_secrets = { alertmanager = 's3cret' }\n"
+                         "parse_timeout = '10s'\n");
+  char *envp[] = {"DAGD_PARALLELISM=8", "DAGD_LISTEN=0.0.0.0:9000", "DAGD_API_TOKEN=admin", "OTHER=1", NULL};
+  dagd_config cfg;
+  dagd_err err;
+  dagd_err_init(&err);
+  dagd_config_init(&cfg);
+  assert_int_equal(dagd_config_load(&cfg, path, envp, &err), 0);
+  assert_string_equal(cfg.dags_folder, "/srv/dags");
+  assert_int_equal(cfg.parallelism, 8); /* env beats file */
+  assert_string_equal(cfg.listen, "0.0.0.0:9000");
+  assert_int_equal(cfg.n_pools, 2);
+  assert_int_equal(cfg.n_api_tokens, 3);
+  assert_string_equal(cfg.api_tokens[2], "admin");
+  assert_int_equal(cfg.n_webhook_secrets, 1);
+  assert_string_equal(cfg.webhook_secrets[0].value, "s3cret");
+  assert_int_equal(cfg.parse_timeout, 10);
+  assert_string_equal(cfg.config_file, path);
+  /* A flag beats both. */
+  assert_int_equal(dagd_config_set(&cfg, "parallelism", "2", &err), 0);
+  assert_int_equal(cfg.parallelism, 2);
+  dagd_config_close(&cfg);
+  unlink(path);
+  free(path);
+}
+
+static void test_returned_table(void **state) {
+  char *path = write_tmp("return { state = 'x.db', log_retention = '7d' }\n");
+  dagd_config cfg;
+  dagd_err err;
+  dagd_err_init(&err);
+  dagd_config_init(&cfg);
+  assert_int_equal(dagd_config_load_file(&cfg, path, &err), 0);
+  assert_string_equal(cfg.state, "x.db");
+  assert_int_equal(cfg.log_retention, 7 * 86400);
+  dagd_config_close(&cfg);
+  unlink(path);
+  free(path);
+}
+
+static void test_errors(void **state) {
+  struct { const char *text; const char *want; } cases[] = {
+      {"parallelism = 0\n", "parallelism"},
+      {"parallelism = 'many'\n", "parallelism"},
+      {"listen = 'nohost'\n", "listen"},
+      {"executor = 'celery'\n", "executor"},
+      {"dags_foldr = 'x'\n", "unknown config key \"dags_foldr\""},
+      {"parse_timeout = '5 parsecs'\n", "parse_timeout"},
+      {"pools = { gpu = 'one' }\n", "pools"},
+      {"x = = 1\n", ":1:"},
+      {"os.execute('true')\n", ":1:"}, /* no libraries in a config file */
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    char *path = write_tmp(cases[i].text);
+    dagd_config cfg;
+    dagd_err err;
+    dagd_err_init(&err);
+    dagd_config_init(&cfg);
+    assert_true(dagd_config_load_file(&cfg, path, &err) < 0);
+    if (strstr(err.msg, cases[i].want) == NULL) fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err.msg, cases[i].want);
+    dagd_config_close(&cfg);
+    unlink(path);
+    free(path);
+  }
+  dagd_config cfg;
+  dagd_err err;
+  dagd_err_init(&err);
+  dagd_config_init(&cfg);
+  assert_int_equal(dagd_config_load_file(&cfg, "/nonexistent/dagd.lua", &err), DAGD_ENOENT);
+  char *envp[] = {"DAGD_PARALLELISM=-3", NULL};
+  dagd_err_init(&err);
+  assert_true(dagd_config_load_env(&cfg, envp, &err) < 0);
+  assert_non_null(strstr(err.msg, "DAGD_PARALLELISM"));
+  dagd_config_close(&cfg);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_defaults),
+      cmocka_unit_test(test_file_env_precedence),
+      cmocka_unit_test(test_returned_table),
+      cmocka_unit_test(test_errors),
+  };
+  return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
