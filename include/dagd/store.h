@@ -1,0 +1,190 @@
+/* The state store: SQLite in WAL mode with a versioned schema (PRAGMA
+ * user_version) and typed queries for DAGs, runs, task instances, outputs
+ * and events. The scheduler batches each loop turn's transitions into one
+ * transaction (dagd_store_begin / dagd_store_commit). What the loop reads
+ * goes through partial indexes on unfinished rows, so its cost does not
+ * grow with history.
+ * Instants are seconds since the epoch: logical dates and data intervals
+ * as integers, start/end/queued times as doubles (sub-second durations).
+ * Not thread-safe: one store per thread.
+ * SPDX-License-Identifier: MIT */
+#ifndef DAGD_STORE_H
+#define DAGD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct dagd_err;
+typedef struct dagd_store dagd_store;
+
+/* The schema version this build writes. */
+#define DAGD_STORE_SCHEMA_VERSION 1
+
+typedef enum {
+  DAGD_RUN_QUEUED,
+  DAGD_RUN_RUNNING,
+  DAGD_RUN_SUCCESS,
+  DAGD_RUN_FAILED,
+  DAGD_RUN__COUNT
+} dagd_run_state;
+
+typedef enum {
+  DAGD_RUN_SCHEDULED,
+  DAGD_RUN_MANUAL,
+  DAGD_RUN_BACKFILL,
+  DAGD_RUN_EVENT,
+  DAGD_RUN_TYPE__COUNT
+} dagd_run_type;
+
+typedef enum {
+  DAGD_TI_NONE,
+  DAGD_TI_SCHEDULED,
+  DAGD_TI_QUEUED,
+  DAGD_TI_RUNNING,
+  DAGD_TI_SUCCESS,
+  DAGD_TI_FAILED,
+  DAGD_TI_UP_FOR_RETRY,
+  DAGD_TI_UP_FOR_RESCHEDULE,
+  DAGD_TI_UPSTREAM_FAILED,
+  DAGD_TI_SKIPPED,
+  DAGD_TI_REMOVED,
+  DAGD_TI__COUNT
+} dagd_ti_state;
+
+const char *dagd_run_state_name(dagd_run_state s);
+int dagd_run_state_parse(const char *name, dagd_run_state *out);
+const char *dagd_run_type_name(dagd_run_type t);
+int dagd_run_type_parse(const char *name, dagd_run_type *out);
+const char *dagd_ti_state_name(dagd_ti_state s);
+int dagd_ti_state_parse(const char *name, dagd_ti_state *out);
+/* success, failed, skipped, upstream_failed, removed */
+bool dagd_ti_state_finished(dagd_ti_state s);
+
+/* Opens (creating if needed) the database at path, sets WAL mode,
+ * synchronous=NORMAL and a busy timeout, and migrates the schema. A file
+ * that is not a dagd database, is corrupt, or has a schema newer than this
+ * build is refused with a clear message (DAGD_EIO / DAGD_ERANGE). The file
+ * is created with mode 0600. */
+int dagd_store_open(const char *path, dagd_store **out, struct dagd_err *err);
+void dagd_store_close(dagd_store *st);
+/* PRAGMA integrity_check: 0 when "ok", DAGD_EIO with the first problem. */
+int dagd_store_check(dagd_store *st, struct dagd_err *err);
+
+int dagd_store_begin(dagd_store *st, struct dagd_err *err);
+int dagd_store_commit(dagd_store *st, struct dagd_err *err);
+void dagd_store_rollback(dagd_store *st);
+
+/* --- DAGs --- */
+typedef struct dagd_store_dag {
+  char *dag_id;
+  char *fileloc;
+  bool is_paused;
+  bool has_next_run;
+  int64_t next_run_after;  /* when has_next_run */
+} dagd_store_dag;
+
+void dagd_store_dag_clear(dagd_store_dag *d);
+/* Records a loaded DAG (fileloc). A new DAG starts paused when
+ * paused_on_create; an existing one keeps its paused flag. */
+int dagd_store_dag_upsert(dagd_store *st, const char *dag_id, const char *fileloc, bool paused_on_create,
+                          struct dagd_err *err);
+/* DAGD_ENOENT when unknown. Fills *out (release with dagd_store_dag_clear). */
+int dagd_store_dag_get(dagd_store *st, const char *dag_id, dagd_store_dag *out, struct dagd_err *err);
+int dagd_store_dag_set_paused(dagd_store *st, const char *dag_id, bool paused, struct dagd_err *err);
+/* has_next false stores NULL. */
+int dagd_store_dag_set_next_run(dagd_store *st, const char *dag_id, bool has_next, int64_t next_run_after,
+                                struct dagd_err *err);
+
+/* --- runs --- */
+typedef struct dagd_store_run {
+  int64_t pk;                 /* row id, set by insert */
+  char *dag_id;
+  char *run_id;
+  dagd_run_type run_type;
+  int64_t logical_date;
+  bool has_interval;
+  int64_t interval_start, interval_end;
+  char *conf;                 /* JSON text, "{}" by default */
+  dagd_run_state state;
+  double queued_at, start_date, end_date;  /* 0 = unset */
+  int64_t backfill_id;        /* 0 = none */
+  int64_t event_id;           /* 0 = none */
+} dagd_store_run;
+
+void dagd_store_run_clear(dagd_store_run *r);
+/* Inserts run (pk is set). DAGD_EEXIST when (dag_id, run_id) exists, or a
+ * scheduled run for the same (dag_id, logical_date) exists. */
+int dagd_store_run_insert(dagd_store *st, dagd_store_run *run, struct dagd_err *err);
+int dagd_store_run_get(dagd_store *st, const char *dag_id, const char *run_id, dagd_store_run *out,
+                       struct dagd_err *err);
+int dagd_store_run_get_pk(dagd_store *st, int64_t pk, dagd_store_run *out, struct dagd_err *err);
+int dagd_store_run_set_state(dagd_store *st, int64_t pk, dagd_run_state state, double start_date,
+                             double end_date, struct dagd_err *err);
+
+typedef struct dagd_store_run_list {
+  dagd_store_run *runs;
+  size_t n;
+  int64_t total;              /* matching rows ignoring limit/offset */
+} dagd_store_run_list;
+
+void dagd_store_run_list_clear(dagd_store_run_list *l);
+/* Runs of a DAG, newest logical date first. state_filter < 0 means any.
+ * limit 0 means 100. */
+int dagd_store_run_list_dag(dagd_store *st, const char *dag_id, int state_filter, int64_t limit, int64_t offset,
+                            dagd_store_run_list *out, struct dagd_err *err);
+/* Every queued or running run, oldest logical date first (the loop's
+ * working set; served by a partial index). */
+int dagd_store_run_list_active(dagd_store *st, dagd_store_run_list *out, struct dagd_err *err);
+/* Counts a DAG's runs in state (for max_active_runs). */
+int dagd_store_run_count(dagd_store *st, const char *dag_id, dagd_run_state state, int64_t *out,
+                         struct dagd_err *err);
+/* The latest scheduled run's logical date of a DAG: DAGD_ENOENT if none. */
+int dagd_store_run_last_scheduled(dagd_store *st, const char *dag_id, int64_t *logical_date,
+                                  struct dagd_err *err);
+
+/* --- task instances --- */
+typedef struct dagd_store_ti {
+  int64_t run_pk;
+  char *task_id;
+  dagd_ti_state state;
+  int try_number;             /* tries started so far */
+  int max_tries;
+  int64_t pid;                /* 0 = none */
+  double start_date, end_date;
+  bool has_exit_code;
+  int exit_code;
+  double next_try_at;         /* up_for_retry / up_for_reschedule: when; 0 = unset */
+  char *pool;
+  int64_t priority_weight;
+} dagd_store_ti;
+
+void dagd_store_ti_clear(dagd_store_ti *ti);
+int dagd_store_ti_insert(dagd_store *st, const dagd_store_ti *ti, struct dagd_err *err);
+/* Writes every mutable column of ti (found by run_pk, task_id). */
+int dagd_store_ti_update(dagd_store *st, const dagd_store_ti *ti, struct dagd_err *err);
+int dagd_store_ti_get(dagd_store *st, int64_t run_pk, const char *task_id, dagd_store_ti *out,
+                      struct dagd_err *err);
+
+typedef struct dagd_store_ti_list {
+  dagd_store_ti *tis;
+  size_t n;
+} dagd_store_ti_list;
+
+void dagd_store_ti_list_clear(dagd_store_ti_list *l);
+/* Task instances of one run, in task_id order. */
+int dagd_store_ti_list_run(dagd_store *st, int64_t run_pk, dagd_store_ti_list *out, struct dagd_err *err);
+/* Task instances in queued or running state across all runs (what the
+ * executor must be tracking; served by a partial index). */
+int dagd_store_ti_list_live(dagd_store *st, dagd_store_ti_list *out, struct dagd_err *err);
+
+/* --- outputs --- */
+int dagd_store_output_put(dagd_store *st, int64_t run_pk, const char *task_id, const char *key,
+                          const char *value, struct dagd_err *err);
+/* *value is a new heap string; DAGD_ENOENT when absent. */
+int dagd_store_output_get(dagd_store *st, int64_t run_pk, const char *task_id, const char *key, char **value,
+                          struct dagd_err *err);
+/* Every output of a run as a JSON object text {"task": {"key": "value"}}. */
+int dagd_store_output_json(dagd_store *st, int64_t run_pk, char **json, struct dagd_err *err);
+
+#endif

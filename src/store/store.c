@@ -1,0 +1,713 @@
+/* The SQLite state store: opening, schema migrations, transactions, and
+ * the typed queries over DAGs, runs, task instances and outputs.
+ * Every statement is prepared once per store and reset after use.
+ * SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "dagd/err.h"
+#include "dagd/store.h"
+#include "dagd/util.h"
+
+/* Each migration takes the schema from version i to i+1. Never edit one
+ * that has shipped: add the next. */
+static const char *const migrations[] = {
+    /* 0 -> 1 */
+    "CREATE TABLE dag ("
+    "  dag_id TEXT PRIMARY KEY,"
+    "  fileloc TEXT NOT NULL,"
+    "  is_paused INTEGER NOT NULL DEFAULT 0,"
+    "  next_run_after INTEGER"
+    ");"
+    "CREATE TABLE dag_run ("
+    "  id INTEGER PRIMARY KEY,"
+    "  dag_id TEXT NOT NULL,"
+    "  run_id TEXT NOT NULL,"
+    "  run_type TEXT NOT NULL,"
+    "  logical_date INTEGER NOT NULL,"
+    "  interval_start INTEGER,"
+    "  interval_end INTEGER,"
+    "  conf TEXT NOT NULL DEFAULT '{}',"
+    "  state TEXT NOT NULL,"
+    "  queued_at REAL, start_date REAL, end_date REAL,"
+    "  backfill_id INTEGER, event_id INTEGER,"
+    "  UNIQUE (dag_id, run_id)"
+    ");"
+    /* One scheduled run per interval, whatever its run_id. */
+    "CREATE UNIQUE INDEX dag_run_scheduled ON dag_run (dag_id, logical_date)"
+    "  WHERE run_type = 'scheduled';"
+    "CREATE INDEX dag_run_by_date ON dag_run (dag_id, logical_date);"
+    /* The loop's working set: only unfinished runs are in this index. */
+    "CREATE INDEX dag_run_active ON dag_run (logical_date)"
+    "  WHERE state IN ('queued', 'running');"
+    "CREATE TABLE task_instance ("
+    "  run_pk INTEGER NOT NULL REFERENCES dag_run (id) ON DELETE CASCADE,"
+    "  task_id TEXT NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  try_number INTEGER NOT NULL DEFAULT 0,"
+    "  max_tries INTEGER NOT NULL DEFAULT 1,"
+    "  pid INTEGER,"
+    "  start_date REAL, end_date REAL,"
+    "  exit_code INTEGER,"
+    "  next_try_at REAL,"
+    "  pool TEXT NOT NULL DEFAULT 'default',"
+    "  priority_weight INTEGER NOT NULL DEFAULT 1,"
+    "  PRIMARY KEY (run_pk, task_id)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX task_instance_live ON task_instance (state)"
+    "  WHERE state IN ('queued', 'running');"
+    "CREATE TABLE task_output ("
+    "  run_pk INTEGER NOT NULL REFERENCES dag_run (id) ON DELETE CASCADE,"
+    "  task_id TEXT NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (run_pk, task_id, key)"
+    ") WITHOUT ROWID;",
+};
+
+enum {
+  Q_DAG_UPSERT,
+  Q_DAG_GET,
+  Q_DAG_PAUSE,
+  Q_DAG_NEXT,
+  Q_RUN_INSERT,
+  Q_RUN_GET,
+  Q_RUN_GET_PK,
+  Q_RUN_STATE,
+  Q_RUN_LIST_DAG,
+  Q_RUN_LIST_DAG_STATE,
+  Q_RUN_COUNT_DAG,
+  Q_RUN_COUNT_DAG_STATE,
+  Q_RUN_ACTIVE,
+  Q_RUN_LAST_SCHED,
+  Q_TI_INSERT,
+  Q_TI_UPDATE,
+  Q_TI_GET,
+  Q_TI_LIST_RUN,
+  Q_TI_LIVE,
+  Q_OUT_PUT,
+  Q_OUT_GET,
+  Q_OUT_RUN,
+  Q__COUNT
+};
+
+#define RUN_COLS                                                                                          \
+  "id, dag_id, run_id, run_type, logical_date, interval_start, interval_end, conf, state, queued_at, " \
+  "start_date, end_date, backfill_id, event_id"
+#define TI_COLS                                                                                            \
+  "run_pk, task_id, state, try_number, max_tries, pid, start_date, end_date, exit_code, next_try_at, " \
+  "pool, priority_weight"
+
+static const char *const queries[Q__COUNT] = {
+    [Q_DAG_UPSERT] = "INSERT INTO dag (dag_id, fileloc, is_paused) VALUES (?1, ?2, ?3) "
+                     "ON CONFLICT (dag_id) DO UPDATE SET fileloc = excluded.fileloc",
+    [Q_DAG_GET] = "SELECT dag_id, fileloc, is_paused, next_run_after FROM dag WHERE dag_id = ?1",
+    [Q_DAG_PAUSE] = "UPDATE dag SET is_paused = ?2 WHERE dag_id = ?1",
+    [Q_DAG_NEXT] = "UPDATE dag SET next_run_after = ?2 WHERE dag_id = ?1",
+    [Q_RUN_INSERT] = "INSERT INTO dag_run (dag_id, run_id, run_type, logical_date, interval_start, "
+                     "interval_end, conf, state, queued_at, start_date, end_date, backfill_id, event_id) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    [Q_RUN_GET] = "SELECT " RUN_COLS " FROM dag_run WHERE dag_id = ?1 AND run_id = ?2",
+    [Q_RUN_GET_PK] = "SELECT " RUN_COLS " FROM dag_run WHERE id = ?1",
+    [Q_RUN_STATE] = "UPDATE dag_run SET state = ?2, start_date = ?3, end_date = ?4 WHERE id = ?1",
+    [Q_RUN_LIST_DAG] = "SELECT " RUN_COLS " FROM dag_run WHERE dag_id = ?1 "
+                       "ORDER BY logical_date DESC, id DESC LIMIT ?2 OFFSET ?3",
+    [Q_RUN_LIST_DAG_STATE] = "SELECT " RUN_COLS " FROM dag_run WHERE dag_id = ?1 AND state = ?4 "
+                             "ORDER BY logical_date DESC, id DESC LIMIT ?2 OFFSET ?3",
+    [Q_RUN_COUNT_DAG] = "SELECT count(*) FROM dag_run WHERE dag_id = ?1",
+    [Q_RUN_COUNT_DAG_STATE] = "SELECT count(*) FROM dag_run WHERE dag_id = ?1 AND state = ?2",
+    [Q_RUN_ACTIVE] = "SELECT " RUN_COLS " FROM dag_run WHERE state IN ('queued', 'running') "
+                     "ORDER BY logical_date, id",
+    [Q_RUN_LAST_SCHED] = "SELECT max(logical_date) FROM dag_run WHERE dag_id = ?1 AND run_type = 'scheduled'",
+    [Q_TI_INSERT] = "INSERT INTO task_instance (" TI_COLS ") "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    [Q_TI_UPDATE] = "UPDATE task_instance SET state = ?3, try_number = ?4, max_tries = ?5, pid = ?6, "
+                    "start_date = ?7, end_date = ?8, exit_code = ?9, next_try_at = ?10, pool = ?11, "
+                    "priority_weight = ?12 WHERE run_pk = ?1 AND task_id = ?2",
+    [Q_TI_GET] = "SELECT " TI_COLS " FROM task_instance WHERE run_pk = ?1 AND task_id = ?2",
+    [Q_TI_LIST_RUN] = "SELECT " TI_COLS " FROM task_instance WHERE run_pk = ?1 ORDER BY task_id",
+    [Q_TI_LIVE] = "SELECT " TI_COLS " FROM task_instance WHERE state IN ('queued', 'running')",
+    [Q_OUT_PUT] = "INSERT INTO task_output (run_pk, task_id, key, value) VALUES (?1, ?2, ?3, ?4) "
+                  "ON CONFLICT DO UPDATE SET value = excluded.value",
+    [Q_OUT_GET] = "SELECT value FROM task_output WHERE run_pk = ?1 AND task_id = ?2 AND key = ?3",
+    [Q_OUT_RUN] = "SELECT json_group_object(task_id, json(obj)) FROM (SELECT task_id, "
+                  "json_group_object(key, value) AS obj FROM task_output WHERE run_pk = ?1 "
+                  "GROUP BY task_id ORDER BY task_id)",
+};
+
+struct dagd_store {
+  sqlite3 *db;
+  char *path;
+  sqlite3_stmt *stmt[Q__COUNT];
+};
+
+static const char *const run_state_names[] = {"queued", "running", "success", "failed"};
+static const char *const run_type_names[] = {"scheduled", "manual", "backfill", "event"};
+static const char *const ti_state_names[] = {
+    "none",   "scheduled",       "queued",  "running", "success", "failed",
+    "up_for_retry", "up_for_reschedule", "upstream_failed", "skipped", "removed"};
+
+static int parse_name(const char *const *names, int n, const char *s, int *out) {
+  for (int i = 0; i < n; i++) {
+    if (strcmp(names[i], s) == 0) {
+      *out = i;
+      return 0;
+    }
+  }
+  return DAGD_ENOENT;
+}
+
+const char *dagd_run_state_name(dagd_run_state s) { return (unsigned)s < DAGD_RUN__COUNT ? run_state_names[s] : "?"; }
+const char *dagd_run_type_name(dagd_run_type t) { return (unsigned)t < DAGD_RUN_TYPE__COUNT ? run_type_names[t] : "?"; }
+const char *dagd_ti_state_name(dagd_ti_state s) { return (unsigned)s < DAGD_TI__COUNT ? ti_state_names[s] : "?"; }
+
+int dagd_run_state_parse(const char *name, dagd_run_state *out) {
+  int v, rc = parse_name(run_state_names, DAGD_RUN__COUNT, name, &v);
+  if (rc == 0) *out = (dagd_run_state)v;
+  return rc;
+}
+
+int dagd_run_type_parse(const char *name, dagd_run_type *out) {
+  int v, rc = parse_name(run_type_names, DAGD_RUN_TYPE__COUNT, name, &v);
+  if (rc == 0) *out = (dagd_run_type)v;
+  return rc;
+}
+
+int dagd_ti_state_parse(const char *name, dagd_ti_state *out) {
+  int v, rc = parse_name(ti_state_names, DAGD_TI__COUNT, name, &v);
+  if (rc == 0) *out = (dagd_ti_state)v;
+  return rc;
+}
+
+bool dagd_ti_state_finished(dagd_ti_state s) {
+  return s == DAGD_TI_SUCCESS || s == DAGD_TI_FAILED || s == DAGD_TI_SKIPPED || s == DAGD_TI_UPSTREAM_FAILED ||
+         s == DAGD_TI_REMOVED;
+}
+
+/* Translates an SQLite failure at the adapter, keeping its code as cause. */
+static int db_fail(dagd_store *st, dagd_err *err, int rc, const char *what) {
+  int code = DAGD_EIO;
+  if (rc == SQLITE_CONSTRAINT || (rc & 0xff) == SQLITE_CONSTRAINT) code = DAGD_EEXIST;
+  else if (rc == SQLITE_NOMEM) code = DAGD_ENOMEM;
+  else if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) code = DAGD_ETIMEDOUT;
+  else if ((rc & 0xff) == SQLITE_FULL) code = DAGD_ELIMIT;
+  if (err != NULL && !dagd_err_is_set(err)) {
+    dagd_err_set(err, code, "%s: %s: %s", st->path, what, sqlite3_errmsg(st->db));
+    err->cause = rc;
+  }
+  return code;
+}
+
+static int exec_sql(dagd_store *st, const char *sql, dagd_err *err) {
+  int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+  return rc == SQLITE_OK ? 0 : db_fail(st, err, rc, "exec");
+}
+
+/* Gets the prepared statement q, reset and with no bindings. */
+static sqlite3_stmt *q(dagd_store *st, int which) {
+  sqlite3_stmt *s = st->stmt[which];
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  return s;
+}
+
+static int step_done(dagd_store *st, sqlite3_stmt *s, const char *what, dagd_err *err) {
+  int rc = sqlite3_step(s);
+  sqlite3_reset(s);
+  return rc == SQLITE_DONE ? 0 : db_fail(st, err, rc, what);
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v) {
+  if (v) sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+  else sqlite3_bind_null(s, i);
+}
+
+static void bind_time(sqlite3_stmt *s, int i, double v) {
+  if (v != 0) sqlite3_bind_double(s, i, v);
+  else sqlite3_bind_null(s, i);
+}
+
+static char *col_text(sqlite3_stmt *s, int i) {
+  const unsigned char *t = sqlite3_column_text(s, i);
+  return t ? dagd_strdup((const char *)t) : NULL;
+}
+
+static int migrate(dagd_store *st, dagd_err *err) {
+  sqlite3_stmt *s;
+  int version = 0, rc;
+  if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+    return db_fail(st, err, sqlite3_errcode(st->db), "reading the schema version");
+  if ((rc = sqlite3_step(s)) == SQLITE_ROW) version = sqlite3_column_int(s, 0);
+  sqlite3_finalize(s);
+  if (rc != SQLITE_ROW) return db_fail(st, err, rc, "reading the schema version");
+  int latest = (int)DAGD_ARRAY_LEN(migrations);
+  if (version > latest)
+    return dagd_err_set(err, DAGD_ERANGE,
+                        "%s: schema version %d is newer than this dagd understands (%d); use a newer dagd",
+                        st->path, version, latest);
+  for (int v = version; v < latest; v++) {
+    char pragma[64];
+    snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", v + 1);
+    /* The migration and its version bump commit together or not at all. */
+    if ((rc = exec_sql(st, "BEGIN IMMEDIATE", err)) < 0) return rc;
+    if ((rc = exec_sql(st, migrations[v], err)) < 0 || (rc = exec_sql(st, pragma, err)) < 0) {
+      sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+      return rc;
+    }
+    if ((rc = exec_sql(st, "COMMIT", err)) < 0) return rc;
+  }
+  return 0;
+}
+
+int dagd_store_open(const char *path, dagd_store **out, dagd_err *err) {
+  dagd_store *st = dagd_calloc(1, sizeof(*st));
+  int rc;
+  st->path = dagd_strdup(path);
+  /* Create the file ourselves so its mode is 0600 whatever the umask. */
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    rc = dagd_err_set(err, DAGD_EIO, "%s: cannot open the state file: %s", path, strerror(errno));
+    if (err) err->cause = errno;
+    goto error;
+  }
+  close(fd);
+  if ((rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL)) != SQLITE_OK) {
+    rc = db_fail(st, err, rc, "open");
+    goto error;
+  }
+  sqlite3_extended_result_codes(st->db, 1);
+  sqlite3_busy_timeout(st->db, 5000);
+  /* journal_mode reads the header first: a file that is not a database
+   * fails here with SQLITE_NOTADB. */
+  if ((rc = exec_sql(st, "PRAGMA journal_mode = WAL", err)) < 0 ||
+      (rc = exec_sql(st, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", err)) < 0) {
+    dagd_err_set(err, rc, "%s: not a usable dagd state file", path);
+    goto error;
+  }
+  if ((rc = migrate(st, err)) < 0) goto error;
+  for (int i = 0; i < Q__COUNT; i++) {
+    if (sqlite3_prepare_v3(st->db, queries[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i], NULL) != SQLITE_OK) {
+      rc = db_fail(st, err, sqlite3_errcode(st->db), "preparing a query");
+      goto error;
+    }
+  }
+  *out = st;
+  return 0;
+error:
+  dagd_store_close(st);
+  return rc;
+}
+
+void dagd_store_close(dagd_store *st) {
+  if (st == NULL) return;
+  for (int i = 0; i < Q__COUNT; i++) sqlite3_finalize(st->stmt[i]);
+  sqlite3_close(st->db);
+  free(st->path);
+  free(st);
+}
+
+int dagd_store_check(dagd_store *st, dagd_err *err) {
+  sqlite3_stmt *s;
+  int rc = sqlite3_prepare_v2(st->db, "PRAGMA integrity_check", -1, &s, NULL);
+  if (rc != SQLITE_OK) return db_fail(st, err, rc, "integrity_check");
+  rc = sqlite3_step(s);
+  const char *res = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(s, 0) : NULL;
+  int out = 0;
+  if (res == NULL) out = db_fail(st, err, rc, "integrity_check");
+  else if (strcmp(res, "ok") != 0) out = dagd_err_set(err, DAGD_EIO, "%s: integrity check: %s", st->path, res);
+  sqlite3_finalize(s);
+  return out;
+}
+
+int dagd_store_begin(dagd_store *st, dagd_err *err) { return exec_sql(st, "BEGIN IMMEDIATE", err); }
+
+int dagd_store_commit(dagd_store *st, dagd_err *err) {
+  int rc = exec_sql(st, "COMMIT", err);
+  if (rc < 0) dagd_store_rollback(st);
+  return rc;
+}
+
+void dagd_store_rollback(dagd_store *st) {
+  if (!sqlite3_get_autocommit(st->db)) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* --- DAGs --- */
+
+void dagd_store_dag_clear(dagd_store_dag *d) {
+  free(d->dag_id);
+  free(d->fileloc);
+  memset(d, 0, sizeof(*d));
+}
+
+int dagd_store_dag_upsert(dagd_store *st, const char *dag_id, const char *fileloc, bool paused_on_create,
+                          dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_DAG_UPSERT);
+  bind_text(s, 1, dag_id);
+  bind_text(s, 2, fileloc ? fileloc : "");
+  sqlite3_bind_int(s, 3, paused_on_create);
+  return step_done(st, s, "recording a DAG", err);
+}
+
+int dagd_store_dag_get(dagd_store *st, const char *dag_id, dagd_store_dag *out, dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_DAG_GET);
+  bind_text(s, 1, dag_id);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    out->dag_id = col_text(s, 0);
+    out->fileloc = col_text(s, 1);
+    out->is_paused = sqlite3_column_int(s, 2) != 0;
+    out->has_next_run = sqlite3_column_type(s, 3) != SQLITE_NULL;
+    out->next_run_after = sqlite3_column_int64(s, 3);
+    sqlite3_reset(s);
+    return 0;
+  }
+  sqlite3_reset(s);
+  if (rc == SQLITE_DONE) return dagd_err_set(err, DAGD_ENOENT, "no DAG \"%s\"", dag_id);
+  return db_fail(st, err, rc, "reading a DAG");
+}
+
+static int changed_one(dagd_store *st, const char *what, const char *id, dagd_err *err) {
+  return sqlite3_changes(st->db) == 1 ? 0 : dagd_err_set(err, DAGD_ENOENT, "%s: no \"%s\"", what, id);
+}
+
+int dagd_store_dag_set_paused(dagd_store *st, const char *dag_id, bool paused, dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_DAG_PAUSE);
+  bind_text(s, 1, dag_id);
+  sqlite3_bind_int(s, 2, paused);
+  int rc = step_done(st, s, "pausing a DAG", err);
+  return rc < 0 ? rc : changed_one(st, "pause", dag_id, err);
+}
+
+int dagd_store_dag_set_next_run(dagd_store *st, const char *dag_id, bool has_next, int64_t next_run_after,
+                                dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_DAG_NEXT);
+  bind_text(s, 1, dag_id);
+  if (has_next) sqlite3_bind_int64(s, 2, next_run_after);
+  int rc = step_done(st, s, "recording a DAG's next run", err);
+  return rc < 0 ? rc : changed_one(st, "next run", dag_id, err);
+}
+
+/* --- runs --- */
+
+void dagd_store_run_clear(dagd_store_run *r) {
+  free(r->dag_id);
+  free(r->run_id);
+  free(r->conf);
+  memset(r, 0, sizeof(*r));
+}
+
+static void read_run(sqlite3_stmt *s, dagd_store_run *r) {
+  memset(r, 0, sizeof(*r));
+  r->pk = sqlite3_column_int64(s, 0);
+  r->dag_id = col_text(s, 1);
+  r->run_id = col_text(s, 2);
+  const char *t = (const char *)sqlite3_column_text(s, 3);
+  if (t == NULL || dagd_run_type_parse(t, &r->run_type) < 0) r->run_type = DAGD_RUN_MANUAL;
+  r->logical_date = sqlite3_column_int64(s, 4);
+  r->has_interval = sqlite3_column_type(s, 5) != SQLITE_NULL;
+  r->interval_start = sqlite3_column_int64(s, 5);
+  r->interval_end = sqlite3_column_int64(s, 6);
+  r->conf = col_text(s, 7);
+  if (r->conf == NULL) r->conf = dagd_strdup("{}");
+  t = (const char *)sqlite3_column_text(s, 8);
+  if (t == NULL || dagd_run_state_parse(t, &r->state) < 0) r->state = DAGD_RUN_FAILED;
+  r->queued_at = sqlite3_column_double(s, 9);
+  r->start_date = sqlite3_column_double(s, 10);
+  r->end_date = sqlite3_column_double(s, 11);
+  r->backfill_id = sqlite3_column_int64(s, 12);
+  r->event_id = sqlite3_column_int64(s, 13);
+}
+
+int dagd_store_run_insert(dagd_store *st, dagd_store_run *run, dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_RUN_INSERT);
+  bind_text(s, 1, run->dag_id);
+  bind_text(s, 2, run->run_id);
+  bind_text(s, 3, dagd_run_type_name(run->run_type));
+  sqlite3_bind_int64(s, 4, run->logical_date);
+  if (run->has_interval) {
+    sqlite3_bind_int64(s, 5, run->interval_start);
+    sqlite3_bind_int64(s, 6, run->interval_end);
+  }
+  bind_text(s, 7, run->conf ? run->conf : "{}");
+  bind_text(s, 8, dagd_run_state_name(run->state));
+  bind_time(s, 9, run->queued_at);
+  bind_time(s, 10, run->start_date);
+  bind_time(s, 11, run->end_date);
+  if (run->backfill_id) sqlite3_bind_int64(s, 12, run->backfill_id);
+  if (run->event_id) sqlite3_bind_int64(s, 13, run->event_id);
+  int rc = sqlite3_step(s);
+  sqlite3_reset(s);
+  if (rc == SQLITE_DONE) {
+    run->pk = sqlite3_last_insert_rowid(st->db);
+    return 0;
+  }
+  if ((rc & 0xff) == SQLITE_CONSTRAINT)
+    return dagd_err_set(err, DAGD_EEXIST, "DAG \"%s\" already has run \"%s\"%s", run->dag_id, run->run_id,
+                        run->run_type == DAGD_RUN_SCHEDULED ? " or a scheduled run for that date" : "");
+  return db_fail(st, err, rc, "inserting a run");
+}
+
+static int get_one_run(dagd_store *st, sqlite3_stmt *s, dagd_store_run *out, const char *what, dagd_err *err) {
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) read_run(s, out);
+  sqlite3_reset(s);
+  if (rc == SQLITE_ROW) return 0;
+  if (rc == SQLITE_DONE) return dagd_err_set(err, DAGD_ENOENT, "no run %s", what);
+  return db_fail(st, err, rc, "reading a run");
+}
+
+int dagd_store_run_get(dagd_store *st, const char *dag_id, const char *run_id, dagd_store_run *out,
+                       dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_RUN_GET);
+  bind_text(s, 1, dag_id);
+  bind_text(s, 2, run_id);
+  char what[600];
+  snprintf(what, sizeof(what), "\"%s\" in DAG \"%s\"", run_id, dag_id);
+  return get_one_run(st, s, out, what, err);
+}
+
+int dagd_store_run_get_pk(dagd_store *st, int64_t pk, dagd_store_run *out, dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_RUN_GET_PK);
+  sqlite3_bind_int64(s, 1, pk);
+  char what[64];
+  snprintf(what, sizeof(what), "#%lld", (long long)pk);
+  return get_one_run(st, s, out, what, err);
+}
+
+int dagd_store_run_set_state(dagd_store *st, int64_t pk, dagd_run_state state, double start_date,
+                             double end_date, dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_RUN_STATE);
+  sqlite3_bind_int64(s, 1, pk);
+  bind_text(s, 2, dagd_run_state_name(state));
+  bind_time(s, 3, start_date);
+  bind_time(s, 4, end_date);
+  int rc = step_done(st, s, "updating a run", err);
+  char id[32];
+  snprintf(id, sizeof(id), "#%lld", (long long)pk);
+  return rc < 0 ? rc : changed_one(st, "run", id, err);
+}
+
+void dagd_store_run_list_clear(dagd_store_run_list *l) {
+  for (size_t i = 0; i < l->n; i++) dagd_store_run_clear(&l->runs[i]);
+  free(l->runs);
+  memset(l, 0, sizeof(*l));
+}
+
+static int collect_runs(dagd_store *st, sqlite3_stmt *s, dagd_store_run_list *out, dagd_err *err) {
+  size_t cap = 0;
+  int rc;
+  memset(out, 0, sizeof(*out));
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if (out->n == cap) {
+      cap = cap ? cap * 2 : 16;
+      out->runs = dagd_realloc(out->runs, cap * sizeof(*out->runs));
+    }
+    read_run(s, &out->runs[out->n++]);
+  }
+  sqlite3_reset(s);
+  if (rc != SQLITE_DONE) {
+    dagd_store_run_list_clear(out);
+    return db_fail(st, err, rc, "listing runs");
+  }
+  out->total = (int64_t)out->n;
+  return 0;
+}
+
+static int count_query(dagd_store *st, sqlite3_stmt *s, int64_t *out, dagd_err *err) {
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) *out = sqlite3_column_int64(s, 0);
+  sqlite3_reset(s);
+  return rc == SQLITE_ROW ? 0 : db_fail(st, err, rc, "counting runs");
+}
+
+int dagd_store_run_list_dag(dagd_store *st, const char *dag_id, int state_filter, int64_t limit, int64_t offset,
+                            dagd_store_run_list *out, dagd_err *err) {
+  bool filtered = state_filter >= 0;
+  sqlite3_stmt *s = q(st, filtered ? Q_RUN_LIST_DAG_STATE : Q_RUN_LIST_DAG);
+  bind_text(s, 1, dag_id);
+  sqlite3_bind_int64(s, 2, limit > 0 ? limit : 100);
+  sqlite3_bind_int64(s, 3, offset > 0 ? offset : 0);
+  if (filtered) bind_text(s, 4, dagd_run_state_name((dagd_run_state)state_filter));
+  int rc = collect_runs(st, s, out, err);
+  if (rc < 0) return rc;
+  sqlite3_stmt *c = q(st, filtered ? Q_RUN_COUNT_DAG_STATE : Q_RUN_COUNT_DAG);
+  bind_text(c, 1, dag_id);
+  if (filtered) bind_text(c, 2, dagd_run_state_name((dagd_run_state)state_filter));
+  if ((rc = count_query(st, c, &out->total, err)) < 0) dagd_store_run_list_clear(out);
+  return rc;
+}
+
+int dagd_store_run_list_active(dagd_store *st, dagd_store_run_list *out, dagd_err *err) {
+  return collect_runs(st, q(st, Q_RUN_ACTIVE), out, err);
+}
+
+int dagd_store_run_count(dagd_store *st, const char *dag_id, dagd_run_state state, int64_t *out, dagd_err *err) {
+  sqlite3_stmt *c = q(st, Q_RUN_COUNT_DAG_STATE);
+  bind_text(c, 1, dag_id);
+  bind_text(c, 2, dagd_run_state_name(state));
+  return count_query(st, c, out, err);
+}
+
+int dagd_store_run_last_scheduled(dagd_store *st, const char *dag_id, int64_t *logical_date, dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_RUN_LAST_SCHED);
+  bind_text(s, 1, dag_id);
+  int rc = sqlite3_step(s);
+  bool found = rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL;
+  if (found) *logical_date = sqlite3_column_int64(s, 0);
+  sqlite3_reset(s);
+  if (rc != SQLITE_ROW) return db_fail(st, err, rc, "reading the last scheduled run");
+  return found ? 0 : DAGD_ENOENT;
+}
+
+/* --- task instances --- */
+
+void dagd_store_ti_clear(dagd_store_ti *ti) {
+  free(ti->task_id);
+  free(ti->pool);
+  memset(ti, 0, sizeof(*ti));
+}
+
+static void bind_ti(sqlite3_stmt *s, const dagd_store_ti *ti) {
+  sqlite3_bind_int64(s, 1, ti->run_pk);
+  bind_text(s, 2, ti->task_id);
+  bind_text(s, 3, dagd_ti_state_name(ti->state));
+  sqlite3_bind_int(s, 4, ti->try_number);
+  sqlite3_bind_int(s, 5, ti->max_tries);
+  if (ti->pid) sqlite3_bind_int64(s, 6, ti->pid);
+  bind_time(s, 7, ti->start_date);
+  bind_time(s, 8, ti->end_date);
+  if (ti->has_exit_code) sqlite3_bind_int(s, 9, ti->exit_code);
+  bind_time(s, 10, ti->next_try_at);
+  bind_text(s, 11, ti->pool ? ti->pool : "default");
+  sqlite3_bind_int64(s, 12, ti->priority_weight);
+}
+
+static void read_ti(sqlite3_stmt *s, dagd_store_ti *ti) {
+  memset(ti, 0, sizeof(*ti));
+  ti->run_pk = sqlite3_column_int64(s, 0);
+  ti->task_id = col_text(s, 1);
+  const char *t = (const char *)sqlite3_column_text(s, 2);
+  if (t == NULL || dagd_ti_state_parse(t, &ti->state) < 0) ti->state = DAGD_TI_NONE;
+  ti->try_number = sqlite3_column_int(s, 3);
+  ti->max_tries = sqlite3_column_int(s, 4);
+  ti->pid = sqlite3_column_int64(s, 5);
+  ti->start_date = sqlite3_column_double(s, 6);
+  ti->end_date = sqlite3_column_double(s, 7);
+  ti->has_exit_code = sqlite3_column_type(s, 8) != SQLITE_NULL;
+  ti->exit_code = sqlite3_column_int(s, 8);
+  ti->next_try_at = sqlite3_column_double(s, 9);
+  ti->pool = col_text(s, 10);
+  ti->priority_weight = sqlite3_column_int64(s, 11);
+}
+
+int dagd_store_ti_insert(dagd_store *st, const dagd_store_ti *ti, dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_TI_INSERT);
+  bind_ti(s, ti);
+  int rc = sqlite3_step(s);
+  sqlite3_reset(s);
+  if (rc == SQLITE_DONE) return 0;
+  if ((rc & 0xff) == SQLITE_CONSTRAINT)
+    return dagd_err_set(err, DAGD_EEXIST, "task instance \"%s\" of run #%lld exists", ti->task_id,
+                        (long long)ti->run_pk);
+  return db_fail(st, err, rc, "inserting a task instance");
+}
+
+int dagd_store_ti_update(dagd_store *st, const dagd_store_ti *ti, dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_TI_UPDATE);
+  bind_ti(s, ti);
+  int rc = step_done(st, s, "updating a task instance", err);
+  return rc < 0 ? rc : changed_one(st, "task instance", ti->task_id, err);
+}
+
+int dagd_store_ti_get(dagd_store *st, int64_t run_pk, const char *task_id, dagd_store_ti *out, dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_TI_GET);
+  sqlite3_bind_int64(s, 1, run_pk);
+  bind_text(s, 2, task_id);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) read_ti(s, out);
+  sqlite3_reset(s);
+  if (rc == SQLITE_ROW) return 0;
+  if (rc == SQLITE_DONE)
+    return dagd_err_set(err, DAGD_ENOENT, "no task instance \"%s\" in run #%lld", task_id, (long long)run_pk);
+  return db_fail(st, err, rc, "reading a task instance");
+}
+
+void dagd_store_ti_list_clear(dagd_store_ti_list *l) {
+  for (size_t i = 0; i < l->n; i++) dagd_store_ti_clear(&l->tis[i]);
+  free(l->tis);
+  memset(l, 0, sizeof(*l));
+}
+
+static int collect_tis(dagd_store *st, sqlite3_stmt *s, dagd_store_ti_list *out, dagd_err *err) {
+  size_t cap = 0;
+  int rc;
+  memset(out, 0, sizeof(*out));
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if (out->n == cap) {
+      cap = cap ? cap * 2 : 16;
+      out->tis = dagd_realloc(out->tis, cap * sizeof(*out->tis));
+    }
+    read_ti(s, &out->tis[out->n++]);
+  }
+  sqlite3_reset(s);
+  if (rc != SQLITE_DONE) {
+    dagd_store_ti_list_clear(out);
+    return db_fail(st, err, rc, "listing task instances");
+  }
+  return 0;
+}
+
+int dagd_store_ti_list_run(dagd_store *st, int64_t run_pk, dagd_store_ti_list *out, dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_TI_LIST_RUN);
+  sqlite3_bind_int64(s, 1, run_pk);
+  return collect_tis(st, s, out, err);
+}
+
+int dagd_store_ti_list_live(dagd_store *st, dagd_store_ti_list *out, dagd_err *err) {
+  return collect_tis(st, q(st, Q_TI_LIVE), out, err);
+}
+
+/* --- outputs --- */
+
+int dagd_store_output_put(dagd_store *st, int64_t run_pk, const char *task_id, const char *key, const char *value,
+                          dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_OUT_PUT);
+  sqlite3_bind_int64(s, 1, run_pk);
+  bind_text(s, 2, task_id);
+  bind_text(s, 3, key);
+  bind_text(s, 4, value);
+  return step_done(st, s, "storing an output", err);
+}
+
+int dagd_store_output_get(dagd_store *st, int64_t run_pk, const char *task_id, const char *key, char **value,
+                          dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_OUT_GET);
+  sqlite3_bind_int64(s, 1, run_pk);
+  bind_text(s, 2, task_id);
+  bind_text(s, 3, key);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) *value = col_text(s, 0);
+  sqlite3_reset(s);
+  if (rc == SQLITE_ROW) return 0;
+  if (rc == SQLITE_DONE) return dagd_err_set(err, DAGD_ENOENT, "no output %s.%s", task_id, key);
+  return db_fail(st, err, rc, "reading an output");
+}
+
+int dagd_store_output_json(dagd_store *st, int64_t run_pk, char **json, dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_OUT_RUN);
+  sqlite3_bind_int64(s, 1, run_pk);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    *json = col_text(s, 0);
+    if (*json == NULL) *json = dagd_strdup("{}");
+  }
+  sqlite3_reset(s);
+  return rc == SQLITE_ROW ? 0 : db_fail(st, err, rc, "reading outputs");
+}

@@ -1,0 +1,277 @@
+/* Unit tests for the store: schema creation and migration guard, DAG rows,
+ * runs (uniqueness rules, lists, the active set), task instances and
+ * outputs, transactions, and refusing files that are not dagd databases.
+ * SPDX-License-Identifier: MIT */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "dagd/err.h"
+#include "dagd/store.h"
+#include "dagd/util.h"
+
+typedef struct fixture {
+  char dir[64];
+  char path[96];
+  dagd_store *st;
+} fixture;
+
+static int setup(void **state) {
+  fixture *f = calloc(1, sizeof(*f));
+  strcpy(f->dir, "/tmp/dagd-store-XXXXXX");
+  assert_non_null(mkdtemp(f->dir));
+  snprintf(f->path, sizeof(f->path), "%s/state.db", f->dir);
+  dagd_err err;
+  dagd_err_init(&err);
+  assert_int_equal(dagd_store_open(f->path, &f->st, &err), 0);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  dagd_store_close(f->st);
+  char cmd[128];
+  snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+  assert_int_equal(system(cmd), 0);
+  free(f);
+  return 0;
+}
+
+static dagd_store_run make_run(const char *dag, const char *run_id, dagd_run_type type, int64_t date) {
+  dagd_store_run r = {0};
+  r.dag_id = (char *)dag;
+  r.run_id = (char *)run_id;
+  r.run_type = type;
+  r.logical_date = date;
+  r.has_interval = true;
+  r.interval_start = date;
+  r.interval_end = date + 86400;
+  r.state = DAGD_RUN_QUEUED;
+  r.queued_at = 1000.5;
+  return r;
+}
+
+static void test_open_mode_and_version(void **state) {
+  fixture *f = *state;
+  struct stat sb;
+  assert_int_equal(stat(f->path, &sb), 0);
+  assert_int_equal(sb.st_mode & 0777, 0600);
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+  sqlite3_stmt *s;
+  sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
+  assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int(s, 0), DAGD_STORE_SCHEMA_VERSION);
+  sqlite3_finalize(s);
+  sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL);
+  assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+  assert_string_equal((const char *)sqlite3_column_text(s, 0), "wal");
+  sqlite3_finalize(s);
+  /* A schema from the future is refused, not silently used. */
+  sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL);
+  sqlite3_close(db);
+  dagd_store *other = NULL;
+  dagd_err err;
+  dagd_err_init(&err);
+  assert_int_equal(dagd_store_open(f->path, &other, &err), DAGD_ERANGE);
+  assert_non_null(strstr(err.msg, "newer"));
+  assert_int_equal(dagd_store_check(f->st, &err), 0);
+}
+
+static void test_not_a_database(void **state) {
+  fixture *f = *state;
+  char path[128];
+  snprintf(path, sizeof(path), "%s/junk.db", f->dir);
+  FILE *fp = fopen(path, "w");
+  for (int i = 0; i < 200; i++) fputs("this is not an sqlite database at all\n", fp);
+  fclose(fp);
+  dagd_store *st = NULL;
+  dagd_err err;
+  dagd_err_init(&err);
+  assert_true(dagd_store_open(path, &st, &err) < 0);
+  assert_null(st);
+  assert_non_null(strstr(err.msg, path));
+  dagd_err_init(&err);
+  assert_true(dagd_store_open("/nonexistent/dir/x.db", &st, &err) < 0);
+  assert_non_null(strstr(err.msg, "cannot open"));
+}
+
+static void test_dags(void **state) {
+  fixture *f = *state;
+  dagd_err err;
+  dagd_err_init(&err);
+  dagd_store_dag d;
+  assert_int_equal(dagd_store_dag_get(f->st, "x", &d, &err), DAGD_ENOENT);
+  assert_int_equal(dagd_store_dag_upsert(f->st, "x", "dags/x.lua", true, &err), 0);
+  assert_int_equal(dagd_store_dag_get(f->st, "x", &d, &err), 0);
+  assert_true(d.is_paused);
+  assert_false(d.has_next_run);
+  dagd_store_dag_clear(&d);
+  /* A reload keeps the paused flag, updates the file. */
+  assert_int_equal(dagd_store_dag_set_paused(f->st, "x", false, &err), 0);
+  assert_int_equal(dagd_store_dag_upsert(f->st, "x", "dags/y.lua", true, &err), 0);
+  assert_int_equal(dagd_store_dag_set_next_run(f->st, "x", true, 1234, &err), 0);
+  assert_int_equal(dagd_store_dag_get(f->st, "x", &d, &err), 0);
+  assert_false(d.is_paused);
+  assert_string_equal(d.fileloc, "dags/y.lua");
+  assert_true(d.has_next_run);
+  assert_int_equal(d.next_run_after, 1234);
+  dagd_store_dag_clear(&d);
+  assert_int_equal(dagd_store_dag_set_paused(f->st, "nope", true, &err), DAGD_ENOENT);
+}
+
+static void test_runs(void **state) {
+  fixture *f = *state;
+  dagd_err err;
+  dagd_err_init(&err);
+  dagd_store_run r = make_run("d", "scheduled__2026-01-01T00:00:00+00:00", DAGD_RUN_SCHEDULED, 1767225600);
+  assert_int_equal(dagd_store_run_insert(f->st, &r, &err), 0);
+  assert_true(r.pk > 0);
+  /* Same run id: refused. */
+  dagd_store_run dup = make_run("d", "scheduled__2026-01-01T00:00:00+00:00", DAGD_RUN_MANUAL, 5);
+  dagd_err_init(&err);
+  assert_int_equal(dagd_store_run_insert(f->st, &dup, &err), DAGD_EEXIST);
+  /* Another scheduled run for the same logical date: refused. */
+  dagd_store_run dup2 = make_run("d", "other", DAGD_RUN_SCHEDULED, 1767225600);
+  dagd_err_init(&err);
+  assert_int_equal(dagd_store_run_insert(f->st, &dup2, &err), DAGD_EEXIST);
+  /* A manual run on that date is fine. */
+  dagd_store_run man = make_run("d", "manual__x", DAGD_RUN_MANUAL, 1767225600);
+  man.conf = "{\"a\":1}";
+  dagd_err_init(&err);
+  assert_int_equal(dagd_store_run_insert(f->st, &man, &err), 0);
+  for (int i = 1; i <= 5; i++) {
+    char id[32];
+    snprintf(id, sizeof(id), "s%d", i);
+    dagd_store_run x = make_run("d", id, DAGD_RUN_SCHEDULED, 1767225600 + i * 86400);
+    assert_int_equal(dagd_store_run_insert(f->st, &x, &err), 0);
+    if (i <= 3) assert_int_equal(dagd_store_run_set_state(f->st, x.pk, DAGD_RUN_SUCCESS, 1, 2, &err), 0);
+  }
+  dagd_store_run got;
+  assert_int_equal(dagd_store_run_get(f->st, "d", "manual__x", &got, &err), 0);
+  assert_string_equal(got.conf, "{\"a\":1}");
+  assert_int_equal(got.run_type, DAGD_RUN_MANUAL);
+  assert_int_equal(got.state, DAGD_RUN_QUEUED);
+  assert_true(got.queued_at == 1000.5);
+  assert_true(got.start_date == 0);
+  dagd_store_run_clear(&got);
+  assert_int_equal(dagd_store_run_get(f->st, "d", "nope", &got, &err), DAGD_ENOENT);
+
+  dagd_store_run_list l;
+  assert_int_equal(dagd_store_run_list_dag(f->st, "d", -1, 2, 0, &l, &err), 0);
+  assert_int_equal(l.n, 2);
+  assert_int_equal(l.total, 7);
+  assert_string_equal(l.runs[0].run_id, "s5"); /* newest first */
+  dagd_store_run_list_clear(&l);
+  assert_int_equal(dagd_store_run_list_dag(f->st, "d", DAGD_RUN_SUCCESS, 0, 1, &l, &err), 0);
+  assert_int_equal(l.n, 2);
+  assert_int_equal(l.total, 3);
+  dagd_store_run_list_clear(&l);
+  assert_int_equal(dagd_store_run_list_active(f->st, &l, &err), 0);
+  assert_int_equal(l.n, 4); /* 2 on day 0, s4, s5 */
+  assert_true(l.runs[0].logical_date <= l.runs[3].logical_date);
+  dagd_store_run_list_clear(&l);
+  int64_t n;
+  assert_int_equal(dagd_store_run_count(f->st, "d", DAGD_RUN_QUEUED, &n, &err), 0);
+  assert_int_equal(n, 4);
+  int64_t last;
+  assert_int_equal(dagd_store_run_last_scheduled(f->st, "d", &last, &err), 0);
+  assert_int_equal(last, 1767225600 + 5 * 86400);
+  assert_int_equal(dagd_store_run_last_scheduled(f->st, "none", &last, &err), DAGD_ENOENT);
+}
+
+static void test_task_instances_and_outputs(void **state) {
+  fixture *f = *state;
+  dagd_err err;
+  dagd_err_init(&err);
+  dagd_store_run r = make_run("d", "r1", DAGD_RUN_MANUAL, 0);
+  assert_int_equal(dagd_store_run_insert(f->st, &r, &err), 0);
+  const char *ids[] = {"b", "a", "c"};
+  assert_int_equal(dagd_store_begin(f->st, &err), 0);
+  for (size_t i = 0; i < 3; i++) {
+    dagd_store_ti ti = {.run_pk = r.pk, .task_id = (char *)ids[i], .max_tries = 3, .priority_weight = 5};
+    assert_int_equal(dagd_store_ti_insert(f->st, &ti, &err), 0);
+  }
+  assert_int_equal(dagd_store_commit(f->st, &err), 0);
+  dagd_store_ti dup = {.run_pk = r.pk, .task_id = "a"};
+  assert_int_equal(dagd_store_ti_insert(f->st, &dup, &err), DAGD_EEXIST);
+
+  dagd_store_ti ti;
+  dagd_err_init(&err);
+  assert_int_equal(dagd_store_ti_get(f->st, r.pk, "a", &ti, &err), 0);
+  assert_int_equal(ti.state, DAGD_TI_NONE);
+  assert_string_equal(ti.pool, "default");
+  ti.state = DAGD_TI_RUNNING;
+  ti.try_number = 1;
+  ti.pid = 4242;
+  ti.start_date = 10.25;
+  assert_int_equal(dagd_store_ti_update(f->st, &ti, &err), 0);
+  dagd_store_ti_clear(&ti);
+
+  dagd_store_ti_list l;
+  assert_int_equal(dagd_store_ti_list_run(f->st, r.pk, &l, &err), 0);
+  assert_int_equal(l.n, 3);
+  assert_string_equal(l.tis[0].task_id, "a");
+  assert_int_equal(l.tis[0].state, DAGD_TI_RUNNING);
+  assert_int_equal(l.tis[0].pid, 4242);
+  assert_false(l.tis[0].has_exit_code);
+  dagd_store_ti_list_clear(&l);
+  assert_int_equal(dagd_store_ti_list_live(f->st, &l, &err), 0);
+  assert_int_equal(l.n, 1);
+  dagd_store_ti_list_clear(&l);
+
+  /* A rolled-back transaction leaves nothing behind. */
+  assert_int_equal(dagd_store_begin(f->st, &err), 0);
+  assert_int_equal(dagd_store_output_put(f->st, r.pk, "a", "f1", "0.93", &err), 0);
+  dagd_store_rollback(f->st);
+  char *v = NULL;
+  assert_int_equal(dagd_store_output_get(f->st, r.pk, "a", "f1", &v, &err), DAGD_ENOENT);
+  assert_int_equal(dagd_store_output_put(f->st, r.pk, "a", "f1", "0.93", &err), 0);
+  assert_int_equal(dagd_store_output_put(f->st, r.pk, "a", "f1", "0.95", &err), 0);
+  assert_int_equal(dagd_store_output_put(f->st, r.pk, "b", "path", "/x \"y\"", &err), 0);
+  dagd_err_init(&err);
+  assert_int_equal(dagd_store_output_get(f->st, r.pk, "a", "f1", &v, &err), 0);
+  assert_string_equal(v, "0.95");
+  free(v);
+  char *json = NULL;
+  assert_int_equal(dagd_store_output_json(f->st, r.pk, &json, &err), 0);
+  assert_string_equal(json, "{\"a\":{\"f1\":\"0.95\"},\"b\":{\"path\":\"/x \\\"y\\\"\"}}");
+  free(json);
+}
+
+static void test_state_names(void **state) {
+  for (int i = 0; i < DAGD_TI__COUNT; i++) {
+    dagd_ti_state s;
+    assert_int_equal(dagd_ti_state_parse(dagd_ti_state_name((dagd_ti_state)i), &s), 0);
+    assert_int_equal(s, i);
+  }
+  dagd_ti_state s;
+  assert_int_equal(dagd_ti_state_parse("bogus", &s), DAGD_ENOENT);
+  assert_true(dagd_ti_state_finished(DAGD_TI_UPSTREAM_FAILED));
+  assert_false(dagd_ti_state_finished(DAGD_TI_UP_FOR_RETRY));
+  dagd_run_type t;
+  assert_int_equal(dagd_run_type_parse("event", &t), 0);
+  assert_int_equal(t, DAGD_RUN_EVENT);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_open_mode_and_version, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_not_a_database, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_dags, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_runs, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_task_instances_and_outputs, setup, teardown),
+      cmocka_unit_test(test_state_names),
+  };
+  return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
