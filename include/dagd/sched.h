@@ -1,0 +1,118 @@
+/* The scheduler core: pure decisions over the DAG model and plain state
+ * arrays, with the clock passed in. Which scheduled runs to create
+ * (intervals, catchup, max_active_runs); what each task instance of a run
+ * becomes (trigger rules, retries, skips, upstream failures) and when the
+ * run ends; how long to wait before a retry; which scheduled task
+ * instances to start within parallelism, per-DAG and pool limits, by
+ * priority. No I/O, no libuv, no SQLite: the daemon reads the store, calls
+ * these, and writes what changed in one transaction.
+ * SPDX-License-Identifier: MIT */
+#ifndef DAGD_SCHED_H
+#define DAGD_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dagd/model.h"
+#include "dagd/store.h"
+
+/* --- trigger rules --- */
+
+/* How a task's upstream task instances stand (removed ones not counted). */
+typedef struct dagd_upstream_counts {
+  int total;
+  int success;
+  int failed;
+  int upstream_failed;
+  int skipped;
+  int done;  /* finished in any way: the four above */
+} dagd_upstream_counts;
+
+typedef enum {
+  DAGD_TRIGGER_WAIT,             /* not decidable yet */
+  DAGD_TRIGGER_RUN,              /* the task may be scheduled */
+  DAGD_TRIGGER_SKIP,             /* the task is skipped */
+  DAGD_TRIGGER_UPSTREAM_FAILED,  /* the task will never run: upstream_failed */
+} dagd_trigger_decision;
+
+/* Airflow's trigger rule semantics: decides as early as the counts allow
+ * (all_success turns upstream_failed at the first failure, one_success
+ * runs at the first success). A task with no upstream always runs. */
+dagd_trigger_decision dagd_sched_trigger(dagd_trigger_rule rule, const dagd_upstream_counts *c);
+
+/* --- runs to create --- */
+
+/* The scheduled runs a DAG should get now. `last` is the logical date
+ * (interval start) of its latest scheduled run, or NULL if it has none;
+ * `active` is how many of its runs are queued or running. Writes up to
+ * `cap` intervals (oldest first) to out and their count to *n_out: with
+ * catchup every missed interval since start_date (or since the last run),
+ * without it only the latest complete one; never more than
+ * max_active_runs - active. *next_due gets when the first interval not
+ * created becomes due (*has_next false when there is none), so the caller
+ * can arm its timer. */
+void dagd_sched_plan_runs(const dagd_dag *dag, const int64_t *last, int active, int64_t now, dagd_interval *out,
+                          size_t cap, size_t *n_out, int64_t *next_due, bool *has_next);
+
+/* Airflow-style run id: "<type>__2026-01-01T02:00:00+00:00". out holds 64. */
+void dagd_sched_run_id(dagd_run_type type, int64_t logical_date, char *out);
+
+/* --- one run's task instances --- */
+
+typedef struct dagd_sched_ti {
+  dagd_ti_state state;
+  int try_number;
+  int max_tries;
+  double next_try_at;  /* up_for_retry / up_for_reschedule */
+  bool changed;        /* set by the functions below when they change state */
+} dagd_sched_ti;
+
+/* Advances one run: up_for_retry and up_for_reschedule instances whose
+ * time has come become scheduled; instances in state none are decided by
+ * their trigger rules, in topological order so that one call settles a
+ * whole cascade (a failure turns every all_success descendant
+ * upstream_failed at once). tis has dag->n_tasks entries indexed like
+ * dag->tasks. Returns the run's state: running while anything is
+ * unfinished, then failed if any leaf task failed or is upstream_failed,
+ * else success. *wake gets the earliest future next_try_at (0 if none). */
+dagd_run_state dagd_sched_evaluate(const dagd_dag *dag, dagd_sched_ti *tis, double now, double *wake);
+
+/* Records the end of a try of task t: success, or a failure that becomes
+ * up_for_retry (with next_try_at from dagd_sched_retry_delay and `jitter`
+ * in [0, 1)) while tries remain, else failed. */
+void dagd_sched_try_finished(const dagd_task *t, dagd_sched_ti *ti, bool succeeded, double now, double jitter);
+
+/* Seconds to wait after failed try `try_number` (1-based): retry_delay,
+ * times 2^(try_number-1) and up to 25% jitter when exponential, capped by
+ * max_retry_delay when set. */
+double dagd_sched_retry_delay(const dagd_task *t, int try_number, double jitter);
+
+/* A branch task `branch` chose to follow `follow` (task indices): its
+ * direct downstream tasks not followed and still in state none are
+ * skipped. Trigger rules then carry the skip further on. */
+void dagd_sched_branch(const dagd_dag *dag, dagd_sched_ti *tis, size_t branch, const size_t *follow,
+                       size_t n_follow);
+
+/* --- picking what to start --- */
+
+typedef struct dagd_sched_candidate {
+  int64_t priority;      /* effective priority weight: higher first */
+  int64_t logical_date;  /* then older runs first */
+  size_t dag_slot;       /* index into limits.dag_free */
+  size_t pool_slot;      /* index into limits.pool_free */
+  size_t tag;            /* the caller's reference; also the last tie-break */
+  bool picked;
+} dagd_sched_candidate;
+
+typedef struct dagd_sched_limits {
+  int free_slots;        /* parallelism minus running tries */
+  int *dag_free;         /* per DAG: max_active_tasks minus running */
+  int *pool_free;        /* per pool: slots minus used */
+} dagd_sched_limits;
+
+/* Marks which candidates to start now, in priority order, within every
+ * limit (the counters are decremented). Sorts c. Returns how many. */
+size_t dagd_sched_pick(dagd_sched_candidate *c, size_t n, dagd_sched_limits *lim);
+
+#endif

@@ -1,0 +1,103 @@
+/* One run's task instances: trigger-rule evaluation in topological order,
+ * the end of a try (retry or fail), retry delays, branch skips, and the
+ * run's resulting state.
+ * SPDX-License-Identifier: MIT */
+#include <math.h>
+
+#include "dagd/sched.h"
+
+static void set_state(dagd_sched_ti *ti, dagd_ti_state s) {
+  if (ti->state != s) {
+    ti->state = s;
+    ti->changed = true;
+  }
+}
+
+static void count_upstream(const dagd_dag *dag, const dagd_task *t, const dagd_sched_ti *tis,
+                           dagd_upstream_counts *c) {
+  *c = (dagd_upstream_counts){0};
+  for (size_t i = 0; i < t->n_upstream; i++) {
+    switch (tis[t->upstream[i]].state) {
+    case DAGD_TI_REMOVED: continue;
+    case DAGD_TI_SUCCESS: c->success++; break;
+    case DAGD_TI_FAILED: c->failed++; break;
+    case DAGD_TI_UPSTREAM_FAILED: c->upstream_failed++; break;
+    case DAGD_TI_SKIPPED: c->skipped++; break;
+    default: break;
+    }
+    c->total++;
+  }
+  c->done = c->success + c->failed + c->upstream_failed + c->skipped;
+  (void)dag;
+}
+
+dagd_run_state dagd_sched_evaluate(const dagd_dag *dag, dagd_sched_ti *tis, double now, double *wake) {
+  *wake = 0;
+  for (size_t k = 0; k < dag->n_tasks; k++) {
+    size_t i = dag->topo[k];
+    dagd_sched_ti *ti = &tis[i];
+    if (ti->state == DAGD_TI_UP_FOR_RETRY || ti->state == DAGD_TI_UP_FOR_RESCHEDULE) {
+      if (ti->next_try_at <= now) {
+        set_state(ti, DAGD_TI_SCHEDULED);
+      } else if (*wake == 0 || ti->next_try_at < *wake) {
+        *wake = ti->next_try_at;
+      }
+      continue;
+    }
+    if (ti->state != DAGD_TI_NONE) continue;
+    dagd_upstream_counts c;
+    count_upstream(dag, dag->tasks[i], tis, &c);
+    switch (dagd_sched_trigger(dag->tasks[i]->trigger_rule, &c)) {
+    case DAGD_TRIGGER_RUN: set_state(ti, DAGD_TI_SCHEDULED); break;
+    case DAGD_TRIGGER_SKIP: set_state(ti, DAGD_TI_SKIPPED); break;
+    case DAGD_TRIGGER_UPSTREAM_FAILED: set_state(ti, DAGD_TI_UPSTREAM_FAILED); break;
+    case DAGD_TRIGGER_WAIT: break;
+    }
+  }
+  bool failed = false;
+  for (size_t i = 0; i < dag->n_tasks; i++) {
+    if (!dagd_ti_state_finished(tis[i].state)) return DAGD_RUN_RUNNING;
+    /* A leaf decides the run, as in Airflow: a failure inside the graph
+     * that a cleanup leaf (all_done) absorbed does not fail the run. */
+    if (dag->tasks[i]->n_downstream == 0 &&
+        (tis[i].state == DAGD_TI_FAILED || tis[i].state == DAGD_TI_UPSTREAM_FAILED))
+      failed = true;
+  }
+  return failed ? DAGD_RUN_FAILED : DAGD_RUN_SUCCESS;
+}
+
+double dagd_sched_retry_delay(const dagd_task *t, int try_number, double jitter) {
+  double delay = (double)t->retry_delay;
+  if (t->retry_exponential_backoff) {
+    int exp = try_number > 1 ? try_number - 1 : 0;
+    if (exp > 40) exp = 40; /* 2^40 times any delay is past every cap */
+    delay = ldexp(delay, exp);
+    if (jitter > 0 && jitter < 1) delay += delay * 0.25 * jitter;
+  }
+  if (t->max_retry_delay > 0 && delay > (double)t->max_retry_delay) delay = (double)t->max_retry_delay;
+  return delay;
+}
+
+void dagd_sched_try_finished(const dagd_task *t, dagd_sched_ti *ti, bool succeeded, double now, double jitter) {
+  if (succeeded) {
+    set_state(ti, DAGD_TI_SUCCESS);
+    ti->next_try_at = 0;
+  } else if (ti->try_number < ti->max_tries) {
+    set_state(ti, DAGD_TI_UP_FOR_RETRY);
+    ti->next_try_at = now + dagd_sched_retry_delay(t, ti->try_number, jitter);
+  } else {
+    set_state(ti, DAGD_TI_FAILED);
+    ti->next_try_at = 0;
+  }
+}
+
+void dagd_sched_branch(const dagd_dag *dag, dagd_sched_ti *tis, size_t branch, const size_t *follow,
+                       size_t n_follow) {
+  const dagd_task *b = dag->tasks[branch];
+  for (size_t d = 0; d < b->n_downstream; d++) {
+    size_t i = b->downstream[d];
+    bool followed = false;
+    for (size_t f = 0; f < n_follow && !followed; f++) followed = follow[f] == i;
+    if (!followed && tis[i].state == DAGD_TI_NONE) set_state(&tis[i], DAGD_TI_SKIPPED);
+  }
+}
