@@ -17,6 +17,7 @@ typedef struct dagd_load_error {
   char *file;
   int line;       /* 0 when no line applies */
   char *message;  /* without the file:line prefix */
+  char *traceback; /* the Lua stack at a runtime error, for verbose output; may be NULL */
 } dagd_load_error;
 
 /* What a load produced. Caller-allocated: dagd_dagbag_init / _close. */
@@ -26,6 +27,9 @@ typedef struct dagd_dagbag {
   dagd_load_error *errors;
   size_t n_errors;
   size_t n_files;     /* files read */
+  /* Internal: index of DAG ids (slot = dag index + 1). */
+  size_t *id_slots;
+  size_t id_cap;
 } dagd_dagbag;
 
 typedef struct dagd_load_opts {
@@ -33,6 +37,7 @@ typedef struct dagd_load_opts {
   int64_t time_limit_ms;        /* wall time per file; default 5000 */
   size_t memory_limit;          /* bytes per file; default 256 MiB */
   const char *lua_dir;          /* the lua/ folder holding dagd/; NULL: search */
+  int threads;                  /* files loaded in parallel by load_paths; 0: one per CPU (max 8) */
 } dagd_load_opts;
 
 void dagd_load_opts_default(dagd_load_opts *opts);
@@ -46,8 +51,10 @@ const dagd_dag *dagd_dagbag_find(const dagd_dagbag *bag, const char *dag_id);
  * cleanly, DAGD_ESYNTAX (or another code) when it added errors. */
 int dagd_lua_load_file(const char *path, const dagd_load_opts *opts, dagd_dagbag *bag);
 /* Loads every path: a directory contributes its *.lua files (recursively,
- * sorted by name, skipping hidden entries); a file is loaded as is. Returns
- * 0 when every file loaded cleanly. */
+ * sorted by name, skipping hidden entries); a file is loaded as is. Files
+ * are loaded on opts->threads threads (each in its own Lua state) and
+ * merged in order, so the result is the same as loading them one by one.
+ * Returns 0 when every file loaded cleanly. */
 int dagd_lua_load_paths(const char *const *paths, size_t n, const dagd_load_opts *opts,
                         dagd_dagbag *bag);
 

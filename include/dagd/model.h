@@ -81,6 +81,9 @@ typedef struct dagd_task {
   char **outputs;                 /* declared output keys */
   size_t n_outputs;
   json_t *on_failure;             /* notify spec, or NULL */
+  json_t *on_success;             /* notify spec, or NULL */
+  json_t *on_retry;               /* notify spec, or NULL */
+  char *doc;                      /* free text, or NULL */
   json_t *config;                 /* operator-specific fields (object, owned) */
   size_t *upstream;               /* indices into dag->tasks (finalize) */
   size_t n_upstream;
@@ -114,10 +117,16 @@ typedef struct dagd_dag {
   json_t *params;                 /* object (owned) */
   char **tags;
   size_t n_tags;
+  json_t *on_failure;             /* notify specs, or NULL */
+  json_t *on_success;
+  json_t *on_retry;
   dagd_task **tasks;              /* declaration order */
   size_t n_tasks;
   size_t *topo;                   /* task indices in topological order */
   bool finalized;
+  /* Internal: open-addressing index of task ids (slot = task index + 1). */
+  size_t *id_slots;
+  size_t id_cap;
 } dagd_dag;
 
 /* New empty DAG with defaults (UTC, catchup off, 16/16). fileloc may be
