@@ -16,6 +16,7 @@
 #include "dagd/config.h"
 #include "dagd/cron.h"
 #include "dagd/err.h"
+#include "dagd/exec.h"
 #include "dagd/log.h"
 #include "dagd/lua.h"
 #include "dagd/time.h"
@@ -129,6 +130,8 @@ int main(int argc, char **argv) {
   int once = 0, check = 0, opt;
   daemon_t d;
   memset(&d, 0, sizeof(d));
+  /* The per-try supervisor is this same binary (see exec.h). */
+  if (argc > 1 && strcmp(argv[1], "shim") == 0) return dagd_shim_main(argc - 1, argv + 1);
   while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
     switch (opt) {
     case 'c': config = optarg; break;

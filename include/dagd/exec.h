@@ -1,0 +1,94 @@
+/* Task execution. Each task try runs under a shim (the dagd binary in
+ * shim mode) in its own session: the shim locks <try>.pid, forks the task
+ * into its own process group with stdout and stderr appended to
+ * <try>.log, waits, and writes <try>.exit atomically. A shim outlives the
+ * daemon, so a restarted daemon re-adopts running tries from these files
+ * (dagd_exec_adopt) and learns their true exit status.
+ *
+ * The try-file functions are plain code; the executor (dagd_exec_*) runs
+ * on a libuv loop and must be used from the loop thread only.
+ * SPDX-License-Identifier: MIT */
+#ifndef DAGD_EXEC_H
+#define DAGD_EXEC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <uv.h>
+
+struct dagd_err;
+
+/* --- try files --- */
+
+typedef enum {
+  DAGD_TRY_EXITED,    /* code holds the exit status */
+  DAGD_TRY_SIGNALED,  /* code holds the signal number */
+  DAGD_TRY_VANISHED,  /* no shim and no exit record: the try was lost */
+} dagd_try_end;
+
+typedef struct dagd_try_result {
+  dagd_try_end how;
+  int code;
+} dagd_try_result;
+
+/* Paths of one try's files: "<base>.log", ".pid", ".exit", ".out". */
+typedef struct dagd_try_paths {
+  char *log, *pid, *exit, *out;
+} dagd_try_paths;
+
+void dagd_try_paths_init(dagd_try_paths *p, const char *base);
+void dagd_try_paths_close(dagd_try_paths *p);
+
+/* Writes the exit record atomically (temp file + rename). */
+int dagd_try_write_exit(const char *path, const dagd_try_result *r, struct dagd_err *err);
+/* Reads an exit record: 0, DAGD_ENOENT when there is none yet, DAGD_EIO
+ * when it is unreadable. */
+int dagd_try_read_exit(const char *path, dagd_try_result *r, struct dagd_err *err);
+/* Reads the pids a shim recorded (0 when not yet written). */
+int dagd_try_read_pids(const char *path, pid_t *shim, pid_t *task, struct dagd_err *err);
+/* The start time of a process (field 22 of /proc/PID/stat), 0 if gone. */
+uint64_t dagd_proc_start_time(pid_t pid);
+
+/* The shim's entry: `dagd shim --base PATH [--cwd DIR] -- ARGV...`.
+ * Returns the process exit status for main. */
+int dagd_shim_main(int argc, char **argv);
+
+/* --- the executor (loop thread only) --- */
+
+typedef struct dagd_exec dagd_exec;
+typedef struct dagd_exec_try dagd_exec_try;
+
+/* Called once per try when it ends (including vanished). `data` is the
+ * caller's pointer given at start or adopt. The try handle is freed after
+ * the callback returns. */
+typedef void (*dagd_exec_done_cb)(void *data, const dagd_try_result *result);
+
+typedef struct dagd_exec_spec {
+  const char *base;        /* try file base: ".../<task>/<try>" */
+  char *const *argv;       /* the command (argv[0] searched in PATH) */
+  char *const *env;        /* "K=V" list, NULL-terminated: the whole environment */
+  const char *cwd;         /* NULL: inherit */
+} dagd_exec_spec;
+
+/* shim_path is the dagd binary to run as shim. */
+dagd_exec *dagd_exec_new(uv_loop_t *loop, const char *shim_path);
+/* Closes the executor's handles; running tries keep running (their shims
+ * are detached) and are re-adopted by the next daemon. free_cb-free. */
+void dagd_exec_close(dagd_exec *ex);
+
+/* Starts a try. On success the callback fires exactly once later. */
+int dagd_exec_start(dagd_exec *ex, const dagd_exec_spec *spec, dagd_exec_done_cb cb, void *data,
+                    dagd_exec_try **out, struct dagd_err *err);
+/* Re-adopts a try recorded as running by an earlier daemon. The callback
+ * fires once: at once (on the next loop turn) when the try already ended
+ * or vanished, else when its shim exits. A vanished try whose task process
+ * group still lives is killed first, so it can never run twice at once. */
+int dagd_exec_adopt(dagd_exec *ex, const char *base, dagd_exec_done_cb cb, void *data, dagd_exec_try **out,
+                    struct dagd_err *err);
+/* Sends sig to the try's process group (timeouts, kill). */
+int dagd_exec_signal(dagd_exec_try *t, int sig);
+/* How many tries are being tracked. */
+size_t dagd_exec_running(const dagd_exec *ex);
+
+#endif

@@ -1,0 +1,251 @@
+/* The local executor: starts each try's shim detached with uv_spawn and
+ * learns of its end from libuv's exit callback; re-adopts the shims of an
+ * earlier daemon through a pidfd watched by uv_poll. Nothing polls on a
+ * timer except the rare few-millisecond wait for a just-started shim to
+ * record its pid.
+ * SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/pidfd.h>
+#include <unistd.h>
+
+#include "dagd/err.h"
+#include "dagd/exec.h"
+#include "dagd/util.h"
+
+struct dagd_exec {
+  uv_loop_t *loop;
+  char *shim_path;
+  size_t running;
+};
+
+struct dagd_exec_try {
+  dagd_exec *ex;
+  dagd_try_paths paths;
+  dagd_exec_done_cb cb;
+  void *data;
+  uv_process_t proc;   /* a shim we spawned */
+  uv_poll_t poll;      /* an adopted shim's pidfd */
+  uv_timer_t timer;    /* deferred delivery or a pid-file retry */
+  int pidfd;
+  int handles;         /* open handles; freed when the last one closes */
+  bool delivered;
+  dagd_try_result result;
+  int adopt_attempts;
+};
+
+dagd_exec *dagd_exec_new(uv_loop_t *loop, const char *shim_path) {
+  dagd_exec *ex = dagd_calloc(1, sizeof(*ex));
+  ex->loop = loop;
+  ex->shim_path = dagd_strdup(shim_path);
+  return ex;
+}
+
+void dagd_exec_close(dagd_exec *ex) {
+  if (ex == NULL) return;
+  free(ex->shim_path);
+  free(ex);
+}
+
+size_t dagd_exec_running(const dagd_exec *ex) { return ex->running; }
+
+static void on_handle_closed(uv_handle_t *h) {
+  dagd_exec_try *t = h->data;
+  if (--t->handles > 0) return;
+  if (t->pidfd >= 0) close(t->pidfd);
+  dagd_try_paths_close(&t->paths);
+  free(t);
+}
+
+static void close_handle(dagd_exec_try *t, uv_handle_t *h) {
+  if (!uv_is_closing(h)) uv_close(h, on_handle_closed);
+}
+
+/* Hands the result to the owner once and closes the try's handles. */
+static void deliver(dagd_exec_try *t, const dagd_try_result *r) {
+  if (t->delivered) return;
+  t->delivered = true;
+  t->ex->running--;
+  t->cb(t->data, r);
+  close_handle(t, (uv_handle_t *)&t->timer);
+  if (t->proc.data) close_handle(t, (uv_handle_t *)&t->proc);
+  if (t->poll.data) close_handle(t, (uv_handle_t *)&t->poll);
+}
+
+static dagd_exec_try *try_new(dagd_exec *ex, const char *base, dagd_exec_done_cb cb, void *data) {
+  dagd_exec_try *t = dagd_calloc(1, sizeof(*t));
+  t->ex = ex;
+  t->cb = cb;
+  t->data = data;
+  t->pidfd = -1;
+  dagd_try_paths_init(&t->paths, base);
+  uv_timer_init(ex->loop, &t->timer);
+  t->timer.data = t;
+  t->handles = 1;
+  ex->running++;
+  return t;
+}
+
+/* The shim is gone: its exit record says how the task ended; without one
+ * the shim died abnormally and the try is lost. */
+static void finish_from_files(dagd_exec_try *t);
+
+static void on_shim_exit(uv_process_t *p, int64_t status, int sig) {
+  finish_from_files(p->data);
+}
+
+int dagd_exec_start(dagd_exec *ex, const dagd_exec_spec *spec, dagd_exec_done_cb cb, void *data,
+                    dagd_exec_try **out, dagd_err *err) {
+  size_t n = 0;
+  while (spec->argv[n]) n++;
+  if (n == 0) return dagd_err_set(err, DAGD_EINVAL, "empty command");
+  char **args = dagd_calloc(n + 8, sizeof(char *));
+  size_t a = 0;
+  args[a++] = ex->shim_path;
+  args[a++] = "shim";
+  args[a++] = "--base";
+  args[a++] = (char *)spec->base;
+  if (spec->cwd) {
+    args[a++] = "--cwd";
+    args[a++] = (char *)spec->cwd;
+  }
+  args[a++] = "--";
+  for (size_t i = 0; i < n; i++) args[a++] = spec->argv[i];
+  args[a] = NULL;
+
+  dagd_exec_try *t = try_new(ex, spec->base, cb, data);
+  uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE}, {.flags = UV_IGNORE}, {.flags = UV_IGNORE}};
+  uv_process_options_t opts = {
+      .exit_cb = on_shim_exit,
+      .file = ex->shim_path,
+      .args = args,
+      .env = (char **)spec->env,
+      .flags = UV_PROCESS_DETACHED,
+      .stdio_count = 3,
+      .stdio = stdio,
+  };
+  t->proc.data = t;
+  int rc = uv_spawn(ex->loop, &t->proc, &opts);
+  free(args);
+  if (rc < 0) {
+    dagd_err_set(err, DAGD_EIO, "cannot start the shim %s: %s", ex->shim_path, uv_strerror(rc));
+    if (err) err->cause = rc;
+    t->delivered = true; /* no callback for a try that never started */
+    ex->running--;
+    /* A failed uv_spawn still initialised the handle: close both. */
+    t->handles++;
+    close_handle(t, (uv_handle_t *)&t->proc);
+    close_handle(t, (uv_handle_t *)&t->timer);
+    return DAGD_EIO;
+  }
+  t->handles++;
+  if (out) *out = t;
+  return 0;
+}
+
+static void on_deferred(uv_timer_t *h) {
+  dagd_exec_try *t = h->data;
+  deliver(t, &t->result);
+}
+
+static void deliver_later(dagd_exec_try *t, const dagd_try_result *r) {
+  t->result = *r;
+  uv_timer_start(&t->timer, on_deferred, 0, 0);
+}
+
+/* No shim holds the lock: the try ended (exit record) or was lost. A lost
+ * try's task may outlive its shim; kill its group so it cannot run on
+ * beside a retry. Holds the lock while deciding, so a shim that starts
+ * late sees the "vanished" record and runs nothing. */
+static int settle_unlocked(dagd_exec_try *t, int lockfd, dagd_try_result *r) {
+  if (dagd_try_read_exit(t->paths.exit, r, NULL) == 0) return 0;
+  pid_t shim, task;
+  dagd_try_read_pids(t->paths.pid, &shim, &task, NULL);
+  if (task > 0 && dagd_proc_start_time(task) != 0 && getpgid(task) == task) kill(-task, SIGKILL);
+  *r = (dagd_try_result){DAGD_TRY_VANISHED, 0};
+  (void)lockfd;
+  return dagd_try_write_exit(t->paths.exit, r, NULL);
+}
+
+static void finish_from_files(dagd_exec_try *t) {
+  dagd_try_result r;
+  int fd = open(t->paths.pid, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) {
+    settle_unlocked(t, fd, &r);
+  } else if (dagd_try_read_exit(t->paths.exit, &r, NULL) != 0) {
+    r = (dagd_try_result){DAGD_TRY_VANISHED, 0};
+  }
+  if (fd >= 0) close(fd);
+  deliver(t, &r);
+}
+
+static void on_pidfd(uv_poll_t *h, int status, int events) {
+  dagd_exec_try *t = h->data;
+  uv_poll_stop(h);
+  finish_from_files(t);
+}
+
+static void adopt_step(dagd_exec_try *t);
+
+static void on_adopt_retry(uv_timer_t *h) { adopt_step(h->data); }
+
+/* One attempt to attach to a live shim. */
+static void adopt_step(dagd_exec_try *t) {
+  dagd_try_result r;
+  int fd = open(t->paths.pid, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    deliver(t, &(dagd_try_result){DAGD_TRY_VANISHED, 0});
+    return;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+    settle_unlocked(t, fd, &r);
+    close(fd);
+    deliver(t, &r);
+    return;
+  }
+  close(fd);
+  /* A shim holds the lock: attach to it. It records its pid right after
+   * locking; if we came in between, look again shortly. */
+  pid_t shim, task;
+  dagd_try_read_pids(t->paths.pid, &shim, &task, NULL);
+  int pidfd = shim > 0 ? pidfd_open(shim, 0) : -1;
+  if (pidfd < 0) {
+    if (++t->adopt_attempts > 500) { /* 5 s: something is badly wrong */
+      deliver(t, &(dagd_try_result){DAGD_TRY_VANISHED, 0});
+      return;
+    }
+    uv_timer_start(&t->timer, on_adopt_retry, 10, 0);
+    return;
+  }
+  t->pidfd = pidfd;
+  uv_poll_init(t->ex->loop, &t->poll, pidfd);
+  t->poll.data = t;
+  t->handles++;
+  uv_poll_start(&t->poll, UV_READABLE, on_pidfd);
+}
+
+int dagd_exec_adopt(dagd_exec *ex, const char *base, dagd_exec_done_cb cb, void *data, dagd_exec_try **out,
+                    dagd_err *err) {
+  dagd_exec_try *t = try_new(ex, base, cb, data);
+  dagd_try_result r;
+  if (dagd_try_read_exit(t->paths.exit, &r, NULL) == 0) {
+    deliver_later(t, &r);
+  } else {
+    /* Defer even the first attempt so the callback never runs inside the
+     * caller's own call. */
+    uv_timer_start(&t->timer, on_adopt_retry, 0, 0);
+  }
+  if (out) *out = t;
+  return 0;
+}
+
+int dagd_exec_signal(dagd_exec_try *t, int sig) {
+  pid_t shim, task;
+  dagd_try_read_pids(t->paths.pid, &shim, &task, NULL);
+  if (task <= 0) return DAGD_ENOENT;
+  return kill(-task, sig) == 0 || errno == ESRCH ? 0 : DAGD_EIO;
+}
