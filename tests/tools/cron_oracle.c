@@ -69,7 +69,8 @@ static void run_line(zone_cache *zc, char *line) {
     int64_t out;
     int rc = back ? dagd_cron_prev(c, tz, t, &out) : dagd_cron_next(c, tz, t, &out);
     if (rc != 0) {
-      printf("%sERR %s", i ? " " : "", dagd_strerror(rc));
+      /* No further fire time: a token, not an error line. */
+      printf("%s%s", i ? " " : "", rc == DAGD_ENOENT ? "ENOENT" : dagd_err_name(rc));
       break;
     }
     printf("%s%lld", i ? " " : "", (long long)out);

@@ -356,6 +356,7 @@ typedef struct {
 } bytes;
 
 static void put(bytes *o, const void *p, size_t n) {
+  if (n == 0) return;
   memcpy(o->b + o->n, p, n);
   o->n += n;
 }
