@@ -41,6 +41,10 @@ int dagd_template_render(const char *tmpl, const json_t *ctx, const dagd_templat
                          struct dagd_err *err);
 /* Syntax check only (for load time): 0 or DAGD_ESYNTAX. */
 int dagd_template_check(const char *tmpl, struct dagd_err *err);
+/* Appends a JSON value as template text: a string as it is, a number in
+ * the shortest form that reads back the same, null as nothing, containers
+ * as compact JSON. */
+void dagd_template_value_text(const json_t *v, dagd_buf *out);
 /* True when s contains "{{". */
 bool dagd_template_has(const char *s);
 /* Appends s as one single-quoted shell word. */

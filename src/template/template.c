@@ -113,7 +113,7 @@ out:
 
 /* Renders a JSON value as text: strings as they are, numbers in their
  * shortest form, null as empty, containers as compact JSON. */
-static void value_text(const json_t *v, dagd_buf *out) {
+void dagd_template_value_text(const json_t *v, dagd_buf *out) {
   char num[64];
   switch (json_typeof(v)) {
   case JSON_STRING: dagd_buf_append(out, json_string_value(v), json_string_length(v)); break;
@@ -247,7 +247,7 @@ static int eval_expr(parser *ps, dagd_buf *result) {
         dagd_buf tmp;
         dagd_buf_init(&tmp);
         if (is_text) dagd_buf_puts(&tmp, lit.data ? lit.data : "");
-        else if (defined) value_text(val, &tmp);
+        else if (defined) dagd_template_value_text(val, &tmp);
         for (size_t i = 0; i < tmp.len; i++)
           tmp.data[i] = (char)(f[0] == 'u' ? toupper((unsigned char)tmp.data[i]) : tolower((unsigned char)tmp.data[i]));
         dagd_buf_reset(&lit);
@@ -276,7 +276,7 @@ static int eval_expr(parser *ps, dagd_buf *result) {
   } else if (is_text) {
     dagd_buf_append(result, lit.data ? lit.data : "", lit.len);
   } else {
-    value_text(val, result);
+    dagd_template_value_text(val, result);
   }
 out:
   dagd_buf_close(&name);

@@ -1,0 +1,72 @@
+/* Operators, the pure part: from a task of the model and what one try
+ * knows (run, dates, conf, upstream outputs), build the template context
+ * and the exact command the try runs: argv, environment and working
+ * directory. A templated value is never shell code: argv elements are
+ * rendered as they are, and a `cmd` string (run by /bin/sh -c) gets every
+ * templated value inserted as one single-quoted word. Also parses what a
+ * task wrote to $DAGD_OUTPUT. No I/O.
+ * SPDX-License-Identifier: MIT */
+#ifndef DAGD_OPS_H
+#define DAGD_OPS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dagd/model.h"
+#include "dagd/template.h"
+
+struct dagd_err;
+
+/* Largest $DAGD_OUTPUT accepted. */
+#define DAGD_OUTPUT_MAX (64 * 1024)
+
+typedef struct dagd_try_info {
+  const dagd_dag *dag;
+  const dagd_task *task;
+  const char *run_id;
+  int64_t logical_date;
+  bool has_interval;
+  int64_t interval_start, interval_end;
+  int try_number;
+  const char *conf;            /* the run's conf, JSON object text */
+  const json_t *outputs;       /* {"task": {"key": "value"}} of the run, may be NULL */
+  const char *output_path;     /* $DAGD_OUTPUT */
+  char *const *environ;        /* the daemon's environment ("K=V", NULL-ended) */
+  dagd_template_secret_cb secret;
+  void *secret_data;
+} dagd_try_info;
+
+typedef struct dagd_command {
+  char **argv;                 /* NULL-terminated */
+  char **env;                  /* NULL-terminated "K=V" */
+  char *cwd;
+  char **secrets;              /* secret values rendered (for masking) */
+  size_t n_secrets;
+  bool no_process;             /* nothing to run: the try succeeds at once (empty) */
+} dagd_command;
+
+/* The template context of a try: ds, ds_nodash, ts, logical_date,
+ * data_interval_start, data_interval_end, run_id, dag_id, task_id,
+ * try_number, params, conf, outputs, env. New reference. */
+json_t *dagd_ops_context(const dagd_try_info *info);
+
+/* Builds the command of a try. DAGD_ENOENT/DAGD_ESYNTAX for template
+ * errors (the message names the field), DAGD_EINVAL for an operator that
+ * has no command-line form yet. Release with dagd_command_close. */
+int dagd_ops_command(const dagd_try_info *info, dagd_command *out, struct dagd_err *err);
+void dagd_command_close(dagd_command *cmd);
+
+/* Parses $DAGD_OUTPUT text: one JSON object (values of any type; non
+ * strings are kept as their JSON text), or `key=value` lines (blank lines
+ * and lines starting with # ignored). Keys match ^[A-Za-z0-9_.-]{1,250}$.
+ * *out gets a new object of string values. */
+int dagd_ops_parse_outputs(const char *text, size_t len, json_t **out, struct dagd_err *err);
+
+/* "dagd-<dag>-<run>-<task>-<try>" with every character outside
+ * [A-Za-z0-9_.-] replaced by '-', at most 128 characters (a Docker
+ * container name). Heap string. */
+char *dagd_ops_container_name(const char *dag_id, const char *run_id, const char *task_id, int try_number);
+
+#endif

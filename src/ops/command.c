@@ -1,0 +1,449 @@
+/* Building a try's command from the model: the template context, argv per
+ * operator (shell, docker, kubectl), the environment, and the parsing of
+ * $DAGD_OUTPUT.
+ * SPDX-License-Identifier: MIT */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dagd/err.h"
+#include "dagd/ops.h"
+#include "dagd/time.h"
+#include "dagd/util.h"
+
+/* A growable NULL-terminated string vector. */
+typedef struct strv {
+  char **v;
+  size_t n, cap;
+} strv;
+
+static void strv_push(strv *s, char *owned) {
+  if (s->n + 2 > s->cap) {
+    s->cap = s->cap ? s->cap * 2 : 16;
+    s->v = dagd_realloc(s->v, s->cap * sizeof(char *));
+  }
+  s->v[s->n++] = owned;
+  s->v[s->n] = NULL;
+}
+
+static void strv_free(char **v) {
+  for (size_t i = 0; v && v[i]; i++) free(v[i]);
+  free(v);
+}
+
+json_t *dagd_ops_context(const dagd_try_info *info) {
+  char ld[32], ts[32], s[32], e[32], ds[16], nodash[16];
+  dagd_time_format_offset(info->logical_date, 0, ts);
+  dagd_time_format_utc(info->logical_date, ld);
+  memcpy(ds, ts, 10);
+  ds[10] = '\0';
+  snprintf(nodash, sizeof(nodash), "%.4s%.2s%.2s", ds, ds + 5, ds + 8);
+  json_t *ctx = json_object();
+  json_object_set_new(ctx, "ds", json_string(ds));
+  json_object_set_new(ctx, "ds_nodash", json_string(nodash));
+  json_object_set_new(ctx, "ts", json_string(ts));
+  json_object_set_new(ctx, "logical_date", json_string(ld));
+  if (info->has_interval) {
+    dagd_time_format_utc(info->interval_start, s);
+    dagd_time_format_utc(info->interval_end, e);
+  } else {
+    memcpy(s, ld, sizeof(ld));
+    memcpy(e, ld, sizeof(ld));
+  }
+  json_object_set_new(ctx, "data_interval_start", json_string(s));
+  json_object_set_new(ctx, "data_interval_end", json_string(e));
+  json_object_set_new(ctx, "run_id", json_string(info->run_id));
+  json_object_set_new(ctx, "dag_id", json_string(info->dag->id));
+  json_object_set_new(ctx, "task_id", json_string(info->task->id));
+  json_object_set_new(ctx, "try_number", json_integer(info->try_number));
+  json_object_set_new(ctx, "params", info->dag->params ? json_deep_copy(info->dag->params) : json_object());
+  json_t *conf = info->conf ? json_loads(info->conf, 0, NULL) : NULL;
+  json_object_set_new(ctx, "conf", json_is_object(conf) ? conf : (json_decref(conf), json_object()));
+  json_object_set_new(ctx, "outputs", info->outputs ? json_deep_copy(info->outputs) : json_object());
+  json_t *env = json_object();
+  for (char *const *p = info->environ; p && *p; p++) {
+    const char *eq = strchr(*p, '=');
+    if (eq == NULL || eq == *p) continue;
+    char *key = dagd_strndup(*p, (size_t)(eq - *p));
+    json_object_set_new(env, key, json_string(eq + 1));
+    free(key);
+  }
+  json_object_set_new(ctx, "env", env);
+  return ctx;
+}
+
+typedef struct builder {
+  const dagd_try_info *info;
+  json_t *ctx;
+  dagd_template_opts plain, quoted;
+  dagd_command *out;
+  dagd_err *err;
+} builder;
+
+/* Renders one field's text; the error names the task and field. */
+static char *render(builder *b, const char *field, const char *text, bool quoted) {
+  dagd_buf out;
+  dagd_err sub;
+  dagd_buf_init(&out);
+  dagd_err_init(&sub);
+  if (dagd_template_render(text, b->ctx, quoted ? &b->quoted : &b->plain, &out, &sub) < 0) {
+    dagd_err_set(b->err, sub.code, "task \"%s\" field %s: %s", b->info->task->id, field, sub.msg);
+    dagd_buf_close(&out);
+    return NULL;
+  }
+  return dagd_buf_steal(&out);
+}
+
+static int push_rendered(builder *b, strv *v, const char *field, const char *text) {
+  char *r = render(b, field, text, false);
+  if (r == NULL) return -1;
+  strv_push(v, r);
+  return 0;
+}
+
+/* Appends each string of a JSON array, rendered. */
+static int push_array(builder *b, strv *v, const char *field, const json_t *arr) {
+  size_t i;
+  json_t *x;
+  json_array_foreach(arr, i, x) {
+    if (!json_is_string(x)) continue;
+    if (push_rendered(b, v, field, json_string_value(x)) < 0) return -1;
+  }
+  return 0;
+}
+
+static const char *cfg_str(const dagd_task *t, const char *key) {
+  return json_string_value(json_object_get(t->config, key));
+}
+
+static int shell_argv(builder *b, strv *argv) {
+  const json_t *cmd = json_object_get(b->info->task->config, "cmd");
+  if (json_is_string(cmd)) {
+    char *r = render(b, "cmd", json_string_value(cmd), true);
+    if (r == NULL) return -1;
+    strv_push(argv, dagd_strdup("/bin/sh"));
+    strv_push(argv, dagd_strdup("-c"));
+    strv_push(argv, r);
+    return 0;
+  }
+  if (json_is_array(cmd) && json_array_size(cmd) > 0) return push_array(b, argv, "cmd", cmd);
+  return dagd_err_set(b->err, DAGD_EINVAL, "task \"%s\": cmd is empty", b->info->task->id);
+}
+
+/* `docker run` with a fixed container name per try, the task's settings,
+ * the DAGD_* variables, and $DAGD_OUTPUT's folder mounted at the same
+ * path, so the container writes its outputs where the daemon reads them. */
+static int docker_argv(builder *b, strv *argv, char *const *task_env) {
+  const dagd_task *t = b->info->task;
+  const json_t *c = t->config;
+  const char *s;
+  strv_push(argv, dagd_strdup("docker"));
+  strv_push(argv, dagd_strdup("run"));
+  strv_push(argv, dagd_strdup("--name"));
+  strv_push(argv, dagd_ops_container_name(b->info->dag->id, b->info->run_id, t->id, b->info->try_number));
+  const json_t *ar = json_object_get(c, "auto_remove");
+  if (ar == NULL || json_is_true(ar)) strv_push(argv, dagd_strdup("--rm"));
+  static const struct { const char *key, *flag; } simple[] = {
+      {"workdir", "--workdir"}, {"user", "--user"}, {"network", "--network"},
+      {"pull", "--pull"},       {"memory", "--memory"},
+  };
+  for (size_t i = 0; i < DAGD_ARRAY_LEN(simple); i++) {
+    if ((s = cfg_str(t, simple[i].key)) == NULL) continue;
+    strv_push(argv, dagd_strdup(simple[i].flag));
+    if (push_rendered(b, argv, simple[i].key, s) < 0) return -1;
+  }
+  const json_t *num = json_object_get(c, "cpus");
+  if (json_is_number(num)) {
+    strv_push(argv, dagd_strdup("--cpus"));
+    strv_push(argv, dagd_asprintf("%g", json_number_value(num)));
+  }
+  const json_t *gpus = json_object_get(c, "gpus");
+  if (json_is_integer(gpus)) {
+    strv_push(argv, dagd_strdup("--gpus"));
+    strv_push(argv, dagd_asprintf("%lld", (long long)json_integer_value(gpus)));
+  } else if (json_is_string(gpus)) {
+    strv_push(argv, dagd_strdup("--gpus"));
+    strv_push(argv, dagd_strdup(json_string_value(gpus)));
+  }
+  const json_t *vols = json_object_get(c, "volumes");
+  size_t i;
+  json_t *x;
+  if (json_is_array(vols)) {
+    json_array_foreach(vols, i, x) {
+      if (!json_is_string(x)) continue;
+      strv_push(argv, dagd_strdup("--volume"));
+      if (push_rendered(b, argv, "volumes", json_string_value(x)) < 0) return -1;
+    }
+  }
+  /* The container gets the DAGD_* variables and the task's own env, not
+   * the daemon's whole environment. */
+  for (char *const *e = task_env; e && *e; e++) {
+    if (strncmp(*e, "DAGD_", 5) != 0 && t->n_env == 0) continue;
+    bool own = strncmp(*e, "DAGD_", 5) == 0;
+    for (size_t k = 0; !own && k < t->n_env; k++) {
+      size_t klen = strlen(t->env[k].key);
+      own = strncmp(*e, t->env[k].key, klen) == 0 && (*e)[klen] == '=';
+    }
+    if (!own) continue;
+    strv_push(argv, dagd_strdup("--env"));
+    strv_push(argv, dagd_strdup(*e));
+  }
+  const json_t *denv = json_object_get(c, "env");
+  const char *key;
+  json_object_foreach((json_t *)denv, key, x) {
+    if (!json_is_string(x)) continue;
+    char *v = render(b, "env", json_string_value(x), false);
+    if (v == NULL) return -1;
+    strv_push(argv, dagd_strdup("--env"));
+    strv_push(argv, dagd_asprintf("%s=%s", key, v));
+    free(v);
+  }
+  if (b->info->output_path) {
+    const char *slash = strrchr(b->info->output_path, '/');
+    if (slash && slash != b->info->output_path) {
+      char *dir = dagd_strndup(b->info->output_path, (size_t)(slash - b->info->output_path));
+      strv_push(argv, dagd_strdup("--volume"));
+      strv_push(argv, dagd_asprintf("%s:%s", dir, dir));
+      free(dir);
+    }
+  }
+  const json_t *ep = json_object_get(c, "entrypoint");
+  if (json_is_string(ep) || (json_is_array(ep) && json_array_size(ep) > 0)) {
+    strv_push(argv, dagd_strdup("--entrypoint"));
+    const char *first = json_is_string(ep) ? json_string_value(ep) : json_string_value(json_array_get(ep, 0));
+    if (push_rendered(b, argv, "entrypoint", first ? first : "") < 0) return -1;
+  }
+  if (push_rendered(b, argv, "image", cfg_str(t, "image") ? cfg_str(t, "image") : "") < 0) return -1;
+  if (json_is_array(ep)) {
+    for (size_t k = 1; k < json_array_size(ep); k++) {
+      const char *a = json_string_value(json_array_get(ep, k));
+      if (a && push_rendered(b, argv, "entrypoint", a) < 0) return -1;
+    }
+  }
+  const json_t *cmd = json_object_get(c, "cmd");
+  if (json_is_array(cmd) && push_array(b, argv, "cmd", cmd) < 0) return -1;
+  return 0;
+}
+
+static int kubectl_argv(builder *b, strv *argv) {
+  const dagd_task *t = b->info->task;
+  static const struct { const char *key, *flag; } globals[] = {
+      {"context", "--context"}, {"kubeconfig", "--kubeconfig"}, {"namespace", "--namespace"}};
+  strv_push(argv, dagd_strdup("kubectl"));
+  for (size_t i = 0; i < DAGD_ARRAY_LEN(globals); i++) {
+    const char *s = cfg_str(t, globals[i].key);
+    if (s == NULL) continue;
+    strv_push(argv, dagd_strdup(globals[i].flag));
+    if (push_rendered(b, argv, globals[i].key, s) < 0) return -1;
+  }
+  const json_t *args = json_object_get(t->config, "args");
+  if (json_is_array(args)) return push_array(b, argv, "args", args);
+  const char *apply = cfg_str(t, "apply");
+  if (apply == NULL) return dagd_err_set(b->err, DAGD_EINVAL, "task \"%s\": kubectl needs args or apply", t->id);
+  strv_push(argv, dagd_strdup("apply"));
+  strv_push(argv, dagd_strdup("-f"));
+  return push_rendered(b, argv, "apply", apply);
+}
+
+/* The daemon's environment (unless env_clear), the task's env (rendered)
+ * over it, and the DAGD_* variables over both. */
+static int build_env(builder *b, strv *env) {
+  const dagd_try_info *info = b->info;
+  const dagd_task *t = info->task;
+  char ld[32], s[32], e[32], ds[16];
+  dagd_time_format_utc(info->logical_date, ld);
+  memcpy(ds, ld, 10);
+  ds[10] = '\0';
+  dagd_time_format_utc(info->has_interval ? info->interval_start : info->logical_date, s);
+  dagd_time_format_utc(info->has_interval ? info->interval_end : info->logical_date, e);
+  strv own;
+  memset(&own, 0, sizeof(own));
+  for (size_t i = 0; i < t->n_env; i++) {
+    char *v = render(b, "env", t->env[i].value, false);
+    if (v == NULL) {
+      strv_free(own.v);
+      return -1;
+    }
+    strv_push(&own, dagd_asprintf("%s=%s", t->env[i].key, v));
+    free(v);
+  }
+  strv_push(&own, dagd_asprintf("DAGD_DAG_ID=%s", info->dag->id));
+  strv_push(&own, dagd_asprintf("DAGD_RUN_ID=%s", info->run_id));
+  strv_push(&own, dagd_asprintf("DAGD_TASK_ID=%s", t->id));
+  strv_push(&own, dagd_asprintf("DAGD_TRY_NUMBER=%d", info->try_number));
+  strv_push(&own, dagd_asprintf("DAGD_LOGICAL_DATE=%s", ld));
+  strv_push(&own, dagd_asprintf("DAGD_DS=%s", ds));
+  strv_push(&own, dagd_asprintf("DAGD_DATA_INTERVAL_START=%s", s));
+  strv_push(&own, dagd_asprintf("DAGD_DATA_INTERVAL_END=%s", e));
+  strv_push(&own, dagd_asprintf("DAGD_CONF=%s", info->conf ? info->conf : "{}"));
+  if (info->output_path) strv_push(&own, dagd_asprintf("DAGD_OUTPUT=%s", info->output_path));
+  if (!t->env_clear) {
+    for (char *const *p = info->environ; p && *p; p++) {
+      const char *eq = strchr(*p, '=');
+      if (eq == NULL) continue;
+      size_t klen = (size_t)(eq - *p);
+      bool overridden = false;
+      for (size_t i = 0; i < own.n && !overridden; i++)
+        overridden = strncmp(own.v[i], *p, klen + 1) == 0;
+      if (!overridden) strv_push(env, dagd_strdup(*p));
+    }
+  }
+  for (size_t i = 0; i < own.n; i++) strv_push(env, own.v[i]);
+  free(own.v);
+  return 0;
+}
+
+static char *dirname_of(const char *path) {
+  const char *slash = path ? strrchr(path, '/') : NULL;
+  if (slash == NULL) return dagd_strdup(".");
+  if (slash == path) return dagd_strdup("/");
+  return dagd_strndup(path, (size_t)(slash - path));
+}
+
+int dagd_ops_command(const dagd_try_info *info, dagd_command *out, dagd_err *err) {
+  builder b = {.info = info, .out = out, .err = err};
+  memset(out, 0, sizeof(*out));
+  b.plain = (dagd_template_opts){.secret = info->secret, .secret_data = info->secret_data,
+                                 .secrets_seen = &out->secrets, .n_secrets_seen = &out->n_secrets};
+  b.quoted = b.plain;
+  b.quoted.shell_quote = true;
+  const dagd_task *t = info->task;
+  if (t->op == DAGD_OP_EMPTY) {
+    out->no_process = true;
+    return 0;
+  }
+  b.ctx = dagd_ops_context(info);
+  strv argv, env;
+  memset(&argv, 0, sizeof(argv));
+  memset(&env, 0, sizeof(env));
+  int rc = 0;
+  if (build_env(&b, &env) < 0) {
+    rc = err ? err->code : DAGD_EINVAL;
+    goto out;
+  }
+  switch (t->op) {
+  case DAGD_OP_SHELL: rc = shell_argv(&b, &argv); break;
+  case DAGD_OP_DOCKER: rc = docker_argv(&b, &argv, env.v); break;
+  case DAGD_OP_KUBECTL: rc = kubectl_argv(&b, &argv); break;
+  default:
+    rc = dagd_err_set(err, DAGD_EINVAL, "task \"%s\": the %s operator cannot run yet in this version", t->id,
+                      dagd_op_name(t->op));
+  }
+  if (rc < 0) {
+    rc = err && err->code ? err->code : DAGD_EINVAL;
+    goto out;
+  }
+  if (t->cwd) {
+    out->cwd = render(&b, "cwd", t->cwd, false);
+    if (out->cwd == NULL) {
+      rc = err ? err->code : DAGD_EINVAL;
+      goto out;
+    }
+  } else {
+    out->cwd = dirname_of(info->dag->fileloc);
+  }
+  out->argv = argv.v;
+  out->env = env.v;
+  argv.v = env.v = NULL;
+out:
+  strv_free(argv.v);
+  strv_free(env.v);
+  json_decref(b.ctx);
+  if (rc < 0) {
+    dagd_command_close(out);
+    return rc < 0 ? rc : DAGD_EINVAL;
+  }
+  return 0;
+}
+
+void dagd_command_close(dagd_command *cmd) {
+  strv_free(cmd->argv);
+  strv_free(cmd->env);
+  free(cmd->cwd);
+  for (size_t i = 0; i < cmd->n_secrets; i++) free(cmd->secrets[i]);
+  free(cmd->secrets);
+  memset(cmd, 0, sizeof(*cmd));
+}
+
+int dagd_ops_parse_outputs(const char *text, size_t len, json_t **out, dagd_err *err) {
+  if (len > DAGD_OUTPUT_MAX)
+    return dagd_err_set(err, DAGD_ELIMIT, "$DAGD_OUTPUT is %zu bytes, more than the %d allowed", len,
+                        DAGD_OUTPUT_MAX);
+  size_t i = 0;
+  while (i < len && isspace((unsigned char)text[i])) i++;
+  json_t *obj = json_object();
+  if (i < len && text[i] == '{') {
+    json_error_t jerr;
+    json_t *doc = json_loadb(text, len, 0, &jerr);
+    if (!json_is_object(doc)) {
+      json_decref(doc);
+      json_decref(obj);
+      return dagd_err_set(err, DAGD_ESYNTAX, "$DAGD_OUTPUT: bad JSON at line %d: %s", jerr.line, jerr.text);
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(doc, k, v) {
+      if (!dagd_id_valid(k)) {
+        json_decref(doc);
+        json_decref(obj);
+        return dagd_err_set(err, DAGD_EINVAL, "$DAGD_OUTPUT: bad key \"%.64s\"", k);
+      }
+      dagd_buf vt;
+      dagd_buf_init(&vt);
+      dagd_template_value_text(v, &vt);
+      json_object_set_new(obj, k, json_string(vt.data ? vt.data : ""));
+      dagd_buf_close(&vt);
+    }
+    json_decref(doc);
+    *out = obj;
+    return 0;
+  }
+  int lineno = 0;
+  for (size_t p = 0; p < len;) {
+    size_t end = p;
+    while (end < len && text[end] != '\n') end++;
+    lineno++;
+    size_t a = p, z = end;
+    if (z > a && text[z - 1] == '\r') z--;
+    while (a < z && isspace((unsigned char)text[a])) a++;
+    if (a < z && text[a] != '#') {
+      const char *eq = memchr(text + a, '=', z - a);
+      if (eq == NULL) {
+        json_decref(obj);
+        return dagd_err_set(err, DAGD_ESYNTAX, "$DAGD_OUTPUT line %d: expected key=value", lineno);
+      }
+      char *key = dagd_strndup(text + a, (size_t)(eq - (text + a)));
+      size_t klen = strlen(key);
+      while (klen > 0 && isspace((unsigned char)key[klen - 1])) key[--klen] = '\0';
+      if (!dagd_id_valid(key) || memchr(text + a, '\0', z - a) != NULL) {
+        dagd_err_set(err, DAGD_EINVAL, "$DAGD_OUTPUT line %d: bad key \"%.64s\"", lineno, key);
+        free(key);
+        json_decref(obj);
+        return DAGD_EINVAL;
+      }
+      char *val = dagd_strndup(eq + 1, (size_t)(text + z - (eq + 1)));
+      json_t *jv = json_string(val);
+      free(val);
+      if (jv == NULL) {
+        dagd_err_set(err, DAGD_EINVAL, "$DAGD_OUTPUT line %d: the value of \"%s\" is not UTF-8 text", lineno, key);
+        free(key);
+        json_decref(obj);
+        return DAGD_EINVAL;
+      }
+      json_object_set_new(obj, key, jv);
+      free(key);
+    }
+    p = end + 1;
+  }
+  *out = obj;
+  return 0;
+}
+
+char *dagd_ops_container_name(const char *dag_id, const char *run_id, const char *task_id, int try_number) {
+  char *name = dagd_asprintf("dagd-%s-%s-%s-%d", dag_id, run_id, task_id, try_number);
+  for (char *p = name; *p; p++)
+    if (!(isalnum((unsigned char)*p) || *p == '_' || *p == '.' || *p == '-')) *p = '-';
+  if (strlen(name) > 128) name[128] = '\0';
+  return name;
+}

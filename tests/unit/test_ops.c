@@ -1,0 +1,244 @@
+/* Unit tests for operators' command building: the template context, shell
+ * strings with hostile conf values, argv rendering, the environment and
+ * its precedence, docker and kubectl command lines, output parsing.
+ * SPDX-License-Identifier: MIT */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "dagd/err.h"
+#include "dagd/ops.h"
+
+static dagd_dag *make_dag(dagd_op op, const char *config_json, dagd_task **task) {
+  dagd_dag *dag = dagd_dag_new("etl", "/srv/dags/etl.lua", 1);
+  dagd_err err;
+  dagd_err_init(&err);
+  assert_int_equal(dagd_dag_add_task(dag, "train", op, 3, task, &err), 0);
+  json_decref((*task)->config);
+  (*task)->config = json_loads(config_json, 0, NULL);
+  assert_non_null((*task)->config);
+  dag->params = json_pack("{s:f}", "min_f1", 0.9);
+  assert_int_equal(dagd_dag_finalize(dag, &err), 0);
+  return dag;
+}
+
+static dagd_try_info info_for(const dagd_dag *dag, const dagd_task *t, char **environ_, const json_t *outputs) {
+  dagd_try_info info = {
+      .dag = dag,
+      .task = t,
+      .run_id = "manual__2026-01-02T00:00:00+00:00",
+      .logical_date = 1767312000, /* 2026-01-02 */
+      .has_interval = true,
+      .interval_start = 1767312000,
+      .interval_end = 1767398400,
+      .try_number = 2,
+      .conf = "{\"evil\": \"$(touch /tmp/pwned); x'\", \"n\": 5}",
+      .outputs = outputs,
+      .output_path = "/var/logs/etl/r/train/2.out",
+      .environ = environ_,
+  };
+  return info;
+}
+
+static const char *env_get(char **env, const char *key) {
+  size_t n = strlen(key);
+  const char *found = NULL;
+  for (; env && *env; env++)
+    if (strncmp(*env, key, n) == 0 && (*env)[n] == '=') {
+      assert_null(found); /* each key once */
+      found = *env + n + 1;
+    }
+  return found;
+}
+
+static void test_context(void **state) {
+  dagd_task *t;
+  dagd_dag *dag = make_dag(DAGD_OP_SHELL, "{\"cmd\": \"true\"}", &t);
+  char *envv[] = {"HOME=/root", NULL};
+  dagd_try_info info = info_for(dag, t, envv, NULL);
+  json_t *ctx = dagd_ops_context(&info);
+  assert_string_equal(json_string_value(json_object_get(ctx, "ds")), "2026-01-02");
+  assert_string_equal(json_string_value(json_object_get(ctx, "ds_nodash")), "20260102");
+  assert_string_equal(json_string_value(json_object_get(ctx, "ts")), "2026-01-02T00:00:00+00:00");
+  assert_string_equal(json_string_value(json_object_get(ctx, "data_interval_end")), "2026-01-03T00:00:00Z");
+  assert_int_equal(json_integer_value(json_object_get(ctx, "try_number")), 2);
+  assert_int_equal(json_integer_value(json_object_get(json_object_get(ctx, "conf"), "n")), 5);
+  assert_string_equal(json_string_value(json_object_get(json_object_get(ctx, "env"), "HOME")), "/root");
+  assert_true(json_real_value(json_object_get(json_object_get(ctx, "params"), "min_f1")) == 0.9);
+  json_decref(ctx);
+  dagd_dag_free(dag);
+}
+
+static void test_shell_string_quotes_values(void **state) {
+  dagd_task *t;
+  dagd_dag *dag = make_dag(DAGD_OP_SHELL, "{\"cmd\": \"echo {{ conf.evil }} > out.txt\"}", &t);
+  dagd_try_info info = info_for(dag, t, NULL, NULL);
+  dagd_command cmd;
+  dagd_err err;
+  dagd_err_init(&err);
+  assert_int_equal(dagd_ops_command(&info, &cmd, &err), 0);
+  assert_string_equal(cmd.argv[0], "/bin/sh");
+  assert_string_equal(cmd.argv[1], "-c");
+  assert_string_equal(cmd.argv[2], "echo '$(touch /tmp/pwned); x'\\''' > out.txt");
+  assert_null(cmd.argv[3]);
+  assert_string_equal(cmd.cwd, "/srv/dags");
+  dagd_command_close(&cmd);
+  dagd_dag_free(dag);
+}
+
+static void test_shell_argv_and_env(void **state) {
+  dagd_task *t;
+  json_t *outputs = json_loads("{\"prep\": {\"path\": \"/data/x y.csv\"}}", 0, NULL);
+  dagd_dag *dag = make_dag(DAGD_OP_SHELL,
+                           "{\"cmd\": [\"train.sh\", \"--in\", \"{{ outputs.prep.path }}\", \"{{ conf.evil }}\"]}", &t);
+  t->n_env = 2;
+  t->env = calloc(2, sizeof(dagd_kv));
+  t->env[0] = (dagd_kv){strdup("MODE"), strdup("ds={{ ds }}")};
+  t->env[1] = (dagd_kv){strdup("HOME"), strdup("/tmp/home")};
+  t->cwd = strdup("/work/{{ dag_id }}");
+  char *envv[] = {"HOME=/root", "PATH=/usr/bin", "DAGD_RUN_ID=forged", NULL};
+  dagd_try_info info = info_for(dag, t, envv, outputs);
+  dagd_command cmd;
+  dagd_err err;
+  dagd_err_init(&err);
+  assert_int_equal(dagd_ops_command(&info, &cmd, &err), 0);
+  const char *want[] = {"train.sh", "--in", "/data/x y.csv", "$(touch /tmp/pwned); x'", NULL};
+  for (int i = 0; i < 5; i++) {
+    if (want[i] == NULL) assert_null(cmd.argv[i]);
+    else assert_string_equal(cmd.argv[i], want[i]);
+  }
+  assert_string_equal(cmd.cwd, "/work/etl");
+  assert_string_equal(env_get(cmd.env, "PATH"), "/usr/bin");
+  assert_string_equal(env_get(cmd.env, "HOME"), "/tmp/home");  /* task env beats the daemon's */
+  assert_string_equal(env_get(cmd.env, "MODE"), "ds=2026-01-02");
+  assert_string_equal(env_get(cmd.env, "DAGD_RUN_ID"), "manual__2026-01-02T00:00:00+00:00"); /* ours win */
+  assert_string_equal(env_get(cmd.env, "DAGD_TRY_NUMBER"), "2");
+  assert_string_equal(env_get(cmd.env, "DAGD_DS"), "2026-01-02");
+  assert_string_equal(env_get(cmd.env, "DAGD_OUTPUT"), "/var/logs/etl/r/train/2.out");
+  assert_string_equal(env_get(cmd.env, "DAGD_DATA_INTERVAL_START"), "2026-01-02T00:00:00Z");
+  assert_non_null(strstr(env_get(cmd.env, "DAGD_CONF"), "\"n\": 5"));
+  dagd_command_close(&cmd);
+  /* env_clear: only the task's and dagd's variables. */
+  t->env_clear = true;
+  assert_int_equal(dagd_ops_command(&info, &cmd, &err), 0);
+  assert_null(env_get(cmd.env, "PATH"));
+  assert_string_equal(env_get(cmd.env, "HOME"), "/tmp/home");
+  dagd_command_close(&cmd);
+  json_decref(outputs);
+  dagd_dag_free(dag);
+}
+
+static void test_template_error_names_field(void **state) {
+  dagd_task *t;
+  dagd_dag *dag = make_dag(DAGD_OP_SHELL, "{\"cmd\": [\"x\", \"{{ outputs.nope.k }}\"]}", &t);
+  dagd_try_info info = info_for(dag, t, NULL, NULL);
+  dagd_command cmd;
+  dagd_err err;
+  dagd_err_init(&err);
+  assert_int_equal(dagd_ops_command(&info, &cmd, &err), DAGD_ENOENT);
+  assert_non_null(strstr(err.msg, "task \"train\" field cmd"));
+  assert_non_null(strstr(err.msg, "outputs.nope.k"));
+  assert_null(cmd.argv);
+  dagd_dag_free(dag);
+}
+
+static void test_docker_and_kubectl(void **state) {
+  dagd_task *t;
+  dagd_dag *dag = make_dag(DAGD_OP_DOCKER,
+                           "{\"image\": \"reg:5000/etl:{{ params.min_f1 }}\", \"cmd\": [\"run\", \"{{ ds }}\"],"
+                           " \"cpus\": 1.5, \"gpus\": 1, \"pull\": \"never\", \"env\": {\"A\": \"{{ try_number }}\"}}",
+                           &t);
+  char *envv[] = {"PATH=/usr/bin", NULL};
+  dagd_try_info info = info_for(dag, t, envv, NULL);
+  dagd_command cmd;
+  dagd_err err;
+  dagd_err_init(&err);
+  assert_int_equal(dagd_ops_command(&info, &cmd, &err), 0);
+  dagd_buf line;
+  dagd_buf_init(&line);
+  for (char **a = cmd.argv; *a; a++) dagd_buf_printf(&line, "%s%s", a == cmd.argv ? "" : " ", *a);
+  assert_non_null(strstr(line.data, "docker run --name dagd-etl-manual__2026-01-02T00-00-00-00-00-train-2 --rm"));
+  assert_non_null(strstr(line.data, "--pull never"));
+  assert_non_null(strstr(line.data, "--cpus 1.5 --gpus 1"));
+  assert_non_null(strstr(line.data, "--env DAGD_TRY_NUMBER=2"));
+  assert_non_null(strstr(line.data, "--env A=2"));
+  assert_non_null(strstr(line.data, "--volume /var/logs/etl/r/train:/var/logs/etl/r/train"));
+  assert_true(dagd_str_has_suffix(line.data, " reg:5000/etl:0.9 run 2026-01-02"));
+  assert_null(strstr(line.data, "PATH=")); /* not the daemon's environment */
+  dagd_buf_close(&line);
+  dagd_command_close(&cmd);
+  dagd_dag_free(dag);
+
+  dag = make_dag(DAGD_OP_KUBECTL, "{\"apply\": \"k8s/{{ dag_id }}.yaml\", \"namespace\": \"ml\", \"context\": \"prod\"}", &t);
+  info = info_for(dag, t, envv, NULL);
+  assert_int_equal(dagd_ops_command(&info, &cmd, &err), 0);
+  const char *want[] = {"kubectl", "--context", "prod", "--namespace", "ml", "apply", "-f", "k8s/etl.yaml", NULL};
+  for (int i = 0; want[i]; i++) assert_string_equal(cmd.argv[i], want[i]);
+  assert_null(cmd.argv[8]);
+  dagd_command_close(&cmd);
+  dagd_dag_free(dag);
+
+  dag = make_dag(DAGD_OP_GATE, "{\"from\": \"x\"}", &t);
+  info = info_for(dag, t, envv, NULL);
+  dagd_err_init(&err);
+  assert_int_equal(dagd_ops_command(&info, &cmd, &err), DAGD_EINVAL);
+  assert_non_null(strstr(err.msg, "cannot run yet"));
+  dagd_dag_free(dag);
+  dag = make_dag(DAGD_OP_EMPTY, "{}", &t);
+  info = info_for(dag, t, envv, NULL);
+  assert_int_equal(dagd_ops_command(&info, &cmd, &err), 0);
+  assert_true(cmd.no_process);
+  dagd_command_close(&cmd);
+  dagd_dag_free(dag);
+}
+
+static void test_outputs(void **state) {
+  json_t *o;
+  dagd_err err;
+  dagd_err_init(&err);
+  const char *kv = "# metrics\nf1=0.93\n\nauc = 0.97\nuri=s3://b/k=v\r\n";
+  assert_int_equal(dagd_ops_parse_outputs(kv, strlen(kv), &o, &err), 0);
+  assert_string_equal(json_string_value(json_object_get(o, "f1")), "0.93");
+  assert_string_equal(json_string_value(json_object_get(o, "auc")), " 0.97");
+  assert_string_equal(json_string_value(json_object_get(o, "uri")), "s3://b/k=v");
+  assert_int_equal(json_object_size(o), 3);
+  json_decref(o);
+  const char *js = " {\"f1\": 0.93, \"name\": \"m\", \"tags\": [1, 2]}";
+  assert_int_equal(dagd_ops_parse_outputs(js, strlen(js), &o, &err), 0);
+  assert_string_equal(json_string_value(json_object_get(o, "f1")), "0.93");
+  assert_string_equal(json_string_value(json_object_get(o, "tags")), "[1,2]");
+  json_decref(o);
+  const char *bad[] = {"no equals sign", "{\"a\": ", "bad key!=1", "{\"x/y\": 1}", "k=\xff\xfe"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    dagd_err_init(&err);
+    assert_true(dagd_ops_parse_outputs(bad[i], strlen(bad[i]), &o, &err) < 0);
+    assert_non_null(strstr(err.msg, "$DAGD_OUTPUT"));
+  }
+  char *big = malloc(DAGD_OUTPUT_MAX + 2);
+  memset(big, 'a', DAGD_OUTPUT_MAX + 1);
+  big[DAGD_OUTPUT_MAX + 1] = '\0';
+  dagd_err_init(&err);
+  assert_int_equal(dagd_ops_parse_outputs(big, DAGD_OUTPUT_MAX + 1, &o, &err), DAGD_ELIMIT);
+  free(big);
+  char *name = dagd_ops_container_name("d", "r:1+2", "t", 3);
+  assert_string_equal(name, "dagd-d-r-1-2-t-3");
+  free(name);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_context),
+      cmocka_unit_test(test_shell_string_quotes_values),
+      cmocka_unit_test(test_shell_argv_and_env),
+      cmocka_unit_test(test_template_error_names_field),
+      cmocka_unit_test(test_docker_and_kubectl),
+      cmocka_unit_test(test_outputs),
+  };
+  return cmocka_run_group_tests_name("ops", tests, NULL, NULL);
+}
