@@ -73,8 +73,10 @@ typedef struct dagd_exec_spec {
 
 /* shim_path is the dagd binary to run as shim. */
 dagd_exec *dagd_exec_new(uv_loop_t *loop, const char *shim_path);
-/* Closes the executor's handles; running tries keep running (their shims
- * are detached) and are re-adopted by the next daemon. free_cb-free. */
+/* Closes the executor and its handles on live tries, whose callbacks then
+ * never fire: the tries keep running under their detached shims and are
+ * re-adopted by the next daemon. Run the loop afterwards so the handles
+ * finish closing. */
 void dagd_exec_close(dagd_exec *ex);
 
 /* Starts a try. On success the callback fires exactly once later. */

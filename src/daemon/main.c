@@ -1,8 +1,10 @@
-/* dagd: the scheduler daemon. This first version reads the configuration,
- * loads the DAG folder, reports what it found (DAGs, their next runs, every
- * file:line error), and then waits on its libuv loop: SIGHUP reloads the
- * DAG folder, SIGINT/SIGTERM stop it. Runs, tasks and the HTTP API arrive
- * with the scheduler and API issues.
+/* dagd: the scheduler daemon's entry point. Reads the configuration, opens
+ * the state store, loads the DAG folder, re-adopts the tries an earlier
+ * daemon left running, and runs the libuv loop: the scheduling pass runs
+ * when something happens (a try ends, a run or retry becomes due, the DAG
+ * folder changes), never on a polling tick. SIGHUP reloads the DAG
+ * folder; SIGINT and SIGTERM drain (no new tries, wait for the running
+ * ones up to a bound) and stop.
  * SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <getopt.h>
@@ -10,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -22,15 +25,13 @@
 #include "dagd/time.h"
 #include "dagd/tz.h"
 #include "dagd/util.h"
+#include "daemon.h"
 
 extern char **environ;
 
-typedef struct daemon {
-  dagd_config cfg;
-  dagd_dagbag bag;
-  uv_loop_t loop;
-  uv_signal_t sigint, sigterm, sighup;
-} daemon_t;
+/* How long a stop waits for running tries before leaving them to their
+ * shims (the next start re-adopts them). */
+#define DRAIN_LIMIT_MS 60000
 
 static void usage(FILE *out) {
   fprintf(out,
@@ -71,12 +72,11 @@ out:
   return rc;
 }
 
-static int load_dags(daemon_t *d) {
+/* The --once report: each DAG with its next run, then the totals. */
+static int report_once(daemon_t *d) {
   dagd_load_opts opts;
   dagd_load_opts_default(&opts);
   opts.time_limit_ms = d->cfg.parse_timeout * 1000;
-  dagd_dagbag_close(&d->bag);
-  dagd_dagbag_init(&d->bag);
   const char *folder = d->cfg.dags_folder;
   int rc = dagd_lua_load_paths(&folder, 1, &opts, &d->bag);
   for (size_t i = 0; i < d->bag.n_errors; i++) {
@@ -97,20 +97,94 @@ static int load_dags(daemon_t *d) {
   return rc;
 }
 
+static void close_all(daemon_t *d) {
+  uv_handle_t *handles[] = {(uv_handle_t *)&d->wake,   (uv_handle_t *)&d->kick,    (uv_handle_t *)&d->reload,
+                            (uv_handle_t *)&d->drain,  (uv_handle_t *)&d->sigint,  (uv_handle_t *)&d->sigterm,
+                            (uv_handle_t *)&d->sighup};
+  for (size_t i = 0; i < DAGD_ARRAY_LEN(handles); i++)
+    if (!uv_is_closing(handles[i])) uv_close(handles[i], NULL);
+  if (d->watching) uv_close((uv_handle_t *)&d->watch, NULL);
+  d->watching = false;
+}
+
+void daemon_stop_now(daemon_t *d) {
+  if (d->stopped) return;
+  d->stopped = true;
+  if (d->n_running > 0)
+    DAGD_LOG(DAGD_LOG_WARN, "daemon", "leaving %zu running tries to their shims; the next start re-adopts them",
+             d->n_running);
+  daemon_tries_close(d);
+  dagd_exec_close(d->exec);
+  d->exec = NULL;
+  close_all(d);
+}
+
+static void on_drain_limit(uv_timer_t *h) { daemon_stop_now(h->data); }
+
 static void on_signal(uv_signal_t *h, int signum) {
   daemon_t *d = h->data;
   if (signum == SIGHUP) {
     DAGD_LOG(DAGD_LOG_INFO, "daemon", "SIGHUP: reloading %s", d->cfg.dags_folder);
-    load_dags(d);
+    daemon_load_dags(d, false);
     return;
   }
-  DAGD_LOG(DAGD_LOG_INFO, "daemon", "%s: stopping", signum == SIGINT ? "SIGINT" : "SIGTERM");
-  uv_signal_stop(&d->sigint);
-  uv_signal_stop(&d->sigterm);
-  uv_signal_stop(&d->sighup);
-  uv_close((uv_handle_t *)&d->sigint, NULL);
-  uv_close((uv_handle_t *)&d->sigterm, NULL);
-  uv_close((uv_handle_t *)&d->sighup, NULL);
+  if (d->draining) {
+    DAGD_LOG(DAGD_LOG_INFO, "daemon", "%s again: stopping now", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    daemon_stop_now(d);
+    return;
+  }
+  DAGD_LOG(DAGD_LOG_INFO, "daemon", "%s: stopping (no new tries; waiting for %zu running)",
+           signum == SIGINT ? "SIGINT" : "SIGTERM", d->n_running);
+  d->draining = true;
+  if (d->n_running == 0) daemon_stop_now(d);
+  else uv_timer_start(&d->drain, on_drain_limit, DRAIN_LIMIT_MS, 0);
+}
+
+/* The shim is this binary: its own path, found once at start. */
+static char *self_path(void) {
+  char buf[4096];
+  size_t n = sizeof(buf);
+  if (uv_exepath(buf, &n) == 0) return dagd_strdup(buf);
+  return dagd_strdup("/proc/self/exe");
+}
+
+static int run_daemon(daemon_t *d) {
+  dagd_err err;
+  dagd_err_init(&err);
+  if (dagd_store_open(d->cfg.state, &d->store, &err) < 0) {
+    fprintf(stderr, "dagd: %s\n", err.msg);
+    return 1;
+  }
+  uv_loop_init(&d->loop);
+  uv_timer_t *timers[] = {&d->wake, &d->kick, &d->reload, &d->drain};
+  for (size_t i = 0; i < DAGD_ARRAY_LEN(timers); i++) {
+    uv_timer_init(&d->loop, timers[i]);
+    timers[i]->data = d;
+  }
+  uv_signal_t *sigs[] = {&d->sigint, &d->sigterm, &d->sighup};
+  int signums[] = {SIGINT, SIGTERM, SIGHUP};
+  for (size_t i = 0; i < 3; i++) {
+    uv_signal_init(&d->loop, sigs[i]);
+    sigs[i]->data = d;
+    uv_signal_start(sigs[i], on_signal, signums[i]);
+  }
+  d->shim_path = self_path();
+  d->exec = dagd_exec_new(&d->loop, d->shim_path);
+  d->rng = (uint64_t)uv_hrtime() | 1;
+  dagd_dagbag_init(&d->bag);
+  daemon_load_dags(d, true);
+  daemon_tries_adopt(d);
+  daemon_watch_dags(d);
+  daemon_kick(d);
+  uv_run(&d->loop, UV_RUN_DEFAULT);
+  int rc = uv_loop_close(&d->loop);
+  if (rc != 0) DAGD_LOG(DAGD_LOG_ERROR, "daemon", "loop closed with live handles: %s", uv_strerror(rc));
+  dagd_store_close(d->store);
+  dagd_dagbag_close(&d->bag);
+  free(d->dags);
+  free(d->shim_path);
+  DAGD_LOG(DAGD_LOG_INFO, "daemon", "stopped");
+  return rc == 0 ? d->exit_code : 1;
 }
 
 int main(int argc, char **argv) {
@@ -183,27 +257,15 @@ int main(int argc, char **argv) {
     return 1;
   }
   dagd_dagbag_init(&d.bag);
-  DAGD_LOG(DAGD_LOG_INFO, "daemon", "dagd %s starting: dags %s, state %s, logs %s", DAGD_VERSION,
-           d.cfg.dags_folder, d.cfg.state, d.cfg.logs_folder);
-  rc = load_dags(&d);
   if (once) {
+    rc = report_once(&d);
     dagd_dagbag_close(&d.bag);
     dagd_config_close(&d.cfg);
     return rc == 0 ? 0 : 1;
   }
-  uv_loop_init(&d.loop);
-  uv_signal_t *sigs[] = {&d.sigint, &d.sigterm, &d.sighup};
-  int signums[] = {SIGINT, SIGTERM, SIGHUP};
-  for (size_t i = 0; i < 3; i++) {
-    uv_signal_init(&d.loop, sigs[i]);
-    sigs[i]->data = &d;
-    uv_signal_start(sigs[i], on_signal, signums[i]);
-  }
-  uv_run(&d.loop, UV_RUN_DEFAULT);
-  rc = uv_loop_close(&d.loop);
-  if (rc != 0) DAGD_LOG(DAGD_LOG_ERROR, "daemon", "loop closed with live handles: %s", uv_strerror(rc));
-  dagd_dagbag_close(&d.bag);
+  DAGD_LOG(DAGD_LOG_INFO, "daemon", "dagd %s starting: dags %s, state %s, logs %s, parallelism %d", DAGD_VERSION,
+           d.cfg.dags_folder, d.cfg.state, d.cfg.logs_folder, d.cfg.parallelism);
+  rc = run_daemon(&d);
   dagd_config_close(&d.cfg);
-  DAGD_LOG(DAGD_LOG_INFO, "daemon", "stopped");
-  return rc == 0 ? 0 : 1;
+  return rc;
 }

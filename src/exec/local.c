@@ -21,6 +21,7 @@ struct dagd_exec {
   uv_loop_t *loop;
   char *shim_path;
   size_t running;
+  dagd_exec_try *tries;  /* every try not yet delivered */
 };
 
 struct dagd_exec_try {
@@ -36,6 +37,7 @@ struct dagd_exec_try {
   bool delivered;
   dagd_try_result result;
   int adopt_attempts;
+  dagd_exec_try *prev, *next;  /* in ex->tries while not delivered */
 };
 
 dagd_exec *dagd_exec_new(uv_loop_t *loop, const char *shim_path) {
@@ -45,8 +47,25 @@ dagd_exec *dagd_exec_new(uv_loop_t *loop, const char *shim_path) {
   return ex;
 }
 
+static void unlink_try(dagd_exec_try *t) {
+  if (t->prev) t->prev->next = t->next;
+  else t->ex->tries = t->next;
+  if (t->next) t->next->prev = t->prev;
+  t->prev = t->next = NULL;
+}
+
+static void close_handles(dagd_exec_try *t);
+
 void dagd_exec_close(dagd_exec *ex) {
   if (ex == NULL) return;
+  /* Tries still running keep running under their detached shims; only
+   * our handles on them go. The loop must run once more to close them. */
+  while (ex->tries) {
+    dagd_exec_try *t = ex->tries;
+    t->delivered = true;
+    unlink_try(t);
+    close_handles(t);
+  }
   free(ex->shim_path);
   free(ex);
 }
@@ -65,15 +84,20 @@ static void close_handle(dagd_exec_try *t, uv_handle_t *h) {
   if (!uv_is_closing(h)) uv_close(h, on_handle_closed);
 }
 
+static void close_handles(dagd_exec_try *t) {
+  close_handle(t, (uv_handle_t *)&t->timer);
+  if (t->proc.data) close_handle(t, (uv_handle_t *)&t->proc);
+  if (t->poll.data) close_handle(t, (uv_handle_t *)&t->poll);
+}
+
 /* Hands the result to the owner once and closes the try's handles. */
 static void deliver(dagd_exec_try *t, const dagd_try_result *r) {
   if (t->delivered) return;
   t->delivered = true;
   t->ex->running--;
+  unlink_try(t);
   t->cb(t->data, r);
-  close_handle(t, (uv_handle_t *)&t->timer);
-  if (t->proc.data) close_handle(t, (uv_handle_t *)&t->proc);
-  if (t->poll.data) close_handle(t, (uv_handle_t *)&t->poll);
+  close_handles(t);
 }
 
 static dagd_exec_try *try_new(dagd_exec *ex, const char *base, dagd_exec_done_cb cb, void *data) {
@@ -87,6 +111,9 @@ static dagd_exec_try *try_new(dagd_exec *ex, const char *base, dagd_exec_done_cb
   t->timer.data = t;
   t->handles = 1;
   ex->running++;
+  t->next = ex->tries;
+  if (ex->tries) ex->tries->prev = t;
+  ex->tries = t;
   return t;
 }
 
@@ -136,6 +163,7 @@ int dagd_exec_start(dagd_exec *ex, const dagd_exec_spec *spec, dagd_exec_done_cb
     if (err) err->cause = rc;
     t->delivered = true; /* no callback for a try that never started */
     ex->running--;
+    unlink_try(t);
     /* A failed uv_spawn still initialised the handle: close both. */
     t->handles++;
     close_handle(t, (uv_handle_t *)&t->proc);

@@ -1,0 +1,89 @@
+/* The daemon's state and the functions its files share: the DAG registry
+ * (dags.c), the scheduling pass (pass.c), task tries (tries.c) and the
+ * setup and signals (main.c). Loop thread only.
+ * SPDX-License-Identifier: MIT */
+#ifndef DAGD_DAEMON_H
+#define DAGD_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "dagd/config.h"
+#include "dagd/exec.h"
+#include "dagd/lua.h"
+#include "dagd/store.h"
+
+/* A loaded DAG and what the daemon tracks about it. */
+typedef struct dag_entry {
+  const dagd_dag *dag;  /* owned by daemon.bag */
+  bool paused;
+  bool need_plan;       /* plan runs on the next pass whatever next_due says */
+  bool has_next;
+  int64_t next_due;     /* when its next scheduled run becomes due */
+} dag_entry;
+
+typedef struct daemon daemon_t;
+
+/* One try being run or watched. */
+typedef struct running_try {
+  daemon_t *d;
+  int64_t run_pk;
+  char *dag_id, *task_id;
+  int try_number;
+  char *base;           /* try file base path */
+  dagd_exec_try *exec;
+  uv_timer_t timeout;   /* execution_timeout, then the kill grace */
+  bool timed_out;
+  struct running_try *prev, *next;
+} running_try;
+
+struct daemon {
+  dagd_config cfg;
+  dagd_dagbag bag;
+  dag_entry *dags;      /* sorted by id */
+  size_t n_dags;
+  dagd_store *store;
+  dagd_exec *exec;
+  char *shim_path;
+  uv_loop_t loop;
+  uv_timer_t wake;      /* the next scheduled thing: a run due, a retry */
+  uv_timer_t kick;      /* a pass soon: coalesces the events of one turn */
+  uv_timer_t reload;    /* debounces DAG folder changes */
+  uv_timer_t drain;     /* bounds the wait for running tries at stop */
+  uv_signal_t sigint, sigterm, sighup;
+  uv_fs_event_t watch;
+  bool watching;
+  running_try *running;
+  size_t n_running;
+  bool draining;
+  bool stopped;
+  int exit_code;
+  uint64_t rng;
+};
+
+/* dags.c */
+int daemon_load_dags(daemon_t *d, bool initial);
+dag_entry *daemon_find_dag(daemon_t *d, const char *dag_id);
+void daemon_watch_dags(daemon_t *d);
+
+/* pass.c */
+void daemon_kick(daemon_t *d);
+void daemon_pass(daemon_t *d);
+double daemon_now(void);
+
+/* tries.c */
+/* Starts a try recorded as running by this pass (after its commit). */
+void daemon_try_start(daemon_t *d, int64_t run_pk, const char *dag_id, const char *task_id, int try_number);
+/* Re-adopts every try the store says is running (at startup). */
+int daemon_tries_adopt(daemon_t *d);
+/* The try's file base: <logs>/<dag>/<run_id>/<task>/<try>. Heap string. */
+char *daemon_try_base(const daemon_t *d, const char *dag_id, const char *run_id, const char *task_id,
+                      int try_number);
+void daemon_tries_close(daemon_t *d);
+
+/* main.c */
+void daemon_stop_now(daemon_t *d);
+
+#endif

@@ -1,0 +1,121 @@
+/* The daemon's DAG registry: loads the DAG folder, keeps the last good
+ * version of a DAG whose file broke, records DAGs in the store, and
+ * watches the folder so that edits reload without a restart.
+ * SPDX-License-Identifier: MIT */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dagd/err.h"
+#include "dagd/log.h"
+#include "dagd/util.h"
+#include "daemon.h"
+
+static int entry_cmp(const void *a, const void *b) {
+  return strcmp(((const dag_entry *)a)->dag->id, ((const dag_entry *)b)->dag->id);
+}
+
+dag_entry *daemon_find_dag(daemon_t *d, const char *dag_id) {
+  size_t lo = 0, hi = d->n_dags;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = strcmp(dag_id, d->dags[mid].dag->id);
+    if (c == 0) return &d->dags[mid];
+    if (c < 0) hi = mid;
+    else lo = mid + 1;
+  }
+  return NULL;
+}
+
+static bool file_has_error(const dagd_dagbag *bag, const char *file) {
+  for (size_t i = 0; i < bag->n_errors; i++)
+    if (file && strcmp(bag->errors[i].file, file) == 0) return true;
+  return false;
+}
+
+/* A file that failed to load keeps serving the DAGs it had: move them
+ * from the old bag into the new one (unless the new bag has the id). */
+static void keep_last_good(dagd_dagbag *old, dagd_dagbag *bag) {
+  for (size_t i = 0; i < old->n_dags; i++) {
+    dagd_dag *dag = old->dags[i];
+    if (dag == NULL || !file_has_error(bag, dag->fileloc) || dagd_dagbag_find(bag, dag->id)) continue;
+    DAGD_LOG(DAGD_LOG_WARN, "loader", "%s: keeping the last good version of DAG %s", dag->fileloc, dag->id);
+    bag->dags = dagd_realloc(bag->dags, (bag->n_dags + 1) * sizeof(*bag->dags));
+    bag->dags[bag->n_dags++] = dag;
+    old->dags[i] = NULL;
+  }
+}
+
+int daemon_load_dags(daemon_t *d, bool initial) {
+  dagd_load_opts opts;
+  dagd_load_opts_default(&opts);
+  opts.time_limit_ms = d->cfg.parse_timeout * 1000;
+  dagd_dagbag bag;
+  dagd_dagbag_init(&bag);
+  const char *folder = d->cfg.dags_folder;
+  int load_rc = dagd_lua_load_paths(&folder, 1, &opts, &bag);
+  for (size_t i = 0; i < bag.n_errors; i++) {
+    const dagd_load_error *e = &bag.errors[i];
+    DAGD_LOG(DAGD_LOG_ERROR, "loader", "%s:%d: %s", e->file, e->line, e->message);
+  }
+  if (!initial) keep_last_good(&d->bag, &bag);
+
+  /* Record every DAG; a DAG new to the store takes its paused flag from
+   * is_paused_upon_creation. One transaction for the whole folder. */
+  dagd_err err;
+  dagd_err_init(&err);
+  dag_entry *entries = dagd_calloc(bag.n_dags ? bag.n_dags : 1, sizeof(*entries));
+  int rc = dagd_store_begin(d->store, &err);
+  for (size_t i = 0; rc == 0 && i < bag.n_dags; i++) {
+    const dagd_dag *dag = bag.dags[i];
+    dagd_store_dag row;
+    rc = dagd_store_dag_upsert(d->store, dag->id, dag->fileloc, dag->is_paused_upon_creation, &err);
+    if (rc == 0) rc = dagd_store_dag_get(d->store, dag->id, &row, &err);
+    if (rc == 0) {
+      entries[i] = (dag_entry){.dag = dag, .paused = row.is_paused, .need_plan = true};
+      dagd_store_dag_clear(&row);
+    }
+  }
+  if (rc == 0) rc = dagd_store_commit(d->store, &err);
+  if (rc != 0) {
+    dagd_store_rollback(d->store);
+    DAGD_LOG(DAGD_LOG_ERROR, "store", "recording DAGs: %s", err.msg);
+    free(entries);
+    dagd_dagbag_close(&bag);
+    return rc;
+  }
+  qsort(entries, bag.n_dags, sizeof(*entries), entry_cmp);
+  dagd_dagbag_close(&d->bag);
+  d->bag = bag;
+  free(d->dags);
+  d->dags = entries;
+  d->n_dags = bag.n_dags;
+  DAGD_LOG(DAGD_LOG_INFO, "loader", "%s: %zu files, %zu DAGs, %zu errors", d->cfg.dags_folder, bag.n_files,
+           bag.n_dags, bag.n_errors);
+  daemon_kick(d);
+  return load_rc;
+}
+
+static void on_reload(uv_timer_t *h) {
+  daemon_t *d = h->data;
+  DAGD_LOG(DAGD_LOG_INFO, "loader", "%s changed: reloading", d->cfg.dags_folder);
+  daemon_load_dags(d, false);
+}
+
+static void on_dags_changed(uv_fs_event_t *h, const char *file, int events, int status) {
+  daemon_t *d = h->data;
+  /* Editors write in several steps; reload once things settle. */
+  uv_timer_start(&d->reload, on_reload, 200, 0);
+}
+
+void daemon_watch_dags(daemon_t *d) {
+  uv_fs_event_init(&d->loop, &d->watch);
+  d->watch.data = d;
+  int rc = uv_fs_event_start(&d->watch, on_dags_changed, d->cfg.dags_folder, 0);
+  if (rc < 0) {
+    DAGD_LOG(DAGD_LOG_WARN, "loader", "cannot watch %s (%s): reload with SIGHUP", d->cfg.dags_folder,
+             uv_strerror(rc));
+    uv_close((uv_handle_t *)&d->watch, NULL);
+    return;
+  }
+  d->watching = true;
+}

@@ -1,0 +1,327 @@
+/* Task tries in the daemon: building and starting a try's command, its
+ * execution_timeout (SIGTERM to the process group, SIGKILL after the
+ * grace), recording how it ended with its outputs, and re-adopting the
+ * tries an earlier daemon left running.
+ * SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dagd/err.h"
+#include "dagd/log.h"
+#include "dagd/ops.h"
+#include "dagd/sched.h"
+#include "dagd/time.h"
+#include "dagd/util.h"
+#include "daemon.h"
+
+extern char **environ;
+
+/* Grace between SIGTERM and SIGKILL when a try times out. */
+#define KILL_GRACE_MS 10000
+
+char *daemon_try_base(const daemon_t *d, const char *dag_id, const char *run_id, const char *task_id,
+                      int try_number) {
+  return dagd_asprintf("%s/%s/%s/%s/%d", d->cfg.logs_folder, dag_id, run_id, task_id, try_number);
+}
+
+/* mkdir -p of the folder holding base, mode 0700. */
+static int make_parent_dirs(const char *base) {
+  char *p = dagd_strdup(base);
+  char *slash = strrchr(p, '/');
+  int rc = 0;
+  if (slash) *slash = '\0';
+  for (char *s = p + 1; *s; s++) {
+    if (*s != '/') continue;
+    *s = '\0';
+    if (mkdir(p, 0700) < 0 && errno != EEXIST) rc = -errno;
+    *s = '/';
+  }
+  if (rc == 0 && mkdir(p, 0700) < 0 && errno != EEXIST) rc = -errno;
+  free(p);
+  return rc;
+}
+
+/* Appends a line to the try's log, so the reason a try failed before or
+ * after its process is where the user looks. */
+static void log_line(const char *base, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void log_line(const char *base, const char *fmt, ...) {
+  char *path = dagd_asprintf("%s.log", base);
+  int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  free(path);
+  if (fd < 0) return;
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  dprintf(fd, "dagd: %s\n", msg);
+  close(fd);
+}
+
+static running_try *rt_new(daemon_t *d, int64_t run_pk, const char *dag_id, const char *task_id, int try_number,
+                           const char *run_id) {
+  running_try *rt = dagd_calloc(1, sizeof(*rt));
+  rt->d = d;
+  rt->run_pk = run_pk;
+  rt->dag_id = dagd_strdup(dag_id);
+  rt->task_id = dagd_strdup(task_id);
+  rt->try_number = try_number;
+  rt->base = daemon_try_base(d, dag_id, run_id, task_id, try_number);
+  uv_timer_init(&d->loop, &rt->timeout);
+  rt->timeout.data = rt;
+  rt->next = d->running;
+  if (d->running) d->running->prev = rt;
+  d->running = rt;
+  d->n_running++;
+  return rt;
+}
+
+static void rt_closed(uv_handle_t *h) {
+  running_try *rt = h->data;
+  free(rt->dag_id);
+  free(rt->task_id);
+  free(rt->base);
+  free(rt);
+}
+
+static void rt_free(running_try *rt) {
+  daemon_t *d = rt->d;
+  if (rt->prev) rt->prev->next = rt->next;
+  else d->running = rt->next;
+  if (rt->next) rt->next->prev = rt->prev;
+  d->n_running--;
+  uv_close((uv_handle_t *)&rt->timeout, rt_closed);
+}
+
+static double jitter(daemon_t *d) {
+  /* xorshift64: retry jitter needs spread, not secrecy. */
+  d->rng ^= d->rng << 13;
+  d->rng ^= d->rng >> 7;
+  d->rng ^= d->rng << 17;
+  return (double)(d->rng >> 11) / 9007199254740992.0;
+}
+
+/* Reads and stores the try's outputs. Returns false (with the reason in
+ * the log) when they are malformed or too big: the try then fails. */
+static bool store_outputs(daemon_t *d, running_try *rt, dagd_err *err) {
+  char *path = dagd_asprintf("%s.out", rt->base);
+  FILE *f = fopen(path, "re");
+  free(path);
+  if (f == NULL) return true; /* no outputs */
+  dagd_buf text;
+  dagd_buf_init(&text);
+  char chunk[8192];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && text.len <= DAGD_OUTPUT_MAX) dagd_buf_append(&text, chunk, n);
+  fclose(f);
+  json_t *outs = NULL;
+  dagd_err perr;
+  dagd_err_init(&perr);
+  bool ok = dagd_ops_parse_outputs(text.data ? text.data : "", text.len, &outs, &perr) == 0;
+  dagd_buf_close(&text);
+  if (!ok) {
+    log_line(rt->base, "%s", perr.msg);
+    return false;
+  }
+  const char *k;
+  json_t *v;
+  json_object_foreach(outs, k, v) {
+    if (dagd_store_output_put(d->store, rt->run_pk, rt->task_id, k, json_string_value(v), err) < 0) {
+      ok = false;
+      break;
+    }
+  }
+  json_decref(outs);
+  return ok;
+}
+
+/* Records the end of a try in one transaction and schedules a pass. */
+static void try_finished(running_try *rt, const dagd_try_result *r) {
+  daemon_t *d = rt->d;
+  dagd_err err;
+  dagd_err_init(&err);
+  bool ok = r->how == DAGD_TRY_EXITED && r->code == 0 && !rt->timed_out;
+  dagd_store_ti ti = {0};
+  int rc = dagd_store_begin(d->store, &err);
+  if (rc == 0) rc = dagd_store_ti_get(d->store, rt->run_pk, rt->task_id, &ti, &err);
+  if (rc == 0 && (ti.state != DAGD_TI_RUNNING || ti.try_number != rt->try_number)) {
+    /* Cleared or marked by hand meanwhile: this try's end changes nothing. */
+    dagd_store_rollback(d->store);
+    goto out;
+  }
+  if (rc == 0 && ok) ok = store_outputs(d, rt, &err);
+  if (rc == 0) {
+    dag_entry *e = daemon_find_dag(d, rt->dag_id);
+    const dagd_task *task = e ? dagd_dag_find_task(e->dag, rt->task_id) : NULL;
+    dagd_sched_ti st = {.state = ti.state, .try_number = ti.try_number, .max_tries = ti.max_tries};
+    if (task) {
+      dagd_sched_try_finished(task, &st, ok, daemon_now(), jitter(d));
+    } else {
+      st.state = ok ? DAGD_TI_SUCCESS : DAGD_TI_FAILED; /* the task left the DAG: no retry */
+    }
+    ti.state = st.state;
+    ti.next_try_at = st.next_try_at;
+    ti.end_date = daemon_now();
+    ti.has_exit_code = r->how == DAGD_TRY_EXITED;
+    ti.exit_code = r->how == DAGD_TRY_EXITED ? r->code : 0;
+    rc = dagd_store_ti_update(d->store, &ti, &err);
+  }
+  if (rc == 0) rc = dagd_store_commit(d->store, &err);
+  if (rc != 0) {
+    dagd_store_rollback(d->store);
+    /* The try's end is in its exit file; the next start re-adopts it. */
+    DAGD_LOG(DAGD_LOG_ERROR, "exec", "recording the end of %s/%s try %d: %s", rt->dag_id, rt->task_id,
+             rt->try_number, err.msg);
+    goto out;
+  }
+  const char *how = r->how == DAGD_TRY_VANISHED ? "was lost" : rt->timed_out ? "timed out" : NULL;
+  if (how == NULL && r->how == DAGD_TRY_SIGNALED) how = "was killed";
+  if (how) log_line(rt->base, "try %d %s", rt->try_number, how);
+  DAGD_LOG(ok ? DAGD_LOG_INFO : DAGD_LOG_WARN, "exec", "%s/%s try %d %s (%s %d) -> %s", rt->dag_id, rt->task_id,
+           rt->try_number, ok ? "succeeded" : how ? how : "failed",
+           r->how == DAGD_TRY_SIGNALED ? "signal" : "exit", r->code, dagd_ti_state_name(ti.state));
+out:
+  dagd_store_ti_clear(&ti);
+  rt_free(rt);
+  daemon_kick(d);
+}
+
+static void on_try_done(void *data, const dagd_try_result *r) {
+  running_try *rt = data;
+  rt->exec = NULL;
+  uv_timer_stop(&rt->timeout);
+  try_finished(rt, r);
+}
+
+static void on_kill_grace(uv_timer_t *h) {
+  running_try *rt = h->data;
+  if (rt->exec) dagd_exec_signal(rt->exec, SIGKILL);
+}
+
+static void on_timeout(uv_timer_t *h) {
+  running_try *rt = h->data;
+  if (rt->exec == NULL) return;
+  rt->timed_out = true;
+  DAGD_LOG(DAGD_LOG_WARN, "exec", "%s/%s try %d: execution_timeout reached, stopping it", rt->dag_id,
+           rt->task_id, rt->try_number);
+  log_line(rt->base, "execution_timeout reached: SIGTERM, SIGKILL in %d s", KILL_GRACE_MS / 1000);
+  /* The group may not exist for a few microseconds after the start. */
+  dagd_exec_signal(rt->exec, SIGTERM);
+  uv_timer_start(&rt->timeout, on_kill_grace, KILL_GRACE_MS, 0);
+}
+
+static void arm_timeout(running_try *rt, const dagd_task *task, double started) {
+  if (task == NULL || task->execution_timeout <= 0) return;
+  double left = started + (double)task->execution_timeout - daemon_now();
+  uv_timer_start(&rt->timeout, on_timeout, left <= 0 ? 0 : (uint64_t)(left * 1000), 0);
+}
+
+static int secret_from_env(void *data, const char *name, char **value, dagd_err *err) {
+  char var[300];
+  snprintf(var, sizeof(var), "DAGD_SECRET_%s", name);
+  const char *v = getenv(var);
+  if (v == NULL) return dagd_err_set(err, DAGD_ENOENT, "secret \"%s\" is not set (environment %s)", name, var);
+  *value = dagd_strdup(v);
+  return 0;
+}
+
+/* A try that could not start fails like any other try. */
+static void fail_now(running_try *rt, const char *why) {
+  log_line(rt->base, "try %d could not start: %s", rt->try_number, why);
+  DAGD_LOG(DAGD_LOG_WARN, "exec", "%s/%s try %d could not start: %s", rt->dag_id, rt->task_id, rt->try_number, why);
+  dagd_try_result r = {DAGD_TRY_EXITED, 127};
+  try_finished(rt, &r);
+}
+
+void daemon_try_start(daemon_t *d, int64_t run_pk, const char *dag_id, const char *task_id, int try_number) {
+  dagd_err err;
+  dagd_err_init(&err);
+  dagd_store_run run = {0};
+  char *outputs_text = NULL;
+  json_t *outputs = NULL;
+  dagd_command cmd = {0};
+  if (dagd_store_run_get_pk(d->store, run_pk, &run, &err) < 0) {
+    DAGD_LOG(DAGD_LOG_ERROR, "exec", "starting %s/%s: %s", dag_id, task_id, err.msg);
+    return;
+  }
+  running_try *rt = rt_new(d, run_pk, dag_id, task_id, try_number, run.run_id);
+  dag_entry *e = daemon_find_dag(d, dag_id);
+  const dagd_task *task = e ? dagd_dag_find_task(e->dag, task_id) : NULL;
+  if (make_parent_dirs(rt->base) < 0) {
+    DAGD_LOG(DAGD_LOG_ERROR, "exec", "cannot create the log folder of %s: %s", rt->base, strerror(errno));
+    dagd_try_result r = {DAGD_TRY_EXITED, 127};
+    try_finished(rt, &r);
+    goto out;
+  }
+  if (task == NULL) {
+    fail_now(rt, "the task is no longer in the DAG");
+    goto out;
+  }
+  if (dagd_store_output_json(d->store, run_pk, &outputs_text, &err) == 0)
+    outputs = json_loads(outputs_text, 0, NULL);
+  char *out_path = dagd_asprintf("%s.out", rt->base);
+  dagd_try_info info = {
+      .dag = e->dag, .task = task, .run_id = run.run_id, .logical_date = run.logical_date,
+      .has_interval = run.has_interval, .interval_start = run.interval_start, .interval_end = run.interval_end,
+      .try_number = try_number, .conf = run.conf, .outputs = outputs, .output_path = out_path,
+      .environ = environ, .secret = secret_from_env};
+  int rc = dagd_ops_command(&info, &cmd, &err);
+  free(out_path);
+  if (rc < 0) {
+    fail_now(rt, err.msg);
+    goto out;
+  }
+  if (cmd.no_process) {
+    dagd_try_result r = {DAGD_TRY_EXITED, 0};
+    try_finished(rt, &r);
+    goto out;
+  }
+  dagd_exec_spec spec = {.base = rt->base, .argv = cmd.argv, .env = cmd.env, .cwd = cmd.cwd};
+  if (dagd_exec_start(d->exec, &spec, on_try_done, rt, &rt->exec, &err) < 0) {
+    fail_now(rt, err.msg);
+    goto out;
+  }
+  arm_timeout(rt, task, daemon_now());
+  DAGD_LOG(DAGD_LOG_INFO, "exec", "%s/%s/%s try %d started", dag_id, run.run_id, task_id, try_number);
+out:
+  dagd_command_close(&cmd);
+  json_decref(outputs);
+  free(outputs_text);
+  dagd_store_run_clear(&run);
+}
+
+int daemon_tries_adopt(daemon_t *d) {
+  dagd_err err;
+  dagd_err_init(&err);
+  dagd_store_ti_list live;
+  if (dagd_store_ti_list_live(d->store, &live, &err) < 0) {
+    DAGD_LOG(DAGD_LOG_ERROR, "exec", "listing running tries: %s", err.msg);
+    return err.code;
+  }
+  for (size_t i = 0; i < live.n; i++) {
+    dagd_store_ti *ti = &live.tis[i];
+    dagd_store_run run = {0};
+    if (dagd_store_run_get_pk(d->store, ti->run_pk, &run, &err) < 0) continue;
+    running_try *rt = rt_new(d, ti->run_pk, run.dag_id, ti->task_id, ti->try_number, run.run_id);
+    dagd_exec_adopt(d->exec, rt->base, on_try_done, rt, &rt->exec, &err);
+    dag_entry *e = daemon_find_dag(d, run.dag_id);
+    arm_timeout(rt, e ? dagd_dag_find_task(e->dag, ti->task_id) : NULL, ti->start_date);
+    DAGD_LOG(DAGD_LOG_INFO, "exec", "re-adopting %s/%s/%s try %d", run.dag_id, run.run_id, ti->task_id,
+             ti->try_number);
+    dagd_store_run_clear(&run);
+  }
+  dagd_store_ti_list_clear(&live);
+  return 0;
+}
+
+void daemon_tries_close(daemon_t *d) {
+  /* The executor forgets the tries (they run on under their shims); the
+   * daemon's records of them go too. */
+  while (d->running) rt_free(d->running);
+}
