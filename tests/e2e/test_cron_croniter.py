@@ -349,7 +349,7 @@ class WallStream:
                     out.add(w)
                     n += 1
                 else:  # skip the rest of that day
-                    it = croniter(expr, datetime.datetime(w.year, w.month, w.day, 23, 59, 59))
+                    it.set_current(datetime.datetime(w.year, w.month, w.day, 23, 59, 59))
         return sorted(out)[:count]
 
     def walls(self, naive_start, count):
@@ -467,6 +467,14 @@ def classify(expr, zone, start, ours):
             cats.add("gap-duplicate")
         if nums != sorted(nums):
             cats.add("gap-order")
+        # Or croniter listed a shifted gap time ahead of a real time that
+        # comes first in time but later in wall order (Lord Howe: 02:01 ->
+        # 02:31 listed before the real 02:30).
+        naive = datetime.datetime.fromtimestamp(start, z).replace(tzinfo=None)
+        for w in stream.walls(naive, N):
+            kind, ts = resolve(w, z)
+            if kind == "gap" and any(t != NOTFOUND and t < ts[0] and t not in adj_list for t in ref):
+                cats.add("gap-order")
         if any(t <= start for t in nums):
             cats.add("start-in-second-pass")
         cats |= reasons
