@@ -271,6 +271,8 @@ static bool segment_last(const dagd_cron *c, const segment *sg, int64_t hi, int6
 
 int dagd_cron_next(const dagd_cron *c, const struct dagd_tz *tz, int64_t after, int64_t *out) {
   if (c->is_interval) {
+    if (after < MIN_INSTANT || after > MAX_INSTANT || c->anchor < MIN_INSTANT || c->anchor > MAX_INSTANT)
+      return DAGD_ENOENT;
     int64_t k = floor_div(after - c->anchor, c->every) + 1;
     *out = c->anchor + k * c->every;
     return 0;
@@ -298,6 +300,8 @@ int dagd_cron_next(const dagd_cron *c, const struct dagd_tz *tz, int64_t after, 
 
 int dagd_cron_prev(const dagd_cron *c, const struct dagd_tz *tz, int64_t before, int64_t *out) {
   if (c->is_interval) {
+    if (before < MIN_INSTANT || before > MAX_INSTANT || c->anchor < MIN_INSTANT || c->anchor > MAX_INSTANT)
+      return DAGD_ENOENT;
     int64_t k = -floor_div(-(before - c->anchor), c->every) - 1; /* ceil((before-anchor)/every) - 1 */
     *out = c->anchor + k * c->every;
     return 0;

@@ -386,6 +386,11 @@ static void test_intervals(void **state) {
   dagd_cron_free(c);
   c = parse("every 1h30m");
   assert_int_equal(dagd_cron_interval(c), 5400);
+  /* Instants out of the supported range are refused, not overflowed. */
+  assert_int_equal(dagd_cron_next(c, NULL, INT64_MAX, &out), DAGD_ENOENT);
+  assert_int_equal(dagd_cron_prev(c, NULL, INT64_MIN, &out), DAGD_ENOENT);
+  dagd_cron_set_anchor(c, INT64_MIN);
+  assert_int_equal(dagd_cron_next(c, NULL, 0, &out), DAGD_ENOENT);
   dagd_cron_free(c);
   c = parse("0 * * * *");
   assert_false(dagd_cron_is_interval(c));
