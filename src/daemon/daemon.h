@@ -72,6 +72,9 @@ void daemon_watch_dags(daemon_t *d);
 void daemon_kick(daemon_t *d);
 void daemon_pass(daemon_t *d);
 double daemon_now(void);
+/* Decides what a store failure means: false for a transient one (busy;
+ * retried), true when the daemon stopped because of it. */
+bool daemon_store_failed(daemon_t *d, const struct dagd_err *err);
 
 /* tries.c */
 /* Starts a try recorded as running by this pass (after its commit). */

@@ -23,6 +23,18 @@ double daemon_now(void) {
 
 static void on_kick(uv_timer_t *h) { daemon_pass(h->data); }
 
+bool daemon_store_failed(daemon_t *d, const dagd_err *err) {
+  /* Busy (another process holds a write lock): the next pass retries. */
+  if (err->code == DAGD_ETIMEDOUT) return false;
+  /* Anything else (disk full, read-only or vanished file, corruption):
+   * stop rather than go on without recording. Running tries continue
+   * under their shims and are re-adopted at the next start. */
+  DAGD_LOG(DAGD_LOG_ERROR, "daemon", "the state store failed (%s): stopping so that nothing is lost", err->msg);
+  d->exit_code = 1;
+  daemon_stop_now(d);
+  return true;
+}
+
 void daemon_kick(daemon_t *d) {
   if (!d->stopped && !uv_is_active((uv_handle_t *)&d->kick)) uv_timer_start(&d->kick, on_kick, 0, 0);
 }
@@ -47,6 +59,7 @@ typedef struct pass_state {
   size_t n_cand, cap_cand;
   int *dag_running;            /* per dag entry: tries running */
   int *dag_active_runs;        /* per dag entry: runs running */
+  int *dag_queued_runs;        /* per dag entry: runs queued */
   char **pools;                /* pool names seen */
   int *pool_used;
   size_t n_pools;
@@ -74,15 +87,15 @@ static int pool_slots(const daemon_t *d, const char *name) {
 /* Creates the scheduled runs a DAG is due for. */
 static int plan_dag(pass_state *ps, dag_entry *e) {
   daemon_t *d = ps->d;
-  int64_t last, active_n = 0, queued_n = 0;
+  size_t di = (size_t)(e - d->dags);
+  int64_t last;
   bool has_last = dagd_store_run_last_scheduled(d->store, e->dag->id, &last, &ps->err) == 0;
   if (dagd_err_is_set(&ps->err)) return ps->err.code;
-  if (dagd_store_run_count(d->store, e->dag->id, DAGD_RUN_RUNNING, &active_n, &ps->err) < 0 ||
-      dagd_store_run_count(d->store, e->dag->id, DAGD_RUN_QUEUED, &queued_n, &ps->err) < 0)
-    return ps->err.code;
+  /* Active runs were counted from the active set: no scan of history. */
+  int active = ps->dag_active_runs[di] + ps->dag_queued_runs[di];
   dagd_interval iv[64];
   size_t n;
-  dagd_sched_plan_runs(e->dag, has_last ? &last : NULL, (int)(active_n + queued_n), (int64_t)ps->now, iv,
+  dagd_sched_plan_runs(e->dag, has_last ? &last : NULL, active, (int64_t)ps->now, iv,
                        DAGD_ARRAY_LEN(iv), &n, &e->next_due, &e->has_next);
   e->need_plan = false;
   for (size_t i = 0; i < n; i++) {
@@ -113,6 +126,7 @@ static int plan_dag(pass_state *ps, dag_entry *e) {
                           .priority_weight = task->weight};
       if ((rc = dagd_store_ti_insert(d->store, &ti, &ps->err)) < 0) return rc;
     }
+    ps->dag_queued_runs[di]++;
     DAGD_LOG(DAGD_LOG_INFO, "sched", "dag %s: created run %s", e->dag->id, run_id);
   }
   /* A plan bounded by max_active_runs is redone when a run ends. */
@@ -152,6 +166,7 @@ static int advance_run(pass_state *ps, dagd_store_run *run) {
     run->state = DAGD_RUN_RUNNING;
     run->start_date = ps->now;
     ps->dag_active_runs[di]++;
+    ps->dag_queued_runs[di]--;
     if (dagd_store_run_set_state(d->store, run->pk, run->state, run->start_date, 0, &ps->err) < 0)
       return ps->err.code;
   }
@@ -239,6 +254,7 @@ void daemon_pass(daemon_t *d) {
   dagd_err_init(&ps.err);
   ps.dag_running = dagd_calloc(d->n_dags + 1, sizeof(int));
   ps.dag_active_runs = dagd_calloc(d->n_dags + 1, sizeof(int));
+  ps.dag_queued_runs = dagd_calloc(d->n_dags + 1, sizeof(int));
   to_start *starts = NULL;
   size_t n_starts = 0;
   dagd_store_run_list active = {0};
@@ -249,6 +265,7 @@ void daemon_pass(daemon_t *d) {
   for (size_t i = 0; rc == 0 && i < active.n; i++) {
     dag_entry *e = daemon_find_dag(d, active.runs[i].dag_id);
     if (e && active.runs[i].state == DAGD_RUN_RUNNING) ps.dag_active_runs[e - d->dags]++;
+    if (e && active.runs[i].state == DAGD_RUN_QUEUED) ps.dag_queued_runs[e - d->dags]++;
   }
   /* 1. New scheduled runs. */
   bool planned = false;
@@ -301,6 +318,7 @@ void daemon_pass(daemon_t *d) {
     dagd_store_rollback(d->store);
     n_starts = 0;
     DAGD_LOG(DAGD_LOG_ERROR, "sched", "scheduling pass failed, nothing changed: %s", ps.err.msg);
+    if (daemon_store_failed(d, &ps.err)) goto cleanup;
   }
   /* 4. Effects, after the commit. */
   for (size_t i = 0; i < n_starts; i++)
@@ -320,6 +338,7 @@ void daemon_pass(daemon_t *d) {
     uint64_t ms = delay <= 0 ? 0 : (uint64_t)(delay * 1000) + 1;
     uv_timer_start(&d->wake, on_wake, ms, 0);
   }
+cleanup:
   for (size_t i = 0; i < ps.n_cand; i++) dagd_store_ti_clear(&ps.cand_ti[i]);
   for (size_t i = 0; i < ps.n_pools; i++) free(ps.pools[i]);
   free(ps.pools);
@@ -329,6 +348,7 @@ void daemon_pass(daemon_t *d) {
   free(ps.cand_task);
   free(ps.dag_running);
   free(ps.dag_active_runs);
+  free(ps.dag_queued_runs);
   free(starts);
   dagd_store_run_list_clear(&active);
   if (d->draining && d->n_running == 0) daemon_stop_now(d);

@@ -141,6 +141,8 @@ static bool store_outputs(daemon_t *d, running_try *rt, dagd_err *err) {
   return ok;
 }
 
+static void on_try_done(void *data, const dagd_try_result *r);
+
 /* Records the end of a try in one transaction and schedules a pass. */
 static void try_finished(running_try *rt, const dagd_try_result *r) {
   daemon_t *d = rt->d;
@@ -178,7 +180,15 @@ static void try_finished(running_try *rt, const dagd_try_result *r) {
     /* The try's end is in its exit file; the next start re-adopts it. */
     DAGD_LOG(DAGD_LOG_ERROR, "exec", "recording the end of %s/%s try %d: %s", rt->dag_id, rt->task_id,
              rt->try_number, err.msg);
-    goto out;
+    if (!daemon_store_failed(d, &err)) {
+      /* Busy: read the exit record again on a later turn. */
+      dagd_store_ti_clear(&ti);
+      dagd_exec_adopt(d->exec, rt->base, on_try_done, rt, &rt->exec, NULL);
+      return;
+    }
+    /* Stopped: the stop released every running try, this one included. */
+    dagd_store_ti_clear(&ti);
+    return;
   }
   const char *how = r->how == DAGD_TRY_VANISHED ? "was lost" : rt->timed_out ? "timed out" : NULL;
   if (how == NULL && r->how == DAGD_TRY_SIGNALED) how = "was killed";
@@ -240,6 +250,7 @@ static void fail_now(running_try *rt, const char *why) {
 }
 
 void daemon_try_start(daemon_t *d, int64_t run_pk, const char *dag_id, const char *task_id, int try_number) {
+  if (d->stopped) return; /* recorded as running: the next start finds it lost and retries it */
   dagd_err err;
   dagd_err_init(&err);
   dagd_store_run run = {0};

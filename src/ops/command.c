@@ -385,9 +385,10 @@ int dagd_ops_parse_outputs(const char *text, size_t len, json_t **out, dagd_err 
     json_t *v;
     json_object_foreach(doc, k, v) {
       if (!dagd_id_valid(k)) {
+        dagd_err_set(err, DAGD_EINVAL, "$DAGD_OUTPUT: bad key \"%.64s\"", k);
         json_decref(doc);
         json_decref(obj);
-        return dagd_err_set(err, DAGD_EINVAL, "$DAGD_OUTPUT: bad key \"%.64s\"", k);
+        return DAGD_EINVAL;
       }
       dagd_buf vt;
       dagd_buf_init(&vt);

@@ -286,9 +286,10 @@ int dagd_store_open(const char *path, dagd_store **out, dagd_err *err) {
   sqlite3_busy_timeout(st->db, 5000);
   /* journal_mode reads the header first: a file that is not a database
    * fails here with SQLITE_NOTADB. */
-  if ((rc = exec_sql(st, "PRAGMA journal_mode = WAL", err)) < 0 ||
-      (rc = exec_sql(st, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", err)) < 0) {
-    dagd_err_set(err, rc, "%s: not a usable dagd state file", path);
+  if ((rc = exec_sql(st, "PRAGMA journal_mode = WAL", NULL)) < 0 ||
+      (rc = exec_sql(st, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", NULL)) < 0) {
+    dagd_err_set(err, rc, "%s: not a usable dagd state file (%s); restore it from a backup or move it away",
+                 path, sqlite3_errmsg(st->db));
     goto error;
   }
   if ((rc = migrate(st, err)) < 0) goto error;
