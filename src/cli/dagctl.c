@@ -43,6 +43,19 @@ static const cli_command commands[] = {
      "With -o json, prints an array of {\"run_after\", \"data_interval_start\",\n"
      "\"data_interval_end\"} in RFC 3339 UTC.\n",
      cli_cmd_next},
+    {"test", "test DAG TASK [DATE] [--conf JSON]",
+     "Run one task now, in the foreground, with the same templates and environment\n"
+     "as a scheduled try, writing no state. Its output goes to the terminal and the\n"
+     "outputs it writes to $DAGD_OUTPUT are printed (as JSON with -o json).\n"
+     "\n"
+     "DATE is the logical date (YYYY-MM-DD[THH:MM[:SS]] in the DAG's zone, or with\n"
+     "Z or an offset); the default is the start of the latest complete interval.\n"
+     "Outputs of upstream tasks are not available: a template that reads them fails.\n"
+     "\n"
+     "  --conf JSON     the run's conf (default {})\n"
+     "\n"
+     "Exit status: 0 when the task succeeded, 1 otherwise.\n",
+     cli_cmd_test},
 };
 
 static void usage(FILE *out) {

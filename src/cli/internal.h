@@ -35,5 +35,6 @@ const dagd_dag *cli_find_dag(cli *c, dagd_dagbag *bag, const char *dag_id);
 int cli_cmd_validate(cli *c, int argc, char **argv);
 int cli_cmd_graph(cli *c, int argc, char **argv);
 int cli_cmd_next(cli *c, int argc, char **argv);
+int cli_cmd_test(cli *c, int argc, char **argv);
 
 #endif

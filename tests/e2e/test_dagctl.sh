@@ -97,10 +97,33 @@ run "$DAGCTL" next berlin --after tomorrow
 expect_rc 2 "next bad --after"
 expect_out "bad date" "next bad --after message"
 
+# test: one task now, no state.
+export DAGD_DAGS_FOLDER="$DATA/testcmd"
+run "$DAGCTL" test t ok 2026-03-01
+expect_rc 0 "test ok"
+expect_out "hello 2026-02-28 test__2026-02-28T23:00:00+00:00" "test: DATE is read in the DAG zone, ds is in UTC as in Airflow"
+expect_out "k=v" "test prints outputs"
+run "$DAGCTL" -o json test t ok 2026-03-01
+expect_out '"k": "v"' "test -o json prints outputs as JSON"
+run "$DAGCTL" test t bad
+expect_rc 1 "test of a failing task"
+expect_out "exit 3" "test reports the exit code"
+run "$DAGCTL" test t conf 2026-03-01 --conf '{"x": "y z"}'
+expect_rc 0 "test with --conf"
+expect_out "x=y z" "conf reaches the task"
+run "$DAGCTL" test t conf --conf '[1]'
+expect_rc 2 "test --conf must be an object"
+run "$DAGCTL" test t reads
+expect_rc 1 "test of a task reading upstream outputs"
+expect_out "outputs.ok.k" "the missing output is named"
+run "$DAGCTL" test t nosuchtask
+expect_rc 1 "test unknown task"
+[ ! -e "$DAGD_SOURCE_DIR/var" ] || [ -z "$(find "$DAGD_SOURCE_DIR/var" -newer "$DATA/testcmd/t.lua" -name '*.db' 2>/dev/null)" ] && ok || fail "test wrote state"
+
 # Help and usage.
 run "$DAGCTL" --help
 expect_rc 0 "--help"
-for c in validate graph next; do expect_out "$c" "--help lists $c"; done
+for c in validate graph next test; do expect_out "$c" "--help lists $c"; done
 run "$DAGCTL" help next
 expect_rc 0 "help next"
 expect_out "usage: dagctl next DAG" "help next synopsis"
