@@ -11,7 +11,7 @@ local d = dagd.dag {
 
 local hello = d:shell { id = "hello", cmd = "echo hello from {{ dag_id }} for {{ ds }}" }
 local date  = d:shell { id = "date",  cmd = { "date", "-u" } }
-local bye   = d:shell { id = "goodbye", cmd = { "examples/scripts/goodbye.sh", "{{ run_id }}" },
+local bye   = d:shell { id = "goodbye", cmd = { "examples/hello/goodbye.sh", "{{ run_id }}" },
                         retries = 1, retry_delay = "10s" }
 
 d:chain(hello, { date }, bye)

@@ -12,7 +12,7 @@ local core = ...
 -- string or table library cannot change how it is validated.
 local type, next, ipairs, pairs, select, error, tostring = type, next, ipairs, pairs, select, error, tostring
 local tonumber = tonumber
-local setmetatable, rawlen, rawequal, load = setmetatable, rawlen, rawequal, load
+local setmetatable, rawlen, rawequal, rawget, load = setmetatable, rawlen, rawequal, rawget, load
 local sfmt, sfind, smatch, sbyte, slower, supper, ssub = string.format, string.find, string.match,
   string.byte, string.lower, string.upper, string.sub
 local tconcat, tsort = table.concat, table.sort
@@ -1052,7 +1052,7 @@ M.trigger_rules = setmetatable({}, { __index = TRIGGER_RULES, __len = function()
 local ENV = {
   assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs,
   pcall = core.pcall, xpcall = core.xpcall, select = select, tonumber = tonumber, tostring = tostring,
-  type = type, setmetatable = setmetatable, getmetatable = getmetatable, rawequal = rawequal,
+  type = type, getmetatable = getmetatable, rawequal = rawequal,
   rawget = rawget, rawset = rawset, rawlen = rawlen,
   -- The libraries themselves, not copies: trusted code captured what it
   -- uses above, so a file that changes them only changes its own view.
@@ -1061,6 +1061,16 @@ local ENV = {
   _VERSION = _VERSION,
 }
 ENV._G = ENV
+
+-- Finalizers run with hooks off, so a __gc that loops would escape the
+-- budget and the time limit: tables with one are refused. (A __gc added to
+-- the metatable later never runs, as the manual says.)
+function ENV.setmetatable(t, mt)
+  if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+    error("setmetatable: __gc metamethods are not allowed in a DAG file", 2)
+  end
+  return setmetatable(t, mt)
+end
 
 function ENV.print(...)
   local n = select("#", ...)

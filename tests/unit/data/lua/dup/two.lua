@@ -1,0 +1,4 @@
+local dagd = require "dagd"
+
+dagd.dag { id = "other" }
+dagd.dag { id = "same" }

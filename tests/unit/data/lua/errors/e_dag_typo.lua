@@ -1,0 +1,5 @@
+local dagd = require "dagd"
+local d = dagd.dag {
+  id = "dagtypo",
+  schedul = "@daily",
+}

@@ -1,0 +1,3 @@
+local dagd = require "dagd"
+local d = dagd.dag { id = "date",
+  start_date = "2026-02-30" }

@@ -1,0 +1,4 @@
+local dagd = require "dagd"
+local d = dagd.dag { id = "dur" }
+d:shell { id = "a", cmd = "true",
+          retry_delay = "5 minutes" }

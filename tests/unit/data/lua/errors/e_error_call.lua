@@ -1,0 +1,5 @@
+local dagd = require "dagd"
+local function helper()
+  error("config is broken")
+end
+helper()

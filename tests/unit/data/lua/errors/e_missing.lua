@@ -1,0 +1,4 @@
+local dagd = require "dagd"
+local d = dagd.dag { id = "missing" }
+
+d:docker { id = "a", cmd = { "x" } }

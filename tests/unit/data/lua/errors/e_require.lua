@@ -1,0 +1,2 @@
+local dagd = require "dagd"
+local lfs = require "lfs"

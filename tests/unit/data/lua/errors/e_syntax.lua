@@ -1,0 +1,3 @@
+local dagd = require "dagd"
+local d = dagd.dag { id = "syntax" }
+d:shell { id = "a" cmd = "true" }

@@ -1,0 +1,2 @@
+local dagd = require "dagd"
+dagd.dag { id = "folder_c" }
