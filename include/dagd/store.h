@@ -19,7 +19,7 @@ struct dagd_err;
 typedef struct dagd_store dagd_store;
 
 /* The schema version this build writes. */
-#define DAGD_STORE_SCHEMA_VERSION 1
+#define DAGD_STORE_SCHEMA_VERSION 2
 
 typedef enum {
   DAGD_RUN_QUEUED,
@@ -186,5 +186,65 @@ int dagd_store_output_get(dagd_store *st, int64_t run_pk, const char *task_id, c
                           struct dagd_err *err);
 /* Every output of a run as a JSON object text {"task": {"key": "value"}}. */
 int dagd_store_output_json(dagd_store *st, int64_t run_pk, char **json, struct dagd_err *err);
+
+/* --- runs with their task instances --- */
+
+struct dagd_dag;
+/* Inserts run (pk set) and one task instance in state none per task of
+ * dag, in the caller's transaction. DAGD_EEXIST as for run_insert. */
+int dagd_store_run_create(dagd_store *st, const struct dagd_dag *dag, dagd_store_run *run, struct dagd_err *err);
+/* A run of the DAG with this logical date (a scheduled one first):
+ * DAGD_ENOENT when none. */
+int dagd_store_run_by_date(dagd_store *st, const char *dag_id, int64_t logical_date, dagd_store_run *out,
+                           struct dagd_err *err);
+/* Commits and syncs the WAL at once: for what is promised to a client
+ * (an accepted event, a created run) before answering. */
+int dagd_store_commit_durable(dagd_store *st, struct dagd_err *err);
+
+/* --- events --- */
+typedef struct dagd_store_event {
+  int64_t id;
+  char *source;        /* generic | alertmanager | grafana */
+  char *name;
+  char *external_id;   /* the sender's id, for deduplication; may be NULL */
+  char *payload;       /* JSON text */
+  double received_at;
+  char *outcome;       /* accepted | duplicate | ignored */
+  int runs_started;
+} dagd_store_event;
+
+void dagd_store_event_clear(dagd_store_event *e);
+/* DAGD_EEXIST when an accepted event with the same (source, external_id)
+ * exists. Sets e->id. */
+int dagd_store_event_insert(dagd_store *st, dagd_store_event *e, struct dagd_err *err);
+int dagd_store_event_find(dagd_store *st, const char *source, const char *external_id, int64_t *id,
+                          struct dagd_err *err);
+int dagd_store_event_set_outcome(dagd_store *st, int64_t id, const char *outcome, int runs_started,
+                                 struct dagd_err *err);
+/* Newest first. *out is an array of *n events (clear each, free the array). */
+int dagd_store_event_list(dagd_store *st, int64_t limit, int64_t offset, dagd_store_event **out, size_t *n,
+                          int64_t *total, struct dagd_err *err);
+/* Records an alert (fingerprint, startsAt); *seen_before tells whether it
+ * was already recorded (a repeat). */
+int dagd_store_alert_seen(dagd_store *st, const char *fingerprint, const char *starts_at, int64_t event_id,
+                          bool *seen_before, struct dagd_err *err);
+/* When an event last started a run of the DAG (0: never), for event_cooldown. */
+int dagd_store_dag_event_run(dagd_store *st, const char *dag_id, double *last, struct dagd_err *err);
+int dagd_store_dag_set_event_run(dagd_store *st, const char *dag_id, double at, struct dagd_err *err);
+
+/* --- backfills --- */
+typedef struct dagd_store_backfill {
+  int64_t id;
+  char *dag_id;
+  int64_t from_date, to_date;
+  char *options;       /* JSON text of the request's flags */
+  double created_at;
+  int64_t total;       /* runs it covers */
+  int64_t by_state[DAGD_RUN__COUNT];  /* its runs by state (get only) */
+} dagd_store_backfill;
+
+int dagd_store_backfill_insert(dagd_store *st, dagd_store_backfill *b, struct dagd_err *err);
+int dagd_store_backfill_get(dagd_store *st, int64_t id, dagd_store_backfill *out, struct dagd_err *err);
+void dagd_store_backfill_clear(dagd_store_backfill *b);
 
 #endif

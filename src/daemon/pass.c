@@ -113,19 +113,12 @@ static int plan_dag(pass_state *ps, dag_entry *e) {
         .state = DAGD_RUN_QUEUED,
         .queued_at = ps->now,
     };
-    int rc = dagd_store_run_insert(d->store, &run, &ps->err);
+    int rc = dagd_store_run_create(d->store, e->dag, &run, &ps->err);
     if (rc == DAGD_EEXIST) { /* made by an earlier daemon that died before its commit was seen */
       dagd_err_init(&ps->err);
       continue;
     }
     if (rc < 0) return rc;
-    for (size_t t = 0; t < e->dag->n_tasks; t++) {
-      const dagd_task *task = e->dag->tasks[t];
-      dagd_store_ti ti = {.run_pk = run.pk, .task_id = task->id, .state = DAGD_TI_NONE,
-                          .max_tries = task->retries + 1, .pool = task->pool,
-                          .priority_weight = task->weight};
-      if ((rc = dagd_store_ti_insert(d->store, &ti, &ps->err)) < 0) return rc;
-    }
     ps->dag_queued_runs[di]++;
     DAGD_LOG(DAGD_LOG_INFO, "sched", "dag %s: created run %s", e->dag->id, run_id);
   }

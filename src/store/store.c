@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include "dagd/err.h"
+#include "dagd/model.h"
 #include "dagd/store.h"
 #include "dagd/util.h"
 
@@ -70,6 +71,37 @@ static const char *const migrations[] = {
     "  value TEXT NOT NULL,"
     "  PRIMARY KEY (run_pk, task_id, key)"
     ") WITHOUT ROWID;",
+    /* 1 -> 2: events, their deduplication, backfills. */
+    "CREATE TABLE event ("
+    "  id INTEGER PRIMARY KEY,"
+    "  source TEXT NOT NULL,"            /* generic | alertmanager | grafana */
+    "  name TEXT,"
+    "  external_id TEXT,"
+    "  payload TEXT NOT NULL,"
+    "  received_at REAL NOT NULL,"
+    "  outcome TEXT NOT NULL,"           /* accepted | duplicate | ignored */
+    "  runs_started INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE UNIQUE INDEX event_external ON event (source, external_id)"
+    "  WHERE external_id IS NOT NULL AND outcome != 'duplicate';"
+    "CREATE INDEX event_by_time ON event (received_at);"
+    "CREATE TABLE alert_seen ("
+    "  fingerprint TEXT NOT NULL,"
+    "  starts_at TEXT NOT NULL,"
+    "  event_id INTEGER NOT NULL,"
+    "  PRIMARY KEY (fingerprint, starts_at)"
+    ") WITHOUT ROWID;"
+    "ALTER TABLE dag ADD COLUMN last_event_run REAL;"
+    "CREATE TABLE backfill ("
+    "  id INTEGER PRIMARY KEY,"
+    "  dag_id TEXT NOT NULL,"
+    "  from_date INTEGER NOT NULL,"
+    "  to_date INTEGER NOT NULL,"
+    "  options TEXT NOT NULL,"
+    "  created_at REAL NOT NULL,"
+    "  total INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX dag_run_backfill ON dag_run (backfill_id) WHERE backfill_id IS NOT NULL;",
 };
 
 enum {
@@ -95,6 +127,18 @@ enum {
   Q_OUT_PUT,
   Q_OUT_GET,
   Q_OUT_RUN,
+  Q_RUN_BY_DATE,
+  Q_EVENT_INSERT,
+  Q_EVENT_FIND,
+  Q_EVENT_RUNS,
+  Q_EVENT_LIST,
+  Q_EVENT_COUNT,
+  Q_ALERT_SEEN,
+  Q_DAG_EVENT_RUN_GET,
+  Q_DAG_EVENT_RUN_SET,
+  Q_BACKFILL_INSERT,
+  Q_BACKFILL_GET,
+  Q_BACKFILL_COUNTS,
   Q__COUNT
 };
 
@@ -140,6 +184,23 @@ static const char *const queries[Q__COUNT] = {
     [Q_OUT_RUN] = "SELECT json_group_object(task_id, json(obj)) FROM (SELECT task_id, "
                   "json_group_object(key, value) AS obj FROM task_output WHERE run_pk = ?1 "
                   "GROUP BY task_id ORDER BY task_id)",
+    [Q_RUN_BY_DATE] = "SELECT " RUN_COLS " FROM dag_run WHERE dag_id = ?1 AND logical_date = ?2 "
+                      "ORDER BY run_type = 'scheduled' DESC, id LIMIT 1",
+    [Q_EVENT_INSERT] = "INSERT INTO event (source, name, external_id, payload, received_at, outcome, runs_started) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [Q_EVENT_FIND] = "SELECT id FROM event WHERE source = ?1 AND external_id = ?2 AND outcome != 'duplicate'",
+    [Q_EVENT_RUNS] = "UPDATE event SET runs_started = ?2, outcome = ?3 WHERE id = ?1",
+    [Q_EVENT_LIST] = "SELECT id, source, name, external_id, payload, received_at, outcome, runs_started "
+                     "FROM event ORDER BY id DESC LIMIT ?1 OFFSET ?2",
+    [Q_EVENT_COUNT] = "SELECT count(*) FROM event",
+    [Q_ALERT_SEEN] = "INSERT INTO alert_seen (fingerprint, starts_at, event_id) VALUES (?1, ?2, ?3) "
+                     "ON CONFLICT DO NOTHING",
+    [Q_DAG_EVENT_RUN_GET] = "SELECT last_event_run FROM dag WHERE dag_id = ?1",
+    [Q_DAG_EVENT_RUN_SET] = "UPDATE dag SET last_event_run = ?2 WHERE dag_id = ?1",
+    [Q_BACKFILL_INSERT] = "INSERT INTO backfill (dag_id, from_date, to_date, options, created_at, total) "
+                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [Q_BACKFILL_GET] = "SELECT id, dag_id, from_date, to_date, options, created_at, total FROM backfill WHERE id = ?1",
+    [Q_BACKFILL_COUNTS] = "SELECT state, count(*) FROM dag_run WHERE backfill_id = ?1 GROUP BY state",
 };
 
 struct dagd_store {
@@ -711,4 +772,202 @@ int dagd_store_output_json(dagd_store *st, int64_t run_pk, char **json, dagd_err
   }
   sqlite3_reset(s);
   return rc == SQLITE_ROW ? 0 : db_fail(st, err, rc, "reading outputs");
+}
+
+/* --- runs with their task instances --- */
+
+int dagd_store_run_create(dagd_store *st, const dagd_dag *dag, dagd_store_run *run, dagd_err *err) {
+  int rc = dagd_store_run_insert(st, run, err);
+  for (size_t t = 0; rc == 0 && t < dag->n_tasks; t++) {
+    const dagd_task *task = dag->tasks[t];
+    dagd_store_ti ti = {.run_pk = run->pk, .task_id = task->id, .state = DAGD_TI_NONE,
+                        .max_tries = task->retries + 1, .pool = task->pool, .priority_weight = task->weight};
+    rc = dagd_store_ti_insert(st, &ti, err);
+  }
+  return rc;
+}
+
+int dagd_store_run_by_date(dagd_store *st, const char *dag_id, int64_t logical_date, dagd_store_run *out,
+                           dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_RUN_BY_DATE);
+  bind_text(s, 1, dag_id);
+  sqlite3_bind_int64(s, 2, logical_date);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) read_run(s, out);
+  sqlite3_reset(s);
+  if (rc == SQLITE_ROW) return 0;
+  if (rc == SQLITE_DONE) return DAGD_ENOENT;
+  return db_fail(st, err, rc, "reading a run");
+}
+
+int dagd_store_commit_durable(dagd_store *st, dagd_err *err) {
+  /* synchronous can only change outside a transaction, so the durable
+   * commit is an ordinary one followed by a WAL sync: with WAL, FULL
+   * means the commit itself is synced; NORMAL syncs at checkpoints. A
+   * passive checkpoint after the commit forces the sync now. */
+  int rc = dagd_store_commit(st, err);
+  if (rc < 0) return rc;
+  int log_frames = 0, ckpt = 0;
+  rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &ckpt);
+  if (rc != SQLITE_OK && rc != SQLITE_BUSY) return db_fail(st, err, rc, "syncing a commit");
+  return 0;
+}
+
+/* --- events --- */
+
+void dagd_store_event_clear(dagd_store_event *e) {
+  free(e->source);
+  free(e->name);
+  free(e->external_id);
+  free(e->payload);
+  free(e->outcome);
+  memset(e, 0, sizeof(*e));
+}
+
+int dagd_store_event_insert(dagd_store *st, dagd_store_event *e, dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_EVENT_INSERT);
+  bind_text(s, 1, e->source);
+  bind_text(s, 2, e->name);
+  bind_text(s, 3, e->external_id);
+  bind_text(s, 4, e->payload ? e->payload : "{}");
+  sqlite3_bind_double(s, 5, e->received_at);
+  bind_text(s, 6, e->outcome ? e->outcome : "accepted");
+  sqlite3_bind_int(s, 7, e->runs_started);
+  int rc = sqlite3_step(s);
+  sqlite3_reset(s);
+  if (rc == SQLITE_DONE) {
+    e->id = sqlite3_last_insert_rowid(st->db);
+    return 0;
+  }
+  if ((rc & 0xff) == SQLITE_CONSTRAINT)
+    return dagd_err_set(err, DAGD_EEXIST, "event %s/%s was already received", e->source,
+                        e->external_id ? e->external_id : "");
+  return db_fail(st, err, rc, "recording an event");
+}
+
+int dagd_store_event_find(dagd_store *st, const char *source, const char *external_id, int64_t *id,
+                          dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_EVENT_FIND);
+  bind_text(s, 1, source);
+  bind_text(s, 2, external_id);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) *id = sqlite3_column_int64(s, 0);
+  sqlite3_reset(s);
+  if (rc == SQLITE_ROW) return 0;
+  if (rc == SQLITE_DONE) return DAGD_ENOENT;
+  return db_fail(st, err, rc, "reading events");
+}
+
+int dagd_store_event_set_outcome(dagd_store *st, int64_t id, const char *outcome, int runs_started,
+                                 dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_EVENT_RUNS);
+  sqlite3_bind_int64(s, 1, id);
+  sqlite3_bind_int(s, 2, runs_started);
+  bind_text(s, 3, outcome);
+  return step_done(st, s, "updating an event", err);
+}
+
+int dagd_store_event_list(dagd_store *st, int64_t limit, int64_t offset, dagd_store_event **out, size_t *n,
+                          int64_t *total, dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_EVENT_LIST);
+  sqlite3_bind_int64(s, 1, limit > 0 ? limit : 100);
+  sqlite3_bind_int64(s, 2, offset > 0 ? offset : 0);
+  size_t cap = 0;
+  int rc;
+  *out = NULL;
+  *n = 0;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if (*n == cap) {
+      cap = cap ? cap * 2 : 16;
+      *out = dagd_realloc(*out, cap * sizeof(**out));
+    }
+    dagd_store_event *e = &(*out)[(*n)++];
+    e->id = sqlite3_column_int64(s, 0);
+    e->source = col_text(s, 1);
+    e->name = col_text(s, 2);
+    e->external_id = col_text(s, 3);
+    e->payload = col_text(s, 4);
+    e->received_at = sqlite3_column_double(s, 5);
+    e->outcome = col_text(s, 6);
+    e->runs_started = sqlite3_column_int(s, 7);
+  }
+  sqlite3_reset(s);
+  if (rc != SQLITE_DONE) return db_fail(st, err, rc, "listing events");
+  return count_query(st, q(st, Q_EVENT_COUNT), total, err);
+}
+
+int dagd_store_alert_seen(dagd_store *st, const char *fingerprint, const char *starts_at, int64_t event_id,
+                          bool *seen_before, dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_ALERT_SEEN);
+  bind_text(s, 1, fingerprint);
+  bind_text(s, 2, starts_at);
+  sqlite3_bind_int64(s, 3, event_id);
+  int rc = step_done(st, s, "recording an alert", err);
+  if (rc == 0) *seen_before = sqlite3_changes(st->db) == 0;
+  return rc;
+}
+
+int dagd_store_dag_event_run(dagd_store *st, const char *dag_id, double *last, dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_DAG_EVENT_RUN_GET);
+  bind_text(s, 1, dag_id);
+  int rc = sqlite3_step(s);
+  *last = rc == SQLITE_ROW ? sqlite3_column_double(s, 0) : 0;
+  sqlite3_reset(s);
+  return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_fail(st, err, rc, "reading a DAG");
+}
+
+int dagd_store_dag_set_event_run(dagd_store *st, const char *dag_id, double at, dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_DAG_EVENT_RUN_SET);
+  bind_text(s, 1, dag_id);
+  sqlite3_bind_double(s, 2, at);
+  return step_done(st, s, "updating a DAG", err);
+}
+
+/* --- backfills --- */
+
+int dagd_store_backfill_insert(dagd_store *st, dagd_store_backfill *b, dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_BACKFILL_INSERT);
+  bind_text(s, 1, b->dag_id);
+  sqlite3_bind_int64(s, 2, b->from_date);
+  sqlite3_bind_int64(s, 3, b->to_date);
+  bind_text(s, 4, b->options ? b->options : "{}");
+  sqlite3_bind_double(s, 5, b->created_at);
+  sqlite3_bind_int64(s, 6, b->total);
+  int rc = step_done(st, s, "recording a backfill", err);
+  if (rc == 0) b->id = sqlite3_last_insert_rowid(st->db);
+  return rc;
+}
+
+void dagd_store_backfill_clear(dagd_store_backfill *b) {
+  free(b->dag_id);
+  free(b->options);
+  memset(b, 0, sizeof(*b));
+}
+
+int dagd_store_backfill_get(dagd_store *st, int64_t id, dagd_store_backfill *out, dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_BACKFILL_GET);
+  sqlite3_bind_int64(s, 1, id);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    memset(out, 0, sizeof(*out));
+    out->id = sqlite3_column_int64(s, 0);
+    out->dag_id = col_text(s, 1);
+    out->from_date = sqlite3_column_int64(s, 2);
+    out->to_date = sqlite3_column_int64(s, 3);
+    out->options = col_text(s, 4);
+    out->created_at = sqlite3_column_double(s, 5);
+    out->total = sqlite3_column_int64(s, 6);
+  }
+  sqlite3_reset(s);
+  if (rc == SQLITE_DONE) return dagd_err_set(err, DAGD_ENOENT, "no backfill %lld", (long long)id);
+  if (rc != SQLITE_ROW) return db_fail(st, err, rc, "reading a backfill");
+  s = q(st, Q_BACKFILL_COUNTS);
+  sqlite3_bind_int64(s, 1, id);
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    dagd_run_state state;
+    const char *name = (const char *)sqlite3_column_text(s, 0);
+    if (name && dagd_run_state_parse(name, &state) == 0) out->by_state[state] = sqlite3_column_int64(s, 1);
+  }
+  sqlite3_reset(s);
+  return rc == SQLITE_DONE ? 0 : db_fail(st, err, rc, "counting a backfill's runs");
 }

@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "dagd/err.h"
+#include "dagd/model.h"
 #include "dagd/store.h"
 #include "dagd/util.h"
 
@@ -249,6 +250,89 @@ static void test_task_instances_and_outputs(void **state) {
   free(json);
 }
 
+static void test_events_and_backfills(void **state) {
+  fixture *f = *state;
+  dagd_err err;
+  dagd_err_init(&err);
+  dagd_store_event e = {.source = "generic", .name = "drift", .external_id = "abc", .payload = "{}",
+                        .received_at = 5};
+  assert_int_equal(dagd_store_begin(f->st, &err), 0);
+  assert_int_equal(dagd_store_event_insert(f->st, &e, &err), 0);
+  assert_int_equal(dagd_store_commit_durable(f->st, &err), 0);
+  int64_t first = e.id;
+  /* The same sender id again is refused; recorded as a duplicate it is kept. */
+  dagd_store_event again = e;
+  assert_int_equal(dagd_store_event_insert(f->st, &again, &err), DAGD_EEXIST);
+  again.outcome = "duplicate";
+  dagd_err_init(&err);
+  assert_int_equal(dagd_store_event_insert(f->st, &again, &err), 0);
+  int64_t id;
+  assert_int_equal(dagd_store_event_find(f->st, "generic", "abc", &id, &err), 0);
+  assert_int_equal(id, first);
+  assert_int_equal(dagd_store_event_find(f->st, "generic", "zzz", &id, &err), DAGD_ENOENT);
+  assert_int_equal(dagd_store_event_set_outcome(f->st, first, "accepted", 2, &err), 0);
+  dagd_store_event *list;
+  size_t n;
+  int64_t total;
+  assert_int_equal(dagd_store_event_list(f->st, 10, 0, &list, &n, &total, &err), 0);
+  assert_int_equal(n, 2);
+  assert_int_equal(total, 2);
+  assert_string_equal(list[1].outcome, "accepted");
+  assert_int_equal(list[1].runs_started, 2);
+  assert_string_equal(list[0].outcome, "duplicate");
+  for (size_t i = 0; i < n; i++) dagd_store_event_clear(&list[i]);
+  free(list);
+  bool seen;
+  assert_int_equal(dagd_store_alert_seen(f->st, "fp1", "2026-01-01T00:00:00Z", first, &seen, &err), 0);
+  assert_false(seen);
+  assert_int_equal(dagd_store_alert_seen(f->st, "fp1", "2026-01-01T00:00:00Z", first, &seen, &err), 0);
+  assert_true(seen);
+  assert_int_equal(dagd_store_alert_seen(f->st, "fp1", "2026-01-02T00:00:00Z", first, &seen, &err), 0);
+  assert_false(seen);
+  double last;
+  assert_int_equal(dagd_store_dag_upsert(f->st, "d", "x.lua", false, &err), 0);
+  assert_int_equal(dagd_store_dag_event_run(f->st, "d", &last, &err), 0);
+  assert_true(last == 0);
+  assert_int_equal(dagd_store_dag_set_event_run(f->st, "d", 77.5, &err), 0);
+  assert_int_equal(dagd_store_dag_event_run(f->st, "d", &last, &err), 0);
+  assert_true(last == 77.5);
+
+  /* A backfill and its runs' progress. */
+  dagd_store_backfill b = {.dag_id = "d", .from_date = 0, .to_date = 86400 * 2, .options = "{}", .total = 3};
+  assert_int_equal(dagd_store_backfill_insert(f->st, &b, &err), 0);
+  dagd_dag *dag = dagd_dag_new("d", "x.lua", 1);
+  dagd_task *t;
+  assert_int_equal(dagd_dag_add_task(dag, "t1", DAGD_OP_SHELL, 1, &t, &err), 0);
+  assert_int_equal(dagd_dag_add_task(dag, "t2", DAGD_OP_SHELL, 1, &t, &err), 0);
+  t->retries = 2;
+  assert_int_equal(dagd_dag_finalize(dag, &err), 0);
+  for (int i = 0; i < 3; i++) {
+    char id_[32];
+    snprintf(id_, sizeof(id_), "backfill__%d", i);
+    dagd_store_run r = make_run("d", id_, DAGD_RUN_BACKFILL, i * 86400);
+    r.backfill_id = b.id;
+    assert_int_equal(dagd_store_run_create(f->st, dag, &r, &err), 0);
+    if (i == 0) assert_int_equal(dagd_store_run_set_state(f->st, r.pk, DAGD_RUN_SUCCESS, 1, 2, &err), 0);
+    dagd_store_ti_list l;
+    assert_int_equal(dagd_store_ti_list_run(f->st, r.pk, &l, &err), 0);
+    assert_int_equal(l.n, 2);
+    assert_int_equal(l.tis[1].max_tries, 3);
+    dagd_store_ti_list_clear(&l);
+  }
+  dagd_store_backfill got;
+  assert_int_equal(dagd_store_backfill_get(f->st, b.id, &got, &err), 0);
+  assert_int_equal(got.total, 3);
+  assert_int_equal(got.by_state[DAGD_RUN_SUCCESS], 1);
+  assert_int_equal(got.by_state[DAGD_RUN_QUEUED], 2);
+  dagd_store_backfill_clear(&got);
+  dagd_store_run r;
+  assert_int_equal(dagd_store_run_by_date(f->st, "d", 86400, &r, &err), 0);
+  assert_string_equal(r.run_id, "backfill__1");
+  dagd_store_run_clear(&r);
+  assert_int_equal(dagd_store_run_by_date(f->st, "d", 5, &r, &err), DAGD_ENOENT);
+  dagd_dag_free(dag);
+}
+
 static void test_state_names(void **state) {
   for (int i = 0; i < DAGD_TI__COUNT; i++) {
     dagd_ti_state s;
@@ -271,6 +355,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_dags, setup, teardown),
       cmocka_unit_test_setup_teardown(test_runs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_task_instances_and_outputs, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_events_and_backfills, setup, teardown),
       cmocka_unit_test(test_state_names),
   };
   return cmocka_run_group_tests_name("store", tests, NULL, NULL);
