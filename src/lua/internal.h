@@ -48,6 +48,12 @@ typedef struct dagd__lua_ctx {
   const dagd__lua_lib *lib;
   lua_State *L;
 
+  /* the allocator's arena (loader.c) */
+  char *chunks;
+  char *arena_cur;
+  char *arena_end;
+  void *free_lists[16];
+
   /* limits */
   size_t mem_used;
   size_t mem_limit;

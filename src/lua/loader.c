@@ -130,13 +130,63 @@ static int64_t mono_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* The memory cap. Lua answers a NULL with a "not enough memory" error
- * (after one emergency collection), which the sandbox's pcall re-raises. */
+/* Small blocks come from per-file chunks with one free list per 16-byte
+ * size class: a Lua state makes thousands of small allocations and frees
+ * them all at lua_close, which costs a good part of a file's load time with
+ * malloc. Lua passes the old size on every free and realloc, so blocks need
+ * no header. Larger blocks go to malloc. */
+#define ARENA_MAX 256
+#define ARENA_CHUNK (64u << 10)
+#define ARENA_CLASS(n) (((n) - 1) >> 4)
+
+static void *arena_get(dagd__lua_ctx *ctx, size_t n) {
+  if (n > ARENA_MAX) return malloc(n);
+  size_t cls = ARENA_CLASS(n);
+  void *p = ctx->free_lists[cls];
+  if (p != NULL) {
+    ctx->free_lists[cls] = *(void **)p;
+    return p;
+  }
+  size_t size = (cls + 1) << 4;
+  if ((size_t)(ctx->arena_end - ctx->arena_cur) < size) {
+    char *chunk = malloc(ARENA_CHUNK);
+    if (chunk == NULL) return NULL;
+    *(char **)chunk = ctx->chunks; /* first 16 bytes link the chunks */
+    ctx->chunks = chunk;
+    ctx->arena_cur = chunk + 16;
+    ctx->arena_end = chunk + ARENA_CHUNK;
+  }
+  p = ctx->arena_cur;
+  ctx->arena_cur += size;
+  return p;
+}
+
+static void arena_put(dagd__lua_ctx *ctx, void *p, size_t n) {
+  if (n > ARENA_MAX) {
+    free(p);
+    return;
+  }
+  size_t cls = ARENA_CLASS(n);
+  *(void **)p = ctx->free_lists[cls];
+  ctx->free_lists[cls] = p;
+}
+
+static void arena_close(dagd__lua_ctx *ctx) {
+  while (ctx->chunks != NULL) {
+    char *next = *(char **)ctx->chunks;
+    free(ctx->chunks);
+    ctx->chunks = next;
+  }
+}
+
+/* The allocator of every DAG file's state, and its memory cap. Lua answers
+ * a NULL with a "not enough memory" error (after one emergency
+ * collection), which the sandbox's pcall re-raises. */
 static void *limit_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   dagd__lua_ctx *ctx = ud;
   size_t old = ptr ? osize : 0;
   if (nsize == 0) {
-    free(ptr);
+    if (ptr != NULL) arena_put(ctx, ptr, osize);
     ctx->mem_used -= old;
     return NULL;
   }
@@ -146,7 +196,20 @@ static void *limit_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     if (ctx->L != NULL) ctx->mem_line = dagd__lua_user_line(ctx->L, ctx);
     return NULL;
   }
-  void *q = realloc(ptr, nsize);
+  void *q;
+  if (ptr == NULL) {
+    q = arena_get(ctx, nsize);
+  } else if (osize > ARENA_MAX && nsize > ARENA_MAX) {
+    q = realloc(ptr, nsize);
+  } else if (osize <= ARENA_MAX && nsize <= ARENA_MAX && ARENA_CLASS(osize) == ARENA_CLASS(nsize)) {
+    q = ptr;
+  } else {
+    q = arena_get(ctx, nsize);
+    if (q != NULL) {
+      memcpy(q, ptr, osize < nsize ? osize : nsize);
+      arena_put(ctx, ptr, osize);
+    }
+  }
   if (q == NULL) return NULL;
   ctx->mem_used = ctx->mem_used - old + nsize;
   return q;
@@ -421,6 +484,7 @@ done:
     lua_sethook(L, limit_hook, LUA_MASKCOUNT, HOOK_EVERY);
     lua_close(L);
   }
+  arena_close(&ctx);
   if (ctx.n_errors != 0) {
     for (size_t i = 0; i < ctx.n_dags; i++) dagd_dag_free(ctx.dags[i]);
     free(ctx.dags);
