@@ -305,6 +305,12 @@ static int run_file(lua_State *L) {
   lua_pushboolean(L, 0);
   lua_setfield(L, -2, "__metatable");
   lua_pop(L, 2);
+  /* Likewise for files from io.open: a __gc swapped into their metatable
+   * would run with hooks off, beyond the limits. */
+  luaL_getmetatable(L, LUA_FILEHANDLE);
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_pop(L, 1);
 
   /* The trusted library: bytecode compiled once per process. */
   const dagd__lua_chunk *init = dagd__lua_lib_find(ctx->lib, "init");

@@ -332,6 +332,7 @@ static void test_sandbox(void **state) {
   assert_true(param_bool(d, "open_read"));
   assert_string_equal(param_str(d, "first_line"), "-- Probes the sandbox from inside; test_lua.c reads the answers from params.");
   assert_true(param_bool(d, "write_on_read"));
+  assert_string_equal(param_str(d, "file_mt"), "false");
   assert_true(param_bool(d, "lines"));
   assert_true(param_bool(d, "load_binary"));
   assert_non_null(strstr(param_str(d, "load_binary_err"), "binary chunk"));

@@ -25,6 +25,7 @@ p.open_read = f ~= nil
 if f then
   p.first_line = f:read("l")
   p.write_on_read = (f:write("x")) == nil
+  p.file_mt = tostring(getmetatable(f))
   f:close()
 end
 local n = 0
