@@ -133,7 +133,7 @@ void dagd_store_run_list_clear(dagd_store_run_list *l);
  * limit 0 means 100. */
 int dagd_store_run_list_dag(dagd_store *st, const char *dag_id, int state_filter, int64_t limit, int64_t offset,
                             dagd_store_run_list *out, struct dagd_err *err);
-/* Every queued or running run, oldest logical date first (the loop's
+/* Every queued or running run, in the order they were queued (the loop's
  * working set; served by a partial index). */
 int dagd_store_run_list_active(dagd_store *st, dagd_store_run_list *out, struct dagd_err *err);
 /* Counts a DAG's runs in state (for max_active_runs). */
@@ -197,6 +197,8 @@ int dagd_store_run_create(dagd_store *st, const struct dagd_dag *dag, dagd_store
  * DAGD_ENOENT when none. */
 int dagd_store_run_by_date(dagd_store *st, const char *dag_id, int64_t logical_date, dagd_store_run *out,
                            struct dagd_err *err);
+/* The DAG's run with the latest logical date: DAGD_ENOENT when none. */
+int dagd_store_run_latest(dagd_store *st, const char *dag_id, dagd_store_run *out, struct dagd_err *err);
 /* Commits and syncs the WAL at once: for what is promised to a client
  * (an accepted event, a created run) before answering. */
 int dagd_store_commit_durable(dagd_store *st, struct dagd_err *err);
@@ -243,6 +245,9 @@ typedef struct dagd_store_backfill {
   int64_t by_state[DAGD_RUN__COUNT];  /* its runs by state (get only) */
 } dagd_store_backfill;
 
+/* Puts an existing run into a backfill (its progress) and the run queue. */
+int dagd_store_run_set_backfill(dagd_store *st, int64_t pk, int64_t backfill_id, double queued_at,
+                                struct dagd_err *err);
 int dagd_store_backfill_insert(dagd_store *st, dagd_store_backfill *b, struct dagd_err *err);
 int dagd_store_backfill_get(dagd_store *st, int64_t id, dagd_store_backfill *out, struct dagd_err *err);
 void dagd_store_backfill_clear(dagd_store_backfill *b);

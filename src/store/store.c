@@ -139,6 +139,8 @@ enum {
   Q_BACKFILL_INSERT,
   Q_BACKFILL_GET,
   Q_BACKFILL_COUNTS,
+  Q_RUN_LATEST,
+  Q_RUN_BACKFILL,
   Q__COUNT
 };
 
@@ -167,8 +169,10 @@ static const char *const queries[Q__COUNT] = {
                              "ORDER BY logical_date DESC, id DESC LIMIT ?2 OFFSET ?3",
     [Q_RUN_COUNT_DAG] = "SELECT count(*) FROM dag_run WHERE dag_id = ?1",
     [Q_RUN_COUNT_DAG_STATE] = "SELECT count(*) FROM dag_run WHERE dag_id = ?1 AND state = ?2",
+    /* Creation order: scheduled runs are made oldest first, a backfill
+     * in the order it asked for. */
     [Q_RUN_ACTIVE] = "SELECT " RUN_COLS " FROM dag_run WHERE state IN ('queued', 'running') "
-                     "ORDER BY logical_date, id",
+                     "ORDER BY queued_at, id",
     [Q_RUN_LAST_SCHED] = "SELECT max(logical_date) FROM dag_run WHERE dag_id = ?1 AND run_type = 'scheduled'",
     [Q_TI_INSERT] = "INSERT INTO task_instance (" TI_COLS ") "
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -201,6 +205,8 @@ static const char *const queries[Q__COUNT] = {
                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [Q_BACKFILL_GET] = "SELECT id, dag_id, from_date, to_date, options, created_at, total FROM backfill WHERE id = ?1",
     [Q_BACKFILL_COUNTS] = "SELECT state, count(*) FROM dag_run WHERE backfill_id = ?1 GROUP BY state",
+    [Q_RUN_BACKFILL] = "UPDATE dag_run SET backfill_id = ?2, queued_at = ?3 WHERE id = ?1",
+    [Q_RUN_LATEST] = "SELECT " RUN_COLS " FROM dag_run WHERE dag_id = ?1 ORDER BY logical_date DESC, id DESC LIMIT 1",
 };
 
 struct dagd_store {
@@ -970,4 +976,23 @@ int dagd_store_backfill_get(dagd_store *st, int64_t id, dagd_store_backfill *out
   }
   sqlite3_reset(s);
   return rc == SQLITE_DONE ? 0 : db_fail(st, err, rc, "counting a backfill's runs");
+}
+
+int dagd_store_run_latest(dagd_store *st, const char *dag_id, dagd_store_run *out, dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_RUN_LATEST);
+  bind_text(s, 1, dag_id);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) read_run(s, out);
+  sqlite3_reset(s);
+  if (rc == SQLITE_ROW) return 0;
+  if (rc == SQLITE_DONE) return DAGD_ENOENT;
+  return db_fail(st, err, rc, "reading a run");
+}
+
+int dagd_store_run_set_backfill(dagd_store *st, int64_t pk, int64_t backfill_id, double queued_at, dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_RUN_BACKFILL);
+  sqlite3_bind_int64(s, 1, pk);
+  sqlite3_bind_int64(s, 2, backfill_id);
+  bind_time(s, 3, queued_at);
+  return step_done(st, s, "updating a run", err);
 }

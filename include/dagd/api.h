@@ -1,0 +1,118 @@
+/* The REST API: handlers that turn a request into a response over the
+ * store, the loaded DAG models and the scheduler core. No sockets and no
+ * loop: the HTTP server (http) hands requests in, the daemon provides the
+ * hooks below, and tests call the handlers directly. Shapes follow
+ * Airflow's REST API (dag_id, dag_run_id, logical_date, state, conf, ...);
+ * times are RFC 3339 UTC; errors are {"title", "status", "detail"}.
+ * SPDX-License-Identifier: MIT */
+#ifndef DAGD_API_H
+#define DAGD_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dagd/lua.h"
+#include "dagd/model.h"
+#include "dagd/store.h"
+#include "dagd/util.h"
+
+typedef enum {
+  DAGD_SCOPE_NONE,     /* anyone (reads, health) */
+  DAGD_SCOPE_READ,
+  DAGD_SCOPE_TRIGGER,  /* trigger runs, post events */
+  DAGD_SCOPE_ADMIN,    /* everything */
+} dagd_scope;
+
+typedef struct dagd_api_request {
+  const char *method;
+  const char *path;
+  const char *const *params;   /* path parameters, decoded, in pattern order */
+  size_t n_params;
+  const char *query;           /* raw query string, "" when none */
+  const char *body;
+  size_t body_len;
+  const char *content_type;    /* NULL when absent */
+  const char *authorization;   /* the Authorization header, or NULL */
+  const char *signature;       /* X-Dagd-Signature (sha256=<hex> of the body), or NULL */
+  const char *grafana_signature;  /* X-Grafana-Alerting-Signature, or NULL */
+  const char *grafana_timestamp;  /* X-Grafana-Alerting-Signature-Timestamp, or NULL */
+  bool local;                  /* the peer is on a loopback address */
+  double now;                  /* the clock, injected */
+} dagd_api_request;
+
+typedef struct dagd_api_response {
+  int status;
+  const char *content_type;    /* static string */
+  dagd_buf body;
+  /* Long poll: when wait_run_pk is set, the caller should answer again
+   * (calling the handler anew) once that run changes or wait_until
+   * passes. Likewise for a log that grows: wait_log names its file. */
+  int64_t wait_run_pk;
+  char *wait_log;
+  double wait_until;
+} dagd_api_response;
+
+void dagd_api_response_init(dagd_api_response *r);
+void dagd_api_response_close(dagd_api_response *r);
+
+/* What the API needs from the daemon. */
+typedef struct dagd_api_hooks {
+  void *data;
+  const dagd_dagbag *(*bag)(void *data);                  /* loaded DAGs and parse errors */
+  const dagd_dag *(*find_dag)(void *data, const char *dag_id);
+  void (*changed)(void *data, const char *dag_id);        /* state changed: schedule a pass */
+  void (*paused)(void *data, const char *dag_id, bool paused);
+  void (*kill_try)(void *data, int64_t run_pk, const char *task_id);  /* a cleared running try */
+  /* Extra lines for /metrics (Prometheus text), may be NULL. */
+  void (*metrics)(void *data, dagd_buf *out);
+  double (*heartbeat_age)(void *data);
+} dagd_api_hooks;
+
+typedef struct dagd_api_token {
+  unsigned char sha256[32];    /* only the hash is kept */
+  dagd_scope scope;
+} dagd_api_token;
+
+typedef struct dagd_api {
+  dagd_store *store;
+  dagd_api_hooks hooks;
+  dagd_api_token *tokens;
+  size_t n_tokens;
+  const dagd_kv *webhook_secrets;  /* hook name -> secret (borrowed) */
+  size_t n_webhook_secrets;
+  const char *logs_folder;
+  int64_t max_backfill_runs;       /* 10000 */
+  size_t max_log_bytes;            /* per response, 1 MiB */
+  /* Counters for /metrics. */
+  uint64_t events_received, events_duplicate, events_rejected;
+} dagd_api;
+
+/* Sets defaults; tokens are hashed here (the text is not kept). scopes
+ * may be NULL (all admin) or name each token's scope. */
+void dagd_api_init(dagd_api *api, dagd_store *store, const dagd_api_hooks *hooks, char *const *tokens,
+                   char *const *scopes, size_t n_tokens);
+void dagd_api_close(dagd_api *api);
+
+typedef int (*dagd_api_handler)(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
+
+typedef struct dagd_api_route {
+  const char *method;
+  const char *pattern;         /* "/api/v1/dags/{dag_id}" */
+  dagd_api_handler handler;
+  dagd_scope scope;            /* needed once any token is configured */
+  const char *hook;            /* webhook name whose HMAC secret also authorises, or NULL */
+} dagd_api_route;
+
+extern const dagd_api_route dagd_api_routes[];
+extern const size_t dagd_api_n_routes;
+
+/* Checks authorisation for a route, then runs its handler. Fills resp in
+ * every case (errors included). */
+void dagd_api_dispatch(dagd_api *api, const dagd_api_route *route, const dagd_api_request *req,
+                       dagd_api_response *resp);
+
+/* Parses a scope name ("read", "trigger", "admin"). */
+int dagd_scope_parse(const char *name, dagd_scope *out);
+
+#endif

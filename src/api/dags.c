@@ -1,0 +1,141 @@
+/* Handlers for health, metrics and DAGs: list, get, pause/unpause.
+ * SPDX-License-Identifier: MIT */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dagd/cron.h"
+#include "dagd/tz.h"
+#include "internal.h"
+
+int dagd__api_health(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp) {
+  double age = api->hooks.heartbeat_age ? api->hooks.heartbeat_age(api->hooks.data) : 0;
+  /* A loop that has not beaten for 30 s is stuck: say so with a 503 so
+   * that a liveness probe restarts it. */
+  bool ok = age < 30;
+  return dagd__api_json(resp, ok ? 200 : 503,
+                        json_pack("{s:s, s:{s:f}}", "status", ok ? "ok" : "stuck", "scheduler",
+                                  "heartbeat_age_seconds", age));
+}
+
+int dagd__api_metrics(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp) {
+  dagd_buf *b = &resp->body;
+  dagd_buf_reset(b);
+  const dagd_dagbag *bag = api->hooks.bag ? api->hooks.bag(api->hooks.data) : NULL;
+  dagd_buf_printf(b,
+                  "# HELP dagd_dags Loaded DAGs.\n# TYPE dagd_dags gauge\ndagd_dags %zu\n"
+                  "# HELP dagd_dag_parse_errors DAG files that failed to load.\n"
+                  "# TYPE dagd_dag_parse_errors gauge\ndagd_dag_parse_errors %zu\n",
+                  bag ? bag->n_dags : 0, bag ? bag->n_errors : 0);
+  dagd_buf_printf(b,
+                  "# HELP dagd_webhook_events_total Webhook and event deliveries by outcome.\n"
+                  "# TYPE dagd_webhook_events_total counter\n"
+                  "dagd_webhook_events_total{outcome=\"accepted\"} %llu\n"
+                  "dagd_webhook_events_total{outcome=\"duplicate\"} %llu\n"
+                  "dagd_webhook_events_total{outcome=\"rejected\"} %llu\n",
+                  (unsigned long long)api->events_received, (unsigned long long)api->events_duplicate,
+                  (unsigned long long)api->events_rejected);
+  if (api->hooks.metrics) api->hooks.metrics(api->hooks.data, b);
+  resp->status = 200;
+  resp->content_type = "text/plain; version=0.0.4";
+  return 200;
+}
+
+static json_t *strv_json(char *const *v, size_t n) {
+  json_t *a = json_array();
+  for (size_t i = 0; i < n; i++) json_array_append_new(a, json_string(v[i]));
+  return a;
+}
+
+/* Airflow's DAG shape plus what dagctl and the UI show. */
+static json_t *dag_json(dagd_api *api, const dagd_dag *dag, dagd_err *err) {
+  dagd_store_dag row = {0};
+  bool known = dagd_store_dag_get(api->store, dag->id, &row, err) == 0;
+  dagd_store_run last = {0};
+  bool has_last = dagd_store_run_latest(api->store, dag->id, &last, err) == 0;
+  json_t *sched = dag->schedule ? json_string(dagd_cron_text(dag->schedule)) : json_null();
+  char *words = dag->schedule ? dagd_cron_describe(dag->schedule) : NULL;
+  json_t *j = json_pack("{s:s, s:b, s:o, s:s?, s:s, s:o, s:o, s:s, s:s?, s:o, s:o, s:i, s:o}",
+                        "dag_id", dag->id, "is_paused", known && row.is_paused, "schedule", sched,
+                        "schedule_description", words, "timezone", dagd_tz_name(dag->tz), "next_run_after",
+                        known && row.has_next_run ? dagd__api_time((double)row.next_run_after) : json_null(),
+                        "tags", strv_json(dag->tags, dag->n_tags), "fileloc", dag->fileloc ? dag->fileloc : "",
+                        "description", dag->description, "on_event", strv_json(dag->on_event, dag->n_on_event),
+                        "last_run_state", has_last ? json_string(dagd_run_state_name(last.state)) : json_null(),
+                        "tasks", (int)dag->n_tasks, "catchup", json_boolean(dag->catchup));
+  free(words);
+  dagd_store_dag_clear(&row);
+  dagd_store_run_clear(&last);
+  return j;
+}
+
+int dagd__api_dags_list(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp) {
+  int64_t limit, offset;
+  if (dagd__api_query_int(req, resp, "limit", 100, 1, 10000, &limit) < 0 ||
+      dagd__api_query_int(req, resp, "offset", 0, 0, INT64_MAX, &offset) < 0)
+    return resp->status;
+  char *tag = dagd__api_query(req, "tags");
+  const dagd_dagbag *bag = api->hooks.bag ? api->hooks.bag(api->hooks.data) : NULL;
+  json_t *list = json_array(), *errors = json_array();
+  int64_t total = 0;
+  dagd_err err;
+  dagd_err_init(&err);
+  for (size_t i = 0; bag && i < bag->n_dags; i++) {
+    const dagd_dag *dag = bag->dags[i];
+    if (dag == NULL) continue;
+    if (tag) {
+      bool has = false;
+      for (size_t t = 0; t < dag->n_tags && !has; t++) has = strcmp(dag->tags[t], tag) == 0;
+      if (!has) continue;
+    }
+    if (total++ < offset || (int64_t)json_array_size(list) >= limit) continue;
+    json_array_append_new(list, dag_json(api, dag, &err));
+  }
+  for (size_t i = 0; bag && i < bag->n_errors; i++)
+    json_array_append_new(errors, json_pack("{s:s, s:i, s:s}", "file", bag->errors[i].file, "line",
+                                            bag->errors[i].line, "message", bag->errors[i].message));
+  free(tag);
+  if (dagd_err_is_set(&err)) {
+    json_decref(list);
+    json_decref(errors);
+    return dagd__api_store_error(resp, &err);
+  }
+  return dagd__api_json(resp, 200, json_pack("{s:o, s:I, s:o}", "dags", list, "total_entries", (json_int_t)total,
+                                             "import_errors", errors));
+}
+
+int dagd__api_dag_get(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp) {
+  const dagd_dag *dag = dagd__api_dag(api, req->params[0], resp);
+  if (dag == NULL) return resp->status;
+  dagd_err err;
+  dagd_err_init(&err);
+  json_t *j = dag_json(api, dag, &err);
+  if (dagd_err_is_set(&err)) {
+    json_decref(j);
+    return dagd__api_store_error(resp, &err);
+  }
+  return dagd__api_json(resp, 200, j);
+}
+
+int dagd__api_dag_patch(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp) {
+  const dagd_dag *dag = dagd__api_dag(api, req->params[0], resp);
+  if (dag == NULL) return resp->status;
+  json_t *body;
+  if (dagd__api_body(req, resp, &body) != 0) return resp->status;
+  json_t *p = json_object_get(body, "is_paused");
+  if (!json_is_boolean(p)) {
+    json_decref(body);
+    return dagd__api_error(resp, 400, "is_paused must be true or false");
+  }
+  bool paused = json_is_true(p);
+  json_decref(body);
+  dagd_err err;
+  dagd_err_init(&err);
+  if (dagd_store_begin(api->store, &err) < 0 || dagd_store_dag_set_paused(api->store, dag->id, paused, &err) < 0 ||
+      dagd_store_commit_durable(api->store, &err) < 0) {
+    dagd_store_rollback(api->store);
+    return dagd__api_store_error(resp, &err);
+  }
+  if (api->hooks.paused) api->hooks.paused(api->hooks.data, dag->id, paused);
+  json_t *j = dag_json(api, dag, &err);
+  return dagd__api_json(resp, 200, j);
+}

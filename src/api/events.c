@@ -1,0 +1,286 @@
+/* Events that start runs: the generic event endpoint, Prometheus
+ * Alertmanager's webhook (version 4) and Grafana's webhook contact point.
+ * Every delivery is committed before the 202; repeats (the sender's event
+ * id; an alert's fingerprint and startsAt) and resolved alerts start
+ * nothing; event_cooldown and paused DAGs hold runs back.
+ * SPDX-License-Identifier: MIT */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dagd/time.h"
+#include "internal.h"
+
+static bool listens(const dagd_dag *dag, const char *event) {
+  for (size_t i = 0; i < dag->n_on_event; i++)
+    if (strcmp(dag->on_event[i], event) == 0) return true;
+  return false;
+}
+
+/* Starts a run of every DAG listening to `event`, unless it is paused or
+ * in its cooldown window. conf is borrowed. Appends {"dag_id",
+ * "dag_run_id"} to started. Within the caller's transaction. */
+static int start_runs(dagd_api *api, const char *event, const json_t *conf, int64_t event_id, double now,
+                      json_t *started, json_t *held, dagd_err *err) {
+  const dagd_dagbag *bag = api->hooks.bag ? api->hooks.bag(api->hooks.data) : NULL;
+  for (size_t i = 0; bag && i < bag->n_dags; i++) {
+    const dagd_dag *dag = bag->dags[i];
+    if (dag == NULL || !listens(dag, event)) continue;
+    dagd_store_dag row;
+    bool paused = dagd_store_dag_get(api->store, dag->id, &row, err) == 0 && row.is_paused;
+    if (dagd_err_is_set(err) && err->code != DAGD_ENOENT) return err->code;
+    dagd_err_init(err);
+    dagd_store_dag_clear(&row);
+    if (paused) {
+      json_array_append_new(held, json_pack("{s:s, s:s}", "dag_id", dag->id, "reason", "paused"));
+      continue;
+    }
+    double last;
+    if (dagd_store_dag_event_run(api->store, dag->id, &last, err) < 0) return err->code;
+    if (dag->event_cooldown > 0 && last > 0 && now - last < (double)dag->event_cooldown) {
+      json_array_append_new(held, json_pack("{s:s, s:s}", "dag_id", dag->id, "reason", "event_cooldown"));
+      continue;
+    }
+    char ts[32], run_id[96];
+    dagd_time_format_offset((int64_t)now, 0, ts);
+    snprintf(run_id, sizeof(run_id), "event__%s.%lld", ts, (long long)event_id);
+    dagd_store_run run;
+    int rc = dagd__api_create_run(api, dag, DAGD_RUN_EVENT, (int64_t)now, run_id, conf, event_id, now, &run, err);
+    if (rc < 0) return rc;
+    if ((rc = dagd_store_dag_set_event_run(api->store, dag->id, now, err)) < 0) {
+      dagd_store_run_clear(&run);
+      return rc;
+    }
+    json_array_append_new(started, json_pack("{s:s, s:s}", "dag_id", dag->id, "dag_run_id", run.run_id));
+    dagd_store_run_clear(&run);
+  }
+  return 0;
+}
+
+static void notify_started(dagd_api *api, const json_t *started) {
+  size_t i;
+  json_t *x;
+  json_array_foreach(started, i, x) if (api->hooks.changed)
+      api->hooks.changed(api->hooks.data, json_string_value(json_object_get(x, "dag_id")));
+}
+
+int dagd__api_events_post(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp) {
+  json_t *body;
+  if (dagd__api_body(req, resp, &body) != 0) {
+    api->events_rejected++;
+    return resp->status;
+  }
+  const char *name = json_string_value(json_object_get(body, "name"));
+  json_t *payload = json_object_get(body, "payload");
+  json_t *jid = json_object_get(body, "id");
+  int status;
+  if (name == NULL || !dagd_id_valid(name)) {
+    api->events_rejected++;
+    status = dagd__api_error(resp, 400, "name is required and must match ^[A-Za-z0-9_.-]{1,250}$");
+    goto out;
+  }
+  if (payload != NULL && !json_is_object(payload)) {
+    api->events_rejected++;
+    status = dagd__api_error(resp, 400, "payload must be a JSON object");
+    goto out;
+  }
+  if (jid != NULL && !json_is_string(jid) && !json_is_integer(jid)) {
+    api->events_rejected++;
+    status = dagd__api_error(resp, 400, "id must be a string or an integer");
+    goto out;
+  }
+  char idbuf[32];
+  const char *ext = NULL;
+  if (json_is_string(jid)) ext = json_string_value(jid);
+  else if (json_is_integer(jid)) {
+    snprintf(idbuf, sizeof(idbuf), "%lld", (long long)json_integer_value(jid));
+    ext = idbuf;
+  }
+  char *payload_text = payload ? json_dumps(payload, DAGD_API_DUMP) : NULL;
+  dagd_store_event ev = {.source = "generic", .name = (char *)name, .external_id = (char *)ext,
+                         .payload = payload_text ? payload_text : "{}", .received_at = req->now};
+  dagd_err err;
+  dagd_err_init(&err);
+  json_t *started = json_array(), *held = json_array();
+  bool duplicate = false;
+  int64_t first_id = 0;
+  int rc = dagd_store_begin(api->store, &err);
+  if (rc == 0 && ext && dagd_store_event_find(api->store, "generic", ext, &first_id, &err) == 0) {
+    duplicate = true;
+    ev.outcome = "duplicate";
+  }
+  if (rc == 0 && dagd_err_is_set(&err)) rc = err.code;
+  if (rc == 0) {
+    /* The external id is kept on accepted events only (the unique index). */
+    if (duplicate) ev.external_id = NULL;
+    rc = dagd_store_event_insert(api->store, &ev, &err);
+  }
+  if (rc == 0 && !duplicate) {
+    json_t *conf = json_pack("{s:s, s:O}", "event", name, "payload", payload ? payload : json_object());
+    rc = start_runs(api, name, conf, ev.id, req->now, started, held, &err);
+    json_decref(conf);
+    if (rc == 0) rc = dagd_store_event_set_outcome(api->store, ev.id, "accepted", (int)json_array_size(started), &err);
+  }
+  if (rc == 0) rc = dagd_store_commit_durable(api->store, &err);
+  free(payload_text);
+  if (rc != 0) {
+    dagd_store_rollback(api->store);
+    json_decref(started);
+    json_decref(held);
+    /* Not committed: the sender must retry, so 503, never a 4xx. */
+    status = dagd__api_error(resp, 503, "the event could not be recorded, retry: %s", err.msg);
+    goto out;
+  }
+  if (duplicate) api->events_duplicate++;
+  else api->events_received++;
+  notify_started(api, started);
+  status = dagd__api_json(resp, 202, json_pack("{s:I, s:s, s:b, s:o, s:o}", "event_id",
+                                               (json_int_t)(duplicate ? first_id : ev.id), "name", name,
+                                               "duplicate", duplicate, "dag_runs", started, "held", held));
+out:
+  json_decref(body);
+  return status;
+}
+
+/* The alert as dagd passes it on in a run's conf. */
+static json_t *alert_conf(const json_t *a) {
+  json_t *labels = json_object_get(a, "labels"), *ann = json_object_get(a, "annotations");
+  return json_pack("{s:O, s:O, s:s?, s:s?, s:s?}", "labels", json_is_object(labels) ? labels : json_object(),
+                   "annotations", json_is_object(ann) ? ann : json_object(), "fingerprint",
+                   json_string_value(json_object_get(a, "fingerprint")), "starts_at",
+                   json_string_value(json_object_get(a, "startsAt")), "generator_url",
+                   json_string_value(json_object_get(a, "generatorURL")));
+}
+
+/* Alertmanager (v4) and Grafana send the same shape: {"status",
+ * "alerts": [{"status", "labels", "annotations", "startsAt",
+ * "fingerprint", ...}], ...}; unknown fields are ignored. */
+static int handle_alerts(dagd_api *api, const char *source, const dagd_api_request *req, dagd_api_response *resp) {
+  json_t *body;
+  if (dagd__api_body(req, resp, &body) != 0) {
+    api->events_rejected++;
+    return resp->status;
+  }
+  json_t *alerts = json_object_get(body, "alerts");
+  int status;
+  if (!json_is_array(alerts)) {
+    api->events_rejected++;
+    status = dagd__api_error(resp, 400, "alerts must be a list");
+    goto out;
+  }
+  size_t i;
+  json_t *a;
+  json_array_foreach(alerts, i, a) {
+    if (!json_is_object(a) || !json_is_object(json_object_get(a, "labels"))) {
+      api->events_rejected++;
+      status = dagd__api_error(resp, 400, "alert %zu: labels must be an object", i);
+      goto out;
+    }
+  }
+  char *text = dagd_strndup(req->body, req->body_len);
+  const char *group = json_string_value(json_object_get(body, "groupKey"));
+  dagd_store_event ev = {.source = (char *)source, .name = (char *)(group ? group : source), .payload = text,
+                         .received_at = req->now, .outcome = "accepted"};
+  dagd_err err;
+  dagd_err_init(&err);
+  json_t *started = json_array(), *held = json_array();
+  /* event name -> [alerts] of the new firing alerts, in order. */
+  json_t *by_event = json_object();
+  json_t *order = json_array();
+  int rc = dagd_store_begin(api->store, &err);
+  if (rc == 0) rc = dagd_store_event_insert(api->store, &ev, &err);
+  json_array_foreach(alerts, i, a) {
+    if (rc != 0) break;
+    const char *st = json_string_value(json_object_get(a, "status"));
+    if (st == NULL || strcmp(st, "firing") != 0) continue; /* resolved alerts start nothing */
+    json_t *labels = json_object_get(a, "labels");
+    const char *name = json_string_value(json_object_get(labels, "event"));
+    if (name == NULL) name = json_string_value(json_object_get(labels, "alertname"));
+    if (name == NULL) continue;
+    const char *fp = json_string_value(json_object_get(a, "fingerprint"));
+    const char *starts = json_string_value(json_object_get(a, "startsAt"));
+    char *fallback = NULL;
+    if (fp == NULL) { /* Grafana may omit it: the labels identify the alert */
+      fallback = json_dumps(labels, JSON_COMPACT | JSON_SORT_KEYS);
+      fp = fallback;
+    }
+    bool seen = false;
+    rc = dagd_store_alert_seen(api->store, fp, starts ? starts : "", ev.id, &seen, &err);
+    free(fallback);
+    if (rc != 0 || seen) continue;
+    json_t *list = json_object_get(by_event, name);
+    if (list == NULL) {
+      list = json_array();
+      json_object_set_new(by_event, name, list);
+      json_array_append_new(order, json_string(name));
+    }
+    json_array_append_new(list, alert_conf(a));
+  }
+  json_t *nm;
+  json_array_foreach(order, i, nm) {
+    if (rc != 0) break;
+    const char *name = json_string_value(nm);
+    json_t *list = json_object_get(by_event, name);
+    json_t *first = json_array_get(list, 0);
+    json_t *conf = json_pack("{s:s, s:O, s:O, s:O}", "event", name, "labels", json_object_get(first, "labels"),
+                             "annotations", json_object_get(first, "annotations"), "alerts", list);
+    rc = start_runs(api, name, conf, ev.id, req->now, started, held, &err);
+    json_decref(conf);
+  }
+  bool dup = rc == 0 && json_object_size(by_event) == 0;
+  if (rc == 0)
+    rc = dagd_store_event_set_outcome(api->store, ev.id, dup ? "duplicate" : "accepted", (int)json_array_size(started), &err);
+  if (rc == 0) rc = dagd_store_commit_durable(api->store, &err);
+  free(text);
+  json_decref(by_event);
+  json_decref(order);
+  if (rc != 0) {
+    dagd_store_rollback(api->store);
+    json_decref(started);
+    json_decref(held);
+    status = dagd__api_error(resp, 503, "the delivery could not be recorded, retry: %s", err.msg);
+    goto out;
+  }
+  if (dup) api->events_duplicate++;
+  else api->events_received++;
+  notify_started(api, started);
+  status = dagd__api_json(resp, 202, json_pack("{s:I, s:o, s:o}", "event_id", (json_int_t)ev.id, "dag_runs", started,
+                                               "held", held));
+out:
+  json_decref(body);
+  return status;
+}
+
+int dagd__api_hook_alertmanager(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp) {
+  return handle_alerts(api, "alertmanager", req, resp);
+}
+
+int dagd__api_hook_grafana(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp) {
+  return handle_alerts(api, "grafana", req, resp);
+}
+
+int dagd__api_events_list(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp) {
+  int64_t limit, offset;
+  if (dagd__api_query_int(req, resp, "limit", 100, 1, 10000, &limit) < 0 ||
+      dagd__api_query_int(req, resp, "offset", 0, 0, INT64_MAX, &offset) < 0)
+    return resp->status;
+  dagd_store_event *evs;
+  size_t n;
+  int64_t total;
+  dagd_err err;
+  dagd_err_init(&err);
+  if (dagd_store_event_list(api->store, limit, offset, &evs, &n, &total, &err) < 0)
+    return dagd__api_store_error(resp, &err);
+  json_t *list = json_array();
+  for (size_t i = 0; i < n; i++) {
+    json_t *payload = json_loads(evs[i].payload ? evs[i].payload : "null", JSON_DECODE_ANY, NULL);
+    json_array_append_new(list, json_pack("{s:I, s:s, s:s?, s:s?, s:o, s:o, s:s, s:i}", "event_id",
+                                          (json_int_t)evs[i].id, "source", evs[i].source, "name", evs[i].name,
+                                          "id", evs[i].external_id, "payload", payload ? payload : json_null(),
+                                          "received_at", dagd__api_time(evs[i].received_at), "outcome",
+                                          evs[i].outcome, "runs_started", evs[i].runs_started));
+    dagd_store_event_clear(&evs[i]);
+  }
+  free(evs);
+  return dagd__api_json(resp, 200, json_pack("{s:o, s:I}", "events", list, "total_entries", (json_int_t)total));
+}

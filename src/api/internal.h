@@ -1,0 +1,64 @@
+/* Helpers shared by the API's handler files.
+ * SPDX-License-Identifier: MIT */
+#ifndef DAGD_API_INTERNAL_H
+#define DAGD_API_INTERNAL_H
+
+#include <jansson.h>
+
+#include "dagd/api.h"
+#include "dagd/err.h"
+
+/* JSON text of user values (conf, payloads): 15 significant digits read
+ * back every decimal of up to 15 digits exactly and print 0.3 as 0.3. */
+#define DAGD_API_DUMP (JSON_COMPACT | JSON_REAL_PRECISION(15))
+
+/* Sets an error response {"title", "status", "detail"}; returns status. */
+int dagd__api_error(dagd_api_response *resp, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Sets a JSON response (takes the reference). */
+int dagd__api_json(dagd_api_response *resp, int status, json_t *doc);
+/* Maps a store failure: busy or full -> 503 (retry), else 500. */
+int dagd__api_store_error(dagd_api_response *resp, const dagd_err *err);
+/* Parses the body as a JSON object: 415 for another content type, 400
+ * for bad JSON or a non-object, with the reason. */
+int dagd__api_body(const dagd_api_request *req, dagd_api_response *resp, json_t **out);
+/* A query parameter, decoded, or NULL. Heap string. */
+char *dagd__api_query(const dagd_api_request *req, const char *name);
+/* Reads an integer query parameter within [lo, hi] (def when absent);
+ * sets a 400 and returns -1 when malformed. */
+int dagd__api_query_int(const dagd_api_request *req, dagd_api_response *resp, const char *name, int64_t def,
+                        int64_t lo, int64_t hi, int64_t *out);
+/* JSON of an instant (RFC 3339 UTC) or null for 0. */
+json_t *dagd__api_time(double t);
+/* The DAG of a path parameter, or a 404 set in resp. */
+const dagd_dag *dagd__api_dag(dagd_api *api, const char *dag_id, dagd_api_response *resp);
+/* JSON of a run (Airflow's DAGRun shape). */
+json_t *dagd__api_run_json(const dagd_store_run *r);
+/* Creates a run of dag now, of the given type, with conf (an object,
+ * borrowed) and an optional run id; commits durably. 409 on a duplicate.
+ * On success *out is the run. */
+int dagd__api_create_run(dagd_api *api, const dagd_dag *dag, dagd_run_type type, int64_t logical_date,
+                         const char *run_id, const json_t *conf, int64_t event_id, double now,
+                         dagd_store_run *out, dagd_err *err);
+
+int dagd__api_health(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
+int dagd__api_metrics(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
+int dagd__api_dags_list(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
+int dagd__api_dag_get(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
+int dagd__api_dag_patch(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
+int dagd__api_runs_post(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
+int dagd__api_runs_list(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
+int dagd__api_run_get(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
+int dagd__api_run_patch(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
+int dagd__api_tis_list(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
+int dagd__api_ti_patch(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
+int dagd__api_ti_log(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
+int dagd__api_clear(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
+int dagd__api_backfill_post(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
+int dagd__api_backfill_get(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
+int dagd__api_events_post(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
+int dagd__api_events_list(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
+int dagd__api_hook_alertmanager(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
+int dagd__api_hook_grafana(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
+
+#endif

@@ -1,0 +1,515 @@
+/* Unit tests for the REST API handlers, called directly with requests
+ * (no sockets) over a real store in a temp dir and DAGs loaded from Lua:
+ * trigger, runs, task instances, mark, clear, pause, logs, backfill,
+ * generic events, Alertmanager and Grafana deliveries (repeats, resolved
+ * alerts, cooldown, paused DAGs), tokens, scopes and HMAC signatures, and
+ * bad input answered with the right status and no state change.
+ * SPDX-License-Identifier: MIT */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "dagd/api.h"
+#include "dagd/err.h"
+#include "dagd/lua.h"
+#include "dagd/store.h"
+
+#define NOW 1767225600.0 /* 2026-01-01T00:00:00Z */
+
+static const char *dag_src =
+    "local dagd = require 'dagd'\n"
+    "local d = dagd.dag { id = 'etl', schedule = '@daily', start_date = '2025-12-01', tags = {'ml'},\n"
+    "                     on_event = { 'drift_detected' }, event_cooldown = '1h' }\n"
+    "local a = d:shell { id = 'a', cmd = 'true' }\n"
+    "local b = d:shell { id = 'b', cmd = 'true', retries = 2 }\n"
+    "local c = d:shell { id = 'c', cmd = 'true' }\n"
+    "d:chain(a, b, c)\n"
+    "local e = dagd.dag { id = 'other', on_event = { 'drift_detected', 'HighLatency' } }\n"
+    "e:shell { id = 'x', cmd = 'true' }\n";
+
+typedef struct fixture {
+  char dir[64];
+  dagd_store *st;
+  dagd_dagbag bag;
+  dagd_api api;
+  int changed;
+  int killed;
+  dagd_kv secrets[2];
+} fixture;
+
+static const dagd_dagbag *hook_bag(void *data) { return &((fixture *)data)->bag; }
+static const dagd_dag *hook_find(void *data, const char *id) { return dagd_dagbag_find(&((fixture *)data)->bag, id); }
+static void hook_changed(void *data, const char *id) { ((fixture *)data)->changed++; }
+static void hook_kill(void *data, int64_t pk, const char *task) { ((fixture *)data)->killed++; }
+
+static int setup_with(void **state, char *const *tokens, char *const *scopes, size_t n) {
+  fixture *f = calloc(1, sizeof(*f));
+  strcpy(f->dir, "/tmp/dagd-api-XXXXXX");
+  assert_non_null(mkdtemp(f->dir));
+  char path[128];
+  snprintf(path, sizeof(path), "%s/state.db", f->dir);
+  dagd_err err;
+  dagd_err_init(&err);
+  assert_int_equal(dagd_store_open(path, &f->st, &err), 0);
+  snprintf(path, sizeof(path), "%s/etl.lua", f->dir);
+  FILE *fp = fopen(path, "w");
+  fputs(dag_src, fp);
+  fclose(fp);
+  dagd_load_opts opts;
+  dagd_load_opts_default(&opts);
+  dagd_dagbag_init(&f->bag);
+  assert_int_equal(dagd_lua_load_file(path, &opts, &f->bag), 0);
+  for (size_t i = 0; i < f->bag.n_dags; i++)
+    assert_int_equal(dagd_store_dag_upsert(f->st, f->bag.dags[i]->id, path, false, &err), 0);
+  dagd_api_hooks hooks = {.data = f, .bag = hook_bag, .find_dag = hook_find, .changed = hook_changed,
+                          .kill_try = hook_kill};
+  dagd_api_init(&f->api, f->st, &hooks, tokens, scopes, n);
+  f->secrets[0] = (dagd_kv){"grafana", "gsecret"};
+  f->secrets[1] = (dagd_kv){"events", "esecret"};
+  f->api.logs_folder = f->dir;
+  *state = f;
+  return 0;
+}
+
+static int setup(void **state) { return setup_with(state, NULL, NULL, 0); }
+
+static int setup_tokens(void **state) {
+  char *tokens[] = {"admin-token", "reader-token", "trigger-token"};
+  char *scopes[] = {"admin", "read", "trigger"};
+  return setup_with(state, tokens, scopes, 3);
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  dagd_api_close(&f->api);
+  dagd_dagbag_close(&f->bag);
+  dagd_store_close(f->st);
+  char cmd[128];
+  snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+  assert_int_equal(system(cmd), 0);
+  free(f);
+  return 0;
+}
+
+/* Matches path against the routes like the server would and dispatches. */
+typedef struct call {
+  const char *auth;
+  const char *content_type;
+  const char *signature;
+  const char *gsig, *gts;
+} call;
+
+static json_t *request(fixture *f, const char *method, const char *path, const char *body, const call *c,
+                       int want_status) {
+  const char *q = strchr(path, '?');
+  char p[512];
+  snprintf(p, sizeof(p), "%.*s", q ? (int)(q - path) : (int)strlen(path), path);
+  for (size_t r = 0; r < dagd_api_n_routes; r++) {
+    const dagd_api_route *route = &dagd_api_routes[r];
+    if (strcmp(route->method, method) != 0) continue;
+    /* A tiny matcher: segments equal, or {param} takes one segment. */
+    char pat[256], val[512];
+    snprintf(pat, sizeof(pat), "%s", route->pattern);
+    snprintf(val, sizeof(val), "%s", p);
+    char *params[8];
+    size_t np = 0;
+    char *ps = NULL, *vs = NULL;
+    char *a = strtok_r(pat, "/", &ps), *b = strtok_r(val, "/", &vs);
+    bool ok = true;
+    while (a && b && ok) {
+      if (a[0] == '{') params[np++] = b;
+      else ok = strcmp(a, b) == 0;
+      a = strtok_r(NULL, "/", &ps);
+      b = strtok_r(NULL, "/", &vs);
+    }
+    if (!ok || a || b) continue;
+    dagd_api_request req = {.method = method, .path = p, .params = (const char *const *)params, .n_params = np,
+                            .query = q ? q + 1 : "", .body = body, .body_len = body ? strlen(body) : 0,
+                            .content_type = c ? c->content_type : NULL, .authorization = c ? c->auth : NULL,
+                            .signature = c ? c->signature : NULL, .grafana_signature = c ? c->gsig : NULL,
+                            .grafana_timestamp = c ? c->gts : NULL, .local = true, .now = NOW};
+    dagd_api_response resp;
+    dagd_api_response_init(&resp);
+    dagd_api_dispatch(&f->api, route, &req, &resp);
+    if (resp.status != want_status)
+      fail_msg("%s %s: status %d, want %d: %s", method, path, resp.status, want_status, resp.body.data);
+    json_t *doc = json_loads(resp.body.data ? resp.body.data : "", JSON_DECODE_ANY, NULL);
+    if (resp.wait_run_pk && doc) json_object_set_new(doc, "_wait_run_pk", json_integer(resp.wait_run_pk));
+    dagd_api_response_close(&resp);
+    return doc ? doc : json_null();
+  }
+  fail_msg("no route for %s %s", method, path);
+  return NULL;
+}
+
+static const char *jstr(const json_t *doc, const char *key) { return json_string_value(json_object_get(doc, key)); }
+
+static int64_t count(fixture *f, const char *sql) {
+  (void)f;
+  char path[128];
+  snprintf(path, sizeof(path), "%s/state.db", f->dir);
+  char cmd[512];
+  snprintf(cmd, sizeof(cmd), "/usr/bin/python3 -c \"import sqlite3; print(sqlite3.connect('%s').execute(\\\"%s\\\").fetchone()[0])\"",
+           path, sql);
+  FILE *p = popen(cmd, "r");
+  long long n = -1;
+  if (fscanf(p, "%lld", &n) != 1) n = -1;
+  pclose(p);
+  return n;
+}
+
+static void test_trigger_and_runs(void **state) {
+  fixture *f = *state;
+  json_t *r = request(f, "POST", "/api/v1/dags/etl/dagRuns",
+                      "{\"conf\": {\"x\": 1}, \"dag_run_id\": \"my_run\", \"logical_date\": \"2026-01-01T00:00:00Z\"}",
+                      NULL, 200);
+  assert_string_equal(jstr(r, "dag_id"), "etl");
+  assert_string_equal(jstr(r, "dag_run_id"), "my_run");
+  assert_string_equal(jstr(r, "run_type"), "manual");
+  assert_string_equal(jstr(r, "state"), "queued");
+  assert_string_equal(jstr(r, "logical_date"), "2026-01-01T00:00:00Z");
+  assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "conf"), "x")), 1);
+  assert_true(json_is_null(json_object_get(r, "end_date")));
+  json_decref(r);
+  assert_int_equal(f->changed, 1);
+  /* The same run id: 409, nothing added. */
+  json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{\"dag_run_id\": \"my_run\"}", NULL, 409));
+  /* Defaults: manual__<now>, empty conf. */
+  r = request(f, "POST", "/api/v1/dags/etl/dagRuns", "{}", NULL, 200);
+  assert_string_equal(jstr(r, "dag_run_id"), "manual__2026-01-01T00:00:00+00:00");
+  json_decref(r);
+  /* Bad input: each refused, nothing written. */
+  json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{bad json", NULL, 400));
+  json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "[1, 2]", NULL, 400));
+  json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{\"conf\": [1]}", NULL, 400));
+  json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{\"dag_run_id\": \"../../etc\"}", NULL, 400));
+  json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{\"logical_date\": \"yesterday\"}", NULL, 400));
+  json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{\"conf\": {}, \"conf\": {}}", NULL, 400));
+  json_decref(request(f, "POST", "/api/v1/dags/nope/dagRuns", "{}", NULL, 404));
+  call xml = {.content_type = "application/xml"};
+  json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{}", &xml, 415));
+  call ok_ct = {.content_type = "application/json; charset=utf-8"};
+  json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{\"dag_run_id\": \"r3\"}", &ok_ct, 200));
+  assert_int_equal(count(f, "select count(*) from dag_run"), 3);
+  assert_int_equal(count(f, "select count(*) from task_instance"), 9);
+
+  r = request(f, "GET", "/api/v1/dags/etl/dagRuns?limit=2", NULL, NULL, 200);
+  assert_int_equal(json_integer_value(json_object_get(r, "total_entries")), 3);
+  assert_int_equal(json_array_size(json_object_get(r, "dag_runs")), 2);
+  json_decref(r);
+  r = request(f, "GET", "/api/v1/dags/etl/dagRuns?state=success", NULL, NULL, 200);
+  assert_int_equal(json_integer_value(json_object_get(r, "total_entries")), 0);
+  json_decref(r);
+  json_decref(request(f, "GET", "/api/v1/dags/etl/dagRuns?state=bogus", NULL, NULL, 400));
+  json_decref(request(f, "GET", "/api/v1/dags/etl/dagRuns?limit=-1", NULL, NULL, 400));
+  r = request(f, "GET", "/api/v1/dags/etl/dagRuns/my_run?wait=5", NULL, NULL, 200);
+  assert_true(json_integer_value(json_object_get(r, "_wait_run_pk")) > 0); /* unfinished: long poll */
+  json_decref(r);
+  json_decref(request(f, "GET", "/api/v1/dags/etl/dagRuns/nope", NULL, NULL, 404));
+
+  r = request(f, "GET", "/api/v1/dags/etl/dagRuns/my_run/taskInstances", NULL, NULL, 200);
+  json_t *tis = json_object_get(r, "task_instances");
+  assert_int_equal(json_array_size(tis), 3);
+  json_t *b = json_array_get(tis, 1);
+  assert_string_equal(jstr(b, "task_id"), "b");
+  assert_string_equal(jstr(b, "state"), "none");
+  assert_int_equal(json_integer_value(json_object_get(b, "max_tries")), 3);
+  assert_string_equal(jstr(b, "operator"), "shell");
+  assert_true(json_is_object(json_object_get(b, "outputs")));
+  json_decref(r);
+}
+
+static void test_mark_clear_pause(void **state) {
+  fixture *f = *state;
+  json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{\"dag_run_id\": \"r\"}", NULL, 200));
+  json_t *r = request(f, "PATCH", "/api/v1/dags/etl/dagRuns/r/taskInstances/a", "{\"new_state\": \"failed\"}", NULL, 200);
+  assert_string_equal(jstr(r, "state"), "failed");
+  json_decref(r);
+  json_decref(request(f, "PATCH", "/api/v1/dags/etl/dagRuns/r/taskInstances/a", "{\"new_state\": \"running\"}", NULL, 400));
+  json_decref(request(f, "PATCH", "/api/v1/dags/etl/dagRuns/r/taskInstances/zz", "{\"new_state\": \"success\"}", NULL, 404));
+  /* Clear a with its downstream: a, b, c back to none. */
+  r = request(f, "POST", "/api/v1/dags/etl/clearTaskInstances",
+              "{\"dag_run_id\": \"r\", \"task_ids\": [\"a\"], \"include_downstream\": true}", NULL, 200);
+  assert_int_equal(json_integer_value(json_object_get(r, "total_entries")), 3);
+  json_decref(r);
+  assert_int_equal(count(f, "select count(*) from task_instance where state = 'none'"), 3);
+  json_decref(request(f, "POST", "/api/v1/dags/etl/clearTaskInstances", "{\"dag_run_id\": \"r\", \"task_ids\": [\"q\"]}",
+                      NULL, 404));
+  json_decref(request(f, "POST", "/api/v1/dags/etl/clearTaskInstances", "{}", NULL, 400));
+  /* Mark the run failed: unfinished tasks fail with it. */
+  r = request(f, "PATCH", "/api/v1/dags/etl/dagRuns/r", "{\"state\": \"failed\"}", NULL, 200);
+  assert_string_equal(jstr(r, "state"), "failed");
+  json_decref(r);
+  assert_int_equal(count(f, "select count(*) from task_instance where state = 'failed'"), 3);
+  /* Only the failed ones, then the run is queued again. */
+  r = request(f, "POST", "/api/v1/dags/etl/clearTaskInstances", "{\"dag_run_id\": \"r\", \"only_failed\": true}", NULL, 200);
+  json_decref(r);
+  assert_int_equal(count(f, "select count(*) from dag_run where state = 'queued'"), 1);
+  /* Pause, unpause. */
+  r = request(f, "PATCH", "/api/v1/dags/etl", "{\"is_paused\": true}", NULL, 200);
+  assert_true(json_is_true(json_object_get(r, "is_paused")));
+  json_decref(r);
+  json_decref(request(f, "PATCH", "/api/v1/dags/etl", "{\"is_paused\": \"yes\"}", NULL, 400));
+  r = request(f, "GET", "/api/v1/dags", NULL, NULL, 200);
+  assert_int_equal(json_integer_value(json_object_get(r, "total_entries")), 2);
+  json_t *etl = json_array_get(json_object_get(r, "dags"), 0);
+  assert_string_equal(jstr(etl, "dag_id"), "etl");
+  assert_true(json_is_true(json_object_get(etl, "is_paused")));
+  assert_string_equal(jstr(etl, "schedule"), "@daily");
+  assert_string_equal(jstr(etl, "timezone"), "UTC");
+  assert_string_equal(jstr(etl, "last_run_state"), "queued");
+  json_decref(r);
+  r = request(f, "GET", "/api/v1/dags?tags=ml", NULL, NULL, 200);
+  assert_int_equal(json_integer_value(json_object_get(r, "total_entries")), 1);
+  json_decref(r);
+  json_decref(request(f, "GET", "/api/v1/dags/nope", NULL, NULL, 404));
+}
+
+static void test_events(void **state) {
+  fixture *f = *state;
+  json_t *r = request(f, "POST", "/api/v1/events", "{\"name\": \"drift_detected\", \"payload\": {\"psi\": 0.3}, \"id\": \"e1\"}",
+                      NULL, 202);
+  assert_false(json_is_true(json_object_get(r, "duplicate")));
+  assert_int_equal(json_array_size(json_object_get(r, "dag_runs")), 2);
+  json_decref(r);
+  assert_int_equal(count(f, "select count(*) from dag_run where run_type = 'event'"), 2);
+  assert_int_equal(count(f, "select count(*) from dag_run where conf like '%psi%0.3%'"), 2);
+  /* The same id: recognised, nothing started. */
+  r = request(f, "POST", "/api/v1/events", "{\"name\": \"drift_detected\", \"id\": \"e1\"}", NULL, 202);
+  assert_true(json_is_true(json_object_get(r, "duplicate")));
+  assert_int_equal(json_array_size(json_object_get(r, "dag_runs")), 0);
+  json_decref(r);
+  /* A new event within etl's 1h cooldown: only "other" runs. */
+  r = request(f, "POST", "/api/v1/events", "{\"name\": \"drift_detected\", \"id\": \"e2\"}", NULL, 202);
+  assert_int_equal(json_array_size(json_object_get(r, "dag_runs")), 1);
+  assert_string_equal(jstr(json_array_get(json_object_get(r, "held"), 0), "reason"), "event_cooldown");
+  json_decref(r);
+  /* A paused DAG records the event but starts nothing. */
+  json_decref(request(f, "PATCH", "/api/v1/dags/other", "{\"is_paused\": true}", NULL, 200));
+  r = request(f, "POST", "/api/v1/events", "{\"name\": \"HighLatency\"}", NULL, 202);
+  assert_int_equal(json_array_size(json_object_get(r, "dag_runs")), 0);
+  assert_string_equal(jstr(json_array_get(json_object_get(r, "held"), 0), "reason"), "paused");
+  json_decref(r);
+  /* Unknown event: accepted, starts nothing. */
+  r = request(f, "POST", "/api/v1/events", "{\"name\": \"nobody_listens\"}", NULL, 202);
+  assert_int_equal(json_array_size(json_object_get(r, "dag_runs")), 0);
+  json_decref(r);
+  json_decref(request(f, "POST", "/api/v1/events", "{\"payload\": {}}", NULL, 400));
+  json_decref(request(f, "POST", "/api/v1/events", "{\"name\": \"x y\"}", NULL, 400));
+  json_decref(request(f, "POST", "/api/v1/events", "{\"name\": \"x\", \"payload\": 3}", NULL, 400));
+  r = request(f, "GET", "/api/v1/events", NULL, NULL, 200);
+  assert_int_equal(json_integer_value(json_object_get(r, "total_entries")), 5);
+  json_decref(r);
+  assert_int_equal(f->api.events_duplicate, 1);
+  assert_int_equal(f->api.events_rejected, 3);
+}
+
+static const char *am_payload(const char *status, const char *starts) {
+  static char buf[2048];
+  snprintf(buf, sizeof(buf),
+           "{\"version\": \"4\", \"groupKey\": \"{}:{alertname=\\\"HighLatency\\\"}\", \"status\": \"%s\","
+           " \"receiver\": \"dagd\", \"truncatedAlerts\": 0, \"notification_reason\": \"new\", \"routeLabels\": {},"
+           " \"alerts\": [{\"status\": \"%s\", \"labels\": {\"alertname\": \"HighLatency\", \"model\": \"fraud\"},"
+           " \"annotations\": {\"summary\": \"p99 up\"}, \"startsAt\": \"%s\", \"endsAt\": \"0001-01-01T00:00:00Z\","
+           " \"generatorURL\": \"http://prom/graph\", \"fingerprint\": \"abc123\"},"
+           " {\"status\": \"firing\", \"labels\": {\"alertname\": \"Other\"}, \"startsAt\": \"%s\", \"fingerprint\": \"def\"}]}",
+           status, status, starts, starts);
+  return buf;
+}
+
+static void test_alertmanager(void **state) {
+  fixture *f = *state;
+  json_t *r = request(f, "POST", "/api/v1/hooks/alertmanager", am_payload("firing", "2026-01-01T00:00:00Z"), NULL, 202);
+  assert_int_equal(json_array_size(json_object_get(r, "dag_runs")), 1);
+  assert_string_equal(jstr(json_array_get(json_object_get(r, "dag_runs"), 0), "dag_id"), "other");
+  json_decref(r);
+  /* The run's conf: event, labels and annotations of the first alert, and the alerts. */
+  r = request(f, "GET", "/api/v1/dags/other/dagRuns", NULL, NULL, 200);
+  json_t *conf = json_object_get(json_array_get(json_object_get(r, "dag_runs"), 0), "conf");
+  assert_string_equal(jstr(conf, "event"), "HighLatency");
+  assert_string_equal(jstr(json_object_get(conf, "labels"), "model"), "fraud");
+  assert_string_equal(jstr(json_object_get(conf, "annotations"), "summary"), "p99 up");
+  json_t *alert = json_array_get(json_object_get(conf, "alerts"), 0);
+  assert_string_equal(jstr(alert, "fingerprint"), "abc123");
+  assert_string_equal(jstr(alert, "generator_url"), "http://prom/graph");
+  json_decref(r);
+  /* Alertmanager's repeat of the same group: nothing new. */
+  r = request(f, "POST", "/api/v1/hooks/alertmanager", am_payload("firing", "2026-01-01T00:00:00Z"), NULL, 202);
+  assert_int_equal(json_array_size(json_object_get(r, "dag_runs")), 0);
+  json_decref(r);
+  /* Resolved: nothing. */
+  r = request(f, "POST", "/api/v1/hooks/alertmanager", am_payload("resolved", "2026-01-02T00:00:00Z"), NULL, 202);
+  assert_int_equal(json_array_size(json_object_get(r, "dag_runs")), 0); /* "Other" is new but no DAG listens */
+  json_decref(r);
+  assert_int_equal(count(f, "select count(*) from dag_run where dag_id = 'other'"), 1);
+  json_decref(request(f, "POST", "/api/v1/hooks/alertmanager", "{\"alerts\": 5}", NULL, 400));
+  json_decref(request(f, "POST", "/api/v1/hooks/alertmanager", "{\"alerts\": [{\"labels\": 1}]}", NULL, 400));
+}
+
+static void hmac_hex(const char *secret, const char *data, char out[65]) {
+  unsigned char mac[32];
+  unsigned int n = 32;
+  HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)data, strlen(data), mac, &n);
+  for (int i = 0; i < 32; i++) sprintf(out + 2 * i, "%02x", mac[i]);
+}
+
+static void test_signatures(void **state) {
+  fixture *f = *state;
+  f->api.webhook_secrets = f->secrets;
+  f->api.n_webhook_secrets = 2;
+  const char *body = am_payload("firing", "2026-01-05T00:00:00Z");
+  char sig[65];
+  /* Grafana: HMAC over "timestamp:body" when a timestamp is sent. */
+  char *signed_text = malloc(strlen(body) + 32);
+  sprintf(signed_text, "1767225600:%s", body);
+  hmac_hex("gsecret", signed_text, sig);
+  call good = {.gsig = sig, .gts = "1767225600"};
+  json_t *r = request(f, "POST", "/api/v1/hooks/grafana", body, &good, 202);
+  assert_int_equal(json_array_size(json_object_get(r, "dag_runs")), 1);
+  json_decref(r);
+  call wrong_ts = {.gsig = sig, .gts = "1767225601"};
+  json_decref(request(f, "POST", "/api/v1/hooks/grafana", body, &wrong_ts, 401));
+  call none = {0};
+  json_decref(request(f, "POST", "/api/v1/hooks/grafana", body, &none, 401));
+  free(signed_text);
+  /* Generic events with a secret: X-Dagd-Signature: sha256=<hex>. */
+  const char *ev = "{\"name\": \"drift_detected\"}";
+  char esig[80] = "sha256=";
+  hmac_hex("esecret", ev, esig + 7);
+  call sgood = {.signature = esig};
+  json_decref(request(f, "POST", "/api/v1/events", ev, &sgood, 202));
+  esig[10] ^= 1;
+  json_decref(request(f, "POST", "/api/v1/events", ev, &sgood, 401));
+  call garbage = {.signature = "sha256=zz"};
+  json_decref(request(f, "POST", "/api/v1/events", ev, &garbage, 401));
+  assert_int_equal(f->api.events_rejected, 4);
+}
+
+static void test_tokens_and_scopes(void **state) {
+  fixture *f = *state;
+  json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{}", NULL, 401));
+  call wrong = {.auth = "Bearer nope"};
+  json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{}", &wrong, 401));
+  call basic = {.auth = "Basic YWRtaW46YWRtaW4="};
+  json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{}", &basic, 401));
+  call reader = {.auth = "Bearer reader-token"};
+  json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{}", &reader, 403));
+  call trigger = {.auth = "Bearer trigger-token"};
+  json_decref(request(f, "PATCH", "/api/v1/dags/etl", "{\"is_paused\": true}", &trigger, 403));
+  assert_int_equal(count(f, "select count(*) from dag_run"), 0);
+  json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{}", &trigger, 200));
+  call admin = {.auth = "Bearer admin-token"};
+  json_decref(request(f, "PATCH", "/api/v1/dags/etl", "{\"is_paused\": true}", &admin, 200));
+  /* Reads stay open (DESIGN.md section 6). */
+  json_decref(request(f, "GET", "/api/v1/dags", NULL, NULL, 200));
+  json_decref(request(f, "GET", "/health", NULL, NULL, 200));
+}
+
+static void test_backfill(void **state) {
+  fixture *f = *state;
+  json_t *r = request(f, "POST", "/api/v1/dags/etl/backfills",
+                      "{\"from\": \"2025-12-01\", \"to\": \"2025-12-07\", \"dry_run\": true}", NULL, 200);
+  assert_int_equal(json_integer_value(json_object_get(r, "total")), 7);
+  assert_int_equal(count(f, "select count(*) from dag_run"), 0);
+  json_decref(r);
+  r = request(f, "POST", "/api/v1/dags/etl/backfills", "{\"from\": \"2025-12-01\", \"to\": \"2025-12-07\", \"reverse\": true}",
+              NULL, 201);
+  int64_t id = json_integer_value(json_object_get(r, "id"));
+  json_t *first = json_array_get(json_object_get(r, "dag_runs"), 0);
+  assert_string_equal(jstr(first, "dag_run_id"), "backfill__2025-12-07T00:00:00+00:00"); /* newest first */
+  json_decref(r);
+  assert_int_equal(count(f, "select count(*) from dag_run where run_type = 'backfill' and state = 'queued'"), 7);
+  /* Queue order follows the request: newest first. */
+  assert_int_equal(count(f, "select logical_date from dag_run order by queued_at, id limit 1"), 1765065600);
+  char path[64];
+  snprintf(path, sizeof(path), "/api/v1/backfills/%lld", (long long)id);
+  r = request(f, "GET", path, NULL, NULL, 200);
+  assert_int_equal(json_integer_value(json_object_get(r, "total")), 7);
+  assert_int_equal(json_integer_value(json_object_get(r, "queued")), 7);
+  assert_false(json_is_true(json_object_get(r, "done")));
+  json_decref(r);
+  /* Again over the same range: existing runs are kept (still queued). */
+  r = request(f, "POST", "/api/v1/dags/etl/backfills", "{\"from\": \"2025-12-01\", \"to\": \"2025-12-07\"}", NULL, 201);
+  assert_int_equal(json_integer_value(json_object_get(r, "total")), 0);
+  json_decref(r);
+  /* One failed, one succeeded: --rerun-failed takes only the failed. */
+  json_decref(request(f, "PATCH", "/api/v1/dags/etl/dagRuns/backfill__2025-12-01T00:00:00+00:00", "{\"state\": \"failed\"}", NULL, 200));
+  json_decref(request(f, "PATCH", "/api/v1/dags/etl/dagRuns/backfill__2025-12-02T00:00:00+00:00", "{\"state\": \"success\"}", NULL, 200));
+  r = request(f, "POST", "/api/v1/dags/etl/backfills",
+              "{\"from\": \"2025-12-01\", \"to\": \"2025-12-02\", \"rerun_failed\": true}", NULL, 201);
+  assert_int_equal(json_integer_value(json_object_get(r, "total")), 1);
+  assert_string_equal(jstr(json_array_get(json_object_get(r, "dag_runs"), 0), "action"), "rerun");
+  assert_string_equal(jstr(json_array_get(json_object_get(r, "dag_runs"), 1), "action"), "keep");
+  json_decref(r);
+  /* Too many runs; bad dates; a DAG with no schedule. */
+  f->api.max_backfill_runs = 5;
+  json_decref(request(f, "POST", "/api/v1/dags/etl/backfills", "{\"from\": \"2025-01-01\", \"to\": \"2025-12-31\"}", NULL, 400));
+  json_decref(request(f, "POST", "/api/v1/dags/etl/backfills", "{\"from\": \"soon\", \"to\": \"2025-12-31\"}", NULL, 400));
+  json_decref(request(f, "POST", "/api/v1/dags/etl/backfills", "{\"from\": \"2025-12-31\", \"to\": \"2025-01-01\"}", NULL, 400));
+  json_decref(request(f, "POST", "/api/v1/dags/other/backfills", "{\"from\": \"2025-01-01\", \"to\": \"2025-01-02\"}", NULL, 400));
+  json_decref(request(f, "GET", "/api/v1/backfills/999", NULL, NULL, 404));
+}
+
+static void test_logs(void **state) {
+  fixture *f = *state;
+  json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{\"dag_run_id\": \"r\"}", NULL, 200));
+  /* Pretend try 1 of a ran and logged. */
+  dagd_store_run run;
+  dagd_store_ti ti;
+  dagd_err err;
+  dagd_err_init(&err);
+  assert_int_equal(dagd_store_run_get(f->st, "etl", "r", &run, &err), 0);
+  assert_int_equal(dagd_store_ti_get(f->st, run.pk, "a", &ti, &err), 0);
+  ti.state = DAGD_TI_SUCCESS;
+  ti.try_number = 1;
+  assert_int_equal(dagd_store_ti_update(f->st, &ti, &err), 0);
+  char path[256];
+  snprintf(path, sizeof(path), "%s/etl", f->dir);
+  mkdir(path, 0700);
+  snprintf(path, sizeof(path), "%s/etl/r", f->dir);
+  mkdir(path, 0700);
+  snprintf(path, sizeof(path), "%s/etl/r/a", f->dir);
+  mkdir(path, 0700);
+  snprintf(path, sizeof(path), "%s/etl/r/a/1.log", f->dir);
+  FILE *fp = fopen(path, "w");
+  fputs("hello\nworld\n", fp);
+  fclose(fp);
+  json_t *r = request(f, "GET", "/api/v1/dags/etl/dagRuns/r/taskInstances/a/logs/1", NULL, NULL, 200);
+  assert_string_equal(jstr(r, "content"), "hello\nworld\n");
+  assert_int_equal(json_integer_value(json_object_get(r, "next_offset")), 12);
+  assert_true(json_is_true(json_object_get(r, "done")));
+  json_decref(r);
+  r = request(f, "GET", "/api/v1/dags/etl/dagRuns/r/taskInstances/a/logs/1?offset=6", NULL, NULL, 200);
+  assert_string_equal(jstr(r, "content"), "world\n");
+  json_decref(r);
+  json_decref(request(f, "GET", "/api/v1/dags/etl/dagRuns/r/taskInstances/a/logs/2", NULL, NULL, 404));
+  json_decref(request(f, "GET", "/api/v1/dags/etl/dagRuns/r/taskInstances/a/logs/x", NULL, NULL, 400));
+  json_decref(request(f, "GET", "/api/v1/dags/etl/dagRuns/r/taskInstances/..%2Fb/logs/1", NULL, NULL, 400));
+  dagd_store_ti_clear(&ti);
+  dagd_store_run_clear(&run);
+  json_decref(request(f, "GET", "/metrics", NULL, NULL, 200));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_trigger_and_runs, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_mark_clear_pause, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_events, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_alertmanager, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_signatures, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_tokens_and_scopes, setup_tokens, teardown),
+      cmocka_unit_test_setup_teardown(test_backfill, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_logs, setup, teardown),
+  };
+  return cmocka_run_group_tests_name("api", tests, NULL, NULL);
+}
