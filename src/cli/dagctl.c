@@ -14,8 +14,10 @@
 
 extern char **environ;
 
+static int cmd_api(cli *c, int argc, char **argv) { return cli_cmd_remote(c, argv[0], argc, argv); }
+
 static const cli_command commands[] = {
-    {"validate", "validate [PATH...]",
+    {"validate", "check DAG files, list every error (offline)", "validate [PATH...]",
      "Load DAG files and report every error as file:line: message.\n"
      "\n"
      "PATH is a DAG file or a folder (its *.lua files, recursively); the default\n"
@@ -25,13 +27,13 @@ static const cli_command commands[] = {
      "With -o json, prints {\"dags\": [...], \"errors\": [{\"file\", \"line\", \"message\"}]}.\n"
      "Exit status: 0 when everything loaded, 1 on any error.\n",
      cli_cmd_validate},
-    {"graph", "graph DAG [--format text|dot]",
+    {"graph", "print a DAG's task graph (offline)", "graph DAG [--format text|dot]",
      "Print the task graph of a DAG: tasks in topological order with their\n"
      "upstream tasks (text), or a Graphviz digraph (dot).\n"
      "\n"
      "  --format text|dot   output format (default text)\n",
      cli_cmd_graph},
-    {"next", "next DAG [-n N] [--after T]",
+    {"next", "next runs and data intervals (offline)", "next DAG [-n N] [--after T]",
      "Print the next scheduled runs of a DAG: when each run becomes due and the\n"
      "data interval it covers, in the DAG's time zone and in UTC.\n"
      "\n"
@@ -43,7 +45,7 @@ static const cli_command commands[] = {
      "With -o json, prints an array of {\"run_after\", \"data_interval_start\",\n"
      "\"data_interval_end\"} in RFC 3339 UTC.\n",
      cli_cmd_next},
-    {"test", "test DAG TASK [DATE] [--conf JSON]",
+    {"test", "run one task now, no state written (offline)", "test DAG TASK [DATE] [--conf JSON]",
      "Run one task now, in the foreground, with the same templates and environment\n"
      "as a scheduled try, writing no state. Its output goes to the terminal and the\n"
      "outputs it writes to $DAGD_OUTPUT are printed (as JSON with -o json).\n"
@@ -56,6 +58,52 @@ static const cli_command commands[] = {
      "\n"
      "Exit status: 0 when the task succeeded, 1 otherwise.\n",
      cli_cmd_test},
+    {"dags", "list DAGs with their state", "dags",
+     "List the DAGs dagd has loaded: paused or not, schedule, time zone, next run,\n"
+     "the state of the latest run. DAG files that failed to load are listed on\n"
+     "stderr with file:line.\n",
+     cmd_api},
+    {"pause", "pause a DAG", "pause DAG", "Pause a DAG: it creates no new runs; running tasks finish.\n", cmd_api},
+    {"unpause", "unpause a DAG", "unpause DAG", "Unpause a DAG.\n", cmd_api},
+    {"trigger", "start a run", "trigger DAG [--conf JSON] [--date T] [--run-id ID] [--wait]",
+     "Start a run of a DAG now.\n"
+     "\n"
+     "  --conf JSON     the run's conf, a JSON object (templates read it as conf.*)\n"
+     "  --date T        the logical date (RFC 3339, default now)\n"
+     "  --run-id ID     the run id (default manual__<logical date>)\n"
+     "  --wait          follow the run to its end: a live progress line on a\n"
+     "                  terminal, a line per change otherwise; exit 1 if it fails\n",
+     cmd_api},
+    {"backfill", "create runs for a date range", "backfill DAG --from D --to D [--rerun-failed] [--reset] [--reverse] [--dry-run] [--wait]",
+     "Create runs for every interval whose logical date lies in [from, to], both\n"
+     "ends included, oldest first, within the DAG's max_active_runs. Successful\n"
+     "runs in range are kept.\n"
+     "\n"
+     "  --rerun-failed  clear the failed runs in range so they run again\n"
+     "  --reset         clear every run in range\n"
+     "  --reverse       newest first\n"
+     "  --dry-run       list what would run, change nothing\n"
+     "  --wait          follow the runs to their end; exit 1 if any fails\n",
+     cmd_api},
+    {"runs", "list a DAG's runs", "runs DAG [--state S] [-n N]",
+     "List a DAG's runs, newest first (25 unless -n). --state: queued, running,\n"
+     "success or failed.\n",
+     cmd_api},
+    {"tasks", "list a run's task instances", "tasks DAG RUN_ID", "List a run's task instances: state, try, duration, exit code, outputs.\n", cmd_api},
+    {"logs", "print or follow a task's log", "logs DAG RUN_ID TASK [--try N] [-f]",
+     "Print a task's log (the latest try unless --try). -f follows it while the try\n"
+     "runs.\n",
+     cmd_api},
+    {"clear", "clear task instances to run them again", "clear DAG RUN_ID [--task T]... [--downstream] [--failed-only]",
+     "Clear task instances so they run again (all of the run's unless --task);\n"
+     "--downstream adds everything downstream; --failed-only keeps successful ones.\n"
+     "The run goes back to running.\n",
+     cmd_api},
+    {"mark", "set a task instance's state", "mark DAG RUN_ID TASK success|failed", "Set a task instance's state by hand.\n", cmd_api},
+    {"event", "post an event that starts runs", "event NAME [--payload JSON] [--id ID]",
+     "Post an event: every DAG whose on_event lists NAME starts a run with\n"
+     "{\"event\": NAME, \"payload\": ...} as conf. --id makes repeats recognisable.\n",
+     cmd_api},
 };
 
 static void usage(FILE *out) {
@@ -65,10 +113,11 @@ static void usage(FILE *out) {
           "\n"
           "Commands:\n");
   for (size_t i = 0; i < DAGD_ARRAY_LEN(commands); i++)
-    fprintf(out, "  %-36s %.*s\n", commands[i].synopsis, (int)strcspn(commands[i].help, ".\n"),
-            commands[i].help);
+    fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
   fprintf(out,
-          "  %-36s %s\n"
+          "  %-10s %s\n"
+          "\n"
+          "`dagctl help COMMAND` shows a command's arguments.\n"
           "\n"
           "Global options:\n"
           "  --server URL      dagd's address (env DAGD_URL, default http://127.0.0.1:8787)\n"
@@ -79,7 +128,7 @@ static void usage(FILE *out) {
           "  --version         print the version\n"
           "\n"
           "Exit status: 0 done, 1 the operation failed, 2 usage error, 3 server unreachable.\n",
-          "help [COMMAND]", "Show help for a command");
+          "help", "show a command's help");
 }
 
 static const cli_command *find_command(const char *name) {

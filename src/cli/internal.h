@@ -20,6 +20,7 @@ typedef struct cli {
 
 typedef struct cli_command {
   const char *name;
+  const char *summary; /* one line for the command list */
   const char *synopsis;
   const char *help;    /* the per-command help text */
   int (*run)(cli *c, int argc, char **argv);
@@ -36,5 +37,7 @@ int cli_cmd_validate(cli *c, int argc, char **argv);
 int cli_cmd_graph(cli *c, int argc, char **argv);
 int cli_cmd_next(cli *c, int argc, char **argv);
 int cli_cmd_test(cli *c, int argc, char **argv);
+/* The commands that call dagd's API; argv[0] names the command. */
+int cli_cmd_remote(cli *c, const char *name, int argc, char **argv);
 
 #endif

@@ -1,0 +1,576 @@
+/* dagctl's commands that talk to a running dagd over its HTTP API with
+ * libcurl: dags, pause, unpause, trigger, backfill, runs, tasks, logs,
+ * clear, mark, event. With -o json they print the API's body unchanged;
+ * otherwise aligned tables. --wait and logs -f use the API's long polls,
+ * so they return as soon as the run ends, without a sleep loop.
+ * SPDX-License-Identifier: MIT */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "dagd/err.h"
+#include "dagd/util.h"
+#include "internal.h"
+
+typedef struct http_result {
+  long status;
+  dagd_buf body;
+} http_result;
+
+static size_t on_body(char *data, size_t size, size_t n, void *user) {
+  dagd_buf_append(user, data, size * n);
+  return size * n;
+}
+
+/* URL-escapes one path segment. */
+static void put_segment(dagd_buf *b, const char *s) {
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("-_.~", *p))
+      dagd_buf_putc(b, (char)*p);
+    else
+      dagd_buf_printf(b, "%%%02X", *p);
+  }
+}
+
+/* Builds "/api/v1/..." from a format where each %s is a path segment. */
+static char *api_path(const char *fmt, ...) {
+  dagd_buf b;
+  dagd_buf_init(&b);
+  va_list ap;
+  va_start(ap, fmt);
+  for (const char *p = fmt; *p; p++) {
+    if (p[0] == '%' && p[1] == 's') {
+      put_segment(&b, va_arg(ap, const char *));
+      p++;
+    } else {
+      dagd_buf_putc(&b, *p);
+    }
+  }
+  va_end(ap);
+  return dagd_buf_steal(&b);
+}
+
+/* One request. Returns CLI_OK with the status and body, or
+ * CLI_UNREACHABLE when no answer came. */
+static int call_api(cli *c, const char *method, const char *path, const char *body, long timeout_s, http_result *r) {
+  CURL *h = curl_easy_init();
+  dagd_buf_init(&r->body);
+  r->status = 0;
+  if (h == NULL) return CLI_FAILED;
+  char *url = dagd_asprintf("%s%s", c->server, path);
+  struct curl_slist *hdrs = NULL;
+  hdrs = curl_slist_append(hdrs, "Accept: application/json");
+  if (body) hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+  char *auth = NULL;
+  if (c->token && *c->token) {
+    auth = dagd_asprintf("Authorization: Bearer %s", c->token);
+    hdrs = curl_slist_append(hdrs, auth);
+  }
+  curl_easy_setopt(h, CURLOPT_URL, url);
+  curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &r->body);
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
+  curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout_s);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  if (body) curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+  CURLcode rc = curl_easy_perform(h);
+  if (rc == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+  else fprintf(stderr, "dagctl: cannot reach dagd at %s: %s\n", c->server, curl_easy_strerror(rc));
+  curl_slist_free_all(hdrs);
+  free(auth);
+  free(url);
+  curl_easy_cleanup(h);
+  return rc == CURLE_OK ? CLI_OK : CLI_UNREACHABLE;
+}
+
+static void result_close(http_result *r) { dagd_buf_close(&r->body); }
+
+/* Prints an API error ({"detail"}) and maps it to the exit status. */
+static int api_failed(const http_result *r) {
+  json_t *doc = json_loads(r->body.data ? r->body.data : "", 0, NULL);
+  const char *detail = json_string_value(json_object_get(doc, "detail"));
+  fprintf(stderr, "dagctl: %ld: %s\n", r->status, detail ? detail : (r->body.data ? r->body.data : ""));
+  json_decref(doc);
+  return CLI_FAILED;
+}
+
+/* Runs a request; on success parses the JSON body into *doc (may be
+ * NULL) and prints it as is with -o json (print_json). */
+static int request(cli *c, const char *method, const char *path, const char *body, bool print_json, json_t **doc) {
+  http_result r;
+  int rc = call_api(c, method, path, body, 60, &r);
+  if (doc) *doc = NULL;
+  if (rc != CLI_OK) goto out;
+  if (r.status < 200 || r.status >= 300) {
+    rc = api_failed(&r);
+    goto out;
+  }
+  if (print_json && c->json) fputs(r.body.data ? r.body.data : "", stdout);
+  if (doc) *doc = json_loads(r.body.data ? r.body.data : "", 0, NULL);
+out:
+  result_close(&r);
+  return rc;
+}
+
+static const char *str_or(const json_t *o, const char *k, const char *dflt) {
+  const char *s = json_string_value(json_object_get(o, k));
+  return s ? s : dflt;
+}
+
+/* Colour only on a terminal. */
+static const char *state_colour(const char *state) {
+  if (!isatty(1)) return "";
+  if (strcmp(state, "success") == 0) return "\033[32m";
+  if (strcmp(state, "failed") == 0 || strcmp(state, "upstream_failed") == 0) return "\033[31m";
+  if (strcmp(state, "running") == 0) return "\033[36m";
+  if (strcmp(state, "up_for_retry") == 0 || strcmp(state, "queued") == 0) return "\033[33m";
+  return "";
+}
+static const char *colour_end(void) { return isatty(1) ? "\033[0m" : ""; }
+
+static int cmd_dags(cli *c, int argc, char **argv) {
+  if (argc != 1) return CLI_USAGE;
+  json_t *doc;
+  int rc = request(c, "GET", "/api/v1/dags?limit=10000", NULL, true, &doc);
+  if (rc != CLI_OK || c->json) goto out;
+  printf("%-32s %-7s %-18s %-16s %-26s %s\n", "DAG", "PAUSED", "SCHEDULE", "TIMEZONE", "NEXT RUN", "LAST RUN");
+  size_t i;
+  json_t *d;
+  json_array_foreach(json_object_get(doc, "dags"), i, d) {
+    const char *last = str_or(d, "last_run_state", "-");
+    printf("%-32s %-7s %-18s %-16s %-26s %s%s%s\n", str_or(d, "dag_id", "?"),
+           json_is_true(json_object_get(d, "is_paused")) ? "yes" : "no", str_or(d, "schedule", "-"),
+           str_or(d, "timezone", "-"), str_or(d, "next_run_after", "-"), state_colour(last), last, colour_end());
+  }
+  json_array_foreach(json_object_get(doc, "import_errors"), i, d)
+    fprintf(stderr, "%s:%lld: %s\n", str_or(d, "file", "?"), (long long)json_integer_value(json_object_get(d, "line")),
+            str_or(d, "message", ""));
+out:
+  json_decref(doc);
+  return rc;
+}
+
+static int set_paused(cli *c, int argc, char **argv, bool paused) {
+  if (argc != 2) return CLI_USAGE;
+  char *path = api_path("/api/v1/dags/%s", argv[1]);
+  json_t *doc;
+  int rc = request(c, "PATCH", path, paused ? "{\"is_paused\": true}" : "{\"is_paused\": false}", true, &doc);
+  if (rc == CLI_OK && !c->json) printf("%s: %s\n", argv[1], paused ? "paused" : "unpaused");
+  json_decref(doc);
+  free(path);
+  return rc;
+}
+static int cmd_pause(cli *c, int argc, char **argv) { return set_paused(c, argc, argv, true); }
+static int cmd_unpause(cli *c, int argc, char **argv) { return set_paused(c, argc, argv, false); }
+
+static void print_run(const json_t *r) {
+  const char *state = str_or(r, "state", "?");
+  printf("%-44s %-10s %-22s %s%-8s%s %s\n", str_or(r, "dag_run_id", "?"), str_or(r, "run_type", "?"),
+         str_or(r, "logical_date", "-"), state_colour(state), state, colour_end(), str_or(r, "end_date", "-"));
+}
+
+/* Waits for a run to end, showing progress: a live line on a terminal,
+ * a plain line per change otherwise. Each long poll returns when the run
+ * changes, so the end is seen at once. Returns CLI_OK on success. */
+static int wait_run(cli *c, const char *dag_id, const char *run_id) {
+  char *run_path = api_path("/api/v1/dags/%s/dagRuns/%s", dag_id, run_id);
+  char *tis_path = api_path("/api/v1/dags/%s/dagRuns/%s/taskInstances", dag_id, run_id);
+  char *poll = dagd_asprintf("%s?wait=30", run_path);
+  bool tty = isatty(2);
+  char last_line[256] = "";
+  int rc;
+  for (;;) {
+    json_t *run, *tis;
+    http_result r;
+    rc = call_api(c, "GET", poll, NULL, 40, &r);
+    if (rc != CLI_OK) break;
+    if (r.status != 200) {
+      rc = api_failed(&r);
+      result_close(&r);
+      break;
+    }
+    run = json_loads(r.body.data, 0, NULL);
+    result_close(&r);
+    const char *state = str_or(run, "state", "?");
+    bool over = strcmp(state, "success") == 0 || strcmp(state, "failed") == 0;
+    if ((rc = request(c, "GET", tis_path, NULL, false, &tis)) != CLI_OK) {
+      json_decref(run);
+      break;
+    }
+    int total = 0, done = 0, failed = 0, running = 0;
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(tis, "task_instances"), i, t) {
+      const char *s = str_or(t, "state", "");
+      total++;
+      if (!strcmp(s, "success") || !strcmp(s, "failed") || !strcmp(s, "skipped") || !strcmp(s, "upstream_failed") ||
+          !strcmp(s, "removed"))
+        done++;
+      if (!strcmp(s, "failed") || !strcmp(s, "upstream_failed")) failed++;
+      if (!strcmp(s, "running")) running++;
+    }
+    char line[256];
+    snprintf(line, sizeof(line), "%s %s: %s, %d/%d tasks done, %d running, %d failed", dag_id, run_id, state, done,
+             total, running, failed);
+    if (strcmp(line, last_line) != 0) {
+      if (tty) fprintf(stderr, "\r\033[K%s", line);
+      else fprintf(stderr, "%s\n", line);
+      snprintf(last_line, sizeof(last_line), "%s", line);
+    }
+    json_decref(tis);
+    json_decref(run);
+    if (over) {
+      if (tty) fputc('\n', stderr);
+      rc = strcmp(state, "success") == 0 ? CLI_OK : CLI_FAILED;
+      break;
+    }
+  }
+  free(poll);
+  free(run_path);
+  free(tis_path);
+  return rc;
+}
+
+static int cmd_trigger(cli *c, int argc, char **argv) {
+  static const struct option longopts[] = {{"conf", required_argument, 0, 'c'},
+                                           {"date", required_argument, 0, 'd'},
+                                           {"run-id", required_argument, 0, 'r'},
+                                           {"wait", no_argument, 0, 'w'},
+                                           {0, 0, 0, 0}};
+  const char *conf = NULL, *date = NULL, *run_id = NULL;
+  bool wait = false;
+  int opt;
+  optind = 0;
+  while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    if (opt == 'c') conf = optarg;
+    else if (opt == 'd') date = optarg;
+    else if (opt == 'r') run_id = optarg;
+    else if (opt == 'w') wait = true;
+    else return CLI_USAGE;
+  }
+  if (argc - optind != 1) return CLI_USAGE;
+  json_error_t jerr;
+  json_t *body = json_object();
+  if (conf) {
+    json_t *cj = json_loads(conf, 0, &jerr);
+    if (!json_is_object(cj)) {
+      fprintf(stderr, "dagctl trigger: --conf must be a JSON object (%s)\n", cj ? "not an object" : jerr.text);
+      json_decref(cj);
+      json_decref(body);
+      return CLI_USAGE;
+    }
+    json_object_set_new(body, "conf", cj);
+  }
+  if (date) json_object_set_new(body, "logical_date", json_string(date));
+  if (run_id) json_object_set_new(body, "dag_run_id", json_string(run_id));
+  char *text = json_dumps(body, JSON_COMPACT);
+  json_decref(body);
+  char *path = api_path("/api/v1/dags/%s/dagRuns", argv[optind]);
+  json_t *run;
+  int rc = request(c, "POST", path, text, true, &run);
+  free(text);
+  free(path);
+  if (rc == CLI_OK && !c->json) printf("triggered %s %s\n", argv[optind], str_or(run, "dag_run_id", "?"));
+  if (rc == CLI_OK && wait) rc = wait_run(c, argv[optind], str_or(run, "dag_run_id", ""));
+  json_decref(run);
+  return rc;
+}
+
+static int cmd_backfill(cli *c, int argc, char **argv) {
+  static const struct option longopts[] = {
+      {"from", required_argument, 0, 'f'}, {"to", required_argument, 0, 't'},     {"rerun-failed", no_argument, 0, 'R'},
+      {"reset", no_argument, 0, 'x'},      {"reverse", no_argument, 0, 'v'},      {"dry-run", no_argument, 0, 'n'},
+      {"wait", no_argument, 0, 'w'},       {0, 0, 0, 0}};
+  const char *from = NULL, *to = NULL;
+  bool rerun = false, reset = false, reverse = false, dry = false, wait = false;
+  int opt;
+  optind = 0;
+  while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    switch (opt) {
+    case 'f': from = optarg; break;
+    case 't': to = optarg; break;
+    case 'R': rerun = true; break;
+    case 'x': reset = true; break;
+    case 'v': reverse = true; break;
+    case 'n': dry = true; break;
+    case 'w': wait = true; break;
+    default: return CLI_USAGE;
+    }
+  }
+  if (argc - optind != 1 || from == NULL || to == NULL) return CLI_USAGE;
+  json_t *body = json_pack("{s:s, s:s, s:b, s:b, s:b, s:b}", "from", from, "to", to, "rerun_failed", rerun, "reset",
+                           reset, "reverse", reverse, "dry_run", dry);
+  char *text = json_dumps(body, JSON_COMPACT);
+  json_decref(body);
+  char *path = api_path("/api/v1/dags/%s/backfills", argv[optind]);
+  json_t *doc;
+  int rc = request(c, "POST", path, text, true, &doc);
+  free(text);
+  free(path);
+  if (rc == CLI_OK && !c->json) {
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(doc, "dag_runs"), i, r)
+      printf("%-8s %-44s %s\n", str_or(r, "action", "?"), str_or(r, "dag_run_id", "?"), str_or(r, "logical_date", "?"));
+    printf("%s%lld runs to run (%lld intervals)\n", dry ? "dry run: " : "",
+           (long long)json_integer_value(json_object_get(doc, "total")),
+           (long long)json_integer_value(json_object_get(doc, "intervals")));
+  }
+  if (rc == CLI_OK && wait && !dry) {
+    char *bpath = dagd_asprintf("/api/v1/backfills/%lld", (long long)json_integer_value(json_object_get(doc, "id")));
+    /* Follow each run of the backfill in the order it runs. */
+    size_t i;
+    json_t *r;
+    bool failed = false;
+    json_array_foreach(json_object_get(doc, "dag_runs"), i, r) {
+      if (strcmp(str_or(r, "action", ""), "keep") == 0) continue;
+      int w = wait_run(c, argv[optind], str_or(r, "dag_run_id", ""));
+      if (w == CLI_UNREACHABLE) {
+        rc = w;
+        break;
+      }
+      failed |= w != CLI_OK;
+    }
+    if (rc == CLI_OK && failed) rc = CLI_FAILED;
+    free(bpath);
+  }
+  json_decref(doc);
+  return rc;
+}
+
+static int cmd_runs(cli *c, int argc, char **argv) {
+  static const struct option longopts[] = {{"state", required_argument, 0, 's'}, {0, 0, 0, 0}};
+  const char *state = NULL;
+  long n = 25;
+  int opt;
+  optind = 0;
+  while ((opt = getopt_long(argc, argv, "n:", longopts, NULL)) != -1) {
+    if (opt == 's') state = optarg;
+    else if (opt == 'n') n = atol(optarg);
+    else return CLI_USAGE;
+  }
+  if (argc - optind != 1 || n < 1) return CLI_USAGE;
+  char *base = api_path("/api/v1/dags/%s/dagRuns", argv[optind]);
+  dagd_buf path;
+  dagd_buf_init(&path);
+  dagd_buf_printf(&path, "%s?limit=%ld", base, n);
+  if (state) {
+    dagd_buf_puts(&path, "&state=");
+    put_segment(&path, state);
+  }
+  json_t *doc;
+  int rc = request(c, "GET", path.data, NULL, true, &doc);
+  if (rc == CLI_OK && !c->json) {
+    printf("%-44s %-10s %-22s %-8s %s\n", "RUN ID", "TYPE", "LOGICAL DATE", "STATE", "ENDED");
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(doc, "dag_runs"), i, r) print_run(r);
+  }
+  json_decref(doc);
+  dagd_buf_close(&path);
+  free(base);
+  return rc;
+}
+
+static int cmd_tasks(cli *c, int argc, char **argv) {
+  if (argc != 3) return CLI_USAGE;
+  char *path = api_path("/api/v1/dags/%s/dagRuns/%s/taskInstances", argv[1], argv[2]);
+  json_t *doc;
+  int rc = request(c, "GET", path, NULL, true, &doc);
+  if (rc == CLI_OK && !c->json) {
+    printf("%-28s %-16s %-5s %-9s %-5s %s\n", "TASK", "STATE", "TRY", "DURATION", "EXIT", "OUTPUTS");
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(doc, "task_instances"), i, t) {
+      const char *state = str_or(t, "state", "?");
+      char dur[32] = "-", code[16] = "-";
+      json_t *d = json_object_get(t, "duration");
+      if (json_is_number(d)) snprintf(dur, sizeof(dur), "%.2fs", json_number_value(d));
+      json_t *e = json_object_get(t, "exit_code");
+      if (json_is_integer(e)) snprintf(code, sizeof(code), "%lld", (long long)json_integer_value(e));
+      char *outs = json_dumps(json_object_get(t, "outputs"), JSON_COMPACT);
+      printf("%-28s %s%-16s%s %d/%-3d %-9s %-5s %s\n", str_or(t, "task_id", "?"), state_colour(state), state,
+             colour_end(), (int)json_integer_value(json_object_get(t, "try_number")),
+             (int)json_integer_value(json_object_get(t, "max_tries")), dur, code,
+             outs && strcmp(outs, "{}") ? outs : "");
+      free(outs);
+    }
+  }
+  json_decref(doc);
+  free(path);
+  return rc;
+}
+
+static int cmd_logs(cli *c, int argc, char **argv) {
+  static const struct option longopts[] = {{"try", required_argument, 0, 't'}, {"follow", no_argument, 0, 'f'}, {0, 0, 0, 0}};
+  long try_number = 0;
+  bool follow = false;
+  int opt;
+  optind = 0;
+  while ((opt = getopt_long(argc, argv, "f", longopts, NULL)) != -1) {
+    if (opt == 't') try_number = atol(optarg);
+    else if (opt == 'f') follow = true;
+    else return CLI_USAGE;
+  }
+  if (argc - optind != 3) return CLI_USAGE;
+  const char *dag = argv[optind], *run = argv[optind + 1], *task = argv[optind + 2];
+  int rc;
+  if (try_number <= 0) {
+    /* The latest try. */
+    char *path = api_path("/api/v1/dags/%s/dagRuns/%s/taskInstances", dag, run);
+    json_t *doc;
+    rc = request(c, "GET", path, NULL, false, &doc);
+    free(path);
+    if (rc != CLI_OK) return rc;
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(doc, "task_instances"), i, t)
+      if (strcmp(str_or(t, "task_id", ""), task) == 0) try_number = (long)json_integer_value(json_object_get(t, "try_number"));
+    json_decref(doc);
+    if (try_number <= 0) {
+      fprintf(stderr, "dagctl logs: %s has not run yet in %s\n", task, run);
+      return CLI_FAILED;
+    }
+  }
+  char tbuf[32];
+  snprintf(tbuf, sizeof(tbuf), "%ld", try_number);
+  char *base = api_path("/api/v1/dags/%s/dagRuns/%s/taskInstances/%s/logs/%s", dag, run, task, tbuf);
+  long long offset = 0;
+  for (;;) {
+    char *path = dagd_asprintf("%s?offset=%lld%s", base, offset, follow ? "&wait=30" : "");
+    json_t *doc;
+    rc = request(c, "GET", path, NULL, false, &doc);
+    free(path);
+    if (rc != CLI_OK) break;
+    const char *content = str_or(doc, "content", "");
+    fputs(content, stdout);
+    fflush(stdout);
+    long long next = (long long)json_integer_value(json_object_get(doc, "next_offset"));
+    bool done = json_is_true(json_object_get(doc, "done"));
+    json_decref(doc);
+    if (!follow || (done && next == offset)) break;
+    offset = next;
+  }
+  free(base);
+  return rc;
+}
+
+static int cmd_clear(cli *c, int argc, char **argv) {
+  static const struct option longopts[] = {{"task", required_argument, 0, 't'},
+                                           {"downstream", no_argument, 0, 'd'},
+                                           {"failed-only", no_argument, 0, 'f'},
+                                           {0, 0, 0, 0}};
+  json_t *tasks = json_array();
+  bool downstream = false, failed_only = false;
+  int opt;
+  optind = 0;
+  while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    if (opt == 't') json_array_append_new(tasks, json_string(optarg));
+    else if (opt == 'd') downstream = true;
+    else if (opt == 'f') failed_only = true;
+    else {
+      json_decref(tasks);
+      return CLI_USAGE;
+    }
+  }
+  if (argc - optind != 2) {
+    json_decref(tasks);
+    return CLI_USAGE;
+  }
+  json_t *body = json_pack("{s:s, s:o, s:b, s:b}", "dag_run_id", argv[optind + 1], "task_ids", tasks,
+                           "include_downstream", downstream, "only_failed", failed_only);
+  char *text = json_dumps(body, JSON_COMPACT);
+  json_decref(body);
+  char *path = api_path("/api/v1/dags/%s/clearTaskInstances", argv[optind]);
+  json_t *doc;
+  int rc = request(c, "POST", path, text, true, &doc);
+  if (rc == CLI_OK && !c->json) {
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(doc, "task_instances"), i, t) printf("cleared %s\n", str_or(t, "task_id", "?"));
+  }
+  json_decref(doc);
+  free(text);
+  free(path);
+  return rc;
+}
+
+static int cmd_mark(cli *c, int argc, char **argv) {
+  if (argc != 5 || (strcmp(argv[4], "success") != 0 && strcmp(argv[4], "failed") != 0)) return CLI_USAGE;
+  char *path = api_path("/api/v1/dags/%s/dagRuns/%s/taskInstances/%s", argv[1], argv[2], argv[3]);
+  char *body = dagd_asprintf("{\"new_state\": \"%s\"}", argv[4]);
+  json_t *doc;
+  int rc = request(c, "PATCH", path, body, true, &doc);
+  if (rc == CLI_OK && !c->json) printf("%s %s: %s\n", argv[2], argv[3], argv[4]);
+  json_decref(doc);
+  free(body);
+  free(path);
+  return rc;
+}
+
+static int cmd_event(cli *c, int argc, char **argv) {
+  static const struct option longopts[] = {{"payload", required_argument, 0, 'p'}, {"id", required_argument, 0, 'i'}, {0, 0, 0, 0}};
+  const char *payload = NULL, *id = NULL;
+  int opt;
+  optind = 0;
+  while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    if (opt == 'p') payload = optarg;
+    else if (opt == 'i') id = optarg;
+    else return CLI_USAGE;
+  }
+  if (argc - optind != 1) return CLI_USAGE;
+  json_t *body = json_pack("{s:s}", "name", argv[optind]);
+  if (payload) {
+    json_error_t jerr;
+    json_t *p = json_loads(payload, 0, &jerr);
+    if (!json_is_object(p)) {
+      fprintf(stderr, "dagctl event: --payload must be a JSON object (%s)\n", p ? "not an object" : jerr.text);
+      json_decref(p);
+      json_decref(body);
+      return CLI_USAGE;
+    }
+    json_object_set_new(body, "payload", p);
+  }
+  if (id) json_object_set_new(body, "id", json_string(id));
+  char *text = json_dumps(body, JSON_COMPACT);
+  json_decref(body);
+  json_t *doc;
+  int rc = request(c, "POST", "/api/v1/events", text, true, &doc);
+  if (rc == CLI_OK && !c->json) {
+    printf("event %lld%s\n", (long long)json_integer_value(json_object_get(doc, "event_id")),
+           json_is_true(json_object_get(doc, "duplicate")) ? " (a repeat: nothing started)" : "");
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(doc, "dag_runs"), i, r)
+      printf("started %s %s\n", str_or(r, "dag_id", "?"), str_or(r, "dag_run_id", "?"));
+    json_array_foreach(json_object_get(doc, "held"), i, r)
+      printf("held    %s (%s)\n", str_or(r, "dag_id", "?"), str_or(r, "reason", "?"));
+  }
+  json_decref(doc);
+  free(text);
+  return rc;
+}
+
+int cli_cmd_remote(cli *c, const char *name, int argc, char **argv) {
+  static const struct {
+    const char *name;
+    int (*fn)(cli *, int, char **);
+  } table[] = {{"dags", cmd_dags},   {"pause", cmd_pause}, {"unpause", cmd_unpause}, {"trigger", cmd_trigger},
+               {"backfill", cmd_backfill}, {"runs", cmd_runs}, {"tasks", cmd_tasks}, {"logs", cmd_logs},
+               {"clear", cmd_clear}, {"mark", cmd_mark}, {"event", cmd_event}};
+  for (size_t i = 0; i < DAGD_ARRAY_LEN(table); i++) {
+    if (strcmp(table[i].name, name) != 0) continue;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int rc = table[i].fn(c, argc, argv);
+    curl_global_cleanup();
+    return rc;
+  }
+  return CLI_USAGE;
+}
