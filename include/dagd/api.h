@@ -38,6 +38,7 @@ typedef struct dagd_api_request {
   const char *grafana_signature;  /* X-Grafana-Alerting-Signature, or NULL */
   const char *grafana_timestamp;  /* X-Grafana-Alerting-Signature-Timestamp, or NULL */
   bool local;                  /* the peer is on a loopback address */
+  bool no_wait;                /* answer now even if the request asks to wait */
   double now;                  /* the clock, injected */
 } dagd_api_request;
 

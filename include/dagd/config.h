@@ -22,6 +22,7 @@ typedef struct dagd_config {
   dagd_kv *pools;           /* name -> slot count as text ("default" is implicit) */
   size_t n_pools;
   char **api_tokens;
+  char **api_token_scopes;  /* parallel to api_tokens: "read" | "trigger" | "admin" */
   size_t n_api_tokens;
   dagd_kv *webhook_secrets; /* hook name -> secret */
   size_t n_webhook_secrets;

@@ -154,7 +154,7 @@ int dagd__api_run_get(dagd_api *api, const dagd_api_request *req, dagd_api_respo
   if (find_run(api, req, resp, &run) != 0) return resp->status;
   dagd__api_json(resp, 200, dagd__api_run_json(&run));
   /* ?wait=N: hold the answer until the run ends (or N seconds pass). */
-  if (wait > 0 && (run.state == DAGD_RUN_QUEUED || run.state == DAGD_RUN_RUNNING)) {
+  if (wait > 0 && !req->no_wait && (run.state == DAGD_RUN_QUEUED || run.state == DAGD_RUN_RUNNING)) {
     resp->wait_run_pk = run.pk;
     resp->wait_until = req->now + (double)wait;
   }
@@ -488,7 +488,7 @@ int dagd__api_ti_log(dagd_api *api, const dagd_api_request *req, dagd_api_respon
     dagd__api_json(resp, 200, json_pack("{s:o, s:I, s:I, s:b}", "content", content, "offset", (json_int_t)offset,
                                         "next_offset", (json_int_t)next, "done", !live));
   }
-  if (wait > 0 && live && text.len == 0) {
+  if (wait > 0 && !req->no_wait && live && text.len == 0) {
     resp->wait_log = path;
     path = NULL;
     resp->wait_until = req->now + (double)wait;

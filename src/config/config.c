@@ -46,8 +46,12 @@ void dagd_config_close(dagd_config *cfg) {
   free(cfg->config_file);
   kv_free(cfg->pools, cfg->n_pools);
   kv_free(cfg->webhook_secrets, cfg->n_webhook_secrets);
-  for (size_t i = 0; i < cfg->n_api_tokens; i++) free(cfg->api_tokens[i]);
+  for (size_t i = 0; i < cfg->n_api_tokens; i++) {
+    free(cfg->api_tokens[i]);
+    free(cfg->api_token_scopes[i]);
+  }
   free(cfg->api_tokens);
+  free(cfg->api_token_scopes);
   memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -69,9 +73,11 @@ static void kv_put(dagd_kv **kv, size_t *n, const char *key, const char *value) 
   (*n)++;
 }
 
-static void add_token(dagd_config *cfg, const char *tok) {
+static void add_token(dagd_config *cfg, const char *tok, const char *scope) {
   cfg->api_tokens = dagd_realloc(cfg->api_tokens, (cfg->n_api_tokens + 1) * sizeof(char *));
-  cfg->api_tokens[cfg->n_api_tokens++] = dagd_strdup(tok);
+  cfg->api_token_scopes = dagd_realloc(cfg->api_token_scopes, (cfg->n_api_tokens + 1) * sizeof(char *));
+  cfg->api_tokens[cfg->n_api_tokens] = dagd_strdup(tok);
+  cfg->api_token_scopes[cfg->n_api_tokens++] = dagd_strdup(scope);
 }
 
 /* "host:port" with a port in 1-65535 and a non-empty host ("[::1]:80" ok). */
@@ -141,7 +147,7 @@ int dagd_config_set(dagd_config *cfg, const char *key, const char *value, dagd_e
     return parse_pool(cfg, value, err);
   } else if (strcmp(key, "api_token") == 0 || strcmp(key, "api_tokens") == 0) {
     if (*value == '\0') return dagd_err_set(err, DAGD_EINVAL, "%s: empty token", key);
-    add_token(cfg, value);
+    add_token(cfg, value, "admin");
   } else {
     return dagd_err_set(err, DAGD_ENOENT, "unknown config key \"%s\"", key);
   }
@@ -212,16 +218,34 @@ static int load_field(lua_State *L, dagd_config *cfg, const char *path, dagd_err
       goto done;
     }
     lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+    int top = lua_gettop(L);
     for (lua_Integer i = 1; i <= n; i++) {
+      lua_settop(L, top);
       lua_rawgeti(L, -1, i);
-      if (lua_type(L, -1) != LUA_TSTRING || lua_rawlen(L, -1) == 0) {
-        lua_pop(L, 1);
-        rc = dagd_err_set(err, DAGD_EINVAL, "%s: api_tokens must be a list of strings", path);
+      /* stack: ... key tbl entry. A string is an admin token; a table
+       * {token = "...", scope = "read" | "trigger" | "admin"} names its scope. */
+      const char *tok = NULL, *scope = "admin";
+      if (lua_type(L, -1) == LUA_TSTRING) {
+        tok = lua_tostring(L, -1);
+      } else if (lua_type(L, -1) == LUA_TTABLE) {
+        lua_getfield(L, -1, "token");
+        lua_getfield(L, -2, "scope");
+        /* stack: ... entry token scope */
+        tok = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+        if (lua_type(L, -1) == LUA_TSTRING) scope = lua_tostring(L, -1);
+        else if (!lua_isnil(L, -1)) scope = "?";
+      }
+      bool scope_ok = strcmp(scope, "read") == 0 || strcmp(scope, "trigger") == 0 || strcmp(scope, "admin") == 0;
+      if (tok == NULL || *tok == '\0' || !scope_ok) {
+        lua_settop(L, top);
+        rc = dagd_err_set(err, DAGD_EINVAL,
+                          "%s: api_tokens entries are \"token\" or {token = \"...\", scope = \"read|trigger|admin\"}",
+                          path);
         goto done;
       }
-      add_token(cfg, lua_tostring(L, -1));
-      lua_pop(L, 1);
+      add_token(cfg, tok, scope);
     }
+    lua_settop(L, top);
     goto done;
   }
   if (t == LUA_TNUMBER) {

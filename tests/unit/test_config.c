@@ -40,7 +40,7 @@ static void test_file_env_precedence(void **state) {
   char *path = write_tmp("dags_folder = '/srv/dags'\n"
                          "parallelism = 4\n"
                          "pools = { gpu = 1, cpu = 8 }\n"
-                         "api_tokens = { 'tok1', 'tok2' }\n"
+                         "api_tokens = { 'tok1', { token = 'tok2', scope = 'read' } }\n"
                          "webhook_secrets = { alertmanager = 's3cret' }\n"
                          "parse_timeout = '10s'\n");
   char *envp[] = {"DAGD_PARALLELISM=8", "DAGD_LISTEN=0.0.0.0:9000", "DAGD_API_TOKEN=admin", "OTHER=1", NULL};
@@ -55,6 +55,9 @@ static void test_file_env_precedence(void **state) {
   assert_int_equal(cfg.n_pools, 2);
   assert_int_equal(cfg.n_api_tokens, 3);
   assert_string_equal(cfg.api_tokens[2], "admin");
+  assert_string_equal(cfg.api_token_scopes[0], "admin");
+  assert_string_equal(cfg.api_tokens[1], "tok2");
+  assert_string_equal(cfg.api_token_scopes[1], "read");
   assert_int_equal(cfg.n_webhook_secrets, 1);
   assert_string_equal(cfg.webhook_secrets[0].value, "s3cret");
   assert_int_equal(cfg.parse_timeout, 10);
@@ -90,6 +93,8 @@ static void test_errors(void **state) {
       {"dags_foldr = 'x'\n", "unknown config key \"dags_foldr\""},
       {"parse_timeout = '5 parsecs'\n", "parse_timeout"},
       {"pools = { gpu = 'one' }\n", "pools"},
+      {"api_tokens = { { token = 'x', scope = 'root' } }\n", "api_tokens"},
+      {"api_tokens = { 5 }\n", "api_tokens"},
       {"x = = 1\n", ":1:"},
       {"os.execute('true')\n", ":1:"}, /* no libraries in a config file */
   };
