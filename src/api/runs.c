@@ -447,6 +447,7 @@ int dagd__api_ti_log(dagd_api *api, const dagd_api_request *req, dagd_api_respon
   dagd_err err;
   dagd_err_init(&err);
   int rc = dagd_store_ti_get(api->store, run.pk, req->params[2], &ti, &err);
+  int64_t run_pk = run.pk;
   dagd_store_run_clear(&run);
   if (rc == DAGD_ENOENT) return dagd__api_error(resp, 404, "no task \"%s\" in this run", req->params[2]);
   if (rc < 0) return dagd__api_store_error(resp, &err);
@@ -489,8 +490,10 @@ int dagd__api_ti_log(dagd_api *api, const dagd_api_request *req, dagd_api_respon
                                         "next_offset", (json_int_t)next, "done", !live));
   }
   if (wait > 0 && !req->no_wait && live && text.len == 0) {
+    /* Woken by the log growing or by the try ending. */
     resp->wait_log = path;
     path = NULL;
+    resp->wait_run_pk = run_pk;
     resp->wait_until = req->now + (double)wait;
   }
   free(path);

@@ -199,7 +199,8 @@ static int wait_run(cli *c, const char *dag_id, const char *run_id) {
     run = json_loads(r.body.data, 0, NULL);
     result_close(&r);
     const char *state = str_or(run, "state", "?");
-    bool over = strcmp(state, "success") == 0 || strcmp(state, "failed") == 0;
+    bool succeeded = strcmp(state, "success") == 0;
+    bool over = succeeded || strcmp(state, "failed") == 0;
     if ((rc = request(c, "GET", tis_path, NULL, false, &tis)) != CLI_OK) {
       json_decref(run);
       break;
@@ -228,7 +229,7 @@ static int wait_run(cli *c, const char *dag_id, const char *run_id) {
     json_decref(run);
     if (over) {
       if (tty) fputc('\n', stderr);
-      rc = strcmp(state, "success") == 0 ? CLI_OK : CLI_FAILED;
+      rc = succeeded ? CLI_OK : CLI_FAILED;
       break;
     }
   }

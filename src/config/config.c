@@ -86,7 +86,7 @@ static int listen_valid(const char *v) {
   if (colon == NULL || colon == v || colon[1] == '\0') return 0;
   char *end;
   long port = strtol(colon + 1, &end, 10);
-  return *end == '\0' && port >= 1 && port <= 65535;
+  return *end == '\0' && port >= 0 && port <= 65535;
 }
 
 static int parse_pool(dagd_config *cfg, const char *spec, dagd_err *err) {

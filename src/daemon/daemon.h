@@ -10,6 +10,7 @@
 
 #include <uv.h>
 
+#include "dagd/api.h"
 #include "dagd/config.h"
 #include "dagd/exec.h"
 #include "dagd/lua.h"
@@ -25,6 +26,10 @@ typedef struct dag_entry {
 } dag_entry;
 
 typedef struct daemon daemon_t;
+typedef struct route_binding route_binding;
+struct pending;
+struct dagd_http_server;
+struct dagd_http_router;
 
 /* One try being run or watched. */
 typedef struct running_try {
@@ -36,6 +41,7 @@ typedef struct running_try {
   dagd_exec_try *exec;
   uv_timer_t timeout;   /* execution_timeout, then the kill grace */
   bool timed_out;
+  bool killed;          /* stopped on request (clear, mark) */
   struct running_try *prev, *next;
 } running_try;
 
@@ -61,6 +67,22 @@ struct daemon {
   bool stopped;
   int exit_code;
   uint64_t rng;
+  /* The API (httpapi.c). */
+  dagd_api *api;
+  struct dagd_http_server *http;
+  struct dagd_http_router *router;
+  route_binding *bindings;
+  struct pending *pending;
+  uv_timer_t heartbeat_timer;
+  double heartbeat;     /* when the loop last beat */
+  double loop_lag;
+  /* Figures for /metrics. */
+  uint64_t passes;
+  double pass_seconds;
+  size_t queue_depth;
+  uint64_t tries_total[4];    /* success, failed, lost, timed out */
+  uint64_t runs_finished[2];  /* success, failed */
+  uint64_t http_codes[6];
 };
 
 /* dags.c */
@@ -85,6 +107,16 @@ int daemon_tries_adopt(daemon_t *d);
 char *daemon_try_base(const daemon_t *d, const char *dag_id, const char *run_id, const char *task_id,
                       int try_number);
 void daemon_tries_close(daemon_t *d);
+
+/* Stops a running try (SIGTERM, SIGKILL after the grace) on request. */
+void daemon_try_kill(daemon_t *d, int64_t run_pk, const char *task_id);
+
+/* httpapi.c */
+int daemon_api_start(daemon_t *d);
+void daemon_api_stop(daemon_t *d);
+void daemon_api_free(daemon_t *d);
+/* Answers the long polls waiting on this run. */
+void daemon_api_run_changed(daemon_t *d, int64_t run_pk);
 
 /* main.c */
 void daemon_stop_now(daemon_t *d);

@@ -113,6 +113,7 @@ void daemon_stop_now(daemon_t *d) {
   if (d->n_running > 0)
     DAGD_LOG(DAGD_LOG_WARN, "daemon", "leaving %zu running tries to their shims; the next start re-adopts them",
              d->n_running);
+  daemon_api_stop(d);
   daemon_tries_close(d);
   dagd_exec_close(d->exec);
   d->exec = NULL;
@@ -173,10 +174,16 @@ static int run_daemon(daemon_t *d) {
   d->rng = (uint64_t)uv_hrtime() | 1;
   dagd_dagbag_init(&d->bag);
   daemon_load_dags(d, true);
-  daemon_tries_adopt(d);
-  daemon_watch_dags(d);
-  daemon_kick(d);
+  if (daemon_api_start(d) < 0) {
+    d->exit_code = 1;
+    daemon_stop_now(d);
+  } else {
+    daemon_tries_adopt(d);
+    daemon_watch_dags(d);
+    daemon_kick(d);
+  }
   uv_run(&d->loop, UV_RUN_DEFAULT);
+  daemon_api_free(d);
   int rc = uv_loop_close(&d->loop);
   if (rc != 0) DAGD_LOG(DAGD_LOG_ERROR, "daemon", "loop closed with live handles: %s", uv_strerror(rc));
   dagd_store_close(d->store);

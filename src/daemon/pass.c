@@ -63,8 +63,15 @@ typedef struct pass_state {
   char **pools;                /* pool names seen */
   int *pool_used;
   size_t n_pools;
+  int64_t *changed;            /* runs whose state or task instances changed */
+  size_t n_changed;
   dagd_err err;
 } pass_state;
+
+static void changed_run(pass_state *ps, int64_t pk) {
+  ps->changed = dagd_realloc(ps->changed, (ps->n_changed + 1) * sizeof(int64_t));
+  ps->changed[ps->n_changed++] = pk;
+}
 
 static size_t pool_slot(pass_state *ps, const char *name) {
   for (size_t i = 0; i < ps->n_pools; i++)
@@ -158,6 +165,7 @@ static int advance_run(pass_state *ps, dagd_store_run *run) {
     if (ps->dag_active_runs[di] >= dag->max_active_runs) return 0;
     run->state = DAGD_RUN_RUNNING;
     run->start_date = ps->now;
+    changed_run(ps, run->pk);
     ps->dag_active_runs[di]++;
     ps->dag_queued_runs[di]--;
     if (dagd_store_run_set_state(d->store, run->pk, run->state, run->start_date, 0, &ps->err) < 0)
@@ -210,7 +218,11 @@ static int advance_run(pass_state *ps, dagd_store_run *run) {
     if (row->state == DAGD_TI_SKIPPED || row->state == DAGD_TI_UPSTREAM_FAILED) row->end_date = ps->now;
     if ((rc = dagd_store_ti_update(d->store, row, &ps->err)) < 0) goto out;
   }
+  bool any_changed = false;
+  for (size_t t = 0; t < dag->n_tasks && !any_changed; t++) any_changed = tis[t].changed;
+  if (any_changed || state != DAGD_RUN_RUNNING) changed_run(ps, run->pk);
   if (state != DAGD_RUN_RUNNING) {
+    ps->d->runs_finished[state == DAGD_RUN_SUCCESS ? 0 : 1]++;
     run->state = state;
     run->end_date = ps->now;
     if ((rc = dagd_store_run_set_state(d->store, run->pk, state, run->start_date, ps->now, &ps->err)) < 0)
@@ -313,7 +325,9 @@ void daemon_pass(daemon_t *d) {
     DAGD_LOG(DAGD_LOG_ERROR, "sched", "scheduling pass failed, nothing changed: %s", ps.err.msg);
     if (daemon_store_failed(d, &ps.err)) goto cleanup;
   }
-  /* 4. Effects, after the commit. */
+  d->queue_depth = ps.n_cand - n_starts;
+  /* 4. Effects, after the commit: long polls see the new state, tries start. */
+  for (size_t i = 0; rc == 0 && i < ps.n_changed; i++) daemon_api_run_changed(d, ps.changed[i]);
   for (size_t i = 0; i < n_starts; i++)
     daemon_try_start(d, starts[i].run_pk, starts[i].dag_id, starts[i].task_id, starts[i].try_number);
 
@@ -332,6 +346,9 @@ void daemon_pass(daemon_t *d) {
     uv_timer_start(&d->wake, on_wake, ms, 0);
   }
 cleanup:
+  d->passes++;
+  d->pass_seconds += daemon_now() - ps.now;
+  free(ps.changed);
   for (size_t i = 0; i < ps.n_cand; i++) dagd_store_ti_clear(&ps.cand_ti[i]);
   for (size_t i = 0; i < ps.n_pools; i++) free(ps.pools[i]);
   free(ps.pools);

@@ -190,7 +190,9 @@ static void try_finished(running_try *rt, const dagd_try_result *r) {
     dagd_store_ti_clear(&ti);
     return;
   }
-  const char *how = r->how == DAGD_TRY_VANISHED ? "was lost" : rt->timed_out ? "timed out" : NULL;
+  d->tries_total[ok ? 0 : r->how == DAGD_TRY_VANISHED ? 2 : rt->timed_out ? 3 : 1]++;
+  daemon_api_run_changed(d, rt->run_pk);
+  const char *how = r->how == DAGD_TRY_VANISHED ? "was lost" : rt->timed_out ? "timed out" : rt->killed ? "was stopped on request" : NULL;
   if (how == NULL && r->how == DAGD_TRY_SIGNALED) how = "was killed";
   if (how) log_line(rt->base, "try %d %s", rt->try_number, how);
   DAGD_LOG(ok ? DAGD_LOG_INFO : DAGD_LOG_WARN, "exec", "%s/%s try %d %s (%s %d) -> %s", rt->dag_id, rt->task_id,
@@ -299,6 +301,7 @@ void daemon_try_start(daemon_t *d, int64_t run_pk, const char *dag_id, const cha
     goto out;
   }
   arm_timeout(rt, task, daemon_now());
+  daemon_api_run_changed(d, run_pk);
   DAGD_LOG(DAGD_LOG_INFO, "exec", "%s/%s/%s try %d started", dag_id, run.run_id, task_id, try_number);
 out:
   dagd_command_close(&cmd);
@@ -329,6 +332,16 @@ int daemon_tries_adopt(daemon_t *d) {
   }
   dagd_store_ti_list_clear(&live);
   return 0;
+}
+
+void daemon_try_kill(daemon_t *d, int64_t run_pk, const char *task_id) {
+  for (running_try *rt = d->running; rt; rt = rt->next) {
+    if (rt->run_pk != run_pk || strcmp(rt->task_id, task_id) != 0 || rt->exec == NULL) continue;
+    rt->killed = true;
+    log_line(rt->base, "stopped on request: SIGTERM, SIGKILL in %d s", KILL_GRACE_MS / 1000);
+    dagd_exec_signal(rt->exec, SIGTERM);
+    uv_timer_start(&rt->timeout, on_kill_grace, KILL_GRACE_MS, 0);
+  }
 }
 
 void daemon_tries_close(daemon_t *d) {

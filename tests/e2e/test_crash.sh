@@ -30,7 +30,7 @@ LUA
 export WORK_TRACE="$WORK/trace"
 
 start_dagd() {
-  "$DAGD" --dags-folder "$WORK/dags" --state "$WORK/dagd.db" --logs-folder "$WORK/logs" >>"$WORK/dagd.log" 2>&1 &
+  "$DAGD" --listen 127.0.0.1:0 --dags-folder "$WORK/dags" --state "$WORK/dagd.db" --logs-folder "$WORK/logs" >>"$WORK/dagd.log" 2>&1 &
   pid=$!
 }
 

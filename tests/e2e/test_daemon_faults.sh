@@ -25,7 +25,7 @@ local dagd = require "dagd"
 local d = dagd.dag { id = "tick", schedule = "every 1s", start_date = "2026-01-01" }
 d:shell { id = "t", cmd = "true" }
 LUA
-"$DAGD" --dags-folder "$WORK/dags" --state "$WORK/s1/dagd.db" --logs-folder "$WORK/l1" >"$WORK/d1.log" 2>&1 &
+"$DAGD" --listen 127.0.0.1:0 --dags-folder "$WORK/dags" --state "$WORK/s1/dagd.db" --logs-folder "$WORK/l1" >"$WORK/d1.log" 2>&1 &
 pid=$!
 wait_for "$WORK/d1.log" "run scheduled__" && ok || { out=$(cat "$WORK/d1.log"); rc=1; fail "first run"; }
 echo 'local dagd = require "dagd" this is not lua' >"$WORK/dags/tick.lua"
@@ -41,11 +41,11 @@ wait $pid && rc=0 || rc=$?
 expect_rc 0 "clean stop"
 
 # 2. A state file that cannot be opened: a clear message at start.
-run "$DAGD" --dags-folder "$WORK/dags" --state /proc/no/such/dagd.db --logs-folder "$WORK/l2"
+run "$DAGD" --listen 127.0.0.1:0 --dags-folder "$WORK/dags" --state /proc/no/such/dagd.db --logs-folder "$WORK/l2"
 expect_rc 1 "unusable state path"
 expect_out "cannot" "unusable state path message"
 head -c 8192 /dev/urandom >"$WORK/garbage.db"
-run "$DAGD" --dags-folder "$WORK/dags" --state "$WORK/garbage.db" --logs-folder "$WORK/l2"
+run "$DAGD" --listen 127.0.0.1:0 --dags-folder "$WORK/dags" --state "$WORK/garbage.db" --logs-folder "$WORK/l2"
 expect_rc 1 "corrupt state file"
 expect_out "garbage.db" "corrupt state file names the file"
 expect_out "not a usable dagd state file" "corrupt state file message"
@@ -58,7 +58,7 @@ local dagd = require "dagd"
 local d = dagd.dag { id = "tick", schedule = "every 1s", start_date = "2026-01-01", max_active_runs = 50 }
 for i = 1, 20 do d:shell { id = "t" .. i, cmd = "true" } end
 LUA
-  "$DAGD" --dags-folder "$WORK/dags" --state "$WORK/small/dagd.db" --logs-folder "$WORK/l3" >"$WORK/d3.log" 2>&1 &
+  "$DAGD" --listen 127.0.0.1:0 --dags-folder "$WORK/dags" --state "$WORK/small/dagd.db" --logs-folder "$WORK/l3" >"$WORK/d3.log" 2>&1 &
   pid=$!
   wait_for "$WORK/d3.log" "run scheduled__" && ok || { out=$(cat "$WORK/d3.log"); rc=1; fail "runs before the disk fills"; }
   dd if=/dev/zero of="$WORK/small/fill" bs=64k 2>/dev/null || true

@@ -13,7 +13,7 @@ wait_for() {
   done
 }
 
-run "$DAGD" --version
+run "$DAGD" --listen 127.0.0.1:0 --version
 expect_rc 0 "--version"
 expect_out "dagd " "--version text"
 
@@ -21,25 +21,25 @@ cat >"$WORK/dagd.lua" <<'LUA'
 dags_folder = "dags"
 parallelism = 4
 LUA
-run "$DAGD" --config "$WORK/dagd.lua" --check-config
+run "$DAGD" --listen 127.0.0.1:0 --config "$WORK/dagd.lua" --check-config
 expect_rc 0 "--check-config"
 expect_out "ok" "--check-config text"
 echo 'parallelism = "lots"' >"$WORK/bad.lua"
-run "$DAGD" --config "$WORK/bad.lua" --check-config
+run "$DAGD" --listen 127.0.0.1:0 --config "$WORK/bad.lua" --check-config
 expect_rc 2 "--check-config on a bad file"
 expect_out "parallelism" "bad config names the key"
 run env DAGD_LISTEN=nonsense "$DAGD" --check-config
 expect_rc 2 "bad DAGD_LISTEN"
-run "$DAGD" --no-such-flag
+run "$DAGD" --listen 127.0.0.1:0 --no-such-flag
 expect_rc 2 "unknown flag"
 
 # --once: loads and reports, status 1 when any file is broken.
 cd "$WORK"
-run "$DAGD" --once --dags-folder "$DATA/good"
+run "$DAGD" --listen 127.0.0.1:0 --once --dags-folder "$DATA/good"
 expect_rc 0 "--once on good DAGs"
 expect_out "dag berlin: 4 tasks, schedule 30 2 * * * (Europe/Berlin)" "report names the DAG"
 expect_out "1 files, 1 DAGs, 0 errors" "report counts"
-run "$DAGD" --once --dags-folder "$DATA/mixed"
+run "$DAGD" --listen 127.0.0.1:0 --once --dags-folder "$DATA/mixed"
 expect_rc 1 "--once on broken DAGs"
 expect_out "$DATA/mixed/typo.lua:4: " "report lists errors with file:line"
 [ -d "$WORK/var" ] && [ "$(stat -c %a "$WORK/var")" = 700 ] && ok || fail "state folder created 0700"
@@ -47,7 +47,7 @@ expect_out "$DATA/mixed/typo.lua:4: " "report lists errors with file:line"
 # Long-running: SIGHUP reloads, SIGTERM stops cleanly.
 mkdir -p "$WORK/dags"
 cp "$DATA/good/berlin.lua" "$WORK/dags/"
-"$DAGD" --dags-folder "$WORK/dags" >"$WORK/dagd.log" 2>&1 &
+"$DAGD" --listen 127.0.0.1:0 --dags-folder "$WORK/dags" >"$WORK/dagd.log" 2>&1 &
 pid=$!
 wait_for "$WORK/dagd.log" "1 files, 1 DAGs, 0 errors" && ok || { out=$(cat "$WORK/dagd.log"); fail "first load"; }
 sed 's/"berlin"/"berlin2"/' "$WORK/dags/berlin.lua" >"$WORK/dags/second.lua"

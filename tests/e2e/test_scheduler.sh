@@ -20,7 +20,7 @@ mkdir -p "$WORK/dags"
 cp "$DATA/sched/diamond.lua" "$WORK/dags/"
 cd "$WORK/dags"
 export SCHED_WORK="$WORK/dags"
-"$DAGD" --dags-folder "$WORK/dags" --state "$WORK/state/dagd.db" --logs-folder "$WORK/logs" >"$WORK/dagd.log" 2>&1 &
+"$DAGD" --listen 127.0.0.1:0 --dags-folder "$WORK/dags" --state "$WORK/state/dagd.db" --logs-folder "$WORK/logs" >"$WORK/dagd.log" 2>&1 &
 pid=$!
 
 first_run() { ls "$WORK/logs/diamond" 2>/dev/null | sort | head -1; }

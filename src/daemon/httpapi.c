@@ -1,0 +1,300 @@
+/* The daemon's HTTP side: serves the API's routes through the http
+ * server, holds long polls (a run's end, a log's growth) and answers them
+ * when the daemon reports a change, keeps the scheduler heartbeat, and
+ * adds the daemon's gauges to /metrics.
+ * SPDX-License-Identifier: MIT */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dagd/api.h"
+#include "dagd/err.h"
+#include "dagd/http.h"
+#include "dagd/log.h"
+#include "dagd/util.h"
+#include <jansson.h>
+#include "daemon.h"
+
+/* What a router entry carries: the daemon and the API route. */
+struct route_binding {
+  daemon_t *d;
+  const dagd_api_route *route;
+};
+
+typedef struct route_binding route_binding;
+
+/* A request waiting for a change. */
+typedef struct pending {
+  daemon_t *d;
+  dagd_http_exchange *x;
+  const dagd_api_route *route;
+  int64_t run_pk;          /* wake on this run's changes, 0 = none */
+  uv_fs_event_t watch;     /* a log file's growth */
+  bool watching;
+  uv_timer_t timer;        /* the long poll's limit */
+  int handles;
+  bool done;
+  struct pending *prev, *next;
+} pending;
+
+static const dagd_dagbag *hook_bag(void *data) { return &((daemon_t *)data)->bag; }
+
+static const dagd_dag *hook_find(void *data, const char *id) {
+  dag_entry *e = daemon_find_dag(data, id);
+  return e ? e->dag : NULL;
+}
+
+static void hook_changed(void *data, const char *dag_id) {
+  daemon_t *d = data;
+  dag_entry *e = daemon_find_dag(d, dag_id);
+  if (e) e->need_plan = true;
+  daemon_kick(d);
+}
+
+static void hook_paused(void *data, const char *dag_id, bool paused) {
+  daemon_t *d = data;
+  dag_entry *e = daemon_find_dag(d, dag_id);
+  if (e) {
+    e->paused = paused;
+    e->need_plan = true;
+  }
+  DAGD_LOG(DAGD_LOG_INFO, "api", "dag %s %s", dag_id, paused ? "paused" : "unpaused");
+  daemon_kick(d);
+}
+
+static void hook_kill(void *data, int64_t run_pk, const char *task_id) { daemon_try_kill(data, run_pk, task_id); }
+
+static double hook_heartbeat_age(void *data) {
+  daemon_t *d = data;
+  return daemon_now() - d->heartbeat;
+}
+
+static void hook_metrics(void *data, dagd_buf *out) {
+  daemon_t *d = data;
+  dagd_buf_printf(out,
+                  "# HELP dagd_running_tries Task tries running now.\n# TYPE dagd_running_tries gauge\n"
+                  "dagd_running_tries %zu\n"
+                  "# HELP dagd_queued_task_instances Task instances scheduled and waiting for a slot.\n"
+                  "# TYPE dagd_queued_task_instances gauge\ndagd_queued_task_instances %zu\n"
+                  "# HELP dagd_parallelism Worker slots.\n# TYPE dagd_parallelism gauge\ndagd_parallelism %d\n"
+                  "# HELP dagd_scheduler_passes_total Scheduling passes.\n# TYPE dagd_scheduler_passes_total counter\n"
+                  "dagd_scheduler_passes_total %llu\n"
+                  "# HELP dagd_scheduler_pass_seconds_total Time spent in scheduling passes.\n"
+                  "# TYPE dagd_scheduler_pass_seconds_total counter\ndagd_scheduler_pass_seconds_total %.6f\n"
+                  "# HELP dagd_loop_lag_seconds How late the last heartbeat fired.\n"
+                  "# TYPE dagd_loop_lag_seconds gauge\ndagd_loop_lag_seconds %.6f\n",
+                  d->n_running, d->queue_depth, d->cfg.parallelism, (unsigned long long)d->passes,
+                  d->pass_seconds, d->loop_lag);
+  dagd_buf_printf(out, "# HELP dagd_tries_total Finished task tries by outcome.\n# TYPE dagd_tries_total counter\n");
+  static const char *const outcomes[] = {"success", "failed", "lost", "timed_out"};
+  for (int i = 0; i < 4; i++)
+    dagd_buf_printf(out, "dagd_tries_total{outcome=\"%s\"} %llu\n", outcomes[i], (unsigned long long)d->tries_total[i]);
+  dagd_buf_printf(out, "# HELP dagd_runs_finished_total Runs finished by state.\n# TYPE dagd_runs_finished_total counter\n"
+                       "dagd_runs_finished_total{state=\"success\"} %llu\ndagd_runs_finished_total{state=\"failed\"} %llu\n",
+                  (unsigned long long)d->runs_finished[0], (unsigned long long)d->runs_finished[1]);
+  dagd_buf_printf(out, "# HELP dagd_http_requests_total HTTP answers by status class.\n"
+                       "# TYPE dagd_http_requests_total counter\n");
+  for (int i = 1; i < 6; i++)
+    dagd_buf_printf(out, "dagd_http_requests_total{code=\"%dxx\"} %llu\n", i, (unsigned long long)d->http_codes[i]);
+}
+
+static void pending_closed(uv_handle_t *h) {
+  pending *p = h->data;
+  if (--p->handles == 0) free(p);
+}
+
+static void pending_free(pending *p) {
+  daemon_t *d = p->d;
+  if (p->prev) p->prev->next = p->next;
+  else d->pending = p->next;
+  if (p->next) p->next->prev = p->prev;
+  p->done = true;
+  uv_close((uv_handle_t *)&p->timer, pending_closed);
+  if (p->watching) uv_close((uv_handle_t *)&p->watch, pending_closed);
+}
+
+static void answer(daemon_t *d, dagd_http_exchange *x, const dagd_api_route *route, bool no_wait);
+
+/* The change came (or the limit passed): answer now, without waiting. */
+static void pending_fire(pending *p) {
+  if (p->done) return;
+  dagd_http_exchange *x = p->x;
+  dagd_http_exchange_on_abort(x, NULL, NULL);
+  daemon_t *d = p->d;
+  const dagd_api_route *route = p->route;
+  pending_free(p);
+  answer(d, x, route, true);
+}
+
+static void on_pending_timer(uv_timer_t *h) { pending_fire(h->data); }
+
+static void on_log_change(uv_fs_event_t *h, const char *file, int events, int status) { pending_fire(h->data); }
+
+static void on_pending_abort(dagd_http_exchange *x, void *data) {
+  pending *p = data;
+  if (!p->done) pending_free(p);
+}
+
+void daemon_api_run_changed(daemon_t *d, int64_t run_pk) {
+  for (pending *p = d->pending, *next; p; p = next) {
+    next = p->next;
+    if (p->run_pk == run_pk) pending_fire(p);
+  }
+}
+
+static void hold(daemon_t *d, dagd_http_exchange *x, const dagd_api_route *route, const dagd_api_response *resp) {
+  pending *p = dagd_calloc(1, sizeof(*p));
+  p->d = d;
+  p->x = x;
+  p->route = route;
+  p->run_pk = resp->wait_run_pk;
+  uv_timer_init(&d->loop, &p->timer);
+  p->timer.data = p;
+  p->handles = 1;
+  double left = resp->wait_until - daemon_now();
+  uv_timer_start(&p->timer, on_pending_timer, left > 0 ? (uint64_t)(left * 1000) : 0, 0);
+  if (resp->wait_log) {
+    uv_fs_event_init(&d->loop, &p->watch);
+    p->watch.data = p;
+    p->handles++;
+    p->watching = true;
+    if (uv_fs_event_start(&p->watch, on_log_change, resp->wait_log, 0) < 0) uv_timer_start(&p->timer, on_pending_timer, 0, 0);
+  }
+  p->next = d->pending;
+  if (d->pending) d->pending->prev = p;
+  d->pending = p;
+  dagd_http_exchange_on_abort(x, on_pending_abort, p);
+}
+
+static void answer(daemon_t *d, dagd_http_exchange *x, const dagd_api_route *route, bool no_wait) {
+  const dagd_http_request *hr = dagd_http_exchange_request(x);
+  const char *params[8];
+  size_t np = hr->nparams < 8 ? hr->nparams : 8;
+  for (size_t i = 0; i < np; i++) params[i] = hr->params[i].value;
+  dagd_api_request req = {
+      .method = hr->method_name, .path = hr->path, .params = params, .n_params = np, .query = hr->query,
+      .body = hr->body, .body_len = hr->body_len,
+      .content_type = dagd_http_request_header(hr, "Content-Type"),
+      .authorization = dagd_http_request_header(hr, "Authorization"),
+      .signature = dagd_http_request_header(hr, "X-Dagd-Signature"),
+      .grafana_signature = dagd_http_request_header(hr, "X-Grafana-Alerting-Signature"),
+      .grafana_timestamp = dagd_http_request_header(hr, "X-Grafana-Alerting-Signature-Timestamp"),
+      .local = dagd_http_exchange_peer_is_loopback(x), .no_wait = no_wait, .now = daemon_now()};
+  dagd_api_response resp;
+  dagd_api_response_init(&resp);
+  dagd_api_dispatch(d->api, route, &req, &resp);
+  if (resp.wait_run_pk || resp.wait_log) {
+    hold(d, x, route, &resp);
+  } else {
+    if (resp.status >= 100 && resp.status < 600) d->http_codes[resp.status / 100]++;
+    dagd_http_reply(x, resp.status, resp.content_type, resp.body.data ? resp.body.data : "", resp.body.len, NULL, 0);
+  }
+  dagd_api_response_close(&resp);
+}
+
+static void on_request(dagd_http_exchange *x, void *data) {
+  const route_binding *b = data;
+  answer(b->d, x, b->route, false);
+}
+
+/* Errors the server answers by itself take the API's error shape. */
+static void error_body(void *data, int status, const char *message, dagd_buf *body, const char **content_type) {
+  json_t *doc = json_pack("{s:s, s:i, s:s}", "title", dagd_http_status_reason(status), "status", status, "detail",
+                          message ? message : dagd_http_status_reason(status));
+  char *text = json_dumps(doc, JSON_COMPACT);
+  dagd_buf_puts(body, text ? text : "{}");
+  dagd_buf_putc(body, '\n');
+  free(text);
+  json_decref(doc);
+  *content_type = "application/json";
+  ((daemon_t *)data)->http_codes[status / 100 < 6 ? status / 100 : 5]++;
+}
+
+static void on_heartbeat(uv_timer_t *h) {
+  daemon_t *d = h->data;
+  double now = daemon_now();
+  /* The timer repeats every second: any extra delay is loop lag. */
+  if (d->heartbeat > 0) d->loop_lag = now - d->heartbeat - 1.0 > 0 ? now - d->heartbeat - 1.0 : 0;
+  d->heartbeat = now;
+}
+
+/* "127.0.0.1:8787", "[::1]:80", "localhost:1" are loopback. */
+static bool listen_is_loopback(const char *listen) {
+  return strncmp(listen, "127.", 4) == 0 || strncmp(listen, "[::1]:", 6) == 0 || strncmp(listen, "localhost:", 10) == 0;
+}
+
+int daemon_api_start(daemon_t *d) {
+  const dagd_config *cfg = &d->cfg;
+  if (cfg->n_api_tokens == 0 && !listen_is_loopback(cfg->listen)) {
+    fprintf(stderr, "dagd: refusing to listen on %s with no api_tokens configured: set api_tokens (or "
+                    "DAGD_API_TOKEN), or listen on a loopback address\n", cfg->listen);
+    return -1;
+  }
+  if (cfg->n_api_tokens == 0)
+    DAGD_LOG(DAGD_LOG_WARN, "api", "DEVELOPMENT MODE: no api_tokens configured, so anyone on this machine "
+                                   "can use the API on %s unauthenticated", cfg->listen);
+  dagd_api_hooks hooks = {.data = d, .bag = hook_bag, .find_dag = hook_find, .changed = hook_changed,
+                          .paused = hook_paused, .kill_try = hook_kill, .metrics = hook_metrics,
+                          .heartbeat_age = hook_heartbeat_age};
+  d->api = dagd_calloc(1, sizeof(*d->api));
+  dagd_api_init(d->api, d->store, &hooks, cfg->api_tokens, cfg->api_token_scopes, cfg->n_api_tokens);
+  d->api->webhook_secrets = cfg->webhook_secrets;
+  d->api->n_webhook_secrets = cfg->n_webhook_secrets;
+  d->api->logs_folder = cfg->logs_folder;
+  d->router = dagd_http_router_new();
+  d->bindings = dagd_calloc(dagd_api_n_routes, sizeof(*d->bindings));
+  dagd_err err;
+  dagd_err_init(&err);
+  for (size_t i = 0; i < dagd_api_n_routes; i++) {
+    const dagd_api_route *r = &dagd_api_routes[i];
+    dagd_http_method m = DAGD_HTTP_GET;
+    for (int k = 0; k < DAGD_HTTP_METHOD_COUNT_; k++)
+      if (strcmp(dagd_http_method_name((dagd_http_method)k), r->method) == 0) m = (dagd_http_method)k;
+    d->bindings[i] = (route_binding){d, r};
+    if (dagd_http_router_add(d->router, m, r->pattern, on_request, &d->bindings[i], &err) < 0) {
+      fprintf(stderr, "dagd: route %s %s: %s\n", r->method, r->pattern, err.msg);
+      return -1;
+    }
+  }
+  dagd_http_server_opts opts = {.error_body = error_body, .error_body_data = d};
+  d->http = dagd_http_server_new(&d->loop, &opts, d->router);
+  if (dagd_http_server_listen(d->http, cfg->listen, &err) < 0) {
+    fprintf(stderr, "dagd: cannot listen on %s: %s\n", cfg->listen, err.msg);
+    return -1;
+  }
+  uv_timer_init(&d->loop, &d->heartbeat_timer);
+  d->heartbeat_timer.data = d;
+  d->heartbeat = daemon_now();
+  uv_timer_start(&d->heartbeat_timer, on_heartbeat, 1000, 1000);
+  DAGD_LOG(DAGD_LOG_INFO, "api", "listening on http://%s (port %d)", cfg->listen, dagd_http_server_port(d->http));
+  return 0;
+}
+
+static void on_server_closed(void *data) {
+  daemon_t *d = data;
+  dagd_http_router_free(d->router);
+  d->router = NULL;
+  free(d->bindings);
+  d->bindings = NULL;
+}
+
+void daemon_api_stop(daemon_t *d) {
+  while (d->pending) {
+    pending *p = d->pending;
+    dagd_http_exchange_on_abort(p->x, NULL, NULL);
+    pending_free(p);
+  }
+  if (d->http) {
+    dagd_http_server_close(d->http, on_server_closed, d);
+    d->http = NULL;
+    uv_close((uv_handle_t *)&d->heartbeat_timer, NULL);
+  } else if (d->router) {
+    on_server_closed(d);
+  }
+}
+
+void daemon_api_free(daemon_t *d) {
+  if (d->api) dagd_api_close(d->api);
+  free(d->api);
+  d->api = NULL;
+}
