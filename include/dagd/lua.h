@@ -58,4 +58,16 @@ int dagd_lua_load_file(const char *path, const dagd_load_opts *opts, dagd_dagbag
 int dagd_lua_load_paths(const char *const *paths, size_t n, const dagd_load_opts *opts,
                         dagd_dagbag *bag);
 
+/* Appends a DAG (taking ownership) or an error to bag: for callers that
+ * assemble a bag from several loads, such as a reload of changed files. */
+void dagd_dagbag_add(dagd_dagbag *bag, dagd_dag *dag);
+void dagd_dagbag_add_error(dagd_dagbag *bag, const char *file, int line, const char *message);
+
+/* The *.lua files under dir, recursively, sorted, hidden entries skipped;
+ * *files is a heap array of heap strings. Unreadable folders are added to
+ * bag as errors (DAGD_EIO). */
+int dagd_lua_list_files(const char *dir, char ***files, size_t *n, dagd_dagbag *bag);
+/* Loads the given files in parallel, merged in order into bag. */
+int dagd_lua_load_files(char *const *files, size_t n, const dagd_load_opts *opts, dagd_dagbag *bag);
+
 #endif

@@ -45,9 +45,19 @@ typedef struct running_try {
   struct running_try *prev, *next;
 } running_try;
 
+/* What a DAG file looked like when it was last loaded. */
+typedef struct file_state {
+  char *path;
+  int64_t mtime_ns;
+  int64_t size;
+  uint64_t ino;
+} file_state;
+
 struct daemon {
   dagd_config cfg;
   dagd_dagbag bag;
+  file_state *files;    /* sorted by path */
+  size_t n_files;
   dag_entry *dags;      /* sorted by id */
   size_t n_dags;
   dagd_store *store;
@@ -86,7 +96,10 @@ struct daemon {
 };
 
 /* dags.c */
+/* Loads the DAG folder; after the first time only files that changed are
+ * read again (unchanged files keep their DAGs and errors). */
 int daemon_load_dags(daemon_t *d, bool initial);
+void daemon_dags_close(daemon_t *d);
 dag_entry *daemon_find_dag(daemon_t *d, const char *dag_id);
 void daemon_watch_dags(daemon_t *d);
 

@@ -4,6 +4,7 @@
  * SPDX-License-Identifier: MIT */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "dagd/err.h"
 #include "dagd/log.h"
@@ -45,19 +46,82 @@ static void keep_last_good(dagd_dagbag *old, dagd_dagbag *bag) {
   }
 }
 
+static int file_cmp(const void *a, const void *b) {
+  return strcmp(((const file_state *)a)->path, ((const file_state *)b)->path);
+}
+
+static const file_state *find_file(const daemon_t *d, const char *path) {
+  file_state key = {.path = (char *)path};
+  return bsearch(&key, d->files, d->n_files, sizeof(*d->files), file_cmp);
+}
+
+void daemon_dags_close(daemon_t *d) {
+  for (size_t i = 0; i < d->n_files; i++) free(d->files[i].path);
+  free(d->files);
+  d->files = NULL;
+  d->n_files = 0;
+}
+
+/* Moves the DAGs and copies the errors of an unchanged file from the old
+ * bag into the new one. */
+static void carry_over(dagd_dagbag *old, dagd_dagbag *bag, const char *path) {
+  for (size_t i = 0; i < old->n_dags; i++) {
+    if (old->dags[i] == NULL || old->dags[i]->fileloc == NULL || strcmp(old->dags[i]->fileloc, path) != 0) continue;
+    dagd_dagbag_add(bag, old->dags[i]);
+    old->dags[i] = NULL;
+  }
+  for (size_t i = 0; i < old->n_errors; i++)
+    if (strcmp(old->errors[i].file, path) == 0)
+      dagd_dagbag_add_error(bag, old->errors[i].file, old->errors[i].line, old->errors[i].message);
+}
+
 int daemon_load_dags(daemon_t *d, bool initial) {
   dagd_load_opts opts;
   dagd_load_opts_default(&opts);
   opts.time_limit_ms = d->cfg.parse_timeout * 1000;
   dagd_dagbag bag;
   dagd_dagbag_init(&bag);
-  const char *folder = d->cfg.dags_folder;
-  int load_rc = dagd_lua_load_paths(&folder, 1, &opts, &bag);
+  char **paths = NULL;
+  size_t n_paths = 0;
+  int load_rc = dagd_lua_list_files(d->cfg.dags_folder, &paths, &n_paths, &bag);
+  /* Which files changed since the last load: size, mtime or inode. */
+  file_state *states = dagd_calloc(n_paths ? n_paths : 1, sizeof(*states));
+  char **changed = dagd_calloc(n_paths ? n_paths : 1, sizeof(*changed));
+  size_t n_changed = 0;
+  for (size_t i = 0; i < n_paths; i++) {
+    struct stat st;
+    states[i].path = paths[i];
+    if (stat(paths[i], &st) == 0) {
+      states[i].mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+      states[i].size = st.st_size;
+      states[i].ino = st.st_ino;
+    }
+    const file_state *old = initial ? NULL : find_file(d, paths[i]);
+    if (old && old->mtime_ns == states[i].mtime_ns && old->size == states[i].size && old->ino == states[i].ino)
+      carry_over(&d->bag, &bag, paths[i]);
+    else
+      changed[n_changed++] = paths[i];
+  }
+  /* Unchanged files went first, so a changed file that now declares an
+   * id another file has is the one in error. */
+  if (n_changed > 0) {
+    int rc = dagd_lua_load_files(changed, n_changed, &opts, &bag);
+    if (load_rc == 0) load_rc = rc;
+  }
   for (size_t i = 0; i < bag.n_errors; i++) {
     const dagd_load_error *e = &bag.errors[i];
-    DAGD_LOG(DAGD_LOG_ERROR, "loader", "%s:%d: %s", e->file, e->line, e->message);
+    bool fresh = initial;
+    for (size_t c = 0; c < n_changed && !fresh; c++) fresh = strcmp(changed[c], e->file) == 0;
+    if (fresh) DAGD_LOG(DAGD_LOG_ERROR, "loader", "%s:%d: %s", e->file, e->line, e->message);
   }
+  bag.n_files = n_paths;
   if (!initial) keep_last_good(&d->bag, &bag);
+  if (!initial) DAGD_LOG(DAGD_LOG_INFO, "loader", "%zu of %zu files changed", n_changed, n_paths);
+  free(changed);
+  free(paths); /* the strings now belong to states */
+  daemon_dags_close(d);
+  d->files = states;
+  d->n_files = n_paths;
 
   /* Record every DAG; a DAG new to the store takes its paused flag from
    * is_paused_upon_creation. One transaction for the whole folder. */

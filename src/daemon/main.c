@@ -188,6 +188,7 @@ static int run_daemon(daemon_t *d) {
   if (rc != 0) DAGD_LOG(DAGD_LOG_ERROR, "daemon", "loop closed with live handles: %s", uv_strerror(rc));
   dagd_store_close(d->store);
   dagd_dagbag_close(&d->bag);
+  daemon_dags_close(d);
   free(d->dags);
   free(d->shim_path);
   DAGD_LOG(DAGD_LOG_INFO, "daemon", "stopped");

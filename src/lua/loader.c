@@ -681,3 +681,36 @@ int dagd_lua_load_paths(const char *const *paths, size_t n, const dagd_load_opts
   }
   return rc;
 }
+
+void dagd_dagbag_add(dagd_dagbag *bag, dagd_dag *dag) { bag_add(bag, dag); }
+
+void dagd_dagbag_add_error(dagd_dagbag *bag, const char *file, int line, const char *message) {
+  bag->errors = dagd_realloc(bag->errors, (bag->n_errors + 1) * sizeof(*bag->errors));
+  dagd_load_error *e = &bag->errors[bag->n_errors++];
+  e->file = dagd_strdup(file);
+  e->line = line;
+  e->message = dagd_strdup(message);
+  e->traceback = NULL;
+}
+
+int dagd_lua_list_files(const char *dir, char ***files, size_t *n, dagd_dagbag *bag) {
+  path_list l = {0};
+  size_t errs = bag->n_errors;
+  size_t len = strlen(dir);
+  char *root = dagd_strndup(dir, len > 1 && dir[len - 1] == '/' ? len - 1 : len);
+  walk(root, &l, bag, 0);
+  free(root);
+  qsort(l.v, l.n, sizeof(*l.v), cmp_path);
+  *files = l.v;
+  *n = l.n;
+  return bag->n_errors != errs ? DAGD_EIO : 0;
+}
+
+int dagd_lua_load_files(char *const *files, size_t n, const dagd_load_opts *opts, dagd_dagbag *bag) {
+  dagd_load_opts defaults;
+  if (opts == NULL) {
+    dagd_load_opts_default(&defaults);
+    opts = &defaults;
+  }
+  return load_many((char **)files, n, opts, bag);
+}

@@ -53,6 +53,8 @@ wait_for "$WORK/dagd.log" "1 files, 1 DAGs, 0 errors" && ok || { out=$(cat "$WOR
 sed 's/"berlin"/"berlin2"/' "$WORK/dags/berlin.lua" >"$WORK/dags/second.lua"
 kill -HUP $pid
 wait_for "$WORK/dagd.log" "2 files, 2 DAGs, 0 errors" && ok || { out=$(cat "$WORK/dagd.log"); fail "reload on SIGHUP"; }
+out=$(cat "$WORK/dagd.log")
+expect_out "1 of 2 files changed" "a reload reads only the changed file"
 kill -TERM $pid
 deadline=$((SECONDS + 10))
 while kill -0 $pid 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.05; done
