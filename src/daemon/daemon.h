@@ -26,6 +26,7 @@ typedef struct dag_entry {
 } dag_entry;
 
 typedef struct daemon daemon_t;
+typedef struct daemon_metrics daemon_metrics;
 typedef struct route_binding route_binding;
 struct pending;
 struct dagd_http_server;
@@ -38,6 +39,8 @@ typedef struct running_try {
   char *dag_id, *task_id;
   int try_number;
   char *base;           /* try file base path */
+  char *pool;
+  double started;
   dagd_exec_try *exec;
   uv_timer_t timeout;   /* execution_timeout, then the kill grace */
   bool timed_out;
@@ -90,8 +93,7 @@ struct daemon {
   uint64_t passes;
   double pass_seconds;
   size_t queue_depth;
-  uint64_t tries_total[4];    /* success, failed, lost, timed out */
-  uint64_t runs_finished[2];  /* success, failed */
+  daemon_metrics *metrics;
   uint64_t http_codes[6];
 };
 
@@ -130,6 +132,13 @@ void daemon_api_stop(daemon_t *d);
 void daemon_api_free(daemon_t *d);
 /* Answers the long polls waiting on this run. */
 void daemon_api_run_changed(daemon_t *d, int64_t run_pk);
+
+/* metrics.c */
+void daemon_metrics_run(daemon_t *d, const char *dag_id, bool success);
+/* outcome: 0 success, 1 failed, 2 lost, 3 timed out; seconds < 0: unknown */
+void daemon_metrics_try(daemon_t *d, const char *dag_id, int outcome, double seconds);
+void daemon_metrics_write(daemon_t *d, dagd_buf *out);
+void daemon_metrics_free(daemon_t *d);
 
 /* main.c */
 void daemon_stop_now(daemon_t *d);

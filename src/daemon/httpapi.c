@@ -85,13 +85,7 @@ static void hook_metrics(void *data, dagd_buf *out) {
                   "# TYPE dagd_loop_lag_seconds gauge\ndagd_loop_lag_seconds %.6f\n",
                   d->n_running, d->queue_depth, d->cfg.parallelism, (unsigned long long)d->passes,
                   d->pass_seconds, d->loop_lag);
-  dagd_buf_printf(out, "# HELP dagd_tries_total Finished task tries by outcome.\n# TYPE dagd_tries_total counter\n");
-  static const char *const outcomes[] = {"success", "failed", "lost", "timed_out"};
-  for (int i = 0; i < 4; i++)
-    dagd_buf_printf(out, "dagd_tries_total{outcome=\"%s\"} %llu\n", outcomes[i], (unsigned long long)d->tries_total[i]);
-  dagd_buf_printf(out, "# HELP dagd_runs_finished_total Runs finished by state.\n# TYPE dagd_runs_finished_total counter\n"
-                       "dagd_runs_finished_total{state=\"success\"} %llu\ndagd_runs_finished_total{state=\"failed\"} %llu\n",
-                  (unsigned long long)d->runs_finished[0], (unsigned long long)d->runs_finished[1]);
+  daemon_metrics_write(d, out);
   dagd_buf_printf(out, "# HELP dagd_http_requests_total HTTP answers by status class.\n"
                        "# TYPE dagd_http_requests_total counter\n");
   for (int i = 1; i < 6; i++)

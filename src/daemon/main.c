@@ -189,6 +189,7 @@ static int run_daemon(daemon_t *d) {
   dagd_store_close(d->store);
   dagd_dagbag_close(&d->bag);
   daemon_dags_close(d);
+  daemon_metrics_free(d);
   free(d->dags);
   free(d->shim_path);
   DAGD_LOG(DAGD_LOG_INFO, "daemon", "stopped");

@@ -222,7 +222,7 @@ static int advance_run(pass_state *ps, dagd_store_run *run) {
   for (size_t t = 0; t < dag->n_tasks && !any_changed; t++) any_changed = tis[t].changed;
   if (any_changed || state != DAGD_RUN_RUNNING) changed_run(ps, run->pk);
   if (state != DAGD_RUN_RUNNING) {
-    ps->d->runs_finished[state == DAGD_RUN_SUCCESS ? 0 : 1]++;
+    daemon_metrics_run(ps->d, dag->id, state == DAGD_RUN_SUCCESS);
     run->state = state;
     run->end_date = ps->now;
     if ((rc = dagd_store_run_set_state(d->store, run->pk, state, run->start_date, ps->now, &ps->err)) < 0)

@@ -87,6 +87,7 @@ static void rt_closed(uv_handle_t *h) {
   free(rt->dag_id);
   free(rt->task_id);
   free(rt->base);
+  free(rt->pool);
   free(rt);
 }
 
@@ -190,7 +191,8 @@ static void try_finished(running_try *rt, const dagd_try_result *r) {
     dagd_store_ti_clear(&ti);
     return;
   }
-  d->tries_total[ok ? 0 : r->how == DAGD_TRY_VANISHED ? 2 : rt->timed_out ? 3 : 1]++;
+  daemon_metrics_try(d, rt->dag_id, ok ? 0 : r->how == DAGD_TRY_VANISHED ? 2 : rt->timed_out ? 3 : 1,
+                     rt->started > 0 ? daemon_now() - rt->started : -1);
   daemon_api_run_changed(d, rt->run_pk);
   const char *how = r->how == DAGD_TRY_VANISHED ? "was lost" : rt->timed_out ? "timed out" : rt->killed ? "was stopped on request" : NULL;
   if (how == NULL && r->how == DAGD_TRY_SIGNALED) how = "was killed";
@@ -301,6 +303,8 @@ void daemon_try_start(daemon_t *d, int64_t run_pk, const char *dag_id, const cha
     goto out;
   }
   arm_timeout(rt, task, daemon_now());
+  rt->started = daemon_now();
+  rt->pool = dagd_strdup(task->pool ? task->pool : "default");
   daemon_api_run_changed(d, run_pk);
   DAGD_LOG(DAGD_LOG_INFO, "exec", "%s/%s/%s try %d started", dag_id, run.run_id, task_id, try_number);
 out:
@@ -324,6 +328,8 @@ int daemon_tries_adopt(daemon_t *d) {
     if (dagd_store_run_get_pk(d->store, ti->run_pk, &run, &err) < 0) continue;
     running_try *rt = rt_new(d, ti->run_pk, run.dag_id, ti->task_id, ti->try_number, run.run_id);
     dagd_exec_adopt(d->exec, rt->base, on_try_done, rt, &rt->exec, &err);
+    rt->started = ti->start_date;
+    rt->pool = dagd_strdup(ti->pool ? ti->pool : "default");
     dag_entry *e = daemon_find_dag(d, run.dag_id);
     arm_timeout(rt, e ? dagd_dag_find_task(e->dag, ti->task_id) : NULL, ti->start_date);
     DAGD_LOG(DAGD_LOG_INFO, "exec", "re-adopting %s/%s/%s try %d", run.dag_id, run.run_id, ti->task_id,

@@ -157,6 +157,10 @@ expect_out '"status":"ok"' "health"
 run curl -s "$DAGD_URL/metrics"
 expect_out "dagd_running_tries" "metrics"
 expect_out 'dagd_webhook_events_total{outcome="duplicate"} 1' "metrics count the repeat"
+expect_out 'dagd_runs_finished_total{dag="fails",state="failed"} 1' "metrics: runs by DAG and state"
+expect_out 'dagd_tries_total{dag="bf",outcome="failed"} 1' "metrics: tries by DAG and outcome"
+expect_out 'dagd_task_duration_seconds_bucket{le="+Inf"}' "metrics: duration histogram"
+expect_out 'dagd_http_requests_total{code="4xx"}' "metrics: requests by code"
 stop_dagd
 
 # With a token: mutations need it, reads stay open.
