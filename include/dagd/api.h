@@ -35,8 +35,8 @@ typedef struct dagd_api_request {
   const char *content_type;    /* NULL when absent */
   const char *authorization;   /* the Authorization header, or NULL */
   const char *signature;       /* X-Dagd-Signature (sha256=<hex> of the body), or NULL */
-  const char *grafana_signature;  /* X-Grafana-Alerting-Signature, or NULL */
-  const char *grafana_timestamp;  /* X-Grafana-Alerting-Signature-Timestamp, or NULL */
+  const char *grafana_signature;  /* the configured signature header (lowercase hex HMAC), or NULL */
+  const char *grafana_timestamp;  /* the configured timestamp header, or NULL */
   bool local;                  /* the peer is on a loopback address */
   bool no_wait;                /* answer now even if the request asks to wait */
   double now;                  /* the clock, injected */

@@ -26,6 +26,8 @@ typedef struct dagd_config {
   size_t n_api_tokens;
   dagd_kv *webhook_secrets; /* hook name -> secret */
   size_t n_webhook_secrets;
+  char *grafana_signature_header;  /* "X-Grafana-Alerting-Signature" */
+  char *grafana_timestamp_header;  /* "X-Grafana-Alerting-Signature-Timestamp" */
   char *executor;           /* "local" | "kubernetes" */
   int64_t parse_timeout;    /* seconds per DAG file, 30 */
   int64_t log_retention;    /* seconds, 0 = keep forever; 30d */

@@ -116,7 +116,7 @@ int dagd__api_events_post(dagd_api *api, const dagd_api_request *req, dagd_api_r
     rc = dagd_store_event_insert(api->store, &ev, &err);
   }
   if (rc == 0 && !duplicate) {
-    json_t *conf = json_pack("{s:s, s:O}", "event", name, "payload", payload ? payload : json_object());
+    json_t *conf = json_pack("{s:s, s:o}", "event", name, "payload", payload ? json_incref(payload) : json_object());
     rc = start_runs(api, name, conf, ev.id, req->now, started, held, &err);
     json_decref(conf);
     if (rc == 0) rc = dagd_store_event_set_outcome(api->store, ev.id, "accepted", (int)json_array_size(started), &err);
@@ -145,8 +145,9 @@ out:
 /* The alert as dagd passes it on in a run's conf. */
 static json_t *alert_conf(const json_t *a) {
   json_t *labels = json_object_get(a, "labels"), *ann = json_object_get(a, "annotations");
-  return json_pack("{s:O, s:O, s:s?, s:s?, s:s?}", "labels", json_is_object(labels) ? labels : json_object(),
-                   "annotations", json_is_object(ann) ? ann : json_object(), "fingerprint",
+  return json_pack("{s:o, s:o, s:s?, s:s?, s:s?}", "labels",
+                   json_is_object(labels) ? json_incref(labels) : json_object(), "annotations",
+                   json_is_object(ann) ? json_incref(ann) : json_object(), "fingerprint",
                    json_string_value(json_object_get(a, "fingerprint")), "starts_at",
                    json_string_value(json_object_get(a, "startsAt")), "generator_url",
                    json_string_value(json_object_get(a, "generatorURL")));

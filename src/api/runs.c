@@ -167,11 +167,11 @@ static json_t *ti_json(const dagd_dag *dag, const dagd_store_ti *ti, json_t *out
   double end = ti->end_date, start = ti->start_date;
   json_t *dur = start > 0 && end >= start ? json_real(end - start) : json_null();
   json_t *outs = json_object_get(outputs, ti->task_id);
-  return json_pack("{s:s, s:s, s:i, s:i, s:o, s:o, s:o, s:o, s:O, s:s?, s:s, s:I, s:o}", "task_id", ti->task_id,
+  return json_pack("{s:s, s:s, s:i, s:i, s:o, s:o, s:o, s:o, s:o, s:s?, s:s, s:I, s:o}", "task_id", ti->task_id,
                    "state", dagd_ti_state_name(ti->state), "try_number", ti->try_number, "max_tries", ti->max_tries,
                    "start_date", dagd__api_time(start), "end_date", dagd__api_time(end), "duration", dur,
                    "exit_code", ti->has_exit_code ? json_integer(ti->exit_code) : json_null(), "outputs",
-                   outs ? outs : json_object(), "operator", task ? dagd_op_name(task->op) : NULL, "pool",
+                   outs ? json_incref(outs) : json_object(), "operator", task ? dagd_op_name(task->op) : NULL, "pool",
                    ti->pool ? ti->pool : "default", "priority_weight", (json_int_t)ti->priority_weight,
                    "next_try_at", dagd__api_time(ti->next_try_at));
 }

@@ -25,6 +25,8 @@ void dagd_config_init(dagd_config *cfg) {
   cfg->listen = dagd_strdup("127.0.0.1:8787");
   cfg->parallelism = 16;
   cfg->executor = dagd_strdup("local");
+  cfg->grafana_signature_header = dagd_strdup("X-Grafana-Alerting-Signature");
+  cfg->grafana_timestamp_header = dagd_strdup("X-Grafana-Alerting-Signature-Timestamp");
   cfg->parse_timeout = 30;
   cfg->log_retention = 30 * 86400;
 }
@@ -43,6 +45,8 @@ void dagd_config_close(dagd_config *cfg) {
   free(cfg->logs_folder);
   free(cfg->listen);
   free(cfg->executor);
+  free(cfg->grafana_signature_header);
+  free(cfg->grafana_timestamp_header);
   free(cfg->config_file);
   kv_free(cfg->pools, cfg->n_pools);
   kv_free(cfg->webhook_secrets, cfg->n_webhook_secrets);
@@ -143,6 +147,12 @@ int dagd_config_set(dagd_config *cfg, const char *key, const char *value, dagd_e
         return dagd_err_set(err, sub.code, "%s: %s", key, sub.msg);
     }
     *(retention ? &cfg->log_retention : &cfg->parse_timeout) = secs;
+  } else if (strcmp(key, "grafana_signature_header") == 0 || strcmp(key, "grafana_timestamp_header") == 0) {
+    for (const char *c = value; *c; c++)
+      if (!(isalnum((unsigned char)*c) || *c == '-' || *c == '_'))
+        return dagd_err_set(err, DAGD_EINVAL, "%s: \"%s\" is not a header name", key, value);
+    if (*value == '\0') return dagd_err_set(err, DAGD_EINVAL, "%s: empty header name", key);
+    set_str(key[8] == 's' ? &cfg->grafana_signature_header : &cfg->grafana_timestamp_header, value);
   } else if (strcmp(key, "pools") == 0) {
     return parse_pool(cfg, value, err);
   } else if (strcmp(key, "api_token") == 0 || strcmp(key, "api_tokens") == 0) {

@@ -171,8 +171,8 @@ static void answer(daemon_t *d, dagd_http_exchange *x, const dagd_api_route *rou
       .content_type = dagd_http_request_header(hr, "Content-Type"),
       .authorization = dagd_http_request_header(hr, "Authorization"),
       .signature = dagd_http_request_header(hr, "X-Dagd-Signature"),
-      .grafana_signature = dagd_http_request_header(hr, "X-Grafana-Alerting-Signature"),
-      .grafana_timestamp = dagd_http_request_header(hr, "X-Grafana-Alerting-Signature-Timestamp"),
+      .grafana_signature = dagd_http_request_header(hr, d->cfg.grafana_signature_header),
+      .grafana_timestamp = dagd_http_request_header(hr, d->cfg.grafana_timestamp_header),
       .local = dagd_http_exchange_peer_is_loopback(x), .no_wait = no_wait, .now = daemon_now()};
   dagd_api_response resp;
   dagd_api_response_init(&resp);

@@ -327,6 +327,9 @@ int daemon_tries_adopt(daemon_t *d) {
     dagd_store_run run = {0};
     if (dagd_store_run_get_pk(d->store, ti->run_pk, &run, &err) < 0) continue;
     running_try *rt = rt_new(d, ti->run_pk, run.dag_id, ti->task_id, ti->try_number, run.run_id);
+    /* A try recorded just before a crash may never have got its folder:
+     * make it, so that its "vanished" record can be written. */
+    make_parent_dirs(rt->base);
     dagd_exec_adopt(d->exec, rt->base, on_try_done, rt, &rt->exec, &err);
     rt->started = ti->start_date;
     rt->pool = dagd_strdup(ti->pool ? ti->pool : "default");
