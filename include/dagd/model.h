@@ -29,6 +29,7 @@ typedef enum {
   DAGD_OP_LUA,
   DAGD_OP_DEPLOY,
   DAGD_OP_EMPTY,
+  DAGD_OP_DATA_CHECK,
   DAGD_OP__COUNT
 } dagd_op;
 

@@ -19,6 +19,10 @@
 
 struct dagd_err;
 
+/* Exit statuses with a meaning of their own for the scheduler. */
+#define DAGD_EXIT_SKIP 98        /* soft fail: the task instance is skipped */
+#define DAGD_EXIT_RESCHEDULE 99  /* a sensor in reschedule mode: poke again later, no try used */
+
 /* Largest $DAGD_OUTPUT accepted. */
 #define DAGD_OUTPUT_MAX (64 * 1024)
 
@@ -34,6 +38,9 @@ typedef struct dagd_try_info {
   const json_t *outputs;       /* {"task": {"key": "value"}} of the run, may be NULL */
   const char *output_path;     /* $DAGD_OUTPUT */
   char *const *environ;        /* the daemon's environment ("K=V", NULL-ended) */
+  const char *self_path;       /* the dagd binary: operators that run inside it */
+  const char *spec_path;       /* where the caller writes dagd_command.spec */
+  const json_t *extra;         /* inputs the daemon gathered for the operator (gate baselines), may be NULL */
   dagd_template_secret_cb secret;
   void *secret_data;
 } dagd_try_info;
@@ -45,7 +52,12 @@ typedef struct dagd_command {
   char **secrets;              /* secret values rendered (for masking) */
   size_t n_secrets;
   bool no_process;             /* nothing to run: the try succeeds at once (empty) */
+  char *spec;                  /* for operators run by `dagd op`: JSON to write to spec_path first */
 } dagd_command;
+
+/* True for operators that run inside the dagd binary (`dagd op SPEC`):
+ * registry, http, gate, branch, sensor, lua, deploy, data_check. */
+bool dagd_ops_in_process(dagd_op op);
 
 /* The template context of a try: ds, ds_nodash, ts, logical_date,
  * data_interval_start, data_interval_end, run_id, dag_id, task_id,

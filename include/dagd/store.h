@@ -19,7 +19,7 @@ struct dagd_err;
 typedef struct dagd_store dagd_store;
 
 /* The schema version this build writes. */
-#define DAGD_STORE_SCHEMA_VERSION 2
+#define DAGD_STORE_SCHEMA_VERSION 3
 
 typedef enum {
   DAGD_RUN_QUEUED,
@@ -233,6 +233,17 @@ int dagd_store_alert_seen(dagd_store *st, const char *fingerprint, const char *s
 /* When an event last started a run of the DAG (0: never), for event_cooldown. */
 int dagd_store_dag_event_run(dagd_store *st, const char *dag_id, double *last, struct dagd_err *err);
 int dagd_store_dag_set_event_run(dagd_store *st, const char *dag_id, double at, struct dagd_err *err);
+
+/* The DAG's latest successful run other than exclude_pk: DAGD_ENOENT when none. */
+int dagd_store_run_last_success(dagd_store *st, const char *dag_id, int64_t exclude_pk, dagd_store_run *out,
+                                struct dagd_err *err);
+/* The "deployed" baseline of a gate: the values its model had when its run
+ * succeeded (and so was promoted). vals is JSON object text. */
+int dagd_store_baseline_put(dagd_store *st, const char *dag_id, const char *task_id, const char *run_id,
+                            const char *vals, double at, struct dagd_err *err);
+/* DAGD_ENOENT when none yet; *run_id and *vals are heap strings. */
+int dagd_store_baseline_get(dagd_store *st, const char *dag_id, const char *task_id, char **run_id, char **vals,
+                            struct dagd_err *err);
 
 /* --- backfills --- */
 typedef struct dagd_store_backfill {

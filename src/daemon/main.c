@@ -20,6 +20,7 @@
 #include "dagd/cron.h"
 #include "dagd/err.h"
 #include "dagd/exec.h"
+#include "dagd/operators.h"
 #include "dagd/log.h"
 #include "dagd/lua.h"
 #include "dagd/time.h"
@@ -215,6 +216,8 @@ int main(int argc, char **argv) {
   memset(&d, 0, sizeof(d));
   /* The per-try supervisor is this same binary (see exec.h). */
   if (argc > 1 && strcmp(argv[1], "shim") == 0) return dagd_shim_main(argc - 1, argv + 1);
+  /* So are operators that run in-process: `dagd op SPEC`. */
+  if (argc > 1 && strcmp(argv[1], "op") == 0) return dagd_operator_main(argc - 1, argv + 1);
   while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
     switch (opt) {
     case 'c': config = optarg; break;

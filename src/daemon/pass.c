@@ -152,6 +152,31 @@ static void add_candidate(pass_state *ps, const dag_entry *e, const dagd_task *t
   ps->cand_task[i] = task;
 }
 
+/* A successful run promoted the model its gates let through: what each
+ * gate checked becomes that gate's "deployed" baseline. */
+static int record_baselines(pass_state *ps, const dagd_dag *dag, const dagd_store_run *run) {
+  char *text = NULL;
+  json_t *outs = NULL;
+  int rc = 0;
+  for (size_t t = 0; rc == 0 && t < dag->n_tasks; t++) {
+    const dagd_task *task = dag->tasks[t];
+    const char *from = task->op == DAGD_OP_GATE ? json_string_value(json_object_get(task->config, "from")) : NULL;
+    if (from == NULL) continue;
+    if (outs == NULL) {
+      if ((rc = dagd_store_output_json(ps->d->store, run->pk, &text, &ps->err)) < 0) break;
+      outs = json_loads(text, 0, NULL);
+    }
+    json_t *vals = json_object_get(outs, from);
+    if (!json_is_object(vals)) continue;
+    char *v = json_dumps(vals, JSON_COMPACT);
+    rc = dagd_store_baseline_put(ps->d->store, dag->id, task->id, run->run_id, v, ps->now, &ps->err);
+    free(v);
+  }
+  json_decref(outs);
+  free(text);
+  return rc;
+}
+
 /* Advances one active run: starts a queued run when its DAG has room,
  * evaluates the task instances, records what changed and whether the run
  * ended, and collects the instances ready to start. */
@@ -227,6 +252,7 @@ static int advance_run(pass_state *ps, dagd_store_run *run) {
     run->end_date = ps->now;
     if ((rc = dagd_store_run_set_state(d->store, run->pk, state, run->start_date, ps->now, &ps->err)) < 0)
       goto out;
+    if (state == DAGD_RUN_SUCCESS && (rc = record_baselines(ps, dag, run)) < 0) goto out;
     e->need_plan = true; /* a run slot is free */
     ps->dag_active_runs[di]--;
     DAGD_LOG(DAGD_LOG_INFO, "sched", "dag %s: run %s %s", dag->id, run->run_id, dagd_run_state_name(state));

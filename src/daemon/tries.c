@@ -111,6 +111,7 @@ static double jitter(daemon_t *d) {
 /* Reads and stores the try's outputs. Returns false (with the reason in
  * the log) when they are malformed or too big: the try then fails. */
 static bool store_outputs(daemon_t *d, running_try *rt, dagd_err *err) {
+  /* err is set only for a store failure; bad outputs return false. */
   char *path = dagd_asprintf("%s.out", rt->base);
   FILE *f = fopen(path, "re");
   free(path);
@@ -150,6 +151,8 @@ static void try_finished(running_try *rt, const dagd_try_result *r) {
   dagd_err err;
   dagd_err_init(&err);
   bool ok = r->how == DAGD_TRY_EXITED && r->code == 0 && !rt->timed_out;
+  bool skip = r->how == DAGD_TRY_EXITED && r->code == DAGD_EXIT_SKIP && !rt->timed_out;
+  bool reschedule = r->how == DAGD_TRY_EXITED && r->code == DAGD_EXIT_RESCHEDULE && !rt->timed_out;
   dagd_store_ti ti = {0};
   int rc = dagd_store_begin(d->store, &err);
   if (rc == 0) rc = dagd_store_ti_get(d->store, rt->run_pk, rt->task_id, &ti, &err);
@@ -158,12 +161,29 @@ static void try_finished(running_try *rt, const dagd_try_result *r) {
     dagd_store_rollback(d->store);
     goto out;
   }
-  if (rc == 0 && ok) ok = store_outputs(d, rt, &err);
+  /* Outputs are kept from failed tries too (a failing gate's report);
+   * only a successful try fails when they are malformed. */
+  if (rc == 0) {
+    bool stored = store_outputs(d, rt, &err);
+    if (ok && !stored) ok = false;
+    if (dagd_err_is_set(&err)) rc = err.code;
+  }
   if (rc == 0) {
     dag_entry *e = daemon_find_dag(d, rt->dag_id);
     const dagd_task *task = e ? dagd_dag_find_task(e->dag, rt->task_id) : NULL;
     dagd_sched_ti st = {.state = ti.state, .try_number = ti.try_number, .max_tries = ti.max_tries};
-    if (task) {
+    if (skip) {
+      st.state = DAGD_TI_SKIPPED; /* soft fail */
+    } else if (reschedule && task) {
+      /* A sensor poke that found nothing: poke again after its interval;
+       * the poke used no try. */
+      int64_t interval = 60;
+      const json_t *iv = json_object_get(task->config, "interval");
+      if (json_is_integer(iv) && json_integer_value(iv) > 0) interval = json_integer_value(iv);
+      st.state = DAGD_TI_UP_FOR_RESCHEDULE;
+      st.next_try_at = daemon_now() + (double)interval;
+      ti.try_number--;
+    } else if (task) {
       dagd_sched_try_finished(task, &st, ok, daemon_now(), jitter(d));
     } else {
       st.state = ok ? DAGD_TI_SUCCESS : DAGD_TI_FAILED; /* the task left the DAG: no retry */
@@ -253,6 +273,61 @@ static void fail_now(running_try *rt, const char *why) {
   try_finished(rt, &r);
 }
 
+/* The inputs a gate gets besides its config: the baseline's values and
+ * which run they come from (null when there is none yet). */
+static json_t *gate_extra(daemon_t *d, const dagd_dag *dag, const dagd_task *task, int64_t run_pk) {
+  const char *kind = json_string_value(json_object_get(task->config, "baseline"));
+  const char *from = json_string_value(json_object_get(task->config, "from"));
+  if (kind == NULL || from == NULL) return NULL;
+  dagd_err err;
+  dagd_err_init(&err);
+  json_t *extra = json_object();
+  if (strcmp(kind, "last_success") == 0) {
+    dagd_store_run last;
+    char *text = NULL;
+    if (dagd_store_run_last_success(d->store, dag->id, run_pk, &last, &err) == 0) {
+      if (dagd_store_output_json(d->store, last.pk, &text, &err) == 0) {
+        json_t *outs = json_loads(text, 0, NULL);
+        json_t *vals = json_object_get(outs, from);
+        if (json_is_object(vals)) {
+          json_object_set(extra, "baseline", vals);
+          json_object_set_new(extra, "baseline_run", json_string(last.run_id));
+        }
+        json_decref(outs);
+      }
+      free(text);
+      dagd_store_run_clear(&last);
+    }
+  } else if (strcmp(kind, "deployed") == 0) {
+    char *run_id = NULL, *vals = NULL;
+    if (dagd_store_baseline_get(d->store, dag->id, task->id, &run_id, &vals, &err) == 0) {
+      json_t *v = json_loads(vals, 0, NULL);
+      if (json_is_object(v)) json_object_set_new(extra, "baseline", v);
+      else json_decref(v);
+      json_object_set_new(extra, "baseline_run", json_string(run_id));
+    }
+    free(run_id);
+    free(vals);
+  }
+  return extra;
+}
+
+/* Writes the spec of an in-process operator beside the try's log. */
+static int write_spec(const char *path, const char *spec) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return -1;
+  size_t len = strlen(spec), off = 0;
+  while (off < len) {
+    ssize_t n = write(fd, spec + off, len - off);
+    if (n <= 0) {
+      close(fd);
+      return -1;
+    }
+    off += (size_t)n;
+  }
+  return close(fd);
+}
+
 void daemon_try_start(daemon_t *d, int64_t run_pk, const char *dag_id, const char *task_id, int try_number) {
   if (d->stopped) return; /* recorded as running: the next start finds it lost and retries it */
   dagd_err err;
@@ -281,13 +356,21 @@ void daemon_try_start(daemon_t *d, int64_t run_pk, const char *dag_id, const cha
   if (dagd_store_output_json(d->store, run_pk, &outputs_text, &err) == 0)
     outputs = json_loads(outputs_text, 0, NULL);
   char *out_path = dagd_asprintf("%s.out", rt->base);
+  char *spec_path = dagd_asprintf("%s.spec.json", rt->base);
+  json_t *extra = task->op == DAGD_OP_GATE ? gate_extra(d, e->dag, task, run_pk) : NULL;
   dagd_try_info info = {
       .dag = e->dag, .task = task, .run_id = run.run_id, .logical_date = run.logical_date,
       .has_interval = run.has_interval, .interval_start = run.interval_start, .interval_end = run.interval_end,
       .try_number = try_number, .conf = run.conf, .outputs = outputs, .output_path = out_path,
-      .environ = environ, .secret = secret_from_env};
+      .environ = environ, .secret = secret_from_env, .self_path = d->shim_path, .spec_path = spec_path,
+      .extra = extra};
   int rc = dagd_ops_command(&info, &cmd, &err);
   free(out_path);
+  json_decref(extra);
+  if (rc == 0 && cmd.spec && write_spec(spec_path, cmd.spec) < 0) {
+    rc = dagd_err_set(&err, DAGD_EIO, "cannot write %s: %s", spec_path, strerror(errno));
+  }
+  free(spec_path);
   if (rc < 0) {
     fail_now(rt, err.msg);
     goto out;

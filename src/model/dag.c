@@ -207,8 +207,8 @@ static int report_cycle(const dagd_dag *dag, const size_t *indeg, dagd_err *err)
   }
   /* walk[seen_at[cur] .. len) goes upstream around the cycle; reverse it. */
   size_t start = (size_t)seen_at[cur], clen = len - start;
-  size_t *cyc = malloc(clen * sizeof(*cyc));
-  if (cyc == NULL) abort();
+  /* calloc: a cycle has at least one task, but the compiler cannot know. */
+  size_t *cyc = dagd_calloc(clen ? clen : 1, sizeof(*cyc));
   for (size_t i = 0; i < clen; i++) cyc[i] = walk[len - 1 - i];
   size_t rot = 0;
   for (size_t i = 1; i < clen; i++)

@@ -9,7 +9,7 @@ static const char *const op_names[DAGD_OP__COUNT] = {
     [DAGD_OP_SHELL] = "shell",   [DAGD_OP_DOCKER] = "docker", [DAGD_OP_KUBECTL] = "kubectl",
     [DAGD_OP_REGISTRY] = "registry", [DAGD_OP_HTTP] = "http", [DAGD_OP_GATE] = "gate",
     [DAGD_OP_BRANCH] = "branch", [DAGD_OP_SENSOR] = "sensor", [DAGD_OP_LUA] = "lua",
-    [DAGD_OP_DEPLOY] = "deploy", [DAGD_OP_EMPTY] = "empty",
+    [DAGD_OP_DEPLOY] = "deploy", [DAGD_OP_EMPTY] = "empty", [DAGD_OP_DATA_CHECK] = "data_check",
 };
 
 static const char *const tr_names[DAGD_TR__COUNT] = {

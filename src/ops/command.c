@@ -226,6 +226,78 @@ static int docker_argv(builder *b, strv *argv, char *const *task_env) {
   return 0;
 }
 
+/* A copy of the config with every string rendered (function markers and
+ * other values as they are). NULL on a template error. */
+static json_t *render_config(builder *b, const json_t *v, const char *field) {
+  switch (json_typeof(v)) {
+  case JSON_STRING: {
+    char *r = render(b, field, json_string_value(v), false);
+    if (r == NULL) return NULL;
+    json_t *out = json_string(r);
+    free(r);
+    return out ? out : json_string("");
+  }
+  case JSON_ARRAY: {
+    json_t *out = json_array();
+    size_t i;
+    json_t *x;
+    json_array_foreach(v, i, x) {
+      json_t *r = render_config(b, x, field);
+      if (r == NULL) {
+        json_decref(out);
+        return NULL;
+      }
+      json_array_append_new(out, r);
+    }
+    return out;
+  }
+  case JSON_OBJECT: {
+    if (json_object_size(v) == 1 && json_is_string(json_object_get(v, "function"))) return json_deep_copy(v);
+    json_t *out = json_object();
+    const char *k;
+    json_t *x;
+    json_object_foreach((json_t *)v, k, x) {
+      json_t *r = render_config(b, x, field == NULL ? k : field);
+      if (r == NULL) {
+        json_decref(out);
+        return NULL;
+      }
+      json_object_set_new(out, k, r);
+    }
+    return out;
+  }
+  default: return json_deep_copy(v);
+  }
+}
+
+bool dagd_ops_in_process(dagd_op op) {
+  switch (op) {
+  case DAGD_OP_REGISTRY: case DAGD_OP_HTTP: case DAGD_OP_GATE: case DAGD_OP_BRANCH: case DAGD_OP_SENSOR:
+  case DAGD_OP_LUA: case DAGD_OP_DEPLOY: case DAGD_OP_DATA_CHECK: return true;
+  default: return false;
+  }
+}
+
+/* `dagd op SPEC`: the spec holds the rendered config and the context. */
+static int in_process_argv(builder *b, strv *argv) {
+  const dagd_try_info *info = b->info;
+  if (info->self_path == NULL || info->spec_path == NULL)
+    return dagd_err_set(b->err, DAGD_EINVAL, "task \"%s\": no dagd binary to run the %s operator", info->task->id,
+                        dagd_op_name(info->task->op));
+  json_t *config = render_config(b, info->task->config, NULL);
+  if (config == NULL) return -1;
+  json_t *spec = json_pack("{s:s, s:o, s:O, s:s, s:s, s:s, s:i, s:O}", "operator", dagd_op_name(info->task->op),
+                           "config", config, "context", b->ctx, "dag_id", info->dag->id, "task_id", info->task->id,
+                           "fileloc", info->dag->fileloc ? info->dag->fileloc : "", "try_number", info->try_number,
+                           "extra", info->extra ? info->extra : json_null());
+  b->out->spec = json_dumps(spec, JSON_COMPACT | JSON_REAL_PRECISION(15));
+  json_decref(spec);
+  strv_push(argv, dagd_strdup(info->self_path));
+  strv_push(argv, dagd_strdup("op"));
+  strv_push(argv, dagd_strdup(info->spec_path));
+  return 0;
+}
+
 static int kubectl_argv(builder *b, strv *argv) {
   const dagd_task *t = b->info->task;
   static const struct { const char *key, *flag; } globals[] = {
@@ -327,6 +399,10 @@ int dagd_ops_command(const dagd_try_info *info, dagd_command *out, dagd_err *err
   case DAGD_OP_DOCKER: rc = docker_argv(&b, &argv, env.v); break;
   case DAGD_OP_KUBECTL: rc = kubectl_argv(&b, &argv); break;
   default:
+    if (dagd_ops_in_process(t->op)) {
+      rc = in_process_argv(&b, &argv);
+      break;
+    }
     rc = dagd_err_set(err, DAGD_EINVAL, "task \"%s\": the %s operator cannot run yet in this version", t->id,
                       dagd_op_name(t->op));
   }

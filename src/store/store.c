@@ -102,6 +102,16 @@ static const char *const migrations[] = {
     "  total INTEGER NOT NULL"
     ");"
     "CREATE INDEX dag_run_backfill ON dag_run (backfill_id) WHERE backfill_id IS NOT NULL;",
+    /* 2 -> 3: the values a gate's model had when its run was promoted. */
+    "CREATE TABLE baseline ("
+    "  dag_id TEXT NOT NULL,"
+    "  task_id TEXT NOT NULL,"           /* the gate */
+    "  run_id TEXT NOT NULL,"
+    "  vals TEXT NOT NULL,"              /* JSON object of the outputs checked */
+    "  recorded_at REAL NOT NULL,"
+    "  PRIMARY KEY (dag_id, task_id)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX dag_run_success ON dag_run (dag_id, end_date) WHERE state = 'success';",
 };
 
 enum {
@@ -141,6 +151,9 @@ enum {
   Q_BACKFILL_COUNTS,
   Q_RUN_LATEST,
   Q_RUN_BACKFILL,
+  Q_RUN_LAST_SUCCESS,
+  Q_BASELINE_PUT,
+  Q_BASELINE_GET,
   Q__COUNT
 };
 
@@ -206,6 +219,12 @@ static const char *const queries[Q__COUNT] = {
     [Q_BACKFILL_GET] = "SELECT id, dag_id, from_date, to_date, options, created_at, total FROM backfill WHERE id = ?1",
     [Q_BACKFILL_COUNTS] = "SELECT state, count(*) FROM dag_run WHERE backfill_id = ?1 GROUP BY state",
     [Q_RUN_BACKFILL] = "UPDATE dag_run SET backfill_id = ?2, queued_at = ?3 WHERE id = ?1",
+    [Q_RUN_LAST_SUCCESS] = "SELECT " RUN_COLS " FROM dag_run WHERE dag_id = ?1 AND state = 'success' AND id != ?2 "
+                           "ORDER BY end_date DESC, id DESC LIMIT 1",
+    [Q_BASELINE_PUT] = "INSERT INTO baseline (dag_id, task_id, run_id, vals, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5) "
+                       "ON CONFLICT DO UPDATE SET run_id = excluded.run_id, vals = excluded.vals, "
+                       "recorded_at = excluded.recorded_at",
+    [Q_BASELINE_GET] = "SELECT run_id, vals FROM baseline WHERE dag_id = ?1 AND task_id = ?2",
     [Q_RUN_LATEST] = "SELECT " RUN_COLS " FROM dag_run WHERE dag_id = ?1 ORDER BY logical_date DESC, id DESC LIMIT 1",
 };
 
@@ -995,4 +1014,44 @@ int dagd_store_run_set_backfill(dagd_store *st, int64_t pk, int64_t backfill_id,
   sqlite3_bind_int64(s, 2, backfill_id);
   bind_time(s, 3, queued_at);
   return step_done(st, s, "updating a run", err);
+}
+
+int dagd_store_run_last_success(dagd_store *st, const char *dag_id, int64_t exclude_pk, dagd_store_run *out,
+                                dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_RUN_LAST_SUCCESS);
+  bind_text(s, 1, dag_id);
+  sqlite3_bind_int64(s, 2, exclude_pk);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) read_run(s, out);
+  sqlite3_reset(s);
+  if (rc == SQLITE_ROW) return 0;
+  if (rc == SQLITE_DONE) return DAGD_ENOENT;
+  return db_fail(st, err, rc, "reading a run");
+}
+
+int dagd_store_baseline_put(dagd_store *st, const char *dag_id, const char *task_id, const char *run_id,
+                            const char *vals, double at, dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_BASELINE_PUT);
+  bind_text(s, 1, dag_id);
+  bind_text(s, 2, task_id);
+  bind_text(s, 3, run_id);
+  bind_text(s, 4, vals);
+  sqlite3_bind_double(s, 5, at);
+  return step_done(st, s, "recording a baseline", err);
+}
+
+int dagd_store_baseline_get(dagd_store *st, const char *dag_id, const char *task_id, char **run_id, char **vals,
+                            dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_BASELINE_GET);
+  bind_text(s, 1, dag_id);
+  bind_text(s, 2, task_id);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    *run_id = col_text(s, 0);
+    *vals = col_text(s, 1);
+  }
+  sqlite3_reset(s);
+  if (rc == SQLITE_ROW) return 0;
+  if (rc == SQLITE_DONE) return DAGD_ENOENT;
+  return db_fail(st, err, rc, "reading a baseline");
 }

@@ -184,11 +184,25 @@ static void test_docker_and_kubectl(void **state) {
   dagd_command_close(&cmd);
   dagd_dag_free(dag);
 
-  dag = make_dag(DAGD_OP_GATE, "{\"from\": \"x\"}", &t);
+  /* In-process operators: `dagd op SPEC` with the rendered config. */
+  dag = make_dag(DAGD_OP_GATE, "{\"from\": \"x\", \"checks\": {\"f1\": \">= {{ params.min_f1 }}\"}}", &t);
   info = info_for(dag, t, envv, NULL);
   dagd_err_init(&err);
-  assert_int_equal(dagd_ops_command(&info, &cmd, &err), DAGD_EINVAL);
-  assert_non_null(strstr(err.msg, "cannot run yet"));
+  assert_int_equal(dagd_ops_command(&info, &cmd, &err), DAGD_EINVAL); /* no binary given */
+  assert_non_null(strstr(err.msg, "no dagd binary"));
+  info.self_path = "/usr/bin/dagd";
+  info.spec_path = "/logs/2.spec.json";
+  assert_int_equal(dagd_ops_command(&info, &cmd, &err), 0);
+  assert_string_equal(cmd.argv[0], "/usr/bin/dagd");
+  assert_string_equal(cmd.argv[1], "op");
+  assert_string_equal(cmd.argv[2], "/logs/2.spec.json");
+  json_t *spec = json_loads(cmd.spec, 0, NULL);
+  assert_string_equal(json_string_value(json_object_get(spec, "operator")), "gate");
+  assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(spec, "config"), "checks"), "f1")),
+                      ">= 0.9");
+  assert_string_equal(json_string_value(json_object_get(json_object_get(spec, "context"), "ds")), "2026-01-02");
+  json_decref(spec);
+  dagd_command_close(&cmd);
   dagd_dag_free(dag);
   dag = make_dag(DAGD_OP_EMPTY, "{}", &t);
   info = info_for(dag, t, envv, NULL);

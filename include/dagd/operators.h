@@ -1,0 +1,36 @@
+/* Operators that run inside the dagd binary, as `dagd op SPEC` under the
+ * try's shim like any task process: the daemon writes SPEC (a JSON file
+ * with the operator's rendered config, the template context and inputs it
+ * gathered) and the operator reads it, does its work, writes its outputs
+ * to $DAGD_OUTPUT and exits: 0 success, 1 failure, DAGD_EXIT_SKIP (soft
+ * fail) or DAGD_EXIT_RESCHEDULE (a sensor to poke again later). Its
+ * stdout and stderr are the try's log.
+ * SPDX-License-Identifier: MIT */
+#ifndef DAGD_OPERATORS_H
+#define DAGD_OPERATORS_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+typedef struct dagd_op_ctx {
+  const json_t *spec;      /* the whole spec */
+  const json_t *config;    /* the task's fields, templates rendered */
+  const json_t *context;   /* ds, run_id, params, conf, outputs, ... */
+  const json_t *extra;     /* inputs the daemon gathered (may be null) */
+  const char *dag_id, *task_id, *fileloc;
+  json_t *outputs;         /* what the operator sets; written to $DAGD_OUTPUT at exit */
+  FILE *log;               /* the try's log (stdout) */
+} dagd_op_ctx;
+
+/* Sets an output (a string; numbers are formatted by the caller). */
+void dagd_op_output(dagd_op_ctx *ctx, const char *key, const char *value);
+
+typedef int (*dagd_operator_fn)(dagd_op_ctx *ctx);
+
+/* `dagd op SPEC`: returns the process exit status. */
+int dagd_operator_main(int argc, char **argv);
+
+/* The operators (one file each in src/operators/). */
+int dagd_operator_gate(dagd_op_ctx *ctx);
+
+#endif
