@@ -145,6 +145,67 @@ static bool store_outputs(daemon_t *d, running_try *rt, dagd_err *err) {
 
 static void on_try_done(void *data, const dagd_try_result *r);
 
+/* A branch that succeeded chose what follows it: its output "follow" (a
+ * JSON list of task ids, or one id) keeps those direct downstream tasks
+ * and skips the others; a short_circuit's output "condition" = false skips
+ * every direct downstream task. Trigger rules carry the skips further.
+ * In the caller's transaction. */
+static int apply_branch(daemon_t *d, const dagd_dag *dag, const dagd_task *task, int64_t run_pk, dagd_err *err) {
+  bool short_circuit = json_is_true(json_object_get(task->config, "short_circuit"));
+  char *value = NULL;
+  int rc = dagd_store_output_get(d->store, run_pk, task->id, short_circuit ? "condition" : "follow", &value, err);
+  if (rc == DAGD_ENOENT) {
+    dagd_err_init(err);
+    value = dagd_strdup(short_circuit ? "true" : "[]");
+  } else if (rc < 0) {
+    return rc;
+  }
+  size_t *follow = dagd_calloc(task->n_downstream + 1, sizeof(size_t));
+  size_t n_follow = 0;
+  if (short_circuit) {
+    bool go = strcmp(value, "false") != 0 && strcmp(value, "0") != 0 && value[0] != '\0';
+    for (size_t i = 0; go && i < task->n_downstream; i++) follow[n_follow++] = task->downstream[i];
+  } else {
+    json_t *list = json_loads(value, JSON_DECODE_ANY, NULL);
+    if (list == NULL) list = json_string(value);
+    for (size_t i = 0; i < task->n_downstream; i++) {
+      const char *id = dag->tasks[task->downstream[i]]->id;
+      bool chosen = json_is_string(list) && strcmp(json_string_value(list), id) == 0;
+      size_t k;
+      json_t *x;
+      if (json_is_array(list)) json_array_foreach(list, k, x) chosen |= json_is_string(x) && strcmp(json_string_value(x), id) == 0;
+      if (chosen) follow[n_follow++] = task->downstream[i];
+    }
+    json_decref(list);
+  }
+  free(value);
+  dagd_store_ti_list l;
+  if ((rc = dagd_store_ti_list_run(d->store, run_pk, &l, err)) < 0) {
+    free(follow);
+    return rc;
+  }
+  dagd_sched_ti *tis = dagd_calloc(dag->n_tasks + 1, sizeof(*tis));
+  dagd_store_ti **rows = dagd_calloc(dag->n_tasks + 1, sizeof(*rows));
+  for (size_t i = 0; i < l.n; i++) {
+    long t = dagd_dag_task_index(dag, l.tis[i].task_id);
+    if (t < 0) continue;
+    rows[t] = &l.tis[i];
+    tis[t].state = l.tis[i].state;
+  }
+  dagd_sched_branch(dag, tis, (size_t)dagd_dag_task_index(dag, task->id), follow, n_follow);
+  for (size_t t = 0; rc == 0 && t < dag->n_tasks; t++) {
+    if (!tis[t].changed || rows[t] == NULL) continue;
+    rows[t]->state = tis[t].state;
+    rows[t]->end_date = daemon_now();
+    rc = dagd_store_ti_update(d->store, rows[t], err);
+  }
+  free(tis);
+  free(rows);
+  free(follow);
+  dagd_store_ti_list_clear(&l);
+  return rc;
+}
+
 /* Records the end of a try in one transaction and schedules a pass. */
 static void try_finished(running_try *rt, const dagd_try_result *r) {
   daemon_t *d = rt->d;
@@ -190,10 +251,12 @@ static void try_finished(running_try *rt, const dagd_try_result *r) {
     }
     ti.state = st.state;
     ti.next_try_at = st.next_try_at;
+    if (task && task->op == DAGD_OP_BRANCH && st.state == DAGD_TI_SUCCESS)
+      rc = apply_branch(d, daemon_find_dag(d, rt->dag_id)->dag, task, rt->run_pk, &err);
     ti.end_date = daemon_now();
     ti.has_exit_code = r->how == DAGD_TRY_EXITED;
     ti.exit_code = r->how == DAGD_TRY_EXITED ? r->code : 0;
-    rc = dagd_store_ti_update(d->store, &ti, &err);
+    if (rc == 0) rc = dagd_store_ti_update(d->store, &ti, &err);
   }
   if (rc == 0) rc = dagd_store_commit(d->store, &err);
   if (rc != 0) {

@@ -11,14 +11,9 @@
 #include "dagd/ops.h"
 #include "dagd/time.h"
 #include "dagd/util.h"
+#include "ops/internal.h"
 
-/* A growable NULL-terminated string vector. */
-typedef struct strv {
-  char **v;
-  size_t n, cap;
-} strv;
-
-static void strv_push(strv *s, char *owned) {
+void dagd__strv_push(strv *s, char *owned) {
   if (s->n + 2 > s->cap) {
     s->cap = s->cap ? s->cap * 2 : 16;
     s->v = dagd_realloc(s->v, s->cap * sizeof(char *));
@@ -27,7 +22,7 @@ static void strv_push(strv *s, char *owned) {
   s->v[s->n] = NULL;
 }
 
-static void strv_free(char **v) {
+void dagd__strv_free(char **v) {
   for (size_t i = 0; v && v[i]; i++) free(v[i]);
   free(v);
 }
@@ -73,16 +68,8 @@ json_t *dagd_ops_context(const dagd_try_info *info) {
   return ctx;
 }
 
-typedef struct builder {
-  const dagd_try_info *info;
-  json_t *ctx;
-  dagd_template_opts plain, quoted;
-  dagd_command *out;
-  dagd_err *err;
-} builder;
-
 /* Renders one field's text; the error names the task and field. */
-static char *render(builder *b, const char *field, const char *text, bool quoted) {
+char *dagd__ops_render(builder *b, const char *field, const char *text, bool quoted) {
   dagd_buf out;
   dagd_err sub;
   dagd_buf_init(&out);
@@ -95,135 +82,40 @@ static char *render(builder *b, const char *field, const char *text, bool quoted
   return dagd_buf_steal(&out);
 }
 
-static int push_rendered(builder *b, strv *v, const char *field, const char *text) {
-  char *r = render(b, field, text, false);
+int dagd__ops_push_rendered(builder *b, strv *v, const char *field, const char *text) {
+  char *r = dagd__ops_render(b, field, text, false);
   if (r == NULL) return -1;
-  strv_push(v, r);
+  dagd__strv_push(v, r);
   return 0;
 }
 
 /* Appends each string of a JSON array, rendered. */
-static int push_array(builder *b, strv *v, const char *field, const json_t *arr) {
+int dagd__ops_push_array(builder *b, strv *v, const char *field, const json_t *arr) {
   size_t i;
   json_t *x;
   json_array_foreach(arr, i, x) {
     if (!json_is_string(x)) continue;
-    if (push_rendered(b, v, field, json_string_value(x)) < 0) return -1;
+    if (dagd__ops_push_rendered(b, v, field, json_string_value(x)) < 0) return -1;
   }
   return 0;
 }
 
-static const char *cfg_str(const dagd_task *t, const char *key) {
+const char *dagd__ops_cfg_str(const dagd_task *t, const char *key) {
   return json_string_value(json_object_get(t->config, key));
 }
 
 static int shell_argv(builder *b, strv *argv) {
   const json_t *cmd = json_object_get(b->info->task->config, "cmd");
   if (json_is_string(cmd)) {
-    char *r = render(b, "cmd", json_string_value(cmd), true);
+    char *r = dagd__ops_render(b, "cmd", json_string_value(cmd), true);
     if (r == NULL) return -1;
-    strv_push(argv, dagd_strdup("/bin/sh"));
-    strv_push(argv, dagd_strdup("-c"));
-    strv_push(argv, r);
+    dagd__strv_push(argv, dagd_strdup("/bin/sh"));
+    dagd__strv_push(argv, dagd_strdup("-c"));
+    dagd__strv_push(argv, r);
     return 0;
   }
-  if (json_is_array(cmd) && json_array_size(cmd) > 0) return push_array(b, argv, "cmd", cmd);
+  if (json_is_array(cmd) && json_array_size(cmd) > 0) return dagd__ops_push_array(b, argv, "cmd", cmd);
   return dagd_err_set(b->err, DAGD_EINVAL, "task \"%s\": cmd is empty", b->info->task->id);
-}
-
-/* `docker run` with a fixed container name per try, the task's settings,
- * the DAGD_* variables, and $DAGD_OUTPUT's folder mounted at the same
- * path, so the container writes its outputs where the daemon reads them. */
-static int docker_argv(builder *b, strv *argv, char *const *task_env) {
-  const dagd_task *t = b->info->task;
-  const json_t *c = t->config;
-  const char *s;
-  strv_push(argv, dagd_strdup("docker"));
-  strv_push(argv, dagd_strdup("run"));
-  strv_push(argv, dagd_strdup("--name"));
-  strv_push(argv, dagd_ops_container_name(b->info->dag->id, b->info->run_id, t->id, b->info->try_number));
-  const json_t *ar = json_object_get(c, "auto_remove");
-  if (ar == NULL || json_is_true(ar)) strv_push(argv, dagd_strdup("--rm"));
-  static const struct { const char *key, *flag; } simple[] = {
-      {"workdir", "--workdir"}, {"user", "--user"}, {"network", "--network"},
-      {"pull", "--pull"},       {"memory", "--memory"},
-  };
-  for (size_t i = 0; i < DAGD_ARRAY_LEN(simple); i++) {
-    if ((s = cfg_str(t, simple[i].key)) == NULL) continue;
-    strv_push(argv, dagd_strdup(simple[i].flag));
-    if (push_rendered(b, argv, simple[i].key, s) < 0) return -1;
-  }
-  const json_t *num = json_object_get(c, "cpus");
-  if (json_is_number(num)) {
-    strv_push(argv, dagd_strdup("--cpus"));
-    strv_push(argv, dagd_asprintf("%g", json_number_value(num)));
-  }
-  const json_t *gpus = json_object_get(c, "gpus");
-  if (json_is_integer(gpus)) {
-    strv_push(argv, dagd_strdup("--gpus"));
-    strv_push(argv, dagd_asprintf("%lld", (long long)json_integer_value(gpus)));
-  } else if (json_is_string(gpus)) {
-    strv_push(argv, dagd_strdup("--gpus"));
-    strv_push(argv, dagd_strdup(json_string_value(gpus)));
-  }
-  const json_t *vols = json_object_get(c, "volumes");
-  size_t i;
-  json_t *x;
-  if (json_is_array(vols)) {
-    json_array_foreach(vols, i, x) {
-      if (!json_is_string(x)) continue;
-      strv_push(argv, dagd_strdup("--volume"));
-      if (push_rendered(b, argv, "volumes", json_string_value(x)) < 0) return -1;
-    }
-  }
-  /* The container gets the DAGD_* variables and the task's own env, not
-   * the daemon's whole environment. */
-  for (char *const *e = task_env; e && *e; e++) {
-    if (strncmp(*e, "DAGD_", 5) != 0 && t->n_env == 0) continue;
-    bool own = strncmp(*e, "DAGD_", 5) == 0;
-    for (size_t k = 0; !own && k < t->n_env; k++) {
-      size_t klen = strlen(t->env[k].key);
-      own = strncmp(*e, t->env[k].key, klen) == 0 && (*e)[klen] == '=';
-    }
-    if (!own) continue;
-    strv_push(argv, dagd_strdup("--env"));
-    strv_push(argv, dagd_strdup(*e));
-  }
-  const json_t *denv = json_object_get(c, "env");
-  const char *key;
-  json_object_foreach((json_t *)denv, key, x) {
-    if (!json_is_string(x)) continue;
-    char *v = render(b, "env", json_string_value(x), false);
-    if (v == NULL) return -1;
-    strv_push(argv, dagd_strdup("--env"));
-    strv_push(argv, dagd_asprintf("%s=%s", key, v));
-    free(v);
-  }
-  if (b->info->output_path) {
-    const char *slash = strrchr(b->info->output_path, '/');
-    if (slash && slash != b->info->output_path) {
-      char *dir = dagd_strndup(b->info->output_path, (size_t)(slash - b->info->output_path));
-      strv_push(argv, dagd_strdup("--volume"));
-      strv_push(argv, dagd_asprintf("%s:%s", dir, dir));
-      free(dir);
-    }
-  }
-  const json_t *ep = json_object_get(c, "entrypoint");
-  if (json_is_string(ep) || (json_is_array(ep) && json_array_size(ep) > 0)) {
-    strv_push(argv, dagd_strdup("--entrypoint"));
-    const char *first = json_is_string(ep) ? json_string_value(ep) : json_string_value(json_array_get(ep, 0));
-    if (push_rendered(b, argv, "entrypoint", first ? first : "") < 0) return -1;
-  }
-  if (push_rendered(b, argv, "image", cfg_str(t, "image") ? cfg_str(t, "image") : "") < 0) return -1;
-  if (json_is_array(ep)) {
-    for (size_t k = 1; k < json_array_size(ep); k++) {
-      const char *a = json_string_value(json_array_get(ep, k));
-      if (a && push_rendered(b, argv, "entrypoint", a) < 0) return -1;
-    }
-  }
-  const json_t *cmd = json_object_get(c, "cmd");
-  if (json_is_array(cmd) && push_array(b, argv, "cmd", cmd) < 0) return -1;
-  return 0;
 }
 
 /* A copy of the config with every string rendered (function markers and
@@ -231,7 +123,7 @@ static int docker_argv(builder *b, strv *argv, char *const *task_env) {
 static json_t *render_config(builder *b, const json_t *v, const char *field) {
   switch (json_typeof(v)) {
   case JSON_STRING: {
-    char *r = render(b, field, json_string_value(v), false);
+    char *r = dagd__ops_render(b, field, json_string_value(v), false);
     if (r == NULL) return NULL;
     json_t *out = json_string(r);
     free(r);
@@ -292,30 +184,10 @@ static int in_process_argv(builder *b, strv *argv) {
                            "extra", info->extra ? info->extra : json_null());
   b->out->spec = json_dumps(spec, JSON_COMPACT | JSON_REAL_PRECISION(15));
   json_decref(spec);
-  strv_push(argv, dagd_strdup(info->self_path));
-  strv_push(argv, dagd_strdup("op"));
-  strv_push(argv, dagd_strdup(info->spec_path));
+  dagd__strv_push(argv, dagd_strdup(info->self_path));
+  dagd__strv_push(argv, dagd_strdup("op"));
+  dagd__strv_push(argv, dagd_strdup(info->spec_path));
   return 0;
-}
-
-static int kubectl_argv(builder *b, strv *argv) {
-  const dagd_task *t = b->info->task;
-  static const struct { const char *key, *flag; } globals[] = {
-      {"context", "--context"}, {"kubeconfig", "--kubeconfig"}, {"namespace", "--namespace"}};
-  strv_push(argv, dagd_strdup("kubectl"));
-  for (size_t i = 0; i < DAGD_ARRAY_LEN(globals); i++) {
-    const char *s = cfg_str(t, globals[i].key);
-    if (s == NULL) continue;
-    strv_push(argv, dagd_strdup(globals[i].flag));
-    if (push_rendered(b, argv, globals[i].key, s) < 0) return -1;
-  }
-  const json_t *args = json_object_get(t->config, "args");
-  if (json_is_array(args)) return push_array(b, argv, "args", args);
-  const char *apply = cfg_str(t, "apply");
-  if (apply == NULL) return dagd_err_set(b->err, DAGD_EINVAL, "task \"%s\": kubectl needs args or apply", t->id);
-  strv_push(argv, dagd_strdup("apply"));
-  strv_push(argv, dagd_strdup("-f"));
-  return push_rendered(b, argv, "apply", apply);
 }
 
 /* The daemon's environment (unless env_clear), the task's env (rendered)
@@ -332,24 +204,24 @@ static int build_env(builder *b, strv *env) {
   strv own;
   memset(&own, 0, sizeof(own));
   for (size_t i = 0; i < t->n_env; i++) {
-    char *v = render(b, "env", t->env[i].value, false);
+    char *v = dagd__ops_render(b, "env", t->env[i].value, false);
     if (v == NULL) {
-      strv_free(own.v);
+      dagd__strv_free(own.v);
       return -1;
     }
-    strv_push(&own, dagd_asprintf("%s=%s", t->env[i].key, v));
+    dagd__strv_push(&own, dagd_asprintf("%s=%s", t->env[i].key, v));
     free(v);
   }
-  strv_push(&own, dagd_asprintf("DAGD_DAG_ID=%s", info->dag->id));
-  strv_push(&own, dagd_asprintf("DAGD_RUN_ID=%s", info->run_id));
-  strv_push(&own, dagd_asprintf("DAGD_TASK_ID=%s", t->id));
-  strv_push(&own, dagd_asprintf("DAGD_TRY_NUMBER=%d", info->try_number));
-  strv_push(&own, dagd_asprintf("DAGD_LOGICAL_DATE=%s", ld));
-  strv_push(&own, dagd_asprintf("DAGD_DS=%s", ds));
-  strv_push(&own, dagd_asprintf("DAGD_DATA_INTERVAL_START=%s", s));
-  strv_push(&own, dagd_asprintf("DAGD_DATA_INTERVAL_END=%s", e));
-  strv_push(&own, dagd_asprintf("DAGD_CONF=%s", info->conf ? info->conf : "{}"));
-  if (info->output_path) strv_push(&own, dagd_asprintf("DAGD_OUTPUT=%s", info->output_path));
+  dagd__strv_push(&own, dagd_asprintf("DAGD_DAG_ID=%s", info->dag->id));
+  dagd__strv_push(&own, dagd_asprintf("DAGD_RUN_ID=%s", info->run_id));
+  dagd__strv_push(&own, dagd_asprintf("DAGD_TASK_ID=%s", t->id));
+  dagd__strv_push(&own, dagd_asprintf("DAGD_TRY_NUMBER=%d", info->try_number));
+  dagd__strv_push(&own, dagd_asprintf("DAGD_LOGICAL_DATE=%s", ld));
+  dagd__strv_push(&own, dagd_asprintf("DAGD_DS=%s", ds));
+  dagd__strv_push(&own, dagd_asprintf("DAGD_DATA_INTERVAL_START=%s", s));
+  dagd__strv_push(&own, dagd_asprintf("DAGD_DATA_INTERVAL_END=%s", e));
+  dagd__strv_push(&own, dagd_asprintf("DAGD_CONF=%s", info->conf ? info->conf : "{}"));
+  if (info->output_path) dagd__strv_push(&own, dagd_asprintf("DAGD_OUTPUT=%s", info->output_path));
   if (!t->env_clear) {
     for (char *const *p = info->environ; p && *p; p++) {
       const char *eq = strchr(*p, '=');
@@ -358,10 +230,10 @@ static int build_env(builder *b, strv *env) {
       bool overridden = false;
       for (size_t i = 0; i < own.n && !overridden; i++)
         overridden = strncmp(own.v[i], *p, klen + 1) == 0;
-      if (!overridden) strv_push(env, dagd_strdup(*p));
+      if (!overridden) dagd__strv_push(env, dagd_strdup(*p));
     }
   }
-  for (size_t i = 0; i < own.n; i++) strv_push(env, own.v[i]);
+  for (size_t i = 0; i < own.n; i++) dagd__strv_push(env, own.v[i]);
   free(own.v);
   return 0;
 }
@@ -396,8 +268,8 @@ int dagd_ops_command(const dagd_try_info *info, dagd_command *out, dagd_err *err
   }
   switch (t->op) {
   case DAGD_OP_SHELL: rc = shell_argv(&b, &argv); break;
-  case DAGD_OP_DOCKER: rc = docker_argv(&b, &argv, env.v); break;
-  case DAGD_OP_KUBECTL: rc = kubectl_argv(&b, &argv); break;
+  case DAGD_OP_DOCKER: rc = dagd__ops_docker_argv(&b, &argv, env.v); break;
+  case DAGD_OP_KUBECTL: rc = dagd__ops_kubectl_argv(&b, &argv); break;
   default:
     if (dagd_ops_in_process(t->op)) {
       rc = in_process_argv(&b, &argv);
@@ -411,7 +283,7 @@ int dagd_ops_command(const dagd_try_info *info, dagd_command *out, dagd_err *err
     goto out;
   }
   if (t->cwd) {
-    out->cwd = render(&b, "cwd", t->cwd, false);
+    out->cwd = dagd__ops_render(&b, "cwd", t->cwd, false);
     if (out->cwd == NULL) {
       rc = err ? err->code : DAGD_EINVAL;
       goto out;
@@ -423,8 +295,8 @@ int dagd_ops_command(const dagd_try_info *info, dagd_command *out, dagd_err *err
   out->env = env.v;
   argv.v = env.v = NULL;
 out:
-  strv_free(argv.v);
-  strv_free(env.v);
+  dagd__strv_free(argv.v);
+  dagd__strv_free(env.v);
   json_decref(b.ctx);
   if (rc < 0) {
     dagd_command_close(out);
@@ -434,8 +306,8 @@ out:
 }
 
 void dagd_command_close(dagd_command *cmd) {
-  strv_free(cmd->argv);
-  strv_free(cmd->env);
+  dagd__strv_free(cmd->argv);
+  dagd__strv_free(cmd->env);
   free(cmd->cwd);
   for (size_t i = 0; i < cmd->n_secrets; i++) free(cmd->secrets[i]);
   free(cmd->secrets);
@@ -517,10 +389,3 @@ int dagd_ops_parse_outputs(const char *text, size_t len, json_t **out, dagd_err 
   return 0;
 }
 
-char *dagd_ops_container_name(const char *dag_id, const char *run_id, const char *task_id, int try_number) {
-  char *name = dagd_asprintf("dagd-%s-%s-%s-%d", dag_id, run_id, task_id, try_number);
-  for (char *p = name; *p; p++)
-    if (!(isalnum((unsigned char)*p) || *p == '_' || *p == '.' || *p == '-')) *p = '-';
-  if (strlen(name) > 128) name[128] = '\0';
-  return name;
-}

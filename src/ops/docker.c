@@ -1,0 +1,114 @@
+/* The docker operator's command: `docker run` with a fixed container name
+ * per try, the task's settings, the DAGD_* variables and the try's folder
+ * mounted so the container writes $DAGD_OUTPUT where the daemon reads it.
+ * SPDX-License-Identifier: MIT */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dagd/util.h"
+#include "ops/internal.h"
+
+/* `docker run` with a fixed container name per try, the task's settings,
+ * the DAGD_* variables, and $DAGD_OUTPUT's folder mounted at the same
+ * path, so the container writes its outputs where the daemon reads them. */
+int dagd__ops_docker_argv(builder *b, strv *argv, char *const *task_env) {
+  const dagd_task *t = b->info->task;
+  const json_t *c = t->config;
+  const char *s;
+  dagd__strv_push(argv, dagd_strdup("docker"));
+  dagd__strv_push(argv, dagd_strdup("run"));
+  dagd__strv_push(argv, dagd_strdup("--name"));
+  dagd__strv_push(argv, dagd_ops_container_name(b->info->dag->id, b->info->run_id, t->id, b->info->try_number));
+  const json_t *ar = json_object_get(c, "auto_remove");
+  if (ar == NULL || json_is_true(ar)) dagd__strv_push(argv, dagd_strdup("--rm"));
+  static const struct { const char *key, *flag; } simple[] = {
+      {"workdir", "--workdir"}, {"user", "--user"}, {"network", "--network"},
+      {"pull", "--pull"},       {"memory", "--memory"},
+  };
+  for (size_t i = 0; i < DAGD_ARRAY_LEN(simple); i++) {
+    if ((s = dagd__ops_cfg_str(t, simple[i].key)) == NULL) continue;
+    dagd__strv_push(argv, dagd_strdup(simple[i].flag));
+    if (dagd__ops_push_rendered(b, argv, simple[i].key, s) < 0) return -1;
+  }
+  const json_t *num = json_object_get(c, "cpus");
+  if (json_is_number(num)) {
+    dagd__strv_push(argv, dagd_strdup("--cpus"));
+    dagd__strv_push(argv, dagd_asprintf("%g", json_number_value(num)));
+  }
+  const json_t *gpus = json_object_get(c, "gpus");
+  if (json_is_integer(gpus)) {
+    dagd__strv_push(argv, dagd_strdup("--gpus"));
+    dagd__strv_push(argv, dagd_asprintf("%lld", (long long)json_integer_value(gpus)));
+  } else if (json_is_string(gpus)) {
+    dagd__strv_push(argv, dagd_strdup("--gpus"));
+    dagd__strv_push(argv, dagd_strdup(json_string_value(gpus)));
+  }
+  const json_t *vols = json_object_get(c, "volumes");
+  size_t i;
+  json_t *x;
+  if (json_is_array(vols)) {
+    json_array_foreach(vols, i, x) {
+      if (!json_is_string(x)) continue;
+      dagd__strv_push(argv, dagd_strdup("--volume"));
+      if (dagd__ops_push_rendered(b, argv, "volumes", json_string_value(x)) < 0) return -1;
+    }
+  }
+  /* The container gets the DAGD_* variables and the task's own env, not
+   * the daemon's whole environment. */
+  for (char *const *e = task_env; e && *e; e++) {
+    if (strncmp(*e, "DAGD_", 5) != 0 && t->n_env == 0) continue;
+    bool own = strncmp(*e, "DAGD_", 5) == 0;
+    for (size_t k = 0; !own && k < t->n_env; k++) {
+      size_t klen = strlen(t->env[k].key);
+      own = strncmp(*e, t->env[k].key, klen) == 0 && (*e)[klen] == '=';
+    }
+    if (!own) continue;
+    dagd__strv_push(argv, dagd_strdup("--env"));
+    dagd__strv_push(argv, dagd_strdup(*e));
+  }
+  const json_t *denv = json_object_get(c, "env");
+  const char *key;
+  json_object_foreach((json_t *)denv, key, x) {
+    if (!json_is_string(x)) continue;
+    char *v = dagd__ops_render(b, "env", json_string_value(x), false);
+    if (v == NULL) return -1;
+    dagd__strv_push(argv, dagd_strdup("--env"));
+    dagd__strv_push(argv, dagd_asprintf("%s=%s", key, v));
+    free(v);
+  }
+  if (b->info->output_path) {
+    const char *slash = strrchr(b->info->output_path, '/');
+    if (slash && slash != b->info->output_path) {
+      char *dir = dagd_strndup(b->info->output_path, (size_t)(slash - b->info->output_path));
+      dagd__strv_push(argv, dagd_strdup("--volume"));
+      dagd__strv_push(argv, dagd_asprintf("%s:%s", dir, dir));
+      free(dir);
+    }
+  }
+  const json_t *ep = json_object_get(c, "entrypoint");
+  if (json_is_string(ep) || (json_is_array(ep) && json_array_size(ep) > 0)) {
+    dagd__strv_push(argv, dagd_strdup("--entrypoint"));
+    const char *first = json_is_string(ep) ? json_string_value(ep) : json_string_value(json_array_get(ep, 0));
+    if (dagd__ops_push_rendered(b, argv, "entrypoint", first ? first : "") < 0) return -1;
+  }
+  if (dagd__ops_push_rendered(b, argv, "image", dagd__ops_cfg_str(t, "image") ? dagd__ops_cfg_str(t, "image") : "") < 0) return -1;
+  if (json_is_array(ep)) {
+    for (size_t k = 1; k < json_array_size(ep); k++) {
+      const char *a = json_string_value(json_array_get(ep, k));
+      if (a && dagd__ops_push_rendered(b, argv, "entrypoint", a) < 0) return -1;
+    }
+  }
+  const json_t *cmd = json_object_get(c, "cmd");
+  if (json_is_array(cmd) && dagd__ops_push_array(b, argv, "cmd", cmd) < 0) return -1;
+  return 0;
+}
+
+char *dagd_ops_container_name(const char *dag_id, const char *run_id, const char *task_id, int try_number) {
+  char *name = dagd_asprintf("dagd-%s-%s-%s-%d", dag_id, run_id, task_id, try_number);
+  for (char *p = name; *p; p++)
+    if (!(isalnum((unsigned char)*p) || *p == '_' || *p == '.' || *p == '-')) *p = '-';
+  if (strlen(name) > 128) name[128] = '\0';
+  return name;
+}

@@ -1,0 +1,40 @@
+/* Shared by the files of the ops module: the string vector and the
+ * builder every operator's command is made with.
+ * SPDX-License-Identifier: MIT */
+#ifndef DAGD_OPS_INTERNAL_H
+#define DAGD_OPS_INTERNAL_H
+
+#include <jansson.h>
+
+#include "dagd/err.h"
+#include "dagd/ops.h"
+
+/* A growable NULL-terminated string vector. */
+typedef struct strv {
+  char **v;
+  size_t n, cap;
+} strv;
+
+void dagd__strv_push(strv *s, char *owned);
+void dagd__strv_free(char **v);
+
+typedef struct builder {
+  const dagd_try_info *info;
+  json_t *ctx;
+  dagd_template_opts plain, quoted;
+  dagd_command *out;
+  dagd_err *err;
+} builder;
+
+/* Renders one field's text; the error names the task and field. */
+char *dagd__ops_render(builder *b, const char *field, const char *text, bool quoted);
+int dagd__ops_push_rendered(builder *b, strv *v, const char *field, const char *text);
+/* Appends each string of a JSON array, rendered. */
+int dagd__ops_push_array(builder *b, strv *v, const char *field, const json_t *arr);
+const char *dagd__ops_cfg_str(const dagd_task *t, const char *key);
+
+/* Per operator (docker.c, kubectl.c). */
+int dagd__ops_docker_argv(builder *b, strv *argv, char *const *task_env);
+int dagd__ops_kubectl_argv(builder *b, strv *argv);
+
+#endif
