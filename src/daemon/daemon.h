@@ -140,6 +140,9 @@ void daemon_metrics_try(daemon_t *d, const char *dag_id, int outcome, double sec
 void daemon_metrics_write(daemon_t *d, dagd_buf *out);
 void daemon_metrics_free(daemon_t *d);
 
+/* ui.c: GET / and /ui/... from the UI folder. */
+int daemon_ui_routes(daemon_t *d, struct dagd_err *err);
+
 /* main.c */
 void daemon_stop_now(daemon_t *d);
 

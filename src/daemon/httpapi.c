@@ -250,6 +250,10 @@ int daemon_api_start(daemon_t *d) {
       return -1;
     }
   }
+  if (daemon_ui_routes(d, &err) < 0) {
+    fprintf(stderr, "dagd: UI routes: %s\n", err.msg);
+    return -1;
+  }
   dagd_http_server_opts opts = {.error_body = error_body, .error_body_data = d};
   d->http = dagd_http_server_new(&d->loop, &opts, d->router);
   if (dagd_http_server_listen(d->http, cfg->listen, &err) < 0) {
