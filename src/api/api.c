@@ -21,6 +21,7 @@ const dagd_api_route dagd_api_routes[] = {
     {"GET", "/api/v1/dags", dagd__api_dags_list, DAGD_SCOPE_READ, NULL},
     {"GET", "/api/v1/dags/{dag_id}", dagd__api_dag_get, DAGD_SCOPE_READ, NULL},
     {"PATCH", "/api/v1/dags/{dag_id}", dagd__api_dag_patch, DAGD_SCOPE_ADMIN, NULL},
+    {"GET", "/api/v1/dags/{dag_id}/tasks", dagd__api_dag_tasks, DAGD_SCOPE_READ, NULL},
     {"POST", "/api/v1/dags/{dag_id}/dagRuns", dagd__api_runs_post, DAGD_SCOPE_TRIGGER, NULL},
     {"GET", "/api/v1/dags/{dag_id}/dagRuns", dagd__api_runs_list, DAGD_SCOPE_READ, NULL},
     {"GET", "/api/v1/dags/{dag_id}/dagRuns/{run_id}", dagd__api_run_get, DAGD_SCOPE_READ, NULL},

@@ -139,3 +139,26 @@ int dagd__api_dag_patch(dagd_api *api, const dagd_api_request *req, dagd_api_res
   json_t *j = dag_json(api, dag, &err);
   return dagd__api_json(resp, 200, j);
 }
+
+/* Airflow's GET /dags/{dag_id}/tasks: each task with its edges, in
+ * topological order, for graphs and grids. */
+int dagd__api_dag_tasks(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp) {
+  const dagd_dag *dag = dagd__api_dag(api, req->params[0], resp);
+  if (dag == NULL) return resp->status;
+  json_t *list = json_array();
+  for (size_t k = 0; k < dag->n_tasks; k++) {
+    const dagd_task *t = dag->tasks[dag->topo[k]];
+    json_t *up = json_array(), *down = json_array();
+    for (size_t i = 0; i < t->n_upstream; i++) json_array_append_new(up, json_string(dag->tasks[t->upstream[i]]->id));
+    for (size_t i = 0; i < t->n_downstream; i++)
+      json_array_append_new(down, json_string(dag->tasks[t->downstream[i]]->id));
+    json_array_append_new(list, json_pack("{s:s, s:s, s:o, s:o, s:s, s:i, s:i, s:s, s:I, s:i}", "task_id", t->id,
+                                          "operator", dagd_op_name(t->op), "upstream_task_ids", up,
+                                          "downstream_task_ids", down, "trigger_rule",
+                                          dagd_trigger_rule_name(t->trigger_rule), "retries", t->retries,
+                                          "execution_timeout", (int)t->execution_timeout, "pool",
+                                          t->pool ? t->pool : "default", "priority_weight", (json_int_t)t->weight,
+                                          "line", t->line));
+  }
+  return dagd__api_json(resp, 200, json_pack("{s:o, s:i}", "tasks", list, "total_entries", (int)dag->n_tasks));
+}

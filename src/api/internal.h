@@ -46,6 +46,7 @@ int dagd__api_metrics(dagd_api *api, const dagd_api_request *req, dagd_api_respo
 int dagd__api_dags_list(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
 int dagd__api_dag_get(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
 int dagd__api_dag_patch(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
+int dagd__api_dag_tasks(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
 int dagd__api_runs_post(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
 int dagd__api_runs_list(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
 int dagd__api_run_get(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);

@@ -273,6 +273,15 @@ static void test_mark_clear_pause(void **state) {
   assert_int_equal(json_integer_value(json_object_get(r, "total_entries")), 1);
   json_decref(r);
   json_decref(request(f, "GET", "/api/v1/dags/nope", NULL, NULL, 404));
+  r = request(f, "GET", "/api/v1/dags/etl/tasks", NULL, NULL, 200);
+  json_t *tasks = json_object_get(r, "tasks");
+  assert_int_equal(json_array_size(tasks), 3);
+  json_t *tb = json_array_get(tasks, 1);
+  assert_string_equal(jstr(tb, "task_id"), "b");
+  assert_string_equal(json_string_value(json_array_get(json_object_get(tb, "upstream_task_ids"), 0)), "a");
+  assert_string_equal(json_string_value(json_array_get(json_object_get(tb, "downstream_task_ids"), 0)), "c");
+  assert_int_equal(json_integer_value(json_object_get(tb, "retries")), 2);
+  json_decref(r);
 }
 
 static void test_events(void **state) {
