@@ -263,4 +263,20 @@ int dagd_store_backfill_insert(dagd_store *st, dagd_store_backfill *b, struct da
 int dagd_store_backfill_get(dagd_store *st, int64_t id, dagd_store_backfill *out, struct dagd_err *err);
 void dagd_store_backfill_clear(dagd_store_backfill *b);
 
+/* --- maintenance --- */
+
+/* PRAGMA integrity_check on a state file, opened read-only (safe while
+ * the daemon runs). result (n bytes) gets the report ("ok" when healthy);
+ * returns 0, or DAGD_EIO when the file cannot be read or has problems. */
+int dagd_store_check_file(const char *path, char *result, size_t n, struct dagd_err *err);
+/* Copies the database to dest (which must not exist; made 0600) through
+ * SQLite's online backup API, consistent while the daemon writes. */
+int dagd_store_backup(dagd_store *st, const char *dest, struct dagd_err *err);
+/* Called for each run pruned (or that would be, in a dry run). */
+typedef void (*dagd_store_pruned_cb)(void *data, const char *dag_id, const char *run_id);
+/* Deletes finished runs that ended before `before`, with their task
+ * instances and outputs, in short transactions. */
+int dagd_store_prune(dagd_store *st, double before, bool dry_run, dagd_store_pruned_cb cb, void *data,
+                     int64_t *n_runs, struct dagd_err *err);
+
 #endif

@@ -46,4 +46,9 @@ bool dagd_run_id_valid(const char *id);
 
 bool dagd_str_has_suffix(const char *s, const char *suffix);
 
+/* Removes a folder and everything under it (symlinks are removed, never
+ * followed). A path that does not exist is not an error. Returns 0 or -1
+ * with errno set. */
+int dagd_rmtree(const char *path);
+
 #endif

@@ -100,6 +100,17 @@ static const cli_command commands[] = {
      "The run goes back to running.\n",
      cmd_api},
     {"mark", "set a task instance's state", "mark DAG RUN_ID TASK success|failed", "Set a task instance's state by hand.\n", cmd_api},
+    {"db", "check, back up or prune the state file (offline)", "db check | db backup FILE | db prune --older-than D [--dry-run]",
+     "Maintenance of the state file named by the config (state, DAGD_STATE), safe\n"
+     "while dagd runs.\n"
+     "\n"
+     "  db check                  PRAGMA integrity_check; exit 1 on any problem\n"
+     "  db backup FILE            a consistent copy through SQLite's online backup\n"
+     "                            API (FILE must not exist), then checked\n"
+     "  db prune --older-than D   delete finished runs that ended more than D ago\n"
+     "                            (e.g. 30d) with their task instances, outputs and\n"
+     "                            log folders; --dry-run lists them\n",
+     cli_cmd_db},
     {"event", "post an event that starts runs", "event NAME [--payload JSON] [--id ID]",
      "Post an event: every DAG whose on_event lists NAME starts a run with\n"
      "{\"event\": NAME, \"payload\": ...} as conf. --id makes repeats recognisable.\n",

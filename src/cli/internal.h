@@ -37,6 +37,7 @@ int cli_cmd_validate(cli *c, int argc, char **argv);
 int cli_cmd_graph(cli *c, int argc, char **argv);
 int cli_cmd_next(cli *c, int argc, char **argv);
 int cli_cmd_test(cli *c, int argc, char **argv);
+int cli_cmd_db(cli *c, int argc, char **argv);
 /* The commands that call dagd's API; argv[0] names the command. */
 int cli_cmd_remote(cli *c, const char *name, int argc, char **argv);
 

@@ -71,6 +71,7 @@ struct daemon {
   uv_timer_t kick;      /* a pass soon: coalesces the events of one turn */
   uv_timer_t reload;    /* debounces DAG folder changes */
   uv_timer_t drain;     /* bounds the wait for running tries at stop */
+  uv_timer_t retention; /* hourly pruning of old runs (retention.c) */
   uv_signal_t sigint, sigterm, sighup;
   uv_fs_event_t watch;
   bool watching;
@@ -142,6 +143,9 @@ void daemon_metrics_free(daemon_t *d);
 
 /* ui.c: GET / and /ui/... from the UI folder. */
 int daemon_ui_routes(daemon_t *d, struct dagd_err *err);
+
+/* retention.c */
+void daemon_retention_start(daemon_t *d);
 
 /* main.c */
 void daemon_stop_now(daemon_t *d);

@@ -101,7 +101,7 @@ static int report_once(daemon_t *d) {
 static void close_all(daemon_t *d) {
   uv_handle_t *handles[] = {(uv_handle_t *)&d->wake,   (uv_handle_t *)&d->kick,    (uv_handle_t *)&d->reload,
                             (uv_handle_t *)&d->drain,  (uv_handle_t *)&d->sigint,  (uv_handle_t *)&d->sigterm,
-                            (uv_handle_t *)&d->sighup};
+                            (uv_handle_t *)&d->sighup, (uv_handle_t *)&d->retention};
   for (size_t i = 0; i < DAGD_ARRAY_LEN(handles); i++)
     if (!uv_is_closing(handles[i])) uv_close(handles[i], NULL);
   if (d->watching) uv_close((uv_handle_t *)&d->watch, NULL);
@@ -173,6 +173,7 @@ static int run_daemon(daemon_t *d) {
   d->shim_path = self_path();
   d->exec = dagd_exec_new(&d->loop, d->shim_path);
   d->rng = (uint64_t)uv_hrtime() | 1;
+  daemon_retention_start(d);
   dagd_dagbag_init(&d->bag);
   daemon_load_dags(d, true);
   if (daemon_api_start(d) < 0) {

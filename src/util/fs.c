@@ -1,0 +1,22 @@
+/* File-system helpers: removing a folder tree.
+ * SPDX-License-Identifier: MIT */
+#define _XOPEN_SOURCE 700
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "dagd/util.h"
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  return remove(path) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+int dagd_rmtree(const char *path) {
+  /* Depth first, no symlinks followed: a link inside is removed, not its target. */
+  int rc = nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+  return rc == 0 || errno == ENOENT ? 0 : -1;
+}
