@@ -68,6 +68,10 @@ bool dagd_ti_state_finished(dagd_ti_state s);
  * is created with mode 0600. */
 int dagd_store_open(const char *path, dagd_store **out, struct dagd_err *err);
 void dagd_store_close(dagd_store *st);
+/* Opens with the schema migrated only up to `version`, for tests of the
+ * migrations: such a store answers no queries; close it and open it
+ * normally to migrate the rest. */
+int dagd_store_open_version(const char *path, int version, dagd_store **out, struct dagd_err *err);
 /* PRAGMA integrity_check: 0 when "ok", DAGD_EIO with the first problem. */
 int dagd_store_check(dagd_store *st, struct dagd_err *err);
 

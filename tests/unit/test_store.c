@@ -333,6 +333,54 @@ static void test_events_and_backfills(void **state) {
   dagd_dag_free(dag);
 }
 
+/* A file made by every earlier schema version migrates in place to the
+ * current one, keeping its data. */
+static void test_migrations_from_every_version(void **state) {
+  fixture *f = *state;
+  for (int v = 1; v < DAGD_STORE_SCHEMA_VERSION; v++) {
+    char path[160];
+    snprintf(path, sizeof(path), "%s/v%d.db", f->dir, v);
+    dagd_store *old = NULL;
+    dagd_err err;
+    dagd_err_init(&err);
+    assert_int_equal(dagd_store_open_version(path, v, &old, &err), 0);
+    dagd_store_close(old);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *s;
+    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(s, 0), v);
+    sqlite3_finalize(s);
+    /* Data as that version wrote it (v1 columns only). */
+    assert_int_equal(sqlite3_exec(db,
+                                  "INSERT INTO dag (dag_id, fileloc) VALUES ('d', 'd.lua');"
+                                  "INSERT INTO dag_run (id, dag_id, run_id, run_type, logical_date, state, queued_at) "
+                                  "VALUES (7, 'd', 'old_run', 'manual', 0, 'success', 1);"
+                                  "INSERT INTO task_instance (run_pk, task_id, state, try_number) VALUES (7, 't', 'success', 1);"
+                                  "INSERT INTO task_output VALUES (7, 't', 'f1', '0.9');",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    dagd_store *st;
+    assert_int_equal(dagd_store_open(path, &st, &err), 0);
+    dagd_store_run run;
+    assert_int_equal(dagd_store_run_get(st, "d", "old_run", &run, &err), 0);
+    assert_int_equal(run.state, DAGD_RUN_SUCCESS);
+    dagd_store_run_clear(&run);
+    char *value = NULL;
+    assert_int_equal(dagd_store_output_get(st, 7, "t", "f1", &value, &err), 0);
+    assert_string_equal(value, "0.9");
+    free(value);
+    /* What later versions added works. */
+    dagd_store_event ev = {.source = "generic", .name = "x", .payload = "{}", .received_at = 1};
+    assert_int_equal(dagd_store_event_insert(st, &ev, &err), 0);
+    assert_int_equal(dagd_store_baseline_put(st, "d", "gate", "old_run", "{}", 1, &err), 0);
+    assert_int_equal(dagd_store_check(st, &err), 0);
+    dagd_store_close(st);
+  }
+}
+
 static void test_state_names(void **state) {
   for (int i = 0; i < DAGD_TI__COUNT; i++) {
     dagd_ti_state s;
@@ -356,6 +404,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_runs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_task_instances_and_outputs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_events_and_backfills, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_migrations_from_every_version, setup, teardown),
       cmocka_unit_test(test_state_names),
   };
   return cmocka_run_group_tests_name("store", tests, NULL, NULL);
