@@ -38,7 +38,10 @@ int dagd_try_write_exit(const char *path, const dagd_try_result *r, dagd_err *er
   }
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) goto fail;
-  if (write(fd, text, (size_t)n) != n || fsync(fd) < 0) {
+  /* No fsync: rename is atomic against a crash of any process, which is
+   * what the record must survive; after a power loss a missing record
+   * makes the try "lost", and it is retried, never run twice at once. */
+  if (write(fd, text, (size_t)n) != n) {
     close(fd);
     goto fail;
   }
