@@ -170,6 +170,12 @@ static int eval_expr(parser *ps, dagd_buf *result) {
         dagd_buf_close(&sname);
         goto out;
       }
+      /* An empty name would reach the secret store as NULL (found by fuzzing). */
+      if (sname.len == 0) {
+        dagd_buf_close(&sname);
+        rc = fail(ps, DAGD_ESYNTAX, "secret() takes a non-empty name");
+        goto out;
+      }
       skip_ws(ps);
       if (ps->p >= ps->end || *ps->p != ')') {
         dagd_buf_close(&sname);
@@ -234,7 +240,7 @@ static int eval_expr(parser *ps, dagd_buf *result) {
       ps->p++;
       if (!is_text && (!defined || json_is_null(val))) {
         dagd_buf_reset(&lit);
-        dagd_buf_puts(&lit, dflt.data);
+        dagd_buf_puts(&lit, dflt.data ? dflt.data : ""); /* default("") leaves data NULL */
         is_text = true;
         defined = true;
       }

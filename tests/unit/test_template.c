@@ -106,6 +106,10 @@ static void test_undefined_and_syntax(void **state) {
   dagd_err err;
   dagd_err_init(&err);
   assert_int_equal(dagd_template_check("{{ conf.whatever | default('x') }} {{ secret('X') }}", &err), 0);
+  /* An empty default (found by fuzzing: it passed NULL to strlen). */
+  assert_int_equal(dagd_template_check("{{ conf.whatever | default('') }}", &err), 0);
+  expect(ctx, "[{{ conf.whatever | default(\"\") }}]", "[]");
+  expect(ctx, "[{{ conf.whatever | default('') | upper }}]", "[]");
   assert_true(dagd_template_has("a {{ b }}"));
   assert_false(dagd_template_has("a { b }"));
   json_decref(ctx);
@@ -127,6 +131,14 @@ static void test_secrets(void **state) {
   free(got);
   got = render(ctx, "{{ secret('TOKEN') }}", NULL, DAGD_ENOENT);
   free(got);
+  /* An empty name is a syntax error, at load time too, and never reaches
+   * the secret store (fake_secret would strcmp a NULL name). */
+  got = render(ctx, "{{ secret(\"\") }}", &opts, DAGD_ESYNTAX);
+  assert_non_null(strstr(got, "non-empty name"));
+  free(got);
+  dagd_err err;
+  dagd_err_init(&err);
+  assert_int_equal(dagd_template_check("{{ secret('') }}", &err), DAGD_ESYNTAX);
   json_decref(ctx);
 }
 
