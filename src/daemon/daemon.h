@@ -27,6 +27,7 @@ typedef struct dag_entry {
 
 typedef struct daemon daemon_t;
 typedef struct daemon_metrics daemon_metrics;
+typedef struct run_cache run_cache;
 typedef struct route_binding route_binding;
 struct pending;
 struct dagd_http_server;
@@ -75,6 +76,7 @@ struct daemon {
   uv_signal_t sigint, sigterm, sighup;
   uv_fs_event_t watch;
   bool watching;
+  run_cache **run_cache; /* active runs' task instances between passes (pass.c) */
   running_try *running;
   size_t n_running;
   bool draining;
@@ -110,6 +112,9 @@ void daemon_watch_dags(daemon_t *d);
 void daemon_kick(daemon_t *d);
 void daemon_pass(daemon_t *d);
 double daemon_now(void);
+/* Drops the cached task instances of a DAG's runs (NULL: of every run),
+ * after changes made outside the scheduling pass. */
+void daemon_cache_clear(daemon_t *d, const char *dag_id);
 /* Decides what a store failure means: false for a transient one (busy;
  * retried), true when the daemon stopped because of it. */
 bool daemon_store_failed(daemon_t *d, const struct dagd_err *err);

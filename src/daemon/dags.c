@@ -148,6 +148,7 @@ int daemon_load_dags(daemon_t *d, bool initial) {
     return rc;
   }
   qsort(entries, bag.n_dags, sizeof(*entries), entry_cmp);
+  daemon_cache_clear(d, NULL); /* cached runs point into the old models */
   dagd_dagbag_close(&d->bag);
   d->bag = bag;
   free(d->dags);

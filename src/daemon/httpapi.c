@@ -46,6 +46,7 @@ static const dagd_dag *hook_find(void *data, const char *id) {
 
 static void hook_changed(void *data, const char *dag_id) {
   daemon_t *d = data;
+  daemon_cache_clear(d, dag_id);
   dag_entry *e = daemon_find_dag(d, dag_id);
   if (e) e->need_plan = true;
   daemon_kick(d);

@@ -198,6 +198,7 @@ static int run_daemon(daemon_t *d) {
   dagd_store_close(d->store);
   dagd_dagbag_close(&d->bag);
   daemon_dags_close(d);
+  daemon_cache_clear(d, NULL);
   daemon_metrics_free(d);
   free(d->dags);
   free(d->shim_path);

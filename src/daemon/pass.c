@@ -21,6 +21,62 @@ double daemon_now(void) {
   return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* The task instances of an active run, kept between passes so that a pass
+ * does not read every row of every active run again: a pass re-reads only
+ * the rows that can change outside it (running tries end in tries.c);
+ * everything else changes in the pass itself, which writes through both.
+ * API changes and DAG reloads drop the cached runs they touch. */
+struct run_cache {
+  int64_t pk;
+  const dagd_dag *dag;
+  dagd_store_ti_list rows;
+  dagd_store_ti **row_of;   /* per task index of dag, NULL when missing */
+  struct run_cache *next;
+};
+
+#define CACHE_BUCKETS 256
+
+static run_cache **bucket(daemon_t *d, int64_t pk) {
+  if (d->run_cache == NULL) d->run_cache = dagd_calloc(CACHE_BUCKETS, sizeof(run_cache *));
+  return &d->run_cache[(uint64_t)pk % CACHE_BUCKETS];
+}
+
+static void cache_entry_free(run_cache *c) {
+  dagd_store_ti_list_clear(&c->rows);
+  free(c->row_of);
+  free(c);
+}
+
+static void cache_drop(daemon_t *d, int64_t pk) {
+  for (run_cache **p = bucket(d, pk); *p; p = &(*p)->next) {
+    if ((*p)->pk == pk) {
+      run_cache *c = *p;
+      *p = c->next;
+      cache_entry_free(c);
+      return;
+    }
+  }
+}
+
+void daemon_cache_clear(daemon_t *d, const char *dag_id) {
+  if (d->run_cache == NULL) return;
+  for (size_t b = 0; b < CACHE_BUCKETS; b++) {
+    for (run_cache **p = &d->run_cache[b]; *p;) {
+      run_cache *c = *p;
+      if (dag_id == NULL || strcmp(c->dag->id, dag_id) == 0) {
+        *p = c->next;
+        cache_entry_free(c);
+      } else {
+        p = &c->next;
+      }
+    }
+  }
+  if (dag_id == NULL) {
+    free(d->run_cache);
+    d->run_cache = NULL;
+  }
+}
+
 static void on_kick(uv_timer_t *h) { daemon_pass(h->data); }
 
 bool daemon_store_failed(daemon_t *d, const dagd_err *err) {
@@ -54,7 +110,7 @@ typedef struct pass_state {
   double now;
   double wake;                 /* earliest retry, 0 = none */
   dagd_sched_candidate *cand;  /* scheduled task instances */
-  dagd_store_ti *cand_ti;      /* the row of each candidate, by tag */
+  dagd_store_ti **cand_ti;     /* the (cached) row of each candidate, by tag */
   const dagd_task **cand_task;
   size_t n_cand, cap_cand;
   int *dag_running;            /* per dag entry: tries running */
@@ -63,10 +119,16 @@ typedef struct pass_state {
   char **pools;                /* pool names seen */
   int *pool_used;
   size_t n_pools;
+  int64_t *finished_runs;      /* runs that ended: leave the cache after the pass */
+  size_t n_finished;
   int64_t *changed;            /* runs whose state or task instances changed */
   size_t n_changed;
   dagd_err err;
 } pass_state;
+
+/* The cached rows of a run, loaded from the store when missing or made
+ * for another version of the DAG. NULL with ps->err set on failure. */
+static run_cache *cache_get(pass_state *ps, const dagd_dag *dag, int64_t pk);
 
 static void changed_run(pass_state *ps, int64_t pk) {
   ps->changed = dagd_realloc(ps->changed, (ps->n_changed + 1) * sizeof(int64_t));
@@ -147,9 +209,54 @@ static void add_candidate(pass_state *ps, const dag_entry *e, const dagd_task *t
                                        .dag_slot = (size_t)(e - ps->d->dags),
                                        .pool_slot = pool_slot(ps, task->pool ? task->pool : "default"),
                                        .tag = i};
-  ps->cand_ti[i] = *ti; /* takes the row's strings */
-  memset(ti, 0, sizeof(*ti));
+  ps->cand_ti[i] = ti; /* a cached row: updated in place when it starts */
   ps->cand_task[i] = task;
+}
+
+static run_cache *cache_get(pass_state *ps, const dagd_dag *dag, int64_t pk) {
+  daemon_t *d = ps->d;
+  for (run_cache *c = *bucket(d, pk); c; c = c->next)
+    if (c->pk == pk && c->dag == dag) return c;
+  cache_drop(d, pk); /* made for another version of the DAG */
+  run_cache *c = dagd_calloc(1, sizeof(*c));
+  c->pk = pk;
+  c->dag = dag;
+  c->row_of = dagd_calloc(dag->n_tasks ? dag->n_tasks : 1, sizeof(*c->row_of));
+  if (dagd_store_ti_list_run(d->store, pk, &c->rows, &ps->err) < 0) goto error;
+  bool inserted = false;
+  for (size_t i = 0; i < c->rows.n; i++) {
+    dagd_store_ti *row = &c->rows.tis[i];
+    long t = dagd_dag_task_index(dag, row->task_id);
+    if (t >= 0) {
+      c->row_of[t] = row;
+    } else if (!dagd_ti_state_finished(row->state) && row->state != DAGD_TI_RUNNING) {
+      /* The task left the DAG: removed, unless it already finished. */
+      row->state = DAGD_TI_REMOVED;
+      if (dagd_store_ti_update(d->store, row, &ps->err) < 0) goto error;
+    }
+  }
+  for (size_t t = 0; t < dag->n_tasks; t++) {
+    if (c->row_of[t] != NULL) continue;
+    /* A task added to the DAG since the run began joins it. */
+    const dagd_task *task = dag->tasks[t];
+    dagd_store_ti ti = {.run_pk = pk, .task_id = task->id, .state = DAGD_TI_NONE, .max_tries = task->retries + 1,
+                        .pool = task->pool, .priority_weight = task->weight};
+    if (dagd_store_ti_insert(d->store, &ti, &ps->err) < 0) goto error;
+    inserted = true;
+  }
+  if (inserted) { /* read them back with the rest */
+    dagd_store_ti_list_clear(&c->rows);
+    free(c->row_of);
+    free(c);
+    return cache_get(ps, dag, pk);
+  }
+  run_cache **b = bucket(d, pk);
+  c->next = *b;
+  *b = c;
+  return c;
+error:
+  cache_entry_free(c);
+  return NULL;
 }
 
 /* A successful run promoted the model its gates let through: what each
@@ -196,38 +303,36 @@ static int advance_run(pass_state *ps, dagd_store_run *run) {
     if (dagd_store_run_set_state(d->store, run->pk, run->state, run->start_date, 0, &ps->err) < 0)
       return ps->err.code;
   }
-  dagd_store_ti_list rows;
-  if (dagd_store_ti_list_run(d->store, run->pk, &rows, &ps->err) < 0) return ps->err.code;
-  dagd_sched_ti *tis = dagd_calloc(dag->n_tasks ? dag->n_tasks : 1, sizeof(*tis));
-  dagd_store_ti **row_of = dagd_calloc(dag->n_tasks ? dag->n_tasks : 1, sizeof(*row_of));
-  int rc = 0;
-  for (size_t i = 0; i < rows.n; i++) {
-    long t = dagd_dag_task_index(dag, rows.tis[i].task_id);
-    if (t < 0) {
-      /* The task left the DAG: removed, unless it already finished. */
-      if (!dagd_ti_state_finished(rows.tis[i].state) && rows.tis[i].state != DAGD_TI_RUNNING) {
-        rows.tis[i].state = DAGD_TI_REMOVED;
-        if ((rc = dagd_store_ti_update(d->store, &rows.tis[i], &ps->err)) < 0) goto out;
-      }
-      continue;
-    }
-    row_of[t] = &rows.tis[i];
-    tis[t] = (dagd_sched_ti){.state = rows.tis[i].state, .try_number = rows.tis[i].try_number,
-                             .max_tries = rows.tis[i].max_tries, .next_try_at = rows.tis[i].next_try_at};
-    if (tis[t].state == DAGD_TI_RUNNING || tis[t].state == DAGD_TI_QUEUED) {
-      ps->dag_running[di]++;
-      size_t slot = pool_slot(ps, rows.tis[i].pool ? rows.tis[i].pool : "default"); /* may grow pool_used */
-      ps->pool_used[slot]++;
+  run_cache *c = cache_get(ps, dag, run->pk);
+  if (c == NULL) return ps->err.code;
+  /* Running tries end outside the pass: read those rows again. A branch
+   * that ended also skipped rows downstream of it: read the whole run. */
+  for (size_t t = 0; t < dag->n_tasks; t++) {
+    dagd_store_ti *row = c->row_of[t];
+    if (row->state != DAGD_TI_RUNNING && row->state != DAGD_TI_QUEUED) continue;
+    dagd_store_ti fresh;
+    if (dagd_store_ti_get(d->store, run->pk, row->task_id, &fresh, &ps->err) < 0) return ps->err.code;
+    bool branch_done = dag->tasks[t]->op == DAGD_OP_BRANCH && fresh.state != row->state;
+    dagd_store_ti_clear(row);
+    *row = fresh;
+    if (branch_done) {
+      cache_drop(d, run->pk);
+      if ((c = cache_get(ps, dag, run->pk)) == NULL) return ps->err.code;
+      break;
     }
   }
+  dagd_store_ti **row_of = c->row_of;
+  dagd_sched_ti *tis = dagd_calloc(dag->n_tasks ? dag->n_tasks : 1, sizeof(*tis));
+  int rc = 0;
   for (size_t t = 0; t < dag->n_tasks; t++) {
-    if (row_of[t] != NULL) continue;
-    /* A task added to the DAG since the run began joins it. */
-    const dagd_task *task = dag->tasks[t];
-    dagd_store_ti ti = {.run_pk = run->pk, .task_id = task->id, .state = DAGD_TI_NONE,
-                        .max_tries = task->retries + 1, .pool = task->pool, .priority_weight = task->weight};
-    if ((rc = dagd_store_ti_insert(d->store, &ti, &ps->err)) < 0) goto out;
-    tis[t] = (dagd_sched_ti){.state = DAGD_TI_NONE, .max_tries = ti.max_tries};
+    dagd_store_ti *row = row_of[t];
+    tis[t] = (dagd_sched_ti){.state = row->state, .try_number = row->try_number, .max_tries = row->max_tries,
+                             .next_try_at = row->next_try_at};
+    if (tis[t].state == DAGD_TI_RUNNING || tis[t].state == DAGD_TI_QUEUED) {
+      ps->dag_running[di]++;
+      size_t slot = pool_slot(ps, row->pool ? row->pool : "default"); /* may grow pool_used */
+      ps->pool_used[slot]++;
+    }
   }
   double wake = 0;
   dagd_run_state state = dagd_sched_evaluate(dag, tis, ps->now, &wake);
@@ -235,10 +340,6 @@ static int advance_run(pass_state *ps, dagd_store_run *run) {
   for (size_t t = 0; t < dag->n_tasks; t++) {
     if (!tis[t].changed) continue;
     dagd_store_ti *row = row_of[t];
-    dagd_store_ti fresh = {.run_pk = run->pk, .task_id = (char *)dag->tasks[t]->id,
-                           .max_tries = tis[t].max_tries, .pool = dag->tasks[t]->pool,
-                           .priority_weight = dag->tasks[t]->weight};
-    if (row == NULL) row = &fresh;
     row->state = tis[t].state;
     if (row->state == DAGD_TI_SKIPPED || row->state == DAGD_TI_UPSTREAM_FAILED) row->end_date = ps->now;
     if ((rc = dagd_store_ti_update(d->store, row, &ps->err)) < 0) goto out;
@@ -255,27 +356,17 @@ static int advance_run(pass_state *ps, dagd_store_run *run) {
     if (state == DAGD_RUN_SUCCESS && (rc = record_baselines(ps, dag, run)) < 0) goto out;
     e->need_plan = true; /* a run slot is free */
     ps->dag_active_runs[di]--;
+    ps->finished_runs = dagd_realloc(ps->finished_runs, (ps->n_finished + 1) * sizeof(int64_t));
+    ps->finished_runs[ps->n_finished++] = run->pk;
     DAGD_LOG(DAGD_LOG_INFO, "sched", "dag %s: run %s %s", dag->id, run->run_id, dagd_run_state_name(state));
     goto out;
   }
   for (size_t t = 0; t < dag->n_tasks; t++) {
     if (tis[t].state != DAGD_TI_SCHEDULED) continue;
-    dagd_store_ti fresh = {0};
-    dagd_store_ti *row = row_of[t];
-    if (row == NULL) {
-      fresh = (dagd_store_ti){.run_pk = run->pk, .task_id = dagd_strdup(dag->tasks[t]->id),
-                              .state = DAGD_TI_SCHEDULED, .max_tries = tis[t].max_tries,
-                              .pool = dagd_strdup(dag->tasks[t]->pool ? dag->tasks[t]->pool : "default"),
-                              .priority_weight = dag->tasks[t]->weight};
-      row = &fresh;
-    }
-    row->state = DAGD_TI_SCHEDULED;
-    add_candidate(ps, e, dag->tasks[t], row, run);
+    add_candidate(ps, e, dag->tasks[t], row_of[t], run);
   }
 out:
   free(tis);
-  free(row_of);
-  dagd_store_ti_list_clear(&rows);
   return rc;
 }
 
@@ -326,7 +417,7 @@ void daemon_pass(daemon_t *d) {
     starts = dagd_calloc(ps.n_cand, sizeof(*starts));
     for (size_t i = 0; rc == 0 && i < ps.n_cand; i++) {
       if (!ps.cand[i].picked) continue;
-      dagd_store_ti *ti = &ps.cand_ti[ps.cand[i].tag];
+      dagd_store_ti *ti = ps.cand_ti[ps.cand[i].tag];
       /* Intent before effect: the try is recorded as running before its
        * process exists, so a crash in between is seen at restart as a
        * lost try, never as a try that may run twice. */
@@ -345,8 +436,10 @@ void daemon_pass(daemon_t *d) {
     free(pool_free);
   }
   if (rc == 0) rc = dagd_store_commit(d->store, &ps.err);
+  for (size_t i = 0; i < ps.n_finished; i++) cache_drop(d, ps.finished_runs[i]);
   if (rc != 0) {
     dagd_store_rollback(d->store);
+    daemon_cache_clear(d, NULL); /* the rows written in memory were not */
     n_starts = 0;
     DAGD_LOG(DAGD_LOG_ERROR, "sched", "scheduling pass failed, nothing changed: %s", ps.err.msg);
     if (daemon_store_failed(d, &ps.err)) goto cleanup;
@@ -375,7 +468,7 @@ cleanup:
   d->passes++;
   d->pass_seconds += daemon_now() - ps.now;
   free(ps.changed);
-  for (size_t i = 0; i < ps.n_cand; i++) dagd_store_ti_clear(&ps.cand_ti[i]);
+  free(ps.finished_runs);
   for (size_t i = 0; i < ps.n_pools; i++) free(ps.pools[i]);
   free(ps.pools);
   free(ps.pool_used);
