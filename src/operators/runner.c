@@ -14,6 +14,10 @@ static const struct {
   dagd_operator_fn fn;
 } operators[] = {
     {"gate", dagd_operator_gate},
+    {"branch", dagd_operator_branch},
+    {"lua", dagd_operator_lua},
+    {"sensor", dagd_operator_sensor},
+    {"http", dagd_operator_http},
 };
 
 void dagd_op_output(dagd_op_ctx *ctx, const char *key, const char *value) {
