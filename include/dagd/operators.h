@@ -32,6 +32,7 @@ int dagd_operator_main(int argc, char **argv);
 
 /* The operators (one file each in src/operators/). */
 int dagd_operator_gate(dagd_op_ctx *ctx);
+int dagd_operator_data_check(dagd_op_ctx *ctx);
 /* branch (and short_circuit), lua, sensor, http: see docs/operators.md. */
 int dagd_operator_branch(dagd_op_ctx *ctx);
 int dagd_operator_lua(dagd_op_ctx *ctx);

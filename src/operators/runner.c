@@ -14,6 +14,7 @@ static const struct {
   dagd_operator_fn fn;
 } operators[] = {
     {"gate", dagd_operator_gate},
+    {"data_check", dagd_operator_data_check},
     {"branch", dagd_operator_branch},
     {"lua", dagd_operator_lua},
     {"sensor", dagd_operator_sensor},
