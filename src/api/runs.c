@@ -91,7 +91,7 @@ int dagd__api_runs_post(dagd_api *api, const dagd_api_request *req, dagd_api_res
   dagd_err_init(&err);
   dagd_store_run run = {0};
   json_t *empty = json_object();
-  int rc = dagd_store_begin(api->store, &err);
+  int rc = dagd_store_begin_durable(api->store, &err);
   if (rc == 0) rc = dagd__api_create_run(api, dag, DAGD_RUN_MANUAL, logical, run_id, json_is_object(conf) ? conf : empty,
                                          0, req->now, &run, &err);
   json_decref(empty);
@@ -292,7 +292,7 @@ int dagd__api_clear(dagd_api *api, const dagd_api_request *req, dagd_api_respons
     goto out;
   }
   json_t *cleared = json_array();
-  if (rc == 0) rc = dagd_store_begin(api->store, &err);
+  if (rc == 0) rc = dagd_store_begin_durable(api->store, &err);
   if (rc == 0) rc = clear_tis(api, dag, &run, which, only_failed, cleared, &err);
   if (rc == 0 && dry_run) {
     dagd_store_rollback(api->store);
@@ -333,7 +333,7 @@ int dagd__api_ti_patch(dagd_api *api, const dagd_api_request *req, dagd_api_resp
   dagd_err err;
   dagd_err_init(&err);
   dagd_store_ti ti = {0};
-  int rc = dagd_store_begin(api->store, &err);
+  int rc = dagd_store_begin_durable(api->store, &err);
   if (rc == 0) rc = dagd_store_ti_get(api->store, run.pk, req->params[2], &ti, &err);
   if (rc == DAGD_ENOENT) {
     dagd_store_rollback(api->store);
@@ -380,7 +380,7 @@ int dagd__api_run_patch(dagd_api *api, const dagd_api_request *req, dagd_api_res
   if (find_run(api, req, resp, &run) != 0) return resp->status;
   dagd_err err;
   dagd_err_init(&err);
-  int rc = dagd_store_begin(api->store, &err);
+  int rc = dagd_store_begin_durable(api->store, &err);
   if (rc == 0 && target == DAGD_RUN_QUEUED) {
     bool *all = dagd_calloc(dag->n_tasks + 1, sizeof(bool));
     for (size_t t = 0; t < dag->n_tasks; t++) all[t] = true;
