@@ -189,7 +189,12 @@ int dagd__api_tis_list(dagd_api *api, const dagd_api_request *req, dagd_api_resp
     dagd_store_run_clear(&run);
     return dagd__api_store_error(resp, &err);
   }
-  json_t *outputs = json_loads(outputs_text, 0, NULL);
+  dagd_buf masked;
+  dagd_buf_init(&masked);
+  dagd_buf_puts(&masked, outputs_text);
+  dagd_api_mask(api, &masked);
+  json_t *outputs = json_loads(masked.data, 0, NULL);
+  dagd_buf_close(&masked);
   json_t *tis = json_array();
   /* In the DAG's topological order when it is loaded, else by id. */
   if (dag) {
@@ -473,7 +478,8 @@ int dagd__api_ti_log(dagd_api *api, const dagd_api_request *req, dagd_api_respon
     }
     close(fd);
   }
-  int64_t next = offset + (int64_t)text.len;
+  int64_t next = offset + (int64_t)text.len; /* offsets count the file's bytes, before masking */
+  dagd_api_mask(api, &text);
   char *fmt = dagd__api_query(req, "format");
   bool raw = fmt && strcmp(fmt, "text") == 0;
   free(fmt);
