@@ -41,6 +41,7 @@ typedef struct dagd_try_info {
   const char *self_path;       /* the dagd binary: operators that run inside it */
   const char *spec_path;       /* where the caller writes dagd_command.spec */
   const json_t *extra;         /* inputs the daemon gathered for the operator (gate baselines), may be NULL */
+  const char *executor;        /* the config's executor ("local", "kubernetes"), NULL: local */
   dagd_template_secret_cb secret;
   void *secret_data;
 } dagd_try_info;

@@ -14,11 +14,9 @@ static const struct {
   dagd_operator_fn fn;
 } operators[] = {
     {"gate", dagd_operator_gate},
-    {"data_check", dagd_operator_data_check},
-    {"branch", dagd_operator_branch},
-    {"lua", dagd_operator_lua},
-    {"sensor", dagd_operator_sensor},
-    {"http", dagd_operator_http},
+    {"kubectl", dagd_operator_kubectl},
+    {"deploy", dagd_operator_deploy},
+    {"k8sjob", dagd_operator_k8sjob},
 };
 
 void dagd_op_output(dagd_op_ctx *ctx, const char *key, const char *value) {

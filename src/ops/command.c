@@ -171,17 +171,18 @@ bool dagd_ops_in_process(dagd_op op) {
 }
 
 /* `dagd op SPEC`: the spec holds the rendered config and the context. */
-static int in_process_argv(builder *b, strv *argv) {
+static int in_process_argv(builder *b, strv *argv, char *const *task_env) {
   const dagd_try_info *info = b->info;
   if (info->self_path == NULL || info->spec_path == NULL)
     return dagd_err_set(b->err, DAGD_EINVAL, "task \"%s\": no dagd binary to run the %s operator", info->task->id,
                         dagd_op_name(info->task->op));
   json_t *config = render_config(b, info->task->config, NULL);
   if (config == NULL) return -1;
-  json_t *spec = json_pack("{s:s, s:o, s:O, s:s, s:s, s:s, s:i, s:O}", "operator", dagd_op_name(info->task->op),
+  json_t *spec = json_pack("{s:s, s:o, s:O, s:s, s:s, s:s, s:i, s:O}", "operator", dagd__ops_operator_name(info),
                            "config", config, "context", b->ctx, "dag_id", info->dag->id, "task_id", info->task->id,
                            "fileloc", info->dag->fileloc ? info->dag->fileloc : "", "try_number", info->try_number,
                            "extra", info->extra ? info->extra : json_null());
+  if (dagd__ops_on_kubernetes(info)) dagd__ops_k8s_spec(b, spec, task_env);
   b->out->spec = json_dumps(spec, JSON_COMPACT | JSON_REAL_PRECISION(15));
   json_decref(spec);
   dagd__strv_push(argv, dagd_strdup(info->self_path));
@@ -268,11 +269,15 @@ int dagd_ops_command(const dagd_try_info *info, dagd_command *out, dagd_err *err
   }
   switch (t->op) {
   case DAGD_OP_SHELL: rc = shell_argv(&b, &argv); break;
-  case DAGD_OP_DOCKER: rc = dagd__ops_docker_argv(&b, &argv, env.v); break;
-  case DAGD_OP_KUBECTL: rc = dagd__ops_kubectl_argv(&b, &argv); break;
+  case DAGD_OP_DOCKER:
+    rc = dagd__ops_on_kubernetes(info) ? in_process_argv(&b, &argv, env.v) : dagd__ops_docker_argv(&b, &argv, env.v);
+    break;
+  case DAGD_OP_KUBECTL:
+    rc = dagd__ops_kubectl_in_process(t) ? in_process_argv(&b, &argv, env.v) : dagd__ops_kubectl_argv(&b, &argv);
+    break;
   default:
     if (dagd_ops_in_process(t->op)) {
-      rc = in_process_argv(&b, &argv);
+      rc = in_process_argv(&b, &argv, env.v);
       break;
     }
     rc = dagd_err_set(err, DAGD_EINVAL, "task \"%s\": the %s operator cannot run yet in this version", t->id,
@@ -311,6 +316,7 @@ void dagd_command_close(dagd_command *cmd) {
   free(cmd->cwd);
   for (size_t i = 0; i < cmd->n_secrets; i++) free(cmd->secrets[i]);
   free(cmd->secrets);
+  free(cmd->spec);
   memset(cmd, 0, sizeof(*cmd));
 }
 

@@ -36,5 +36,15 @@ const char *dagd__ops_cfg_str(const dagd_task *t, const char *key);
 /* Per operator (docker.c, kubectl.c). */
 int dagd__ops_docker_argv(builder *b, strv *argv, char *const *task_env);
 int dagd__ops_kubectl_argv(builder *b, strv *argv);
+/* kubectl with apply (a manifest to render) or wait runs as `dagd op`. */
+bool dagd__ops_kubectl_in_process(const dagd_task *t);
+/* A docker task whose try runs as a Kubernetes Job: its own executor
+ * field, else the config's executor, is "kubernetes". */
+bool dagd__ops_on_kubernetes(const dagd_try_info *info);
+/* The operator `dagd op` runs: "k8sjob" for those, else the op's name. */
+const char *dagd__ops_operator_name(const dagd_try_info *info);
+/* Adds the Job's environment to the spec ("env": the task's env and the
+ * DAGD_* variables, $DAGD_OUTPUT being the pod's termination message). */
+void dagd__ops_k8s_spec(builder *b, json_t *spec, char *const *task_env);
 
 #endif

@@ -1,5 +1,7 @@
 /* The kubectl operator's command: kubectl with the task's context,
- * kubeconfig and namespace, then its args or `apply -f` of its manifest.
+ * kubeconfig and namespace and its args; and which kubectl and docker
+ * tasks run in the dagd binary instead (apply and wait; the Kubernetes
+ * executor).
  * SPDX-License-Identifier: MIT */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,3 +30,47 @@ int dagd__ops_kubectl_argv(builder *b, strv *argv) {
   return dagd__ops_push_rendered(b, argv, "apply", apply);
 }
 
+
+bool dagd__ops_kubectl_in_process(const dagd_task *t) {
+  return json_object_get(t->config, "apply") != NULL || json_object_get(t->config, "wait") != NULL;
+}
+
+bool dagd__ops_on_kubernetes(const dagd_try_info *info) {
+  if (info->task->op != DAGD_OP_DOCKER) return false;
+  const char *own = dagd__ops_cfg_str(info->task, "executor");
+  const char *ex = own ? own : info->executor;
+  return ex != NULL && strcmp(ex, "kubernetes") == 0;
+}
+
+const char *dagd__ops_operator_name(const dagd_try_info *info) {
+  return dagd__ops_on_kubernetes(info) ? "k8sjob" : dagd_op_name(info->task->op);
+}
+
+void dagd__ops_k8s_spec(builder *b, json_t *spec, char *const *task_env) {
+  /* The try's own variables only: never the daemon's environment (its
+   * DAGD_SECRET_* least of all), which would land in the Job manifest. */
+  static const char *const try_vars[] = {"DAGD_DAG_ID", "DAGD_RUN_ID", "DAGD_TASK_ID", "DAGD_TRY_NUMBER",
+                                         "DAGD_LOGICAL_DATE", "DAGD_DS", "DAGD_DATA_INTERVAL_START",
+                                         "DAGD_DATA_INTERVAL_END", "DAGD_CONF"};
+  const dagd_task *t = b->info->task;
+  json_t *env = json_object();
+  for (char *const *e = task_env; e && *e; e++) {
+    const char *eq = strchr(*e, '=');
+    if (eq == NULL) continue;
+    size_t klen = (size_t)(eq - *e);
+    bool keep = false;
+    for (size_t i = 0; !keep && i < DAGD_ARRAY_LEN(try_vars); i++)
+      keep = strlen(try_vars[i]) == klen && strncmp(*e, try_vars[i], klen) == 0;
+    for (size_t i = 0; !keep && i < t->n_env; i++)
+      keep = strlen(t->env[i].key) == klen && strncmp(*e, t->env[i].key, klen) == 0;
+    if (!keep) continue;
+    char *key = dagd_strndup(*e, klen);
+    json_t *v = json_string(eq + 1);
+    json_object_set_new(env, key, v ? v : json_string(""));
+    free(key);
+  }
+  /* The pod cannot reach the try's folder: it writes its outputs to its
+   * termination message, which the operator reads back. */
+  json_object_set_new(env, "DAGD_OUTPUT", json_string("/dev/termination-log"));
+  json_object_set_new(spec, "env", env);
+}

@@ -175,12 +175,50 @@ static void test_docker_and_kubectl(void **state) {
   dagd_command_close(&cmd);
   dagd_dag_free(dag);
 
-  dag = make_dag(DAGD_OP_KUBECTL, "{\"apply\": \"k8s/{{ dag_id }}.yaml\", \"namespace\": \"ml\", \"context\": \"prod\"}", &t);
+  dag = make_dag(DAGD_OP_KUBECTL, "{\"args\": [\"get\", \"pods\", \"-l\", \"run={{ run_id }}\"], \"namespace\": \"ml\","
+                                  " \"context\": \"prod\"}", &t);
   info = info_for(dag, t, envv, NULL);
   assert_int_equal(dagd_ops_command(&info, &cmd, &err), 0);
-  const char *want[] = {"kubectl", "--context", "prod", "--namespace", "ml", "apply", "-f", "k8s/etl.yaml", NULL};
+  const char *want[] = {"kubectl", "--context", "prod", "--namespace", "ml", "get", "pods", "-l", "run=manual__2026-01-02T00:00:00+00:00", NULL};
   for (int i = 0; want[i]; i++) assert_string_equal(cmd.argv[i], want[i]);
-  assert_null(cmd.argv[8]);
+  assert_null(cmd.argv[9]);
+  dagd_command_close(&cmd);
+  dagd_dag_free(dag);
+
+  /* apply renders its manifest, so kubectl runs in the dagd binary; so
+   * does a docker task on the Kubernetes executor, with the try's own
+   * variables only for the Job. */
+  dag = make_dag(DAGD_OP_KUBECTL, "{\"apply\": \"k8s/{{ dag_id }}.yaml\", \"namespace\": \"ml\"}", &t);
+  info = info_for(dag, t, envv, NULL);
+  info.self_path = "/usr/bin/dagd";
+  info.spec_path = "/logs/2.spec.json";
+  assert_int_equal(dagd_ops_command(&info, &cmd, &err), 0);
+  assert_string_equal(cmd.argv[1], "op");
+  json_t *kspec = json_loads(cmd.spec, 0, NULL);
+  assert_string_equal(json_string_value(json_object_get(kspec, "operator")), "kubectl");
+  assert_string_equal(json_string_value(json_object_get(json_object_get(kspec, "config"), "apply")), "k8s/etl.yaml");
+  json_decref(kspec);
+  dagd_command_close(&cmd);
+  dagd_dag_free(dag);
+  dag = make_dag(DAGD_OP_DOCKER, "{\"image\": \"reg/etl:1\"}", &t);
+  char *denv[] = {"PATH=/usr/bin", "DAGD_SECRET_TOKEN=s3cret", NULL};
+  info = info_for(dag, t, denv, NULL);
+  info.self_path = "/usr/bin/dagd";
+  info.spec_path = "/logs/2.spec.json";
+  info.executor = "kubernetes";
+  assert_int_equal(dagd_ops_command(&info, &cmd, &err), 0);
+  kspec = json_loads(cmd.spec, 0, NULL);
+  assert_string_equal(json_string_value(json_object_get(kspec, "operator")), "k8sjob");
+  json_t *jenv = json_object_get(kspec, "env");
+  assert_string_equal(json_string_value(json_object_get(jenv, "DAGD_TRY_NUMBER")), "2");
+  assert_string_equal(json_string_value(json_object_get(jenv, "DAGD_OUTPUT")), "/dev/termination-log");
+  assert_null(json_object_get(jenv, "PATH"));
+  assert_null(json_object_get(jenv, "DAGD_SECRET_TOKEN"));
+  json_decref(kspec);
+  dagd_command_close(&cmd);
+  info.executor = "local";
+  assert_int_equal(dagd_ops_command(&info, &cmd, &err), 0);
+  assert_true(cmd.spec == NULL || strstr(cmd.spec, "\"k8sjob\"") == NULL);
   dagd_command_close(&cmd);
   dagd_dag_free(dag);
 
