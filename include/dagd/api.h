@@ -82,6 +82,10 @@ typedef struct dagd_api {
   size_t n_tokens;
   const dagd_kv *webhook_secrets;  /* hook name -> secret (borrowed) */
   size_t n_webhook_secrets;
+  /* Values never to show: task logs and outputs served by the API have
+   * each of them replaced by "***" (dagd_api_add_secret). */
+  char **secrets;
+  size_t n_secrets;
   const char *logs_folder;
   int64_t max_backfill_runs;       /* 10000 */
   size_t max_log_bytes;            /* per response, 1 MiB */
@@ -112,6 +116,12 @@ extern const size_t dagd_api_n_routes;
  * every case (errors included). */
 void dagd_api_dispatch(dagd_api *api, const dagd_api_route *route, const dagd_api_request *req,
                        dagd_api_response *resp);
+
+/* Adds a value to mask in what the API serves (copied; values shorter
+ * than 4 bytes are ignored: masking them would garble everything). */
+void dagd_api_add_secret(dagd_api *api, const char *value);
+/* Replaces every secret in text with "***". */
+void dagd_api_mask(const dagd_api *api, dagd_buf *text);
 
 /* Parses a scope name ("read", "trigger", "admin"). */
 int dagd_scope_parse(const char *name, dagd_scope *out);

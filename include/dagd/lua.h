@@ -8,6 +8,7 @@
 #ifndef DAGD_LUA_H
 #define DAGD_LUA_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -69,5 +70,20 @@ void dagd_dagbag_add_error(dagd_dagbag *bag, const char *file, int line, const c
 int dagd_lua_list_files(const char *dir, char ***files, size_t *n, dagd_dagbag *bag);
 /* Loads the given files in parallel, merged in order into bag. */
 int dagd_lua_load_files(char *const *files, size_t n, const dagd_load_opts *opts, dagd_dagbag *bag);
+
+struct dagd_err;
+/* Runs a Lua function a task declared, for `dagd op`: loads the DAG file
+ * at path again in the same sandbox and limits (opts may be NULL for the
+ * defaults), finds the value of `field` in the config of task task_id of
+ * DAG dag_id (a branch's or lua task's `fn`, a sensor's `poke`), and calls
+ * it with one argument, a read-only table made from context (JSON null is
+ * dagd.null), under a fresh instruction budget and time limit. *result
+ * gets its first return value as JSON (nil is JSON null; new reference).
+ * DAGD_ENOENT when the DAG, task or function is not in the file;
+ * otherwise the file's or the function's first error as
+ * `file:line: message` (DAGD_ELIMIT, DAGD_ETIMEDOUT for the limits). */
+int dagd_lua_call_task_fn(const char *path, const char *dag_id, const char *task_id, const char *field,
+                          const json_t *context, const dagd_load_opts *opts, json_t **result,
+                          struct dagd_err *err);
 
 #endif

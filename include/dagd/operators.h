@@ -35,5 +35,11 @@ int dagd_operator_gate(dagd_op_ctx *ctx);
 int dagd_operator_kubectl(dagd_op_ctx *ctx);  /* apply of a templated manifest, wait */
 int dagd_operator_deploy(dagd_op_ctx *ctx);   /* rolling, blue_green, canary, shadow */
 int dagd_operator_k8sjob(dagd_op_ctx *ctx);   /* a docker task run as a Kubernetes Job */
+int dagd_operator_data_check(dagd_op_ctx *ctx);
+/* branch (and short_circuit), lua, sensor, http: see docs/operators.md. */
+int dagd_operator_branch(dagd_op_ctx *ctx);
+int dagd_operator_lua(dagd_op_ctx *ctx);
+int dagd_operator_sensor(dagd_op_ctx *ctx);
+int dagd_operator_http(dagd_op_ctx *ctx);
 
 #endif

@@ -203,8 +203,11 @@ int dagd_store_run_by_date(dagd_store *st, const char *dag_id, int64_t logical_d
                            struct dagd_err *err);
 /* The DAG's run with the latest logical date: DAGD_ENOENT when none. */
 int dagd_store_run_latest(dagd_store *st, const char *dag_id, dagd_store_run *out, struct dagd_err *err);
-/* Commits and syncs the WAL at once: for what is promised to a client
- * (an accepted event, a created run) before answering. */
+/* A transaction whose commit is synced to disk before it returns: for
+ * what is promised to a client (an accepted event, a created run) before
+ * answering. Begin with begin_durable, end with commit_durable (or
+ * rollback). */
+int dagd_store_begin_durable(dagd_store *st, struct dagd_err *err);
 int dagd_store_commit_durable(dagd_store *st, struct dagd_err *err);
 
 /* --- events --- */

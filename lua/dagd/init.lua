@@ -681,6 +681,66 @@ local function exclusive(cfg, what, a, b)
   end
 end
 
+-- data_check: tables keyed by column name (any non-empty string, since
+-- columns come from files), and thresholds given once or per column.
+local function v_columns(check, desc)
+  return function(v, what, field)
+    if not plain_table(v) then bad(what, field, "a table of column = " .. desc, v) end
+    local out = {}
+    for k, x in next, v do
+      if type(k) ~= "string" or k == "" then
+        fail(sfmt('%s: field "%s": key %s must be a column name', what, field, describe(k)), field)
+      end
+      out[k] = check(x, what, field .. "." .. k)
+    end
+    return out
+  end
+end
+
+local function v_per_column(check, desc)
+  local cols = v_columns(check, desc)
+  return function(v, what, field)
+    if type(v) == "number" then return check(v, what, field) end
+    if plain_table(v) then return cols(v, what, field) end
+    bad(what, field, desc .. " or a table of column = " .. desc, v)
+  end
+end
+
+local function v_ratio(v, what, field)
+  if type(v) ~= "number" or v ~= v or v < 0 or v > 1 then bad(what, field, "a number between 0 and 1", v) end
+  return v
+end
+
+local v_column_type = v_enum({ "int", "float", "string", "bool", "date" })
+
+-- { min = 0, max = 100 }: numbers, or dates ("2026-01-01") compared as text.
+local function v_range(v, what, field)
+  if not plain_table(v) then bad(what, field, "{ min = ..., max = ... }", v) end
+  for k in next, v do
+    if k ~= "min" and k ~= "max" then
+      fail(sfmt('%s: %s: unknown key %s (min, max)', what, field, describe(k)), field)
+    end
+  end
+  if v.min == nil and v.max == nil then fail(sfmt("%s: %s needs min or max", what, field), field) end
+  for _, k in ipairs({ "min", "max" }) do
+    local x = v[k]
+    if x ~= nil and not ((type(x) == "number" and x == x) or type(x) == "string") then
+      bad(what, field .. "." .. k, "a number or a date string", x)
+    end
+  end
+  if type(v.min) == type(v.max) and v.min > v.max then
+    fail(sfmt("%s: %s: min is above max", what, field), field)
+  end
+  return { min = v.min, max = v.max }
+end
+
+local function v_delimiter(v, what, field)
+  if type(v) ~= "string" or #v ~= 1 or v == '"' or v == "\n" or v == "\r" then
+    bad(what, field, 'one character (",", ";", "\\t", "|")', v)
+  end
+  return v
+end
+
 -- Operators: fields (name -> validator), required fields, cross-field checks.
 local OPS = {
   shell = {
@@ -781,6 +841,30 @@ local OPS = {
       end
       if cfg.switch_back ~= nil and cfg.strategy ~= "blue_green" then
         fail(sfmt('%s: "switch_back" applies to strategy "blue_green" only', what), "switch_back")
+      end
+    end,
+  },
+  data_check = {
+    fields = {
+      path = v_nonempty, format = v_enum({ "csv", "jsonl" }), delimiter = v_delimiter,
+      schema = v_columns(v_column_type, 'a type ("int", "float", "string", "bool", "date")'),
+      ranges = v_columns(v_range, "{ min = ..., max = ... }"),
+      max_missing = v_per_column(v_ratio, "a number between 0 and 1"),
+      unique = v_strlist, min_rows = v_int(0, 1 << 53, "an integer"), max_rows = v_int(0, 1 << 53, "an integer"),
+      na_values = v_strlist, reference = v_nonempty, drift = v_strlist,
+      psi_max = v_per_column(v_number(0), "a number >= 0"),
+      ks_max = v_per_column(v_ratio, "a number between 0 and 1"),
+      bins = v_int(2, 1000, "an integer"),
+    },
+    required = { "path" },
+    check = function(cfg, what)
+      if cfg.reference == nil then
+        for _, k in ipairs({ "drift", "psi_max", "ks_max", "bins" }) do
+          if cfg[k] ~= nil then fail(sfmt('%s: "%s" needs a "reference" file', what, k), k) end
+        end
+      end
+      if cfg.min_rows and cfg.max_rows and cfg.min_rows > cfg.max_rows then
+        fail(sfmt("%s: min_rows is above max_rows", what), "min_rows")
       end
     end,
   },

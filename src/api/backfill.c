@@ -86,7 +86,7 @@ int dagd__api_backfill_post(dagd_api *api, const dagd_api_request *req, dagd_api
   char *options = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
   dagd_store_backfill b = {.dag_id = (char *)dag->id, .from_date = from, .to_date = to, .options = options,
                            .created_at = req->now, .total = 0};
-  int rc = dagd_store_begin(api->store, &err);
+  int rc = dagd_store_begin_durable(api->store, &err);
   if (rc == 0) rc = dagd_store_backfill_insert(api->store, &b, &err);
   int64_t total = 0;
   for (size_t k = 0; rc == 0 && k < n; k++) {

@@ -130,7 +130,7 @@ int dagd__api_dag_patch(dagd_api *api, const dagd_api_request *req, dagd_api_res
   json_decref(body);
   dagd_err err;
   dagd_err_init(&err);
-  if (dagd_store_begin(api->store, &err) < 0 || dagd_store_dag_set_paused(api->store, dag->id, paused, &err) < 0 ||
+  if (dagd_store_begin_durable(api->store, &err) < 0 || dagd_store_dag_set_paused(api->store, dag->id, paused, &err) < 0 ||
       dagd_store_commit_durable(api->store, &err) < 0) {
     dagd_store_rollback(api->store);
     return dagd__api_store_error(resp, &err);

@@ -104,7 +104,7 @@ int dagd__api_events_post(dagd_api *api, const dagd_api_request *req, dagd_api_r
   json_t *started = json_array(), *held = json_array();
   bool duplicate = false;
   int64_t first_id = 0;
-  int rc = dagd_store_begin(api->store, &err);
+  int rc = dagd_store_begin_durable(api->store, &err);
   if (rc == 0 && ext && dagd_store_event_find(api->store, "generic", ext, &first_id, &err) == 0) {
     duplicate = true;
     ev.outcome = "duplicate";
@@ -188,7 +188,7 @@ static int handle_alerts(dagd_api *api, const char *source, const dagd_api_reque
   /* event name -> [alerts] of the new firing alerts, in order. */
   json_t *by_event = json_object();
   json_t *order = json_array();
-  int rc = dagd_store_begin(api->store, &err);
+  int rc = dagd_store_begin_durable(api->store, &err);
   if (rc == 0) rc = dagd_store_event_insert(api->store, &ev, &err);
   json_array_foreach(alerts, i, a) {
     if (rc != 0) break;

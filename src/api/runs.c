@@ -91,7 +91,7 @@ int dagd__api_runs_post(dagd_api *api, const dagd_api_request *req, dagd_api_res
   dagd_err_init(&err);
   dagd_store_run run = {0};
   json_t *empty = json_object();
-  int rc = dagd_store_begin(api->store, &err);
+  int rc = dagd_store_begin_durable(api->store, &err);
   if (rc == 0) rc = dagd__api_create_run(api, dag, DAGD_RUN_MANUAL, logical, run_id, json_is_object(conf) ? conf : empty,
                                          0, req->now, &run, &err);
   json_decref(empty);
@@ -189,7 +189,12 @@ int dagd__api_tis_list(dagd_api *api, const dagd_api_request *req, dagd_api_resp
     dagd_store_run_clear(&run);
     return dagd__api_store_error(resp, &err);
   }
-  json_t *outputs = json_loads(outputs_text, 0, NULL);
+  dagd_buf masked;
+  dagd_buf_init(&masked);
+  dagd_buf_puts(&masked, outputs_text);
+  dagd_api_mask(api, &masked);
+  json_t *outputs = json_loads(masked.data, 0, NULL);
+  dagd_buf_close(&masked);
   json_t *tis = json_array();
   /* In the DAG's topological order when it is loaded, else by id. */
   if (dag) {
@@ -292,7 +297,7 @@ int dagd__api_clear(dagd_api *api, const dagd_api_request *req, dagd_api_respons
     goto out;
   }
   json_t *cleared = json_array();
-  if (rc == 0) rc = dagd_store_begin(api->store, &err);
+  if (rc == 0) rc = dagd_store_begin_durable(api->store, &err);
   if (rc == 0) rc = clear_tis(api, dag, &run, which, only_failed, cleared, &err);
   if (rc == 0 && dry_run) {
     dagd_store_rollback(api->store);
@@ -333,7 +338,7 @@ int dagd__api_ti_patch(dagd_api *api, const dagd_api_request *req, dagd_api_resp
   dagd_err err;
   dagd_err_init(&err);
   dagd_store_ti ti = {0};
-  int rc = dagd_store_begin(api->store, &err);
+  int rc = dagd_store_begin_durable(api->store, &err);
   if (rc == 0) rc = dagd_store_ti_get(api->store, run.pk, req->params[2], &ti, &err);
   if (rc == DAGD_ENOENT) {
     dagd_store_rollback(api->store);
@@ -380,7 +385,7 @@ int dagd__api_run_patch(dagd_api *api, const dagd_api_request *req, dagd_api_res
   if (find_run(api, req, resp, &run) != 0) return resp->status;
   dagd_err err;
   dagd_err_init(&err);
-  int rc = dagd_store_begin(api->store, &err);
+  int rc = dagd_store_begin_durable(api->store, &err);
   if (rc == 0 && target == DAGD_RUN_QUEUED) {
     bool *all = dagd_calloc(dag->n_tasks + 1, sizeof(bool));
     for (size_t t = 0; t < dag->n_tasks; t++) all[t] = true;
@@ -473,7 +478,8 @@ int dagd__api_ti_log(dagd_api *api, const dagd_api_request *req, dagd_api_respon
     }
     close(fd);
   }
-  int64_t next = offset + (int64_t)text.len;
+  int64_t next = offset + (int64_t)text.len; /* offsets count the file's bytes, before masking */
+  dagd_api_mask(api, &text);
   char *fmt = dagd__api_query(req, "format");
   bool raw = fmt && strcmp(fmt, "text") == 0;
   free(fmt);

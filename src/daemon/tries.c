@@ -375,6 +375,17 @@ static json_t *gate_extra(daemon_t *d, const dagd_dag *dag, const dagd_task *tas
   return extra;
 }
 
+/* A sensor watching another DAG reads the state store (read-only): its
+ * absolute path, as the try runs in the DAG file's folder. */
+static json_t *sensor_extra(daemon_t *d, const dagd_task *task) {
+  const char *poke = json_string_value(json_object_get(task->config, "poke"));
+  if (poke == NULL || strcmp(poke, "dag") != 0 || d->cfg.state == NULL) return NULL;
+  char *abs = realpath(d->cfg.state, NULL);
+  json_t *extra = json_pack("{ss}", "state", abs ? abs : d->cfg.state);
+  free(abs);
+  return extra;
+}
+
 /* Writes the spec of an in-process operator beside the try's log. */
 static int write_spec(const char *path, const char *spec) {
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -420,7 +431,9 @@ void daemon_try_start(daemon_t *d, int64_t run_pk, const char *dag_id, const cha
     outputs = json_loads(outputs_text, 0, NULL);
   char *out_path = dagd_asprintf("%s.out", rt->base);
   char *spec_path = dagd_asprintf("%s.spec.json", rt->base);
-  json_t *extra = task->op == DAGD_OP_GATE ? gate_extra(d, e->dag, task, run_pk) : NULL;
+  json_t *extra = task->op == DAGD_OP_GATE     ? gate_extra(d, e->dag, task, run_pk)
+                  : task->op == DAGD_OP_SENSOR ? sensor_extra(d, task)
+                                               : NULL;
   dagd_try_info info = {
       .dag = e->dag, .task = task, .run_id = run.run_id, .logical_date = run.logical_date,
       .has_interval = run.has_interval, .interval_start = run.interval_start, .interval_end = run.interval_end,
@@ -442,6 +455,15 @@ void daemon_try_start(daemon_t *d, int64_t run_pk, const char *dag_id, const cha
     dagd_try_result r = {DAGD_TRY_EXITED, 0};
     try_finished(rt, &r);
     goto out;
+  }
+  {
+    /* A sensor (or registry wait) in reschedule mode pokes again under the
+     * same try number: the last poke's exit record would stop the shim.
+     * The try starts only now, so no record of it can be current. */
+    dagd_try_paths paths;
+    dagd_try_paths_init(&paths, rt->base);
+    unlink(paths.exit);
+    dagd_try_paths_close(&paths);
   }
   dagd_exec_spec spec = {.base = rt->base, .argv = cmd.argv, .env = cmd.env, .cwd = cmd.cwd};
   if (dagd_exec_start(d->exec, &spec, on_try_done, rt, &rt->exec, &err) < 0) {

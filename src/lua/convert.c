@@ -77,7 +77,7 @@ static bool is_list(lua_State *L, int idx, dagd__lua_ctx *ctx) {
 /* Converts the Lua value at idx to JSON. Functions become
  * {"function": "file:line"} (a later step re-loads the file to run them).
  * On failure returns NULL with a message in err. */
-static json_t *to_json(lua_State *L, int idx, dagd__lua_ctx *ctx, int depth, char *err, size_t errlen) {
+json_t *dagd__lua_to_json(lua_State *L, int idx, dagd__lua_ctx *ctx, int depth, char *err, size_t errlen) {
   idx = lua_absindex(L, idx);
   switch (lua_type(L, idx)) {
   case LUA_TNIL: return json_null();
@@ -138,7 +138,7 @@ static json_t *to_json(lua_State *L, int idx, dagd__lua_ctx *ctx, int depth, cha
       json_t *a = json_array();
       for (size_t i = 1; i <= n; i++) {
         lua_rawgeti(L, idx, (lua_Integer)i);
-        json_t *v = to_json(L, -1, ctx, depth + 1, err, errlen);
+        json_t *v = dagd__lua_to_json(L, -1, ctx, depth + 1, err, errlen);
         lua_pop(L, 1);
         if (v == NULL) {
           json_decref(a);
@@ -157,7 +157,7 @@ static json_t *to_json(lua_State *L, int idx, dagd__lua_ctx *ctx, int depth, cha
     while (lua_next(L, idx)) {
       size_t klen;
       const char *k = lua_tolstring(L, -2, &klen);
-      json_t *v = to_json(L, -1, ctx, depth + 1, err, errlen);
+      json_t *v = dagd__lua_to_json(L, -1, ctx, depth + 1, err, errlen);
       lua_pop(L, 1);
       if (v == NULL) {
         size_t used = strlen(err);
@@ -189,7 +189,7 @@ static void opt_json(lua_State *L, int t, const char *k, json_t **out, dagd__lua
                      const char *what) {
   if (rawfield(L, t, k) != LUA_TNIL) {
     char err[256] = "";
-    json_t *j = to_json(L, -1, ctx, 0, err, sizeof(err));
+    json_t *j = dagd__lua_to_json(L, -1, ctx, 0, err, sizeof(err));
     if (j == NULL)
       dagd__lua_ctx_error(ctx, DAGD_EINVAL, dagd__lua_field_line(ctx, line, k), "%s: field \"%s\": %s", what, k,
                           err);

@@ -5,6 +5,7 @@
 #ifndef DAGD_LUA_INTERNAL_H
 #define DAGD_LUA_INTERNAL_H
 
+#include <jansson.h>
 #include <lua.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -33,6 +34,13 @@ typedef struct dagd__lua_lib {
  * ->error. */
 const dagd__lua_lib *dagd__lua_lib_get(const char *dir);
 const dagd__lua_chunk *dagd__lua_lib_find(const dagd__lua_lib *lib, const char *name);
+
+struct dagd__lua_ctx;
+/* Called instead of the conversion into models, after the DAG file ran,
+ * with api (the table init.lua returned) at stack index `api` and the
+ * limits armed afresh: for calling a function the file declared (call.c).
+ * May raise Lua errors; they are recorded as the file's errors. */
+typedef int (*dagd__lua_after_fn)(lua_State *L, int api, struct dagd__lua_ctx *ctx);
 
 /* State of loading one DAG file. Reached from C functions through
  * lua_getextraspace, and passed to the allocator as its ud. */
@@ -74,6 +82,10 @@ typedef struct dagd__lua_ctx {
   char *err_traceback;
   int err_line;
 
+  /* set by dagd__lua_run_file: what runs after the file */
+  dagd__lua_after_fn after;
+  void *after_data;
+
   /* results */
   int list_ref;              /* registry ref of the LIST metatable */
   int first_code;
@@ -105,5 +117,17 @@ void dagd__lua_push_core(lua_State *L, dagd__lua_ctx *ctx);
  * ctx->dags; problems become ctx->errors. May raise Lua errors only on
  * real out-of-memory. */
 void dagd__lua_convert(lua_State *L, int idx, dagd__lua_ctx *ctx);
+
+/* The Lua value at idx as JSON (functions become {"function": "file:line"},
+ * dagd.null null, LIST tables arrays). NULL with a message in err when it
+ * cannot be converted. Reads raw: runs no Lua code. */
+json_t *dagd__lua_to_json(lua_State *L, int idx, dagd__lua_ctx *ctx, int depth, char *err, size_t errlen);
+
+/* Runs the DAG file at path in the sandbox like dagd_lua_load_file, but
+ * calls after() in place of building models; the file's errors (and those
+ * after() raises) are appended to bag. Returns the first error's code
+ * (DAGD_ELIMIT, DAGD_ETIMEDOUT for the limits), or 0. */
+int dagd__lua_run_file(const char *path, const dagd_load_opts *opts, dagd__lua_after_fn after, void *data,
+                       dagd_dagbag *bag);
 
 #endif

@@ -348,6 +348,15 @@ static int run_file(lua_State *L) {
   ctx->deadline_ns = mono_ns() + ctx->time_limit_ms * 1000000;
   lua_sethook(L, limit_hook, LUA_MASKCOUNT, HOOK_EVERY);
   lua_call(L, 0, 0);
+  if (ctx->after != NULL) {
+    /* A call into the file (dagd op): what it calls gets limits of its
+     * own, as large as the file's. */
+    ctx->instructions = 0;
+    ctx->deadline_ns = mono_ns() + ctx->time_limit_ms * 1000000;
+    int n = ctx->after(L, api, ctx);
+    lua_sethook(L, NULL, 0, 0);
+    return n;
+  }
   lua_sethook(L, NULL, 0, 0);
 
   /* Nothing of the file may run while C reads its records: no collector
@@ -439,9 +448,12 @@ typedef struct file_result {
 
 /* Loads one file into *out. Touches no shared state but the library
  * cache, so files can load on several threads. */
-static void load_one(const char *path, const dagd_load_opts *opts, file_result *out) {
+static void load_one_with(const char *path, const dagd_load_opts *opts, dagd__lua_after_fn after, void *data,
+                          file_result *out) {
   dagd__lua_ctx ctx;
   memset(&ctx, 0, sizeof(ctx));
+  ctx.after = after;
+  ctx.after_data = data;
   ctx.path = path;
   ctx.dir = dir_of(path);
   ctx.budget = opts->instruction_budget ? opts->instruction_budget : 50000000;
@@ -508,6 +520,10 @@ done:
   free(src);
 }
 
+static void load_one(const char *path, const dagd_load_opts *opts, file_result *out) {
+  load_one_with(path, opts, NULL, NULL, out);
+}
+
 /* Moves a file's result into the bag: all its DAGs, or (on any error,
  * including a DAG id an earlier file already has) only its errors. */
 static int merge(dagd_dagbag *bag, file_result *r) {
@@ -550,6 +566,19 @@ int dagd_lua_load_file(const char *path, const dagd_load_opts *opts, dagd_dagbag
   file_result r;
   memset(&r, 0, sizeof(r));
   load_one(path, opts, &r);
+  return merge(bag, &r);
+}
+
+int dagd__lua_run_file(const char *path, const dagd_load_opts *opts, dagd__lua_after_fn after, void *data,
+                       dagd_dagbag *bag) {
+  dagd_load_opts defaults;
+  if (opts == NULL) {
+    dagd_load_opts_default(&defaults);
+    opts = &defaults;
+  }
+  file_result r;
+  memset(&r, 0, sizeof(r));
+  load_one_with(path, opts, after, data, &r);
   return merge(bag, &r);
 }
 

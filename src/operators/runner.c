@@ -17,6 +17,11 @@ static const struct {
     {"kubectl", dagd_operator_kubectl},
     {"deploy", dagd_operator_deploy},
     {"k8sjob", dagd_operator_k8sjob},
+    {"data_check", dagd_operator_data_check},
+    {"branch", dagd_operator_branch},
+    {"lua", dagd_operator_lua},
+    {"sensor", dagd_operator_sensor},
+    {"http", dagd_operator_http},
 };
 
 void dagd_op_output(dagd_op_ctx *ctx, const char *key, const char *value) {

@@ -436,6 +436,8 @@ int dagd_store_commit(dagd_store *st, dagd_err *err) {
 
 void dagd_store_rollback(dagd_store *st) {
   if (!sqlite3_get_autocommit(st->db)) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+  /* Back to NORMAL whatever the transaction was (see begin_durable). */
+  sqlite3_exec(st->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
 }
 
 /* --- DAGs --- */
@@ -838,17 +840,20 @@ int dagd_store_run_by_date(dagd_store *st, const char *dag_id, int64_t logical_d
   return db_fail(st, err, rc, "reading a run");
 }
 
+int dagd_store_begin_durable(dagd_store *st, dagd_err *err) {
+  /* synchronous can change only outside a transaction. Under FULL a WAL
+   * commit syncs the log before it returns; everything else stays under
+   * NORMAL, synced at checkpoints. */
+  int rc = exec_sql(st, "PRAGMA synchronous = FULL", err);
+  if (rc == 0) rc = dagd_store_begin(st, err);
+  if (rc != 0) exec_sql(st, "PRAGMA synchronous = NORMAL", NULL);
+  return rc;
+}
+
 int dagd_store_commit_durable(dagd_store *st, dagd_err *err) {
-  /* synchronous can only change outside a transaction, so the durable
-   * commit is an ordinary one followed by a WAL sync: with WAL, FULL
-   * means the commit itself is synced; NORMAL syncs at checkpoints. A
-   * passive checkpoint after the commit forces the sync now. */
   int rc = dagd_store_commit(st, err);
-  if (rc < 0) return rc;
-  int log_frames = 0, ckpt = 0;
-  rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &ckpt);
-  if (rc != SQLITE_OK && rc != SQLITE_BUSY) return db_fail(st, err, rc, "syncing a commit");
-  return 0;
+  exec_sql(st, "PRAGMA synchronous = NORMAL", NULL);
+  return rc;
 }
 
 /* --- events --- */

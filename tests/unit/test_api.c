@@ -77,6 +77,8 @@ static int setup_with(void **state, char *const *tokens, char *const *scopes, si
   f->secrets[0] = (dagd_kv){"grafana", "gsecret"};
   f->secrets[1] = (dagd_kv){"events", "esecret"};
   f->api.logs_folder = f->dir;
+  dagd_api_add_secret(&f->api, "hunter2-secret");
+  dagd_api_add_secret(&f->api, "abc"); /* too short to mask */
   *state = f;
   return 0;
 }
@@ -492,14 +494,21 @@ static void test_logs(void **state) {
   snprintf(path, sizeof(path), "%s/etl/r/a/1.log", f->dir);
   FILE *fp = fopen(path, "w");
   fputs("hello\nworld\n", fp);
+  fputs("token=hunter2-secret\n", fp);
   fclose(fp);
   json_t *r = request(f, "GET", "/api/v1/dags/etl/dagRuns/r/taskInstances/a/logs/1", NULL, NULL, 200);
-  assert_string_equal(jstr(r, "content"), "hello\nworld\n");
-  assert_int_equal(json_integer_value(json_object_get(r, "next_offset")), 12);
+  assert_string_equal(jstr(r, "content"), "hello\nworld\ntoken=***\n");
+  assert_int_equal(json_integer_value(json_object_get(r, "next_offset")), 33);
   assert_true(json_is_true(json_object_get(r, "done")));
   json_decref(r);
   r = request(f, "GET", "/api/v1/dags/etl/dagRuns/r/taskInstances/a/logs/1?offset=6", NULL, NULL, 200);
-  assert_string_equal(jstr(r, "content"), "world\n");
+  assert_string_equal(jstr(r, "content"), "world\ntoken=***\n");
+  json_decref(r);
+  /* Outputs are masked too. */
+  assert_int_equal(dagd_store_output_put(f->st, run.pk, "a", "key", "x-hunter2-secret-y", &err), 0);
+  r = request(f, "GET", "/api/v1/dags/etl/dagRuns/r/taskInstances", NULL, NULL, 200);
+  assert_string_equal(jstr(json_object_get(json_array_get(json_object_get(r, "task_instances"), 0), "outputs"), "key"),
+                      "x-***-y");
   json_decref(r);
   json_decref(request(f, "GET", "/api/v1/dags/etl/dagRuns/r/taskInstances/a/logs/2", NULL, NULL, 404));
   json_decref(request(f, "GET", "/api/v1/dags/etl/dagRuns/r/taskInstances/a/logs/x", NULL, NULL, 400));

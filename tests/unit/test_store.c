@@ -256,7 +256,7 @@ static void test_events_and_backfills(void **state) {
   dagd_err_init(&err);
   dagd_store_event e = {.source = "generic", .name = "drift", .external_id = "abc", .payload = "{}",
                         .received_at = 5};
-  assert_int_equal(dagd_store_begin(f->st, &err), 0);
+  assert_int_equal(dagd_store_begin_durable(f->st, &err), 0);
   assert_int_equal(dagd_store_event_insert(f->st, &e, &err), 0);
   assert_int_equal(dagd_store_commit_durable(f->st, &err), 0);
   int64_t first = e.id;
