@@ -142,8 +142,10 @@ def insert_history(db_path, n_dags, runs_per_dag, tasks):
     db = sqlite3.connect(db_path)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=OFF")
-    day = 86400
-    base = 1735689600  # 2025-01-01
+    # Within the default log_retention (30 days): older runs would be pruned
+    # by the daemon at start, and the bench would measure the prune.
+    day = 86400 * 25 // runs_per_dag
+    base = int(time.time()) - 26 * 86400
     t0 = time.monotonic()
     with db:
         for i in range(n_dags):
