@@ -40,6 +40,7 @@ typedef struct running_try {
   char *dag_id, *task_id;
   int try_number;
   char *base;           /* try file base path */
+  char *run_id;
   char *pool;
   double started;
   dagd_exec_try *exec;
@@ -148,6 +149,10 @@ void daemon_metrics_free(daemon_t *d);
 
 /* ui.c: GET / and /ui/... from the UI folder. */
 int daemon_ui_routes(daemon_t *d, struct dagd_err *err);
+
+/* notify.c: on_failure / on_success / on_retry, sent apart by `dagd notify`. */
+void daemon_notify(daemon_t *d, const dagd_dag *dag, const dagd_task *task, const char *run_id, const char *base,
+                   int try_number, dagd_ti_state state);
 
 /* retention.c */
 void daemon_retention_start(daemon_t *d);

@@ -20,6 +20,7 @@
 #include "dagd/cron.h"
 #include "dagd/err.h"
 #include "dagd/exec.h"
+#include "dagd/notify.h"
 #include "dagd/operators.h"
 #include "dagd/log.h"
 #include "dagd/lua.h"
@@ -227,6 +228,7 @@ int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "shim") == 0) return dagd_shim_main(argc - 1, argv + 1);
   /* So are operators that run in-process: `dagd op SPEC`. */
   if (argc > 1 && strcmp(argv[1], "op") == 0) return dagd_operator_main(argc - 1, argv + 1);
+  if (argc > 1 && strcmp(argv[1], "notify") == 0) return dagd_notify_main(argc - 1, argv + 1);
   while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
     switch (opt) {
     case 'c': config = optarg; break;

@@ -73,6 +73,7 @@ static running_try *rt_new(daemon_t *d, int64_t run_pk, const char *dag_id, cons
   rt->task_id = dagd_strdup(task_id);
   rt->try_number = try_number;
   rt->base = daemon_try_base(d, dag_id, run_id, task_id, try_number);
+  rt->run_id = dagd_strdup(run_id);
   uv_timer_init(&d->loop, &rt->timeout);
   rt->timeout.data = rt;
   rt->next = d->running;
@@ -87,6 +88,7 @@ static void rt_closed(uv_handle_t *h) {
   free(rt->dag_id);
   free(rt->task_id);
   free(rt->base);
+  free(rt->run_id);
   free(rt->pool);
   free(rt);
 }
@@ -280,6 +282,11 @@ static void try_finished(running_try *rt, const dagd_try_result *r) {
   const char *how = r->how == DAGD_TRY_VANISHED ? "was lost" : rt->timed_out ? "timed out" : rt->killed ? "was stopped on request" : NULL;
   if (how == NULL && r->how == DAGD_TRY_SIGNALED) how = "was killed";
   if (how) log_line(rt->base, "try %d %s", rt->try_number, how);
+  {
+    dag_entry *ne = daemon_find_dag(d, rt->dag_id);
+    const dagd_task *nt = ne ? dagd_dag_find_task(ne->dag, rt->task_id) : NULL;
+    if (nt) daemon_notify(d, ne->dag, nt, rt->run_id, rt->base, rt->try_number, ti.state);
+  }
   DAGD_LOG(ok ? DAGD_LOG_INFO : DAGD_LOG_WARN, "exec", "%s/%s try %d %s (%s %d) -> %s", rt->dag_id, rt->task_id,
            rt->try_number, ok ? "succeeded" : how ? how : "failed",
            r->how == DAGD_TRY_SIGNALED ? "signal" : "exit", r->code, dagd_ti_state_name(ti.state));
