@@ -19,7 +19,7 @@ struct dagd_err;
 typedef struct dagd_store dagd_store;
 
 /* The schema version this build writes. */
-#define DAGD_STORE_SCHEMA_VERSION 3
+#define DAGD_STORE_SCHEMA_VERSION 4
 
 typedef enum {
   DAGD_RUN_QUEUED,
@@ -281,9 +281,10 @@ int dagd_store_check_file(const char *path, char *result, size_t n, struct dagd_
 int dagd_store_backup(dagd_store *st, const char *dest, struct dagd_err *err);
 /* Called for each run pruned (or that would be, in a dry run). */
 typedef void (*dagd_store_pruned_cb)(void *data, const char *dag_id, const char *run_id);
-/* Deletes finished runs that ended before `before`, with their task
- * instances and outputs, in short transactions. */
-int dagd_store_prune(dagd_store *st, double before, bool dry_run, dagd_store_pruned_cb cb, void *data,
-                     int64_t *n_runs, struct dagd_err *err);
+/* Deletes finished runs that ended before `before` (the oldest first, at
+ * most `limit` of them; 0: all), with their task instances and outputs,
+ * in short transactions. */
+int dagd_store_prune(dagd_store *st, double before, int64_t limit, bool dry_run, dagd_store_pruned_cb cb,
+                     void *data, int64_t *n_runs, struct dagd_err *err);
 
 #endif

@@ -56,7 +56,7 @@ static int db_prune(cli *c, int argc, char **argv) {
   }
   pruned p = {.logs = c->cfg.logs_folder};
   int64_t n = 0;
-  int rc = dagd_store_prune(st, (double)(dagd_time_now() - secs), dry, on_pruned, &p, &n, &err);
+  int rc = dagd_store_prune(st, (double)(dagd_time_now() - secs), 0, dry, on_pruned, &p, &n, &err);
   dagd_store_close(st);
   if (rc < 0) {
     fprintf(stderr, "dagctl db prune: %s\n", err.msg);

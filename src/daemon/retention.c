@@ -10,6 +10,9 @@
 #include "daemon.h"
 
 #define RETENTION_EVERY_MS (3600 * 1000)
+/* Runs pruned per loop turn: a long backlog is worked off in slices a
+ * second apart, so the loop is never held for long. */
+#define RETENTION_BATCH 200
 
 typedef struct folders {
   char **v;
@@ -31,7 +34,8 @@ static void on_retention(uv_timer_t *h) {
   dagd_err_init(&err);
   folders f = {.logs = d->cfg.logs_folder};
   int64_t n = 0;
-  if (dagd_store_prune(d->store, daemon_now() - (double)d->cfg.log_retention, false, on_pruned, &f, &n, &err) < 0) {
+  if (dagd_store_prune(d->store, daemon_now() - (double)d->cfg.log_retention, RETENTION_BATCH, false, on_pruned, &f,
+                       &n, &err) < 0) {
     DAGD_LOG(DAGD_LOG_ERROR, "retention", "pruning old runs: %s", err.msg);
   } else {
     for (size_t i = 0; i < f.n; i++) dagd_rmtree(f.v[i]);
@@ -39,11 +43,13 @@ static void on_retention(uv_timer_t *h) {
   }
   for (size_t i = 0; i < f.n; i++) free(f.v[i]);
   free(f.v);
+  /* More left: the next slice in a second, then back to hourly. */
+  uv_timer_start(&d->retention, on_retention, n >= RETENTION_BATCH ? 1000 : RETENTION_EVERY_MS, 0);
 }
 
 void daemon_retention_start(daemon_t *d) {
   uv_timer_init(&d->loop, &d->retention);
   d->retention.data = d;
   /* First a minute after start, so a restart loop cannot keep it busy. */
-  uv_timer_start(&d->retention, on_retention, 60 * 1000, RETENTION_EVERY_MS);
+  uv_timer_start(&d->retention, on_retention, 60 * 1000, 0);
 }

@@ -112,6 +112,8 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (dag_id, task_id)"
     ") WITHOUT ROWID;"
     "CREATE INDEX dag_run_success ON dag_run (dag_id, end_date) WHERE state = 'success';",
+    /* 3 -> 4: retention finds old finished runs without a scan. */
+    "CREATE INDEX dag_run_finished ON dag_run (end_date) WHERE state IN ('success', 'failed');",
 };
 
 enum {
@@ -1143,16 +1145,18 @@ done:
   return result;
 }
 
-int dagd_store_prune(dagd_store *st, double before, bool dry_run, dagd_store_pruned_cb cb, void *data,
-                     int64_t *n_runs, dagd_err *err) {
+int dagd_store_prune(dagd_store *st, double before, int64_t limit, bool dry_run, dagd_store_pruned_cb cb,
+                     void *data, int64_t *n_runs, dagd_err *err) {
   sqlite3_stmt *s = NULL;
   *n_runs = 0;
+  /* Served by the partial index on finished runs' end_date. */
   int rc = sqlite3_prepare_v2(st->db,
                               "SELECT id, dag_id, run_id FROM dag_run WHERE state IN ('success', 'failed') "
-                              "AND coalesce(end_date, queued_at, 0) < ?1",
+                              "AND end_date < ?1 ORDER BY end_date LIMIT ?2",
                               -1, &s, NULL);
   if (rc != SQLITE_OK) return db_fail(st, err, rc, "listing old runs");
   sqlite3_bind_double(s, 1, before);
+  sqlite3_bind_int64(s, 2, limit > 0 ? limit : INT64_MAX);
   int64_t *pks = NULL;
   size_t n = 0, cap = 0;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
