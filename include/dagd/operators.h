@@ -41,5 +41,7 @@ int dagd_operator_branch(dagd_op_ctx *ctx);
 int dagd_operator_lua(dagd_op_ctx *ctx);
 int dagd_operator_sensor(dagd_op_ctx *ctx);
 int dagd_operator_http(dagd_op_ctx *ctx);
+int dagd_operator_registry(dagd_op_ctx *ctx);
+int dagd_operator_docker(dagd_op_ctx *ctx);
 
 #endif

@@ -22,6 +22,8 @@ static const struct {
     {"lua", dagd_operator_lua},
     {"sensor", dagd_operator_sensor},
     {"http", dagd_operator_http},
+    {"registry", dagd_operator_registry},
+    {"docker", dagd_operator_docker},
 };
 
 void dagd_op_output(dagd_op_ctx *ctx, const char *key, const char *value) {

@@ -1,6 +1,6 @@
 /* Building a try's command from the model: the template context, argv per
- * operator (shell, docker, kubectl), the environment, and the parsing of
- * $DAGD_OUTPUT.
+ * operator (shell, kubectl, and `dagd op SPEC` for the others, docker
+ * included), the environment, and the parsing of $DAGD_OUTPUT.
  * SPDX-License-Identifier: MIT */
 #include <ctype.h>
 #include <stdio.h>
@@ -164,13 +164,14 @@ static json_t *render_config(builder *b, const json_t *v, const char *field) {
 
 bool dagd_ops_in_process(dagd_op op) {
   switch (op) {
-  case DAGD_OP_REGISTRY: case DAGD_OP_HTTP: case DAGD_OP_GATE: case DAGD_OP_BRANCH: case DAGD_OP_SENSOR:
+  case DAGD_OP_DOCKER: case DAGD_OP_REGISTRY: case DAGD_OP_HTTP: case DAGD_OP_GATE: case DAGD_OP_BRANCH: case DAGD_OP_SENSOR:
   case DAGD_OP_LUA: case DAGD_OP_DEPLOY: case DAGD_OP_DATA_CHECK: return true;
   default: return false;
   }
 }
 
-/* `dagd op SPEC`: the spec holds the rendered config and the context. */
+/* `dagd op SPEC`: the spec holds the rendered config and the context (and
+ * for docker, the docker run command line). */
 static int in_process_argv(builder *b, strv *argv, char *const *task_env) {
   const dagd_try_info *info = b->info;
   if (info->self_path == NULL || info->spec_path == NULL)
@@ -182,7 +183,16 @@ static int in_process_argv(builder *b, strv *argv, char *const *task_env) {
                            "config", config, "context", b->ctx, "dag_id", info->dag->id, "task_id", info->task->id,
                            "fileloc", info->dag->fileloc ? info->dag->fileloc : "", "try_number", info->try_number,
                            "extra", info->extra ? info->extra : json_null());
-  if (dagd__ops_on_kubernetes(info)) dagd__ops_k8s_spec(b, spec, task_env);
+  if (dagd__ops_on_kubernetes(info)) {
+    dagd__ops_k8s_spec(b, spec, task_env);
+  } else if (info->task->op == DAGD_OP_DOCKER) {
+    json_t *run = dagd__ops_docker_spec(b, task_env);
+    if (run == NULL) {
+      json_decref(spec);
+      return -1;
+    }
+    json_object_set_new(spec, "docker", run);
+  }
   b->out->spec = json_dumps(spec, JSON_COMPACT | JSON_REAL_PRECISION(15));
   json_decref(spec);
   dagd__strv_push(argv, dagd_strdup(info->self_path));
@@ -269,9 +279,6 @@ int dagd_ops_command(const dagd_try_info *info, dagd_command *out, dagd_err *err
   }
   switch (t->op) {
   case DAGD_OP_SHELL: rc = shell_argv(&b, &argv); break;
-  case DAGD_OP_DOCKER:
-    rc = dagd__ops_on_kubernetes(info) ? in_process_argv(&b, &argv, env.v) : dagd__ops_docker_argv(&b, &argv, env.v);
-    break;
   case DAGD_OP_KUBECTL:
     rc = dagd__ops_kubectl_in_process(t) ? in_process_argv(&b, &argv, env.v) : dagd__ops_kubectl_argv(&b, &argv);
     break;

@@ -1,6 +1,9 @@
 /* The docker operator's command: `docker run` with a fixed container name
  * per try, the task's settings, the DAGD_* variables and the try's folder
  * mounted so the container writes $DAGD_OUTPUT where the daemon reads it.
+ * The try runs it under `dagd op` (src/operators/docker.c), which owns the
+ * container: tells docker's failures from the container's exit code, stops
+ * it on a timeout or kill, removes it when auto_remove. Pure: no I/O.
  * SPDX-License-Identifier: MIT */
 #include <ctype.h>
 #include <stdio.h>
@@ -10,10 +13,17 @@
 #include "dagd/util.h"
 #include "ops/internal.h"
 
+/* Seconds `docker stop` gives a container on a timeout or kill before
+ * docker kills it: well inside the daemon's own 10 s grace before it
+ * SIGKILLs the try's process group (which would leave the container). */
+#define DOCKER_STOP_GRACE 5
+
 /* `docker run` with a fixed container name per try, the task's settings,
  * the DAGD_* variables, and $DAGD_OUTPUT's folder mounted at the same
- * path, so the container writes its outputs where the daemon reads them. */
-int dagd__ops_docker_argv(builder *b, strv *argv, char *const *task_env) {
+ * path, so the container writes its outputs where the daemon reads them.
+ * No --rm: the container must outlive docker run long enough to be
+ * inspected; `dagd op` removes it. */
+static int docker_argv(builder *b, strv *argv, char *const *task_env) {
   const dagd_task *t = b->info->task;
   const json_t *c = t->config;
   const char *s;
@@ -21,8 +31,6 @@ int dagd__ops_docker_argv(builder *b, strv *argv, char *const *task_env) {
   dagd__strv_push(argv, dagd_strdup("run"));
   dagd__strv_push(argv, dagd_strdup("--name"));
   dagd__strv_push(argv, dagd_ops_container_name(b->info->dag->id, b->info->run_id, t->id, b->info->try_number));
-  const json_t *ar = json_object_get(c, "auto_remove");
-  if (ar == NULL || json_is_true(ar)) dagd__strv_push(argv, dagd_strdup("--rm"));
   static const struct { const char *key, *flag; } simple[] = {
       {"workdir", "--workdir"}, {"user", "--user"}, {"network", "--network"},
       {"pull", "--pull"},       {"memory", "--memory"},
@@ -31,6 +39,11 @@ int dagd__ops_docker_argv(builder *b, strv *argv, char *const *task_env) {
     if ((s = dagd__ops_cfg_str(t, simple[i].key)) == NULL) continue;
     dagd__strv_push(argv, dagd_strdup(simple[i].flag));
     if (dagd__ops_push_rendered(b, argv, simple[i].key, s) < 0) return -1;
+  }
+  const json_t *mem = json_object_get(c, "memory");
+  if (json_is_integer(mem)) { /* bytes */
+    dagd__strv_push(argv, dagd_strdup("--memory"));
+    dagd__strv_push(argv, dagd_asprintf("%lld", (long long)json_integer_value(mem)));
   }
   const json_t *num = json_object_get(c, "cpus");
   if (json_is_number(num)) {
@@ -103,6 +116,32 @@ int dagd__ops_docker_argv(builder *b, strv *argv, char *const *task_env) {
   const json_t *cmd = json_object_get(c, "cmd");
   if (json_is_array(cmd) && dagd__ops_push_array(b, argv, "cmd", cmd) < 0) return -1;
   return 0;
+}
+
+json_t *dagd__ops_docker_spec(builder *b, char *const *task_env) {
+  strv argv;
+  memset(&argv, 0, sizeof(argv));
+  if (docker_argv(b, &argv, task_env) < 0) {
+    dagd__strv_free(argv.v);
+    return NULL;
+  }
+  json_t *args = json_array();
+  for (size_t i = 0; i < argv.n; i++) {
+    json_t *s = json_string(argv.v[i]);
+    if (s == NULL) { /* not UTF-8: refuse rather than run a different command */
+      json_decref(args);
+      dagd_err_set(b->err, DAGD_EINVAL, "task \"%s\": docker argument %zu is not UTF-8 text", b->info->task->id, i);
+      dagd__strv_free(argv.v);
+      return NULL;
+    }
+    json_array_append_new(args, s);
+  }
+  const dagd_task *t = b->info->task;
+  const json_t *ar = json_object_get(t->config, "auto_remove");
+  json_t *spec = json_pack("{s:o, s:s, s:b, s:i}", "argv", args, "container", argv.v[3], "auto_remove",
+                           ar == NULL || json_is_true(ar), "stop_grace", DOCKER_STOP_GRACE);
+  dagd__strv_free(argv.v);
+  return spec;
 }
 
 char *dagd_ops_container_name(const char *dag_id, const char *run_id, const char *task_id, int try_number) {

@@ -34,7 +34,9 @@ int dagd__ops_push_array(builder *b, strv *v, const char *field, const json_t *a
 const char *dagd__ops_cfg_str(const dagd_task *t, const char *key);
 
 /* Per operator (docker.c, kubectl.c). */
-int dagd__ops_docker_argv(builder *b, strv *argv, char *const *task_env);
+/* The docker run the try's `dagd op` starts: {"argv", "container",
+ * "auto_remove", "stop_grace"}; NULL on a template error (in b->err). */
+json_t *dagd__ops_docker_spec(builder *b, char *const *task_env);
 int dagd__ops_kubectl_argv(builder *b, strv *argv);
 /* kubectl with apply (a manifest to render) or wait runs as `dagd op`. */
 bool dagd__ops_kubectl_in_process(const dagd_task *t);

@@ -156,14 +156,29 @@ static void test_docker_and_kubectl(void **state) {
                            &t);
   char *envv[] = {"PATH=/usr/bin", NULL};
   dagd_try_info info = info_for(dag, t, envv, NULL);
+  info.self_path = "/usr/bin/dagd";
+  info.spec_path = "/logs/2.spec.json";
   dagd_command cmd;
   dagd_err err;
   dagd_err_init(&err);
   assert_int_equal(dagd_ops_command(&info, &cmd, &err), 0);
+  /* docker runs under `dagd op`, which owns the container; the docker run
+   * command line is in the spec. */
+  assert_string_equal(cmd.argv[1], "op");
+  json_t *dspec = json_loads(cmd.spec, 0, NULL);
+  json_t *docker = json_object_get(dspec, "docker");
+  assert_string_equal(json_string_value(json_object_get(docker, "container")),
+                      "dagd-etl-manual__2026-01-02T00-00-00-00-00-train-2");
+  assert_true(json_is_true(json_object_get(docker, "auto_remove")));
   dagd_buf line;
   dagd_buf_init(&line);
-  for (char **a = cmd.argv; *a; a++) dagd_buf_printf(&line, "%s%s", a == cmd.argv ? "" : " ", *a);
-  assert_non_null(strstr(line.data, "docker run --name dagd-etl-manual__2026-01-02T00-00-00-00-00-train-2 --rm"));
+  size_t ai;
+  json_t *av;
+  json_array_foreach(json_object_get(docker, "argv"), ai, av)
+    dagd_buf_printf(&line, "%s%s", ai == 0 ? "" : " ", json_string_value(av));
+  json_decref(dspec);
+  assert_non_null(strstr(line.data, "docker run --name dagd-etl-manual__2026-01-02T00-00-00-00-00-train-2 "));
+  assert_null(strstr(line.data, "--rm")); /* dagd op removes it once its end is known */
   assert_non_null(strstr(line.data, "--pull never"));
   assert_non_null(strstr(line.data, "--cpus 1.5 --gpus 1"));
   assert_non_null(strstr(line.data, "--env DAGD_TRY_NUMBER=2"));

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The docker operator against a real Docker engine the test starts (its own
+# data root and socket, no networking) and images made from nothing
+# outside (a static program, `docker import`ed): exit codes pass through,
+# outputs come back through $DAGD_OUTPUT, docker's own failures (command
+# not found, no image) are told apart from the container's exit code, a
+# timeout stops and removes the container, a kill -9 of dagd while a
+# container runs is re-adopted and finishes with its true exit code, and
+# an image pushed to a local docker-registry is pulled by the digest the
+# registry operator resolved.
+# SPDX-License-Identifier: MIT
+. "$(dirname "$0")/lib.sh"
+. "$DATA/registry/lib.sh"
+
+[ "$(id -u)" = 0 ] || { echo "FAIL: dockerd needs root here (the test runs it with its own data root)"; exit 1; }
+for c in dockerd docker docker-registry gcc; do
+  command -v $c >/dev/null || { echo "FAIL: $c is not installed (scripts/dev deps)"; exit 1; }
+done
+rc=0
+D="$WORK/docker"
+mkdir -p "$D"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill $p 2>/dev/null; done
+  if [ -s "$D/pid" ]; then
+    local dp deadline=$((SECONDS + 20))
+    dp=$(cat "$D/pid")
+    DOCKER_HOST=unix://$D/docker.sock docker rm -f $(DOCKER_HOST=unix://$D/docker.sock docker ps -aq) >/dev/null 2>&1
+    kill "$dp" 2>/dev/null
+    while kill -0 "$dp" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+  fi
+  wait 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+dockerd --data-root "$D/root" --exec-root "$D/exec" --pidfile "$D/pid" -H "unix://$D/docker.sock" \
+  --bridge=none --iptables=false --ip6tables=false --ip-masq=false --userland-proxy=false >"$D/log" 2>&1 &
+dockerd_pid=$!
+export DOCKER_HOST=unix://$D/docker.sock
+deadline=$((SECONDS + 30))
+until docker version >/dev/null 2>&1; do
+  if [ $SECONDS -ge $deadline ] || ! kill -0 $dockerd_pid 2>/dev/null; then
+    echo "FAIL: dockerd did not start:"; tail -20 "$D/log"; exit 1
+  fi
+  sleep 0.1
+done
+
+gcc -static -O2 -o "$WORK/app" "$DATA/docker/app.c" || { echo "FAIL: gcc -static"; exit 1; }
+tar -C "$WORK" -cf "$WORK/app.tar" app
+docker import -c 'ENTRYPOINT ["/app"]' "$WORK/app.tar" dagd-test/app:1 >/dev/null &&
+  ok || fail "docker import of the static program"
+
+mkdir -p "$WORK/dags"
+cp "$DATA/docker/docker.lua" "$WORK/dags/"
+dagd_start || exit 1
+pids+=($DAGD_PID)
+conf='{"image": "dagd-test/app:1"}'
+
+run "$DAGCTL" trigger containers --run-id c1 --conf "$conf" --wait
+expect_rc 1 "the run fails (some tasks fail on purpose)"
+[ "$(ti_field containers c1 ok state)" = success ] && ok || fail "ok succeeds"
+[ "$(ti_field containers c1 ok outputs.f1)" = 0.93 ] && ok || fail "the container's output came back through \$DAGD_OUTPUT"
+out=$(cat "$WORK/logs/containers/c1/ok/1.log")
+expect_out "hello from the container" "the container's stdout is in the log"
+[ "$(ti_field containers c1 code exit_code)" = 3 ] && ok || fail "the container's exit code 3 passes through"
+out=$(cat "$WORK/logs/containers/c1/code/1.log")
+expect_out "exited with code 3" "exit code logged"
+[ "$(ti_field containers c1 notfound exit_code)" = 127 ] && ok || fail "command not found is docker's 127"
+out=$(cat "$WORK/logs/containers/c1/notfound/1.log")
+expect_out "docker: the container's command was not found (127)" "not found: docker's failure, named"
+out=$(cat "$WORK/logs/containers/c1/noimage/1.log")
+expect_out "docker: the container could not be created (125)" "no image: docker's failure, named"
+[ "$(ti_field containers c1 timeout state)" = failed ] && ok || fail "the timeout fails the task"
+out=$(cat "$WORK/logs/containers/c1/timeout/1.log")
+expect_out "docker: stopping container dagd-containers-c1-timeout-1 (docker stop -t 5, then docker kill)" "timeout: docker stop"
+expect_out "execution_timeout reached" "timeout recorded"
+out=$(docker ps -a --format '{{.Names}}')
+[ -z "$out" ] && ok || fail "no container left after the run (docker ps -a)"
+
+# kill -9 of dagd while a container runs; a new dagd re-adopts the try.
+"$DAGCTL" trigger sleepy --run-id s1 --conf '{"image": "dagd-test/app:1", "secs": "4"}' >/dev/null
+deadline=$((SECONDS + 20))
+until docker ps --format '{{.Names}}' | grep -qx dagd-sleepy-s1-nap-1; do
+  [ $SECONDS -lt $deadline ] || break
+  sleep 0.1
+done
+docker ps --format '{{.Names}}' | grep -qx dagd-sleepy-s1-nap-1 && ok || fail "the container runs under its deterministic name"
+kill -9 $DAGD_PID
+wait $DAGD_PID 2>/dev/null
+dagd_start || exit 1
+pids+=($DAGD_PID)
+grep -q "re-adopting sleepy/s1/nap try 1" "$WORK/dagd.log" && ok || fail "the new dagd re-adopts the running try"
+deadline=$((SECONDS + 30))
+until [ "$(ti_field sleepy s1 nap state)" = failed ]; do [ $SECONDS -lt $deadline ] || break; sleep 0.2; done
+[ "$(ti_field sleepy s1 nap exit_code)" = 7 ] && ok || fail "the re-adopted try ends with the container's exit code 7"
+[ "$(ti_field sleepy s1 nap try_number)" = 1 ] && ok || fail "still try 1: nothing ran twice"
+out=$(docker ps -a --format '{{.Names}}')
+[ -z "$out" ] && ok || fail "the re-adopted container was removed"
+
+# Push to a local registry; resolve; pull by digest.
+registry_start reg || exit 1
+pids+=($REG_PID)
+docker tag dagd-test/app:1 "$REG/app:candidate" && docker push "$REG/app:candidate" >/dev/null &&
+  ok || fail "docker push to the local registry"
+docker rmi "$REG/app:candidate" >/dev/null
+run "$DAGCTL" trigger pulled --run-id p1 --conf "{\"reg\": \"$REG\"}" --wait
+expect_rc 0 "the image resolved by digest runs"
+digest=$(tag_digest "$REG" app candidate)
+[ -n "$digest" ] && [ "$(ti_field pulled p1 run outputs.digest)" = "$digest" ] && ok ||
+  fail "the container ran the image of digest $digest"
+docker images --digests --format '{{.Repository}}@{{.Digest}}' | grep -qx "$REG/app@$digest" && ok ||
+  fail "the engine pulled $REG/app@$digest"
+
+finish
