@@ -780,8 +780,11 @@ int dagd_operator_registry(dagd_op_ctx *ctx) {
   const char *action = cfg_str(ctx, "action");
   if ((rc = dagd_registry_parse_image(cfg_str(ctx, "image"), &c.ref, &err)) < 0) goto out;
   bool insecure = json_is_true(json_object_get(ctx->config, "insecure"));
-  c.base = dagd_asprintf("%s://%s", c.ref.loopback || insecure ? "http" : "https", c.ref.host);
   c.ca_file = cfg_str(ctx, "ca_file");
+  /* Loopback speaks plain HTTP as Docker does, unless a CA is given: then
+   * the registry serves TLS, wherever it is. */
+  bool plain = (c.ref.loopback && c.ca_file == NULL) || insecure;
+  c.base = dagd_asprintf("%s://%s", plain ? "http" : "https", c.ref.host);
   c.user = cfg_str(ctx, "username");
   c.pass = json_string_value(json_object_get(ctx->config, "password"));
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || (c.curl = curl_easy_init()) == NULL) {
