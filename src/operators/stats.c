@@ -149,10 +149,33 @@ void dagd__stats_ks_hist_init(dagd_stats_ks_hist *h, const double *sorted, size_
   }
   h->lt = dagd_calloc(h->n, sizeof(uint64_t));
   h->eq = dagd_calloc(h->n, sizeof(uint64_t));
+  double span = h->edges[h->n - 1] - h->edges[0];
+  if (h->n > 8 && isfinite(span) && span > 0) {
+    h->n_cells = 2 * h->n;
+    h->lo = h->edges[0];
+    h->scale = (double)h->n_cells / span;
+    h->cell = dagd_malloc((h->n_cells + 1) * sizeof(uint32_t));
+    for (size_t c = 0; c <= h->n_cells; c++)
+      h->cell[c] = (uint32_t)dagd__stats_lower_bound(h->edges, h->n, h->lo + (double)c / h->scale);
+  }
+}
+
+/* The lower bound of x in the edges, through the grid when there is one.
+ * The grid only narrows the range; the steps after it make the answer
+ * exact whatever the rounding of the cell arithmetic. */
+static size_t ks_edge(const dagd_stats_ks_hist *h, double x) {
+  if (h->cell == NULL || !(x > h->lo)) return dagd__stats_lower_bound(h->edges, h->n, x);
+  double f = (x - h->lo) * h->scale;
+  size_t c = f >= (double)h->n_cells ? h->n_cells - 1 : (size_t)f;
+  size_t a = h->cell[c], b = h->cell[c + 1];
+  size_t j = a + dagd__stats_lower_bound(h->edges + a, b - a, x);
+  while (j > 0 && h->edges[j - 1] >= x) j--;
+  while (j < h->n && h->edges[j] < x) j++;
+  return j;
 }
 
 void dagd__stats_ks_hist_add(dagd_stats_ks_hist *h, double x) {
-  size_t j = dagd__stats_lower_bound(h->edges, h->n, x);
+  size_t j = ks_edge(h, x);
   h->total++;
   if (j == h->n) h->above++;
   else if (h->edges[j] == x) h->eq[j]++;
@@ -182,6 +205,7 @@ void dagd__stats_ks_hist_close(dagd_stats_ks_hist *h) {
   free(h->edges);
   free(h->lt);
   free(h->eq);
+  free(h->cell);
   memset(h, 0, sizeof(*h));
 }
 

@@ -70,6 +70,12 @@ typedef struct dagd_stats_ks_hist {
   size_t n;
   uint64_t *lt, *eq;  /* values in (edges[i-1], edges[i]) and == edges[i] */
   uint64_t above, total;
+  /* A uniform grid over [edges[0], edges[n-1]]: cell c starts the search
+   * at the first edge of that cell, so most values need one or two
+   * comparisons instead of a dozen. */
+  uint32_t *cell;
+  size_t n_cells;
+  double lo, scale;
 } dagd_stats_ks_hist;
 
 /* sorted[0 .. n) is the reference (n > 0); max_edges >= 2. */
