@@ -14,18 +14,8 @@
 
 #include "dagd/operators.h"
 #include "dagd/util.h"
+#include "operators/gate.h"
 
-typedef enum { CMP_GE, CMP_GT, CMP_LE, CMP_LT, CMP_EQ, CMP_NE } cmp_op;
-
-typedef struct gate_expr {
-  cmp_op op;
-  bool uses_baseline;
-  double offset;       /* the number, or what is added to the baseline */
-} gate_expr;
-
-/* Parses ">= 0.9", "< 100", ">= baseline - 0.01", "== baseline".
- * Returns 0 or -1. */
-int dagd_gate_parse(const char *text, gate_expr *out);
 int dagd_gate_parse(const char *text, gate_expr *out) {
   static const struct { const char *s; cmp_op op; } ops[] = {
       {">=", CMP_GE}, {"<=", CMP_LE}, {"==", CMP_EQ}, {"!=", CMP_NE}, {">", CMP_GT}, {"<", CMP_LT}};
@@ -66,7 +56,7 @@ int dagd_gate_parse(const char *text, gate_expr *out) {
   return 0;
 }
 
-static bool compare(cmp_op op, double a, double b) {
+bool dagd_gate_compare(cmp_op op, double a, double b) {
   switch (op) {
   case CMP_GE: return a >= b;
   case CMP_GT: return a > b;
@@ -118,7 +108,7 @@ static bool run_check(dagd_op_ctx *ctx, const char *key, const char *text, const
     json_object_set_new(entry, "reason", json_string("the baseline has no such output"));
   } else {
     threshold = e.uses_baseline ? base + e.offset : e.offset;
-    ok = compare(e.op, value, threshold);
+    ok = dagd_gate_compare(e.op, value, threshold);
     result = ok ? "pass" : "fail";
   }
   bool compared = strcmp(result, "pass") == 0 || strcmp(result, "fail") == 0;

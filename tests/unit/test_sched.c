@@ -310,6 +310,54 @@ static void test_branch(void **state) {
   dagd_dag_free(dag);
 }
 
+/* A branch follows "left"; "right" is skipped; the join after both is
+ * decided by its trigger rule, for every rule, once left has ended in each
+ * way it can. The expectations are Airflow's documented meaning. */
+static void test_branch_join_every_rule(void **state) {
+  /* want[rule][left outcome: 0 success, 1 failed] */
+  static const dagd_ti_state want[DAGD_TR__COUNT][2] = {
+      [DAGD_TR_ALL_SUCCESS] = {DAGD_TI_SKIPPED, DAGD_TI_UPSTREAM_FAILED},
+      [DAGD_TR_ALL_FAILED] = {DAGD_TI_SKIPPED, DAGD_TI_SKIPPED},
+      [DAGD_TR_ALL_DONE] = {DAGD_TI_SCHEDULED, DAGD_TI_SCHEDULED},
+      [DAGD_TR_ALL_SKIPPED] = {DAGD_TI_SKIPPED, DAGD_TI_SKIPPED},
+      [DAGD_TR_ONE_SUCCESS] = {DAGD_TI_SCHEDULED, DAGD_TI_UPSTREAM_FAILED},
+      [DAGD_TR_ONE_FAILED] = {DAGD_TI_SKIPPED, DAGD_TI_SCHEDULED},
+      [DAGD_TR_ONE_DONE] = {DAGD_TI_SCHEDULED, DAGD_TI_SCHEDULED},
+      [DAGD_TR_NONE_FAILED] = {DAGD_TI_SCHEDULED, DAGD_TI_UPSTREAM_FAILED},
+      [DAGD_TR_NONE_FAILED_MIN_ONE_SUCCESS] = {DAGD_TI_SCHEDULED, DAGD_TI_UPSTREAM_FAILED},
+      [DAGD_TR_NONE_SKIPPED] = {DAGD_TI_SKIPPED, DAGD_TI_SKIPPED},
+      [DAGD_TR_ALWAYS] = {DAGD_TI_SCHEDULED, DAGD_TI_SCHEDULED},
+  };
+  for (int r = 0; r < DAGD_TR__COUNT; r++) {
+    for (int outcome = 0; outcome < 2; outcome++) {
+      dagd_dag *dag = dagd_dag_new("b", "t.lua", 1);
+      add(dag, "branch", NULL);
+      add(dag, "left", "branch");
+      add(dag, "right", "branch");
+      dagd_task *join = add(dag, "join", "left,right");
+      join->trigger_rule = (dagd_trigger_rule)r;
+      finalize(dag);
+      dagd_sched_ti tis[4] = {0};
+      tis[idx(dag, "branch")].state = DAGD_TI_SUCCESS;
+      size_t follow = idx(dag, "left");
+      dagd_sched_branch(dag, tis, idx(dag, "branch"), &follow, 1);
+      assert_int_equal(tis[idx(dag, "right")].state, DAGD_TI_SKIPPED);
+      double wake;
+      dagd_sched_evaluate(dag, tis, 0, &wake);
+      /* The join can already be decided with right skipped and left running. */
+      dagd_ti_state early = tis[idx(dag, "join")].state;
+      tis[idx(dag, "left")].state = outcome == 0 ? DAGD_TI_SUCCESS : DAGD_TI_FAILED;
+      if (early == DAGD_TI_NONE) dagd_sched_evaluate(dag, tis, 0, &wake);
+      dagd_ti_state got = tis[idx(dag, "join")].state;
+      /* An early skip stands (the run cannot un-skip); otherwise the documented outcome. */
+      if (got != want[r][outcome] && !(early == DAGD_TI_SKIPPED && got == DAGD_TI_SKIPPED))
+        fail_msg("join with %s after left %s: %s, want %s", dagd_trigger_rule_name((dagd_trigger_rule)r),
+                 outcome ? "failed" : "succeeded", dagd_ti_state_name(got), dagd_ti_state_name(want[r][outcome]));
+      dagd_dag_free(dag);
+    }
+  }
+}
+
 /* --- which runs to create --- */
 
 static dagd_dag *scheduled(const char *cron, const char *zone, const char *start, bool catchup) {
@@ -528,6 +576,7 @@ int main(void) {
       cmocka_unit_test(test_evaluate_leaf_failure_fails_run),
       cmocka_unit_test(test_retries),
       cmocka_unit_test(test_branch),
+      cmocka_unit_test(test_branch_join_every_rule),
       cmocka_unit_test(test_plan_catchup),
       cmocka_unit_test(test_plan_start_date_mid_interval),
       cmocka_unit_test(test_plan_no_catchup),
