@@ -456,9 +456,8 @@ static int fetch_token(reg_client *c, const dagd_registry_challenge *ch, const c
 /* A request to the registry at `path` ("/v2/..."), answering one auth
  * challenge on a 401 and asking again. A 401 that remains is left in r
  * for the caller to report. */
-static int request(reg_client *c, const char *method, const char *path, const char *accept, const char *ctype,
-                   const char *body, size_t blen, const char *scope, reg_resp *r, dagd_err *err) {
-  char *url = dagd_asprintf("%s%s", c->base, path);
+static int request_once(reg_client *c, const char *method, const char *url, const char *accept, const char *ctype,
+                        const char *body, size_t blen, const char *scope, reg_resp *r, dagd_err *err) {
   int rc = exchange(c, method, url, accept, ctype, body, blen, c->auth, r, err);
   if (rc == 0 && r->status == 401 && r->www_auth) {
     dagd_registry_challenge ch;
@@ -475,7 +474,31 @@ static int request(reg_client *c, const char *method, const char *path, const ch
   }
   fprintf(c->log, "registry: %s %s -> ", method, url);
   if (rc == 0) fprintf(c->log, "%ld\n", r->status);
-  else fprintf(c->log, "no answer\n");
+  else fprintf(c->log, "no answer: %s\n", err ? err->msg : "");
+  return rc;
+}
+
+/* request_once, again after a short pause on a 5xx or no answer: every
+ * request made here is idempotent, and registries do fail transiently
+ * (docker-registry answers 500 to some concurrent requests under htpasswd
+ * auth). */
+static int request(reg_client *c, const char *method, const char *path, const char *accept, const char *ctype,
+                   const char *body, size_t blen, const char *scope, reg_resp *r, dagd_err *err) {
+  char *url = dagd_asprintf("%s%s", c->base, path);
+  int rc = 0;
+  for (int attempt = 0; attempt < 3; attempt++) {
+    if (attempt > 0) {
+      struct timespec ts = {0, 250000000L * attempt};
+      while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {}
+    }
+    dagd_err sub;
+    dagd_err_init(&sub);
+    rc = request_once(c, method, url, accept, ctype, body, blen, scope, r, &sub);
+    if ((rc == 0 && r->status < 500) || (rc < 0 && rc != DAGD_EIO) || attempt == 2) {
+      if (rc < 0) dagd_err_set(err, sub.code, "%s", sub.msg);
+      break;
+    }
+  }
   free(url);
   return rc;
 }
