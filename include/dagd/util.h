@@ -50,5 +50,7 @@ bool dagd_str_has_suffix(const char *s, const char *suffix);
  * followed). A path that does not exist is not an error. Returns 0 or -1
  * with errno set. */
 int dagd_rmtree(const char *path);
+/* mkdir -p of the folder holding path, mode 0700. Returns 0 or -1. */
+int dagd_mkdirs_for(const char *path);
 
 #endif

@@ -93,6 +93,9 @@ int cli_cmd_test(cli *c, int argc, char **argv) {
   const dagd_dag *dag = cli_find_dag(c, &bag, argv[optind]);
   int rc = CLI_FAILED;
   char outpath[] = "/tmp/dagctl-test-XXXXXX";
+  char spec_path[] = "/tmp/dagctl-spec-XXXXXX";
+  int specfd = -1;
+  bool spec_made = false;
   int outfd = -1;
   dagd_command cmd = {0};
   if (dag == NULL) goto out;
@@ -113,13 +116,39 @@ int cli_cmd_test(cli *c, int argc, char **argv) {
     fprintf(stderr, "dagctl test: cannot create a temporary file: %s\n", strerror(errno));
     goto out;
   }
+  /* Operators that run inside dagd (`dagd op SPEC`) need the dagd binary:
+   * the one beside dagctl, else the one on PATH. */
+  char self[4096];
+  ssize_t sn = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  char *dagd_path = NULL;
+  if (sn > 0) {
+    self[sn] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash) *slash = '\0';
+    dagd_path = dagd_asprintf("%s/dagd", self);
+    if (access(dagd_path, X_OK) != 0) {
+      free(dagd_path);
+      dagd_path = NULL;
+    }
+  }
+  if (dagd_path == NULL) dagd_path = dagd_strdup("dagd");
+  specfd = mkstemp(spec_path);
+  spec_made = specfd >= 0;
   dagd_try_info info = {.dag = dag, .task = task, .run_id = run_id, .logical_date = iv.start,
                         .has_interval = true, .interval_start = iv.start, .interval_end = iv.end,
                         .try_number = 1, .conf = conf, .output_path = outpath, .environ = environ,
-                        .secret = secret_from_env};
+                        .secret = secret_from_env, .self_path = dagd_path,
+                        .spec_path = specfd >= 0 ? spec_path : NULL};
   dagd_err err;
   dagd_err_init(&err);
-  if (dagd_ops_command(&info, &cmd, &err) < 0) {
+  int built = dagd_ops_command(&info, &cmd, &err);
+  free(dagd_path);
+  if (built == 0 && cmd.spec && specfd >= 0) {
+    size_t len = strlen(cmd.spec);
+    if (write(specfd, cmd.spec, len) != (ssize_t)len) built = dagd_err_set(&err, DAGD_EIO, "cannot write the spec");
+  }
+  if (specfd >= 0) close(specfd);
+  if (built < 0) {
     fprintf(stderr, "dagctl test: %s\n", err.msg);
     goto out;
   }
@@ -196,6 +225,7 @@ int cli_cmd_test(cli *c, int argc, char **argv) {
   }
   dagd_buf_close(&text);
 out:
+  if (spec_made) unlink(spec_path);
   if (outfd >= 0) {
     close(outfd);
     unlink(outpath);

@@ -153,6 +153,10 @@ int daemon_ui_routes(daemon_t *d, struct dagd_err *err);
 /* notify.c: on_failure / on_success / on_retry, sent apart by `dagd notify`. */
 void daemon_notify(daemon_t *d, const dagd_dag *dag, const dagd_task *task, const char *run_id, const char *base,
                    int try_number, dagd_ti_state state);
+/* A task not finished `sla` after its run started: once per task
+ * instance, to its on_failure spec (event "sla_miss"). */
+void daemon_notify_sla(daemon_t *d, const dagd_dag *dag, const dagd_task *task, const char *run_id, const char *base,
+                       int try_number, dagd_ti_state state);
 
 /* retention.c */
 void daemon_retention_start(daemon_t *d);

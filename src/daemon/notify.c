@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "dagd/log.h"
+#include "dagd/time.h"
 #include "dagd/util.h"
 #include "daemon.h"
 
@@ -23,6 +24,9 @@ static void on_closed(uv_handle_t *h) { free(h->data); }
 
 static void on_exit_cb(uv_process_t *p, int64_t status, int sig) { uv_close((uv_handle_t *)p, on_closed); }
 
+static void notify_send(daemon_t *d, const dagd_dag *dag, const dagd_task *task, const char *run_id, const char *base,
+                 int try_number, const char *event, const char *state, const json_t *spec, const char *what);
+
 void daemon_notify(daemon_t *d, const dagd_dag *dag, const dagd_task *task, const char *run_id, const char *base,
                    int try_number, dagd_ti_state state) {
   const char *event = state == DAGD_TI_SUCCESS ? "success" : state == DAGD_TI_FAILED ? "failure"
@@ -31,16 +35,33 @@ void daemon_notify(daemon_t *d, const dagd_dag *dag, const dagd_task *task, cons
   const json_t *spec = event[0] == 's' ? (task->on_success ? task->on_success : dag->on_success)
                        : event[0] == 'f' ? (task->on_failure ? task->on_failure : dag->on_failure)
                                          : (task->on_retry ? task->on_retry : dag->on_retry);
-  if (!json_is_object(spec)) return;
+  notify_send(d, dag, task, run_id, base, try_number, event, dagd_ti_state_name(state), spec,
+       event[0] == 's' ? "succeeded" : event[0] == 'f' ? "failed" : "failed and will be retried");
+}
+
+void daemon_notify_sla(daemon_t *d, const dagd_dag *dag, const dagd_task *task, const char *run_id, const char *base,
+                       int try_number, dagd_ti_state state) {
+  /* An SLA miss goes where failures go. */
+  const json_t *spec = task->on_failure ? task->on_failure : dag->on_failure;
+  char what[64];
+  char sla[32];
+  dagd_duration_format(task->sla, sla, sizeof(sla));
+  snprintf(what, sizeof(what), "missed its SLA of %s", sla);
+  notify_send(d, dag, task, run_id, base, try_number, "sla_miss", dagd_ti_state_name(state), spec, what);
+}
+
+static void notify_send(daemon_t *d, const dagd_dag *dag, const dagd_task *task, const char *run_id, const char *base,
+                 int try_number, const char *event, const char *state, const json_t *spec, const char *what) {
+  if (!json_is_object(spec) || d->stopped) return;
   char *log = dagd_asprintf("%s.log", base);
-  char *text = dagd_asprintf("dagd: task %s of DAG %s %s (try %d) in run %s", task->id, dag->id,
-                             event[0] == 's' ? "succeeded" : event[0] == 'f' ? "failed" : "failed and will be retried",
-                             try_number, run_id);
+  dagd_mkdirs_for(log);
+  char *text = dagd_asprintf("dagd: task %s of DAG %s %s (try %d) in run %s", task->id, dag->id, what, try_number,
+                             run_id);
   json_t *full = json_deep_copy(spec);
   json_object_set_new(full, "payload",
                       json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "text", text, "event", event, "dag_id",
                                 dag->id, "run_id", run_id, "task_id", task->id, "try_number", try_number, "state",
-                                dagd_ti_state_name(state), "log", log));
+                                state, "log", log));
   char *path = dagd_asprintf("%s.notify-%s.json", base, event);
   int rc = json_dump_file(full, path, JSON_COMPACT);
   json_decref(full);

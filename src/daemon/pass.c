@@ -121,6 +121,14 @@ typedef struct pass_state {
   size_t n_pools;
   int64_t *finished_runs;      /* runs that ended: leave the cache after the pass */
   size_t n_finished;
+  struct sla_miss {
+    const dagd_dag *dag;
+    const dagd_task *task;
+    char *run_id;
+    int try_number;
+    dagd_ti_state state;
+  } *sla_misses;               /* notified after the commit */
+  size_t n_sla;
   int64_t *changed;            /* runs whose state or task instances changed */
   size_t n_changed;
   dagd_err err;
@@ -344,6 +352,30 @@ static int advance_run(pass_state *ps, dagd_store_run *run) {
     if (row->state == DAGD_TI_SKIPPED || row->state == DAGD_TI_UPSTREAM_FAILED) row->end_date = ps->now;
     if ((rc = dagd_store_ti_update(d->store, row, &ps->err)) < 0) goto out;
   }
+  /* SLAs: a task not done `sla` after its run started is reported once
+   * (recorded as the output _sla_missed, so a restart does not repeat it);
+   * the next deadline arms the wake timer. */
+  for (size_t t = 0; t < dag->n_tasks && run->start_date > 0; t++) {
+    const dagd_task *task = dag->tasks[t];
+    if (task->sla <= 0 || tis[t].state == DAGD_TI_SUCCESS || tis[t].state == DAGD_TI_SKIPPED ||
+        tis[t].state == DAGD_TI_REMOVED)
+      continue;
+    double deadline = run->start_date + (double)task->sla;
+    if (deadline > ps->now) {
+      if (ps->wake == 0 || deadline < ps->wake) ps->wake = deadline;
+      continue;
+    }
+    char *seen = NULL;
+    int got = dagd_store_output_get(d->store, run->pk, task->id, "_sla_missed", &seen, &ps->err);
+    free(seen);
+    if (got == 0) continue;
+    if (got != DAGD_ENOENT) return ps->err.code;
+    dagd_err_init(&ps->err);
+    if (dagd_store_output_put(d->store, run->pk, task->id, "_sla_missed", "true", &ps->err) < 0) return ps->err.code;
+    ps->sla_misses = dagd_realloc(ps->sla_misses, (ps->n_sla + 1) * sizeof(*ps->sla_misses));
+    ps->sla_misses[ps->n_sla++] = (struct sla_miss){dag, task, dagd_strdup(run->run_id), tis[t].try_number,
+                                                    tis[t].state};
+  }
   bool any_changed = false;
   for (size_t t = 0; t < dag->n_tasks && !any_changed; t++) any_changed = tis[t].changed;
   if (any_changed || state != DAGD_RUN_RUNNING) changed_run(ps, run->pk);
@@ -447,6 +479,17 @@ void daemon_pass(daemon_t *d) {
   d->queue_depth = ps.n_cand - n_starts;
   /* 4. Effects, after the commit: long polls see the new state, tries start. */
   for (size_t i = 0; rc == 0 && i < ps.n_changed; i++) daemon_api_run_changed(d, ps.changed[i]);
+  for (size_t i = 0; i < ps.n_sla; i++) {
+    struct sla_miss *m = &ps.sla_misses[i];
+    if (rc == 0) {
+      char *base = daemon_try_base(d, m->dag->id, m->run_id, m->task->id, m->try_number > 0 ? m->try_number : 1);
+      DAGD_LOG(DAGD_LOG_WARN, "sched", "%s/%s/%s missed its SLA", m->dag->id, m->run_id, m->task->id);
+      daemon_notify_sla(d, m->dag, m->task, m->run_id, base, m->try_number, m->state);
+      free(base);
+    }
+    free(m->run_id);
+  }
+  free(ps.sla_misses);
   for (size_t i = 0; i < n_starts; i++)
     daemon_try_start(d, starts[i].run_pk, starts[i].dag_id, starts[i].task_id, starts[i].try_number);
 

@@ -4,6 +4,9 @@
 #include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dagd/util.h"
@@ -19,4 +22,26 @@ int dagd_rmtree(const char *path) {
   /* Depth first, no symlinks followed: a link inside is removed, not its target. */
   int rc = nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
   return rc == 0 || errno == ENOENT ? 0 : -1;
+}
+
+int dagd_mkdirs_for(const char *path) {
+  char *p = dagd_strdup(path);
+  char *slash = strrchr(p, '/');
+  int rc = 0;
+  if (slash == NULL || slash == p) goto out;
+  *slash = '\0';
+  for (char *s = p + 1;; s++) {
+    if (*s != '/' && *s != '\0') continue;
+    char c = *s;
+    *s = '\0';
+    if (mkdir(p, 0700) < 0 && errno != EEXIST) {
+      rc = -1;
+      break;
+    }
+    if (c == '\0') break;
+    *s = c;
+  }
+out:
+  free(p);
+  return rc;
 }

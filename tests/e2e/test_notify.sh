@@ -34,6 +34,9 @@ local dagd = require "dagd"
 local d = dagd.dag { id = "n", on_success = "http://127.0.0.1:$rport/dag-success" }
 local ok = d:shell { id = "ok", cmd = "true" }
 d:shell { id = "boom", cmd = "exit 3", on_failure = { url = "http://127.0.0.1:$rport/flaky" } }
+local s = dagd.dag { id = "slow", on_failure = "http://127.0.0.1:$rport/sla" }
+s:shell { id = "late", cmd = "sleep 2", sla = "1s" }
+s:shell { id = "quick", cmd = "true", sla = "1h" }
 LUA
 "$DAGD" --listen 127.0.0.1:0 --dags-folder "$WORK/dags" --state "$WORK/dagd.db" --logs-folder "$WORK/logs" \
   >"$WORK/dagd.log" 2>&1 &
@@ -58,5 +61,15 @@ expect_out "attempt 1 of 3" "the failed delivery is in the try's log"
 expect_out "-> 200" "the retried delivery succeeded"
 run /usr/bin/python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select state from task_instance where task_id=\"boom\"").fetchone()[0])' "$WORK/dagd.db"
 expect_out "failed" "the task's state is its own"
+
+# SLA: a task still running 1 s after its run started is reported once;
+# it still succeeds; a task within its SLA is not reported.
+run "$DAGCTL" trigger slow --run-id s1 --wait
+expect_rc 0 "the slow run succeeds"
+out=$(grep '^sla ' "$WORK/received")
+expect_out '"event":"sla_miss"' "an SLA miss is posted"
+expect_out '"task_id":"late"' "for the late task"
+expect_out 'missed its SLA of 1s' "the text says so"
+[ "$(grep -c '^sla ' "$WORK/received")" = 1 ] && ok || fail "reported exactly once"
 
 finish
