@@ -122,12 +122,7 @@ int dagd__api_backfill_post(dagd_api *api, const dagd_api_request *req, dagd_api
         dagd_store_ti *ti = &l.tis[i];
         bool bad = ti->state == DAGD_TI_FAILED || ti->state == DAGD_TI_UPSTREAM_FAILED;
         if (!reset && !bad) continue;
-        const dagd_task *task = dagd_dag_find_task(dag, ti->task_id);
-        ti->state = DAGD_TI_NONE;
-        ti->max_tries = ti->try_number + (task ? task->retries : 0) + 1;
-        ti->end_date = 0;
-        ti->next_try_at = 0;
-        ti->has_exit_code = false;
+        dagd__api_reset_ti(ti, dagd_dag_find_task(dag, ti->task_id));
         rc = dagd_store_ti_update(api->store, ti, &err);
       }
       dagd_store_ti_list_clear(&l);
@@ -143,14 +138,7 @@ int dagd__api_backfill_post(dagd_api *api, const dagd_api_request *req, dagd_api
     dagd_store_run_clear(&run);
   }
   free(options);
-  if (rc == 0 && dry_run) {
-    dagd_store_rollback(api->store);
-  } else if (rc == 0) {
-    /* The total is known only now; record it with the rest. */
-    rc = dagd_store_commit_durable(api->store, &err);
-  }
-  if (rc != 0) {
-    dagd_store_rollback(api->store);
+  if ((rc = dagd__api_end(api, dry_run, rc, &err)) != 0) {
     json_decref(runs);
     status = dagd__api_store_error(resp, &err);
     goto out;

@@ -41,6 +41,13 @@ int dagd__api_create_run(dagd_api *api, const dagd_dag *dag, dagd_run_type type,
                          const char *run_id, const json_t *conf, int64_t event_id, double now,
                          dagd_store_run *out, dagd_err *err);
 
+/* Makes a task instance run again: state none, its retries available
+ * again after the tries it used (as Airflow's clear does). */
+void dagd__api_reset_ti(dagd_store_ti *ti, const dagd_task *task);
+/* Ends a durable transaction: rolled back when rc < 0 or for a dry run,
+ * else committed. Returns the first failure. */
+int dagd__api_end(dagd_api *api, bool dry_run, int rc, dagd_err *err);
+
 int dagd__api_health(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
 int dagd__api_metrics(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
 int dagd__api_dags_list(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);

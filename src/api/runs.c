@@ -215,6 +215,20 @@ int dagd__api_tis_list(dagd_api *api, const dagd_api_request *req, dagd_api_resp
   return dagd__api_json(resp, 200, doc);
 }
 
+void dagd__api_reset_ti(dagd_store_ti *ti, const dagd_task *task) {
+  ti->state = DAGD_TI_NONE;
+  ti->max_tries = ti->try_number + (task ? task->retries : 0) + 1;
+  ti->end_date = 0;
+  ti->next_try_at = 0;
+  ti->has_exit_code = false;
+}
+
+int dagd__api_end(dagd_api *api, bool dry_run, int rc, dagd_err *err) {
+  if (rc == 0 && !dry_run) rc = dagd_store_commit_durable(api->store, err);
+  if (rc != 0 || dry_run) dagd_store_rollback(api->store);
+  return rc;
+}
+
 /* Clears the task instances `which` (by index) of one run so they run
  * again: state none, tries available again as Airflow does, and the run
  * back to queued. Running tries are stopped. */
@@ -228,11 +242,7 @@ static int clear_tis(dagd_api *api, const dagd_dag *dag, dagd_store_run *run, co
     dagd_store_ti *ti = &l.tis[i];
     if (only_failed && ti->state != DAGD_TI_FAILED && ti->state != DAGD_TI_UPSTREAM_FAILED) continue;
     if (ti->state == DAGD_TI_RUNNING && api->hooks.kill_try) api->hooks.kill_try(api->hooks.data, run->pk, ti->task_id);
-    ti->state = DAGD_TI_NONE;
-    ti->max_tries = ti->try_number + dag->tasks[t]->retries + 1;
-    ti->end_date = 0;
-    ti->next_try_at = 0;
-    ti->has_exit_code = false;
+    dagd__api_reset_ti(ti, dag->tasks[t]);
     rc = dagd_store_ti_update(api->store, ti, err);
     json_array_append_new(cleared, json_pack("{s:s, s:s, s:s}", "dag_id", dag->id, "dag_run_id", run->run_id,
                                              "task_id", ti->task_id));
@@ -299,13 +309,7 @@ int dagd__api_clear(dagd_api *api, const dagd_api_request *req, dagd_api_respons
   json_t *cleared = json_array();
   if (rc == 0) rc = dagd_store_begin_durable(api->store, &err);
   if (rc == 0) rc = clear_tis(api, dag, &run, which, only_failed, cleared, &err);
-  if (rc == 0 && dry_run) {
-    dagd_store_rollback(api->store);
-  } else if (rc == 0) {
-    rc = dagd_store_commit_durable(api->store, &err);
-  }
-  if (rc != 0) {
-    dagd_store_rollback(api->store);
+  if ((rc = dagd__api_end(api, dry_run, rc, &err)) != 0) {
     json_decref(cleared);
     status = dagd__api_store_error(resp, &err);
   } else {

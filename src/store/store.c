@@ -529,6 +529,17 @@ static void read_run(sqlite3_stmt *s, dagd_store_run *r) {
   r->event_id = sqlite3_column_int64(s, 13);
 }
 
+/* Steps a query for at most one run: 0 with *out, DAGD_ENOENT without a
+ * message (absence is an answer), or the store's error. */
+static int maybe_one_run(dagd_store *st, sqlite3_stmt *s, dagd_store_run *out, dagd_err *err) {
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) read_run(s, out);
+  sqlite3_reset(s);
+  if (rc == SQLITE_ROW) return 0;
+  if (rc == SQLITE_DONE) return DAGD_ENOENT;
+  return db_fail(st, err, rc, "reading a run");
+}
+
 int dagd_store_run_insert(dagd_store *st, dagd_store_run *run, dagd_err *err) {
   sqlite3_stmt *s = q(st, Q_RUN_INSERT);
   bind_text(s, 1, run->dag_id);
@@ -834,12 +845,7 @@ int dagd_store_run_by_date(dagd_store *st, const char *dag_id, int64_t logical_d
   sqlite3_stmt *s = q(st, Q_RUN_BY_DATE);
   bind_text(s, 1, dag_id);
   sqlite3_bind_int64(s, 2, logical_date);
-  int rc = sqlite3_step(s);
-  if (rc == SQLITE_ROW) read_run(s, out);
-  sqlite3_reset(s);
-  if (rc == SQLITE_ROW) return 0;
-  if (rc == SQLITE_DONE) return DAGD_ENOENT;
-  return db_fail(st, err, rc, "reading a run");
+  return maybe_one_run(st, s, out, err);
 }
 
 int dagd_store_begin_durable(dagd_store *st, dagd_err *err) {
@@ -1020,12 +1026,7 @@ int dagd_store_backfill_get(dagd_store *st, int64_t id, dagd_store_backfill *out
 int dagd_store_run_latest(dagd_store *st, const char *dag_id, dagd_store_run *out, dagd_err *err) {
   sqlite3_stmt *s = q(st, Q_RUN_LATEST);
   bind_text(s, 1, dag_id);
-  int rc = sqlite3_step(s);
-  if (rc == SQLITE_ROW) read_run(s, out);
-  sqlite3_reset(s);
-  if (rc == SQLITE_ROW) return 0;
-  if (rc == SQLITE_DONE) return DAGD_ENOENT;
-  return db_fail(st, err, rc, "reading a run");
+  return maybe_one_run(st, s, out, err);
 }
 
 int dagd_store_run_set_backfill(dagd_store *st, int64_t pk, int64_t backfill_id, double queued_at, dagd_err *err) {
@@ -1041,12 +1042,7 @@ int dagd_store_run_last_success(dagd_store *st, const char *dag_id, int64_t excl
   sqlite3_stmt *s = q(st, Q_RUN_LAST_SUCCESS);
   bind_text(s, 1, dag_id);
   sqlite3_bind_int64(s, 2, exclude_pk);
-  int rc = sqlite3_step(s);
-  if (rc == SQLITE_ROW) read_run(s, out);
-  sqlite3_reset(s);
-  if (rc == SQLITE_ROW) return 0;
-  if (rc == SQLITE_DONE) return DAGD_ENOENT;
-  return db_fail(st, err, rc, "reading a run");
+  return maybe_one_run(st, s, out, err);
 }
 
 int dagd_store_baseline_put(dagd_store *st, const char *dag_id, const char *task_id, const char *run_id,
