@@ -271,7 +271,7 @@ int daemon_api_start(daemon_t *d) {
   d->heartbeat_timer.data = d;
   d->heartbeat = daemon_now();
   uv_timer_start(&d->heartbeat_timer, on_heartbeat, 1000, 1000);
-  DAGD_LOG(DAGD_LOG_INFO, "api", "listening on http://%s (port %d)", cfg->listen, dagd_http_server_port(d->http));
+  /* The http module logs the address and the bound port. */
   return 0;
 }
 
