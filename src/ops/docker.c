@@ -68,18 +68,27 @@ static int docker_argv(builder *b, strv *argv, char *const *task_env) {
       if (dagd__ops_push_rendered(b, argv, "volumes", json_string_value(x)) < 0) return -1;
     }
   }
-  /* The container gets the DAGD_* variables and the task's own env, not
-   * the daemon's whole environment. */
-  for (char *const *e = task_env; e && *e; e++) {
-    if (strncmp(*e, "DAGD_", 5) != 0 && t->n_env == 0) continue;
-    bool own = strncmp(*e, "DAGD_", 5) == 0;
-    for (size_t k = 0; !own && k < t->n_env; k++) {
-      size_t klen = strlen(t->env[k].key);
-      own = strncmp(*e, t->env[k].key, klen) == 0 && (*e)[klen] == '=';
+  /* The container gets the try's DAGD_* variables and the task's own env,
+   * never the daemon's environment (its DAGD_SECRET_* values, tokens).
+   * They go by name only: docker takes each value from the environment of
+   * the process that runs it (the try's), so no value shows in an argv. */
+  static const char *const try_vars[] = {"DAGD_DAG_ID",       "DAGD_RUN_ID",
+                                         "DAGD_TASK_ID",      "DAGD_TRY_NUMBER",
+                                         "DAGD_LOGICAL_DATE", "DAGD_DS",
+                                         "DAGD_DATA_INTERVAL_START", "DAGD_DATA_INTERVAL_END",
+                                         "DAGD_CONF",         "DAGD_OUTPUT"};
+  for (size_t v = 0; v < DAGD_ARRAY_LEN(try_vars); v++) {
+    size_t klen = strlen(try_vars[v]);
+    for (char *const *e = task_env; e && *e; e++) {
+      if (strncmp(*e, try_vars[v], klen) != 0 || (*e)[klen] != '=') continue;
+      dagd__strv_push(argv, dagd_strdup("--env"));
+      dagd__strv_push(argv, dagd_strdup(try_vars[v]));
+      break;
     }
-    if (!own) continue;
+  }
+  for (size_t k = 0; k < t->n_env; k++) {
     dagd__strv_push(argv, dagd_strdup("--env"));
-    dagd__strv_push(argv, dagd_strdup(*e));
+    dagd__strv_push(argv, dagd_strdup(t->env[k].key));
   }
   const json_t *denv = json_object_get(c, "env");
   const char *key;

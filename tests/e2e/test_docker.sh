@@ -53,6 +53,7 @@ docker import -c 'ENTRYPOINT ["/app"]' "$WORK/app.tar" dagd-test/app:1 >/dev/nul
 
 mkdir -p "$WORK/dags"
 cp "$DATA/docker/docker.lua" "$WORK/dags/"
+export DAGD_SECRET_E2E=hunter2   # the daemon's secret: tasks may use it in templates, containers never see it
 dagd_start || exit 1
 pids+=($DAGD_PID)
 conf='{"image": "dagd-test/app:1"}'
@@ -63,6 +64,8 @@ expect_rc 1 "the run fails (some tasks fail on purpose)"
 [ "$(ti_field containers c1 ok outputs.f1)" = 0.93 ] && ok || fail "the container's output came back through \$DAGD_OUTPUT"
 out=$(cat "$WORK/logs/containers/c1/ok/1.log")
 expect_out "hello from the container" "the container's stdout is in the log"
+expect_out "task var tv-" "the task's own env reaches the container"
+expect_out "daemon secret (unset)" "the daemon's DAGD_SECRET_* does not reach the container"
 [ "$(ti_field containers c1 code exit_code)" = 3 ] && ok || fail "the container's exit code 3 passes through"
 out=$(cat "$WORK/logs/containers/c1/code/1.log")
 expect_out "exited with code 3" "exit code logged"

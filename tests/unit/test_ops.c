@@ -181,7 +181,8 @@ static void test_docker_and_kubectl(void **state) {
   assert_null(strstr(line.data, "--rm")); /* dagd op removes it once its end is known */
   assert_non_null(strstr(line.data, "--pull never"));
   assert_non_null(strstr(line.data, "--cpus 1.5 --gpus 1"));
-  assert_non_null(strstr(line.data, "--env DAGD_TRY_NUMBER=2"));
+  assert_non_null(strstr(line.data, "--env DAGD_TRY_NUMBER --env"));   /* by name: the value stays out of argv */
+  assert_null(strstr(line.data, "DAGD_TRY_NUMBER=2"));
   assert_non_null(strstr(line.data, "--env A=2"));
   assert_non_null(strstr(line.data, "--volume /var/logs/etl/r/train:/var/logs/etl/r/train"));
   assert_true(dagd_str_has_suffix(line.data, " reg:5000/etl:0.9 run 2026-01-02"));

@@ -3,7 +3,8 @@
 local dagd = require "dagd"
 local d = dagd.dag { id = "containers" }
 local img = "{{ conf.image }}"
-d:docker { id = "ok", image = img, pull = "never", network = "none", cmd = { "0", "0", "f1=0.93" } }
+d:docker { id = "ok", image = img, pull = "never", network = "none", cmd = { "0", "0", "f1=0.93" },
+  env = { DOCKER_TASK_VAR = "tv-{{ ds }}" } }
 d:docker { id = "code", image = img, pull = "never", network = "none", cmd = { "3" } }
 d:docker { id = "notfound", image = img, pull = "never", network = "none", entrypoint = "/nope" }
 d:docker { id = "noimage", image = "dagd-test/absent:1", pull = "never", network = "none" }
