@@ -41,6 +41,10 @@ void dagd_sched_plan_runs(const dagd_dag *dag, const int64_t *last, int active, 
   if (dag->schedule == NULL) return;
   if (last != NULL) {
     have = interval_after(dag, *last, &iv) == 0;
+    /* start_date moved later than the last run (edited, or runs from
+     * before it): nothing starts before it, as in Airflow. */
+    if (have && dag->has_start_date && iv.start < dag->start_date)
+      have = interval_after(dag, dag->start_date - 1, &iv) == 0;
   } else if (dag->catchup && dag->has_start_date) {
     /* The first interval starts at the first fire time at or after
      * start_date. */

@@ -458,6 +458,29 @@ static void test_plan_start_date_mid_interval(void **state) {
   dagd_dag_free(dag);
 }
 
+static void test_plan_start_date_after_last_run(void **state) {
+  /* Runs exist from before start_date (start_date was moved forward):
+   * nothing is planned before it, with or without catchup. */
+  for (int catchup = 0; catchup < 2; catchup++) {
+    dagd_dag *dag = scheduled("@daily", NULL, "2026-03-01T00:00:00Z", catchup);
+    dag->max_active_runs = 16;
+    dagd_interval out[8];
+    size_t n;
+    int64_t next;
+    bool has_next;
+    int64_t last = at("2026-01-10T00:00:00Z");
+    dagd_sched_plan_runs(dag, &last, 0, at("2026-02-20T12:00:00Z"), out, 8, &n, &next, &has_next);
+    assert_int_equal(n, 0);
+    assert_true(has_next);
+    assert_int_equal(next, at("2026-03-02T00:00:00Z"));
+    /* Once past start_date, the first interval is the one starting at it. */
+    dagd_sched_plan_runs(dag, &last, 0, at("2026-03-02T06:00:00Z"), out, 8, &n, &next, &has_next);
+    assert_int_equal(n, 1);
+    expect_interval(&out[0], "2026-03-01T00:00:00Z", "2026-03-02T00:00:00Z");
+    dagd_dag_free(dag);
+  }
+}
+
 static void test_plan_no_catchup(void **state) {
   dagd_dag *dag = scheduled("0 * * * *", NULL, "2026-01-01T00:00:00Z", false);
   dagd_interval out[8];
@@ -579,6 +602,7 @@ int main(void) {
       cmocka_unit_test(test_branch_join_every_rule),
       cmocka_unit_test(test_plan_catchup),
       cmocka_unit_test(test_plan_start_date_mid_interval),
+      cmocka_unit_test(test_plan_start_date_after_last_run),
       cmocka_unit_test(test_plan_no_catchup),
       cmocka_unit_test(test_plan_dst_days),
       cmocka_unit_test(test_plan_interval_schedule),
