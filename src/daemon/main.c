@@ -154,10 +154,20 @@ static char *self_path(void) {
 static int run_daemon(daemon_t *d) {
   dagd_err err;
   dagd_err_init(&err);
+  /* A missing or empty state file is created empty. Say so: on a first
+   * start that is expected, but after a deletion every run, task instance
+   * and event recorded before is gone from the daemon's view. */
+  struct stat sb;
+  bool fresh = stat(d->cfg.state, &sb) < 0 ? errno == ENOENT : sb.st_size == 0;
   if (dagd_store_open(d->cfg.state, &d->store, &err) < 0) {
     fprintf(stderr, "dagd: %s\n", err.msg);
     return 1;
   }
+  if (fresh)
+    DAGD_LOG(DAGD_LOG_WARN, "daemon",
+             "state file %s was missing or empty: starting on a new, empty state (no run, task instance or event "
+             "recorded before is known; restore a backup to keep them)",
+             d->cfg.state);
   uv_loop_init(&d->loop);
   uv_timer_t *timers[] = {&d->wake, &d->kick, &d->reload, &d->drain};
   for (size_t i = 0; i < DAGD_ARRAY_LEN(timers); i++) {

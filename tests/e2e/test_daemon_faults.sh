@@ -2,7 +2,7 @@
 # The daemon under bad input and failing storage: a DAG file broken while
 # dagd runs keeps its last good version scheduling and the error is
 # reported; an unusable state file stops dagd at start with a clear
-# message; a full disk under the state file stops it instead of going on
+# message, a deleted one gives a new state and a warning; a full disk under the state file stops it instead of going on
 # without recording.
 # SPDX-License-Identifier: MIT
 . "$(dirname "$0")/lib.sh"
@@ -49,6 +49,18 @@ run "$DAGD" --listen 127.0.0.1:0 --dags-folder "$WORK/dags" --state "$WORK/garba
 expect_rc 1 "corrupt state file"
 expect_out "garbage.db" "corrupt state file names the file"
 expect_out "not a usable dagd state file" "corrupt state file message"
+
+# 2b. A deleted state file (its -wal left behind if there is one): dagd starts
+# on a new, empty state and says so.
+rm -f "$WORK/s1/dagd.db"
+"$DAGD" --listen 127.0.0.1:0 --dags-folder "$WORK/dags" --state "$WORK/s1/dagd.db" --logs-folder "$WORK/l1" >"$WORK/d2.log" 2>&1 &
+pid=$!
+wait_for "$WORK/d2.log" "listening on" && ok || fail "dagd up on a deleted state file"
+kill -TERM $pid
+wait $pid && rc=0 || rc=$?
+out=$(cat "$WORK/d2.log")
+expect_rc 0 "clean stop on a new state"
+expect_out "state file $WORK/s1/dagd.db was missing or empty: starting on a new, empty state" "new state logged"
 
 # 3. The disk under the state file fills up while dagd runs.
 if mkdir -p "$WORK/small" && mount -t tmpfs -o size=2m tmpfs "$WORK/small" 2>/dev/null; then

@@ -17,7 +17,10 @@ invariants are checked from the database and the try files:
 Then the faults: a writer holding the SQLite write lock for 3 s, the logs
 folder of one DAG replaced by a read-only file system, a full disk under
 the logs folder, and at the end no run may stay unfinished. Last, a
-corrupted and a deleted state file at start. Prints the figures; exit
+corrupted state file at start (refused, naming it), and a deleted one
+(dagd killed with tries in flight, the file removed with its -wal left
+behind): dagd must start on a new, empty state, log that it did, run new
+events to the end and stop cleanly. Prints the figures; exit
 status 1 on any violation.
 SPDX-License-Identifier: MIT"""
 import json
@@ -237,6 +240,72 @@ class Soak:
         shutil.rmtree(self.work, ignore_errors=True)
 
 
+def deleted_state_case(s):
+    """Section 7 of main: prints what happened, returns True if all went well."""
+    per_name = {n: sum(1 for i in range(s.n_dags) if EVENTS[i % len(EVENTS)] == n) for n in EVENTS}
+    s.start()
+    if not s.wait_api():
+        print("deleted state file: dagd did not start before the deletion")
+        return False
+    for k in range(4):
+        s.post_event(f"before-delete-{k}", EVENTS[k])
+    time.sleep(1.5)
+    s.kill()
+    for suffix in ("-wal", "-shm"):
+        if not os.path.exists(s.db + suffix):
+            print(f"deleted state file: note: no {suffix} file was left beside the state file")
+    os.unlink(s.db)
+    log_path = os.path.join(s.work, "dagd.log")
+    offset = os.path.getsize(log_path)
+    s.start()
+    if not s.wait_api():
+        print(f"deleted state file: dagd did not come up (exit {s.proc.poll()})")
+        return False
+    ok = True
+    names = {}
+    for k in range(4):
+        eid = f"after-delete-{k}"
+        status = s.post_event(eid, EVENTS[k])
+        if status is None or not 200 <= status < 300:
+            print(f"deleted state file: event {eid} answered {status}")
+            ok = False
+        names[eid] = EVENTS[k]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and s.proc.poll() is None:
+        db = sqlite3.connect(f"file:{s.db}?mode=ro", uri=True)
+        left = db.execute("SELECT count(*) FROM dag_run WHERE state IN ('queued', 'running')").fetchone()[0]
+        db.close()
+        if left == 0:
+            break
+        time.sleep(0.5)
+    crashed = s.proc.poll() is not None
+    if not crashed:
+        s.proc.send_signal(signal.SIGTERM)
+    rc = s.proc.wait()
+    with open(log_path, errors="replace") as f:
+        f.seek(offset)
+        log = f.read()
+    line = next((ln for ln in log.splitlines() if "starting on a new, empty state" in ln), None)
+    db = sqlite3.connect(f"file:{s.db}?mode=ro", uri=True)
+    integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
+    old = db.execute("SELECT count(*) FROM event WHERE external_id LIKE 'before-delete-%'").fetchone()[0]
+    left = db.execute("SELECT count(*) FROM dag_run WHERE state IN ('queued', 'running')").fetchone()[0]
+    runs = {eid: db.execute("SELECT count(*) FROM dag_run r JOIN event e ON r.event_id = e.id"
+                            " WHERE e.external_id = ? AND r.state = 'success'", (eid,)).fetchone()[0] for eid in names}
+    db.close()
+    print(f"deleted state file: dagd {'CRASHED' if crashed else 'stopped'} with exit {rc}; log: "
+          f"{line.split(' ', 1)[1] if line else 'NO LINE about a new state'}; integrity {integrity}; "
+          f"events from before the deletion known: {old}; runs of the new events done: {sum(runs.values())} "
+          f"of {sum(per_name[n] for n in names.values())}, unfinished {left}")
+    if crashed or rc != 0 or line is None or integrity != "ok" or old != 0 or left != 0:
+        ok = False
+    for eid, name in names.items():
+        if runs[eid] != per_name[name]:
+            print(f"deleted state file: event {eid}: {runs[eid]} successful runs, want {per_name[name]}")
+            ok = False
+    return ok
+
+
 def main():
     build = sys.argv[1]
     cycles = int(sys.argv[sys.argv.index("--cycles") + 1]) if "--cycles" in sys.argv else 60
@@ -337,6 +406,15 @@ def main():
         print(f"corrupted state file: exit {r.returncode}: {msg[-1] if msg else ''}")
         if r.returncode == 0 or "corrupt.db" not in r.stdout + r.stderr:
             s.violations.append("a corrupted state file was not refused with a message naming it")
+
+        # 7. A deleted state file: dagd killed with tries in flight, the state
+        # file removed (its -wal and -shm left behind, as an rm of the one
+        # file does), then started again on the same path and logs folder. It
+        # must start on a new, empty state, say so in its log, run new events
+        # to the end and stop cleanly; the old shims finish into old folders.
+        fresh_ok = deleted_state_case(s)
+        if not fresh_ok:
+            s.violations.append("a deleted state file: dagd did not start cleanly on a new state (see above)")
 
         print(f"soak: {cycles} kill -9 cycles in {time.monotonic() - t0:.0f} s; {n_dags} DAGs; runs {runs[0]} "
               f"(success {runs[1]}, failed {runs[2]}); task instances {tis[0]}, tries {tis[1]}; events posted "
