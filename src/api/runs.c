@@ -196,12 +196,20 @@ int dagd__api_tis_list(dagd_api *api, const dagd_api_request *req, dagd_api_resp
   json_t *outputs = json_loads(masked.data, 0, NULL);
   dagd_buf_close(&masked);
   json_t *tis = json_array();
-  /* In the DAG's topological order when it is loaded, else by id. */
+  /* In the DAG's topological order when it is loaded, else by id; tasks
+   * the DAG no longer has come last. Linear in the run's size: a run of
+   * 10,000 tasks must not cost 10,000^2 comparisons on the loop. */
   if (dag) {
-    for (size_t k = 0; k < dag->n_tasks; k++)
-      for (size_t i = 0; i < l.n; i++)
-        if (strcmp(l.tis[i].task_id, dag->tasks[dag->topo[k]]->id) == 0)
-          json_array_append_new(tis, ti_json(dag, &l.tis[i], outputs));
+    size_t *ti_of = dagd_calloc(dag->n_tasks ? dag->n_tasks : 1, sizeof(*ti_of)); /* ti index + 1, 0 = none */
+    for (size_t i = 0; i < l.n; i++) {
+      long t = dagd_dag_task_index(dag, l.tis[i].task_id);
+      if (t >= 0) ti_of[t] = i + 1;
+    }
+    for (size_t k = 0; k < dag->n_tasks; k++) {
+      size_t i = ti_of[dag->topo[k]];
+      if (i) json_array_append_new(tis, ti_json(dag, &l.tis[i - 1], outputs));
+    }
+    free(ti_of);
     for (size_t i = 0; i < l.n; i++)
       if (dagd_dag_task_index(dag, l.tis[i].task_id) < 0) json_array_append_new(tis, ti_json(dag, &l.tis[i], outputs));
   } else {

@@ -229,6 +229,25 @@ static void test_trigger_and_runs(void **state) {
   assert_string_equal(jstr(b, "operator"), "shell");
   assert_true(json_is_object(json_object_get(b, "outputs")));
   json_decref(r);
+
+  /* A task the DAG no longer has ('0gone' sorts first in the store) comes
+   * after the DAG's tasks, which keep their topological order. */
+  char cmd[512];
+  snprintf(cmd, sizeof(cmd),
+           "/usr/bin/python3 -c \"import sqlite3; c = sqlite3.connect('%s/state.db'); "
+           "c.execute(\\\"insert into task_instance (run_pk, task_id, state) select run_pk, '0gone', 'success' "
+           "from task_instance where task_id = 'a' and run_pk = (select id from dag_run where run_id = 'my_run')\\\"); "
+           "c.commit()\"",
+           f->dir);
+  assert_int_equal(system(cmd), 0);
+  r = request(f, "GET", "/api/v1/dags/etl/dagRuns/my_run/taskInstances", NULL, NULL, 200);
+  tis = json_object_get(r, "task_instances");
+  assert_int_equal(json_array_size(tis), 4);
+  assert_string_equal(jstr(json_array_get(tis, 0), "task_id"), "a");
+  assert_string_equal(jstr(json_array_get(tis, 2), "task_id"), "c");
+  assert_string_equal(jstr(json_array_get(tis, 3), "task_id"), "0gone");
+  assert_true(json_is_null(json_object_get(json_array_get(tis, 3), "operator"))); /* no task: no operator */
+  json_decref(r);
 }
 
 static void test_mark_clear_pause(void **state) {
