@@ -176,7 +176,24 @@ static json_t *ti_json(const dagd_dag *dag, const dagd_store_ti *ti, json_t *out
                    "next_try_at", dagd__api_time(ti->next_try_at));
 }
 
+/* Appends the page's task instances: the pos-th of the whole list goes in
+ * when it falls in [offset, offset + limit), so rows outside the page cost
+ * no JSON. */
+typedef struct ti_page {
+  json_t *tis;
+  int64_t pos, offset, limit;
+} ti_page;
+
+static void page_add(ti_page *p, const dagd_dag *dag, const dagd_store_ti *ti, json_t *outputs) {
+  if (p->pos >= p->offset && p->pos - p->offset < p->limit) json_array_append_new(p->tis, ti_json(dag, ti, outputs));
+  p->pos++;
+}
+
 int dagd__api_tis_list(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp) {
+  ti_page page = {0};
+  if (dagd__api_query_int(req, resp, "limit", INT64_MAX, 1, INT64_MAX, &page.limit) < 0 ||
+      dagd__api_query_int(req, resp, "offset", 0, 0, INT64_MAX, &page.offset) < 0)
+    return resp->status;
   dagd_store_run run;
   if (find_run(api, req, resp, &run) != 0) return resp->status;
   const dagd_dag *dag = api->hooks.find_dag ? api->hooks.find_dag(api->hooks.data, run.dag_id) : NULL;
@@ -195,7 +212,7 @@ int dagd__api_tis_list(dagd_api *api, const dagd_api_request *req, dagd_api_resp
   dagd_api_mask(api, &masked);
   json_t *outputs = json_loads(masked.data, 0, NULL);
   dagd_buf_close(&masked);
-  json_t *tis = json_array();
+  page.tis = json_array();
   /* In the DAG's topological order when it is loaded, else by id; tasks
    * the DAG no longer has come last. Linear in the run's size: a run of
    * 10,000 tasks must not cost 10,000^2 comparisons on the loop. */
@@ -207,15 +224,15 @@ int dagd__api_tis_list(dagd_api *api, const dagd_api_request *req, dagd_api_resp
     }
     for (size_t k = 0; k < dag->n_tasks; k++) {
       size_t i = ti_of[dag->topo[k]];
-      if (i) json_array_append_new(tis, ti_json(dag, &l.tis[i - 1], outputs));
+      if (i) page_add(&page, dag, &l.tis[i - 1], outputs);
     }
     free(ti_of);
     for (size_t i = 0; i < l.n; i++)
-      if (dagd_dag_task_index(dag, l.tis[i].task_id) < 0) json_array_append_new(tis, ti_json(dag, &l.tis[i], outputs));
+      if (dagd_dag_task_index(dag, l.tis[i].task_id) < 0) page_add(&page, dag, &l.tis[i], outputs);
   } else {
-    for (size_t i = 0; i < l.n; i++) json_array_append_new(tis, ti_json(NULL, &l.tis[i], outputs));
+    for (size_t i = 0; i < l.n; i++) page_add(&page, NULL, &l.tis[i], outputs);
   }
-  json_t *doc = json_pack("{s:o, s:I}", "task_instances", tis, "total_entries", (json_int_t)l.n);
+  json_t *doc = json_pack("{s:o, s:I}", "task_instances", page.tis, "total_entries", (json_int_t)l.n);
   json_decref(outputs);
   free(outputs_text);
   dagd_store_ti_list_clear(&l);

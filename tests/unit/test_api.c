@@ -248,6 +248,19 @@ static void test_trigger_and_runs(void **state) {
   assert_string_equal(jstr(json_array_get(tis, 3), "task_id"), "0gone");
   assert_true(json_is_null(json_object_get(json_array_get(tis, 3), "operator"))); /* no task: no operator */
   json_decref(r);
+  /* A page of that order: ?limit and ?offset; total_entries counts all. */
+  r = request(f, "GET", "/api/v1/dags/etl/dagRuns/my_run/taskInstances?limit=2&offset=2", NULL, NULL, 200);
+  tis = json_object_get(r, "task_instances");
+  assert_int_equal(json_array_size(tis), 2);
+  assert_string_equal(jstr(json_array_get(tis, 0), "task_id"), "c");
+  assert_string_equal(jstr(json_array_get(tis, 1), "task_id"), "0gone");
+  assert_int_equal(json_integer_value(json_object_get(r, "total_entries")), 4);
+  json_decref(r);
+  r = request(f, "GET", "/api/v1/dags/etl/dagRuns/my_run/taskInstances?offset=9", NULL, NULL, 200);
+  assert_int_equal(json_array_size(json_object_get(r, "task_instances")), 0);
+  json_decref(r);
+  json_decref(request(f, "GET", "/api/v1/dags/etl/dagRuns/my_run/taskInstances?limit=0", NULL, NULL, 400));
+  json_decref(request(f, "GET", "/api/v1/dags/etl/dagRuns/my_run/taskInstances?offset=-1", NULL, NULL, 400));
 }
 
 static void test_mark_clear_pause(void **state) {
