@@ -20,16 +20,20 @@ rc=0
 D="$WORK/docker"
 mkdir -p "$D"
 pids=()
+# Stops a process: SIGTERM, up to 20 s to go, then SIGKILL. Never a bare
+# `wait`, which would hang on a dockerd that did not stop.
+stop_pid() {
+  local deadline=$((SECONDS + 20))
+  kill "$1" 2>/dev/null || return 0
+  while kill -0 "$1" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+  kill -9 "$1" 2>/dev/null
+}
 cleanup() {
-  for p in "${pids[@]}"; do kill $p 2>/dev/null; done
-  if [ -s "$D/pid" ]; then
-    local dp deadline=$((SECONDS + 20))
-    dp=$(cat "$D/pid")
+  for p in "${pids[@]}"; do stop_pid "$p"; done
+  if [ -n "${dockerd_pid:-}" ]; then
     DOCKER_HOST=unix://$D/docker.sock docker rm -f $(DOCKER_HOST=unix://$D/docker.sock docker ps -aq) >/dev/null 2>&1
-    kill "$dp" 2>/dev/null
-    while kill -0 "$dp" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+    stop_pid "$dockerd_pid"
   fi
-  wait 2>/dev/null
   rm -rf "$WORK"
 }
 trap cleanup EXIT
