@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "dagd/lua.h"
+#include "dagd/mask.h"
 #include "dagd/model.h"
 #include "dagd/store.h"
 #include "dagd/util.h"
@@ -84,8 +85,7 @@ typedef struct dagd_api {
   size_t n_webhook_secrets;
   /* Values never to show: task logs and outputs served by the API have
    * each of them replaced by "***" (dagd_api_add_secret). */
-  char **secrets;
-  size_t n_secrets;
+  dagd_mask secrets;
   const char *logs_folder;
   int64_t max_backfill_runs;       /* 10000 */
   size_t max_log_bytes;            /* per response, 1 MiB */

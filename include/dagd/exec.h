@@ -1,7 +1,7 @@
 /* Task execution. Each task try runs under a shim (the dagd binary in
  * shim mode) in its own session: the shim locks <try>.pid, forks the task
  * into its own process group with stdout and stderr appended to
- * <try>.log, waits, and writes <try>.exit atomically. A shim outlives the
+ * <try>.log (with secrets masked), waits, and writes <try>.exit atomically. A shim outlives the
  * daemon, so a restarted daemon re-adopts running tries from these files
  * (dagd_exec_adopt) and learns their true exit status.
  *
@@ -50,7 +50,8 @@ int dagd_try_read_pids(const char *path, pid_t *shim, pid_t *task, struct dagd_e
 /* The start time of a process (field 22 of /proc/PID/stat), 0 if gone. */
 uint64_t dagd_proc_start_time(pid_t pid);
 
-/* The shim's entry: `dagd shim --base PATH [--cwd DIR] -- ARGV...`.
+/* The shim's entry: `dagd shim --base PATH [--cwd DIR] [--mask-fd N]
+ * [--stdin-fd N] -- ARGV...`.
  * Returns the process exit status for main. */
 int dagd_shim_main(int argc, char **argv);
 
@@ -69,6 +70,13 @@ typedef struct dagd_exec_spec {
   char *const *argv;       /* the command (argv[0] searched in PATH) */
   char *const *env;        /* "K=V" list, NULL-terminated: the whole environment */
   const char *cwd;         /* NULL: inherit */
+  /* Values the shim replaces with "***" in the task's output before it
+   * reaches the log file (NULL-terminated; NULL or empty: none). They
+   * reach the shim through an anonymous in-memory file, never the disk. */
+  const char *const *secrets;
+  /* The task's standard input, kept in memory the same way (the spec of
+   * a `dagd op` operator); NULL: /dev/null. */
+  const char *input;
 } dagd_exec_spec;
 
 /* shim_path is the dagd binary to run as shim. */

@@ -60,6 +60,7 @@ int dagd_scope_parse(const char *name, dagd_scope *out) {
 void dagd_api_init(dagd_api *api, dagd_store *store, const dagd_api_hooks *hooks, char *const *tokens,
                    char *const *scopes, size_t n_tokens) {
   memset(api, 0, sizeof(*api));
+  dagd_mask_init(&api->secrets);
   api->store = store;
   if (hooks) api->hooks = *hooks;
   api->max_backfill_runs = 10000;
@@ -73,37 +74,12 @@ void dagd_api_init(dagd_api *api, dagd_store *store, const dagd_api_hooks *hooks
   api->n_tokens = n_tokens;
 }
 
-void dagd_api_add_secret(dagd_api *api, const char *value) {
-  if (value == NULL || strlen(value) < 4) return;
-  api->secrets = dagd_realloc(api->secrets, (api->n_secrets + 1) * sizeof(char *));
-  api->secrets[api->n_secrets++] = dagd_strdup(value);
-}
+void dagd_api_add_secret(dagd_api *api, const char *value) { dagd_mask_add_secret(&api->secrets, value); }
 
-void dagd_api_mask(const dagd_api *api, dagd_buf *text) {
-  for (size_t i = 0; i < api->n_secrets && text->data; i++) {
-    const char *secret = api->secrets[i];
-    size_t n = strlen(secret);
-    if (strstr(text->data, secret) == NULL) continue;
-    dagd_buf out;
-    dagd_buf_init(&out);
-    const char *p = text->data, *hit;
-    while ((hit = strstr(p, secret)) != NULL) {
-      dagd_buf_append(&out, p, (size_t)(hit - p));
-      dagd_buf_puts(&out, "***");
-      p = hit + n;
-    }
-    dagd_buf_puts(&out, p);
-    dagd_buf_close(text);
-    *text = out;
-  }
-}
+void dagd_api_mask(const dagd_api *api, dagd_buf *text) { dagd_mask_text(&api->secrets, text); }
 
 void dagd_api_close(dagd_api *api) {
-  for (size_t i = 0; i < api->n_secrets; i++) {
-    OPENSSL_cleanse(api->secrets[i], strlen(api->secrets[i]));
-    free(api->secrets[i]);
-  }
-  free(api->secrets);
+  dagd_mask_close(&api->secrets);
   if (api->tokens) OPENSSL_cleanse(api->tokens, api->n_tokens * sizeof(*api->tokens));
   free(api->tokens);
   memset(api, 0, sizeof(*api));

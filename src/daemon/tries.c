@@ -14,6 +14,7 @@
 
 #include "dagd/err.h"
 #include "dagd/log.h"
+#include "dagd/mask.h"
 #include "dagd/ops.h"
 #include "dagd/sched.h"
 #include "dagd/time.h"
@@ -393,20 +394,33 @@ static json_t *sensor_extra(daemon_t *d, const dagd_task *task) {
   return extra;
 }
 
-/* Writes the spec of an in-process operator beside the try's log. */
-static int write_spec(const char *path, const char *spec) {
+/* Writes what an in-process operator was given beside the try's log, for
+ * people reading it, with every secret masked: the operator itself gets
+ * the real text on its standard input, never from the disk. */
+static int write_spec(const char *path, const char *spec, const dagd_mask *secrets) {
+  dagd_buf text;
+  dagd_buf_init(&text);
+  dagd_buf_puts(&text, spec);
+  dagd_mask_text(secrets, &text);
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return -1;
-  size_t len = strlen(spec), off = 0;
-  while (off < len) {
-    ssize_t n = write(fd, spec + off, len - off);
-    if (n <= 0) {
-      close(fd);
-      return -1;
-    }
+  size_t off = 0;
+  while (fd >= 0 && off < text.len) {
+    ssize_t n = write(fd, text.data + off, text.len - off);
+    if (n <= 0) break;
     off += (size_t)n;
   }
-  return close(fd);
+  dagd_buf_close(&text);
+  if (fd < 0) return -1;
+  return close(fd) < 0 || off < text.len ? -1 : 0;
+}
+
+/* The values a try's log must never show: every secret the API masks
+ * (DAGD_SECRET_* values, tokens, webhook secrets) and each secret its
+ * command was rendered with. */
+static void try_secrets(daemon_t *d, const dagd_command *cmd, dagd_mask *out) {
+  dagd_mask_init(out);
+  for (size_t i = 0; d->api && i < d->api->secrets.n; i++) dagd_mask_add(out, d->api->secrets.values[i]);
+  for (size_t i = 0; i < cmd->n_secrets; i++) dagd_mask_add_secret(out, cmd->secrets[i]);
 }
 
 void daemon_try_start(daemon_t *d, int64_t run_pk, const char *dag_id, const char *task_id, int try_number) {
@@ -417,6 +431,8 @@ void daemon_try_start(daemon_t *d, int64_t run_pk, const char *dag_id, const cha
   char *outputs_text = NULL;
   json_t *outputs = NULL;
   dagd_command cmd = {0};
+  dagd_mask secrets;
+  dagd_mask_init(&secrets);
   if (dagd_store_run_get_pk(d->store, run_pk, &run, &err) < 0) {
     DAGD_LOG(DAGD_LOG_ERROR, "exec", "starting %s/%s: %s", dag_id, task_id, err.msg);
     return;
@@ -445,12 +461,13 @@ void daemon_try_start(daemon_t *d, int64_t run_pk, const char *dag_id, const cha
       .dag = e->dag, .task = task, .run_id = run.run_id, .logical_date = run.logical_date,
       .has_interval = run.has_interval, .interval_start = run.interval_start, .interval_end = run.interval_end,
       .try_number = try_number, .conf = run.conf, .outputs = outputs, .output_path = out_path,
-      .environ = environ, .secret = secret_from_env, .self_path = d->shim_path, .spec_path = spec_path,
+      .environ = environ, .secret = secret_from_env, .self_path = d->shim_path, .spec_path = "-",
       .extra = extra, .executor = d->cfg.executor};
   int rc = dagd_ops_command(&info, &cmd, &err);
   free(out_path);
   json_decref(extra);
-  if (rc == 0 && cmd.spec && write_spec(spec_path, cmd.spec) < 0) {
+  if (rc == 0) try_secrets(d, &cmd, &secrets);
+  if (rc == 0 && cmd.spec && write_spec(spec_path, cmd.spec, &secrets) < 0) {
     rc = dagd_err_set(&err, DAGD_EIO, "cannot write %s: %s", spec_path, strerror(errno));
   }
   free(spec_path);
@@ -472,7 +489,8 @@ void daemon_try_start(daemon_t *d, int64_t run_pk, const char *dag_id, const cha
     unlink(paths.exit);
     dagd_try_paths_close(&paths);
   }
-  dagd_exec_spec spec = {.base = rt->base, .argv = cmd.argv, .env = cmd.env, .cwd = cmd.cwd};
+  dagd_exec_spec spec = {.base = rt->base, .argv = cmd.argv, .env = cmd.env, .cwd = cmd.cwd,
+                         .secrets = (const char *const *)secrets.values, .input = cmd.spec};
   if (dagd_exec_start(d->exec, &spec, on_try_done, rt, &rt->exec, &err) < 0) {
     fail_now(rt, err.msg);
     goto out;
@@ -483,6 +501,7 @@ void daemon_try_start(daemon_t *d, int64_t run_pk, const char *dag_id, const cha
   daemon_api_run_changed(d, run_pk);
   DAGD_LOG(DAGD_LOG_INFO, "exec", "%s/%s/%s try %d started", dag_id, run.run_id, task_id, try_number);
 out:
+  dagd_mask_close(&secrets);
   dagd_command_close(&cmd);
   json_decref(outputs);
   free(outputs_text);

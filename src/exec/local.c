@@ -7,9 +7,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/pidfd.h>
 #include <unistd.h>
 
@@ -125,12 +127,56 @@ static void on_shim_exit(uv_process_t *p, int64_t status, int sig) {
   finish_from_files(p->data);
 }
 
+/* An anonymous in-memory file holding len bytes of data, read from its
+ * start; -1 on failure. */
+static int memory_file(const char *name, const char *data, size_t len) {
+  int fd = memfd_create(name, MFD_CLOEXEC);
+  if (fd < 0) return -1;
+  size_t off = 0;
+  while (off < len) {
+    ssize_t n = write(fd, data + off, len - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      close(fd);
+      return -1;
+    }
+    off += (size_t)n;
+  }
+  if (lseek(fd, 0, SEEK_SET) < 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* The secrets as the shim reads them: each value followed by a NUL. */
+static int secrets_file(const char *const *secrets) {
+  dagd_buf all;
+  dagd_buf_init(&all);
+  for (const char *const *s = secrets; s && *s; s++) dagd_buf_append(&all, *s, strlen(*s) + 1);
+  int fd = all.len ? memory_file("dagd-secrets", all.data, all.len) : -1;
+  if (all.data) explicit_bzero(all.data, all.cap);
+  dagd_buf_close(&all);
+  return fd;
+}
+
+/* Where the shim finds what it is given besides its arguments. */
+enum { MASK_FD = 3, STDIN_FD = 4 };
+
 int dagd_exec_start(dagd_exec *ex, const dagd_exec_spec *spec, dagd_exec_done_cb cb, void *data,
                     dagd_exec_try **out, dagd_err *err) {
   size_t n = 0;
   while (spec->argv[n]) n++;
   if (n == 0) return dagd_err_set(err, DAGD_EINVAL, "empty command");
-  char **args = dagd_calloc(n + 8, sizeof(char *));
+  int mask_fd = -1, stdin_fd = -1;
+  if (spec->secrets && spec->secrets[0] && (mask_fd = secrets_file(spec->secrets)) < 0)
+    return dagd_err_set(err, DAGD_EIO, "cannot pass the secrets to mask to the shim: %s", strerror(errno));
+  if (spec->input && (stdin_fd = memory_file("dagd-input", spec->input, strlen(spec->input))) < 0) {
+    dagd_err_set(err, DAGD_EIO, "cannot pass the task its input: %s", strerror(errno));
+    if (mask_fd >= 0) close(mask_fd);
+    return DAGD_EIO;
+  }
+  char **args = dagd_calloc(n + 12, sizeof(char *));
   size_t a = 0;
   args[a++] = ex->shim_path;
   args[a++] = "shim";
@@ -140,24 +186,40 @@ int dagd_exec_start(dagd_exec *ex, const dagd_exec_spec *spec, dagd_exec_done_cb
     args[a++] = "--cwd";
     args[a++] = (char *)spec->cwd;
   }
+  char mask_arg[16], stdin_arg[16];
+  snprintf(mask_arg, sizeof(mask_arg), "%d", MASK_FD);
+  snprintf(stdin_arg, sizeof(stdin_arg), "%d", STDIN_FD);
+  if (mask_fd >= 0) {
+    args[a++] = "--mask-fd";
+    args[a++] = mask_arg;
+  }
+  if (stdin_fd >= 0) {
+    args[a++] = "--stdin-fd";
+    args[a++] = stdin_arg;
+  }
   args[a++] = "--";
   for (size_t i = 0; i < n; i++) args[a++] = spec->argv[i];
   args[a] = NULL;
 
   dagd_exec_try *t = try_new(ex, spec->base, cb, data);
-  uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE}, {.flags = UV_IGNORE}, {.flags = UV_IGNORE}};
+  uv_stdio_container_t stdio[5] = {{.flags = UV_IGNORE}, {.flags = UV_IGNORE}, {.flags = UV_IGNORE},
+                                   {.flags = UV_IGNORE}, {.flags = UV_IGNORE}};
+  if (mask_fd >= 0) stdio[MASK_FD] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = mask_fd};
+  if (stdin_fd >= 0) stdio[STDIN_FD] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = stdin_fd};
   uv_process_options_t opts = {
       .exit_cb = on_shim_exit,
       .file = ex->shim_path,
       .args = args,
       .env = (char **)spec->env,
       .flags = UV_PROCESS_DETACHED,
-      .stdio_count = 3,
+      .stdio_count = stdin_fd >= 0 ? 5 : mask_fd >= 0 ? 4 : 3,
       .stdio = stdio,
   };
   t->proc.data = t;
   int rc = uv_spawn(ex->loop, &t->proc, &opts);
   free(args);
+  if (mask_fd >= 0) close(mask_fd);
+  if (stdin_fd >= 0) close(stdin_fd);
   if (rc < 0) {
     dagd_err_set(err, DAGD_EIO, "cannot start the shim %s: %s", ex->shim_path, uv_strerror(rc));
     if (err) err->cause = rc;

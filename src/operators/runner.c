@@ -1,10 +1,15 @@
-/* `dagd op SPEC`: reads the spec the daemon wrote, runs the named
+/* `dagd op SPEC`: reads the spec the daemon gave (a file, or "-": the
+ * standard input, which is how the daemon gives it, so that the secrets
+ * it may hold never touch the disk), runs the named
  * operator, and writes the outputs it set to $DAGD_OUTPUT as one JSON
  * object. The table below is the list of operators that run this way.
  * SPDX-License-Identifier: MIT */
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dagd/operators.h"
 #include "dagd/ops.h"
@@ -46,11 +51,20 @@ static int write_outputs(const json_t *outputs) {
 
 int dagd_operator_main(int argc, char **argv) {
   if (argc != 2) {
-    fprintf(stderr, "usage: dagd op SPEC\n");
+    fprintf(stderr, "usage: dagd op SPEC|-\n");
     return 2;
   }
   json_error_t jerr;
-  json_t *spec = json_load_file(argv[1], 0, &jerr);
+  bool from_stdin = strcmp(argv[1], "-") == 0;
+  json_t *spec = from_stdin ? json_loadf(stdin, 0, &jerr) : json_load_file(argv[1], 0, &jerr);
+  if (from_stdin) {
+    /* What the operator starts (docker, kubectl) must not read the spec. */
+    int null = open("/dev/null", O_RDONLY);
+    if (null >= 0 && null != STDIN_FILENO) {
+      dup2(null, STDIN_FILENO);
+      close(null);
+    }
+  }
   if (!json_is_object(spec)) {
     fprintf(stderr, "dagd op: %s: %s\n", argv[1], spec ? "not a JSON object" : jerr.text);
     json_decref(spec);

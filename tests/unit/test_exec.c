@@ -123,6 +123,67 @@ static void test_exit_code_and_log(void **state) {
   free(base);
 }
 
+/* With secrets, the task's output goes through the shim's masking pipe:
+ * no secret reaches the log file, however the writes are cut; the input
+ * reaches the task on its standard input. */
+static void test_secrets_masked_in_log(void **state) {
+  fixture *f = *state;
+  char *base = base_path(f, "masked");
+  char *argv[] = {"sh", "-c",
+                  "printf 'a hunter'; printf '2pass b\\n'; echo hunter2pass >&2; echo 'x\"hunter2pass' 1>&2; "
+                  "head -c 5000 /dev/zero | tr '\\0' z; echo hunter2pass; cat",
+                  NULL};
+  const char *secrets[] = {"hunter2pass", "zzzzzzhunter", NULL};
+  dagd_exec_spec spec = {.base = base, .argv = argv, .env = environ, .cwd = f->dir, .secrets = secrets,
+                         .input = "the input\n"};
+  dagd_err err;
+  dagd_err_init(&err);
+  assert_int_equal(dagd_exec_start(f->ex, &spec, on_done, f, NULL, &err), 0);
+  wait_done(f);
+  assert_int_equal(f->result.how, DAGD_TRY_EXITED);
+  assert_int_equal(f->result.code, 0);
+  dagd_try_paths p;
+  dagd_try_paths_init(&p, base);
+  char *log = slurp(p.log);
+  assert_null(strstr(log, "hunter"));
+  dagd_buf want;
+  dagd_buf_init(&want);
+  dagd_buf_puts(&want, "a *** b\n***\nx\"***\n");
+  for (int i = 0; i < 5000 - 6; i++) dagd_buf_putc(&want, 'z');
+  dagd_buf_puts(&want, "***\nthe input\n"); /* the two overlapping secrets: one run */
+  assert_string_equal(log, want.data);
+  dagd_buf_close(&want);
+  free(log);
+  dagd_try_paths_close(&p);
+  free(base);
+}
+
+/* A background process that keeps the output pipe open cannot hold the
+ * try: it ends when its task does. */
+static void test_background_holder_does_not_hold_try(void **state) {
+  fixture *f = *state;
+  char *base = base_path(f, "holder");
+  char *argv[] = {"sh", "-c", "sleep 60 & echo started", NULL};
+  const char *secrets[] = {"hunter2pass", NULL};
+  dagd_exec_spec spec = {.base = base, .argv = argv, .env = environ, .cwd = f->dir, .secrets = secrets};
+  dagd_err err;
+  dagd_err_init(&err);
+  assert_int_equal(dagd_exec_start(f->ex, &spec, on_done, f, NULL, &err), 0);
+  wait_done(f); /* fails after 20 s, well before the sleep ends */
+  assert_int_equal(f->result.how, DAGD_TRY_EXITED);
+  assert_int_equal(f->result.code, 0);
+  dagd_try_paths p;
+  dagd_try_paths_init(&p, base);
+  char *log = slurp(p.log);
+  assert_string_equal(log, "started\n");
+  free(log);
+  pid_t shim, task;
+  assert_int_equal(dagd_try_read_pids(p.pid, &shim, &task, NULL), 0);
+  kill(-task, SIGKILL); /* the sleep */
+  dagd_try_paths_close(&p);
+  free(base);
+}
+
 static void test_exec_failure(void **state) {
   fixture *f = *state;
   char *base = base_path(f, "nope");
@@ -293,6 +354,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_exit_code_and_log, setup, teardown),
       cmocka_unit_test_setup_teardown(test_exec_failure, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_secrets_masked_in_log, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_background_holder_does_not_hold_try, setup, teardown),
       cmocka_unit_test_setup_teardown(test_signal_reaches_group, setup, teardown),
       cmocka_unit_test_setup_teardown(test_adopt_running, setup, teardown),
       cmocka_unit_test_setup_teardown(test_adopt_finished, setup, teardown),
