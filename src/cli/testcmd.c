@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -93,9 +94,7 @@ int cli_cmd_test(cli *c, int argc, char **argv) {
   const dagd_dag *dag = cli_find_dag(c, &bag, argv[optind]);
   int rc = CLI_FAILED;
   char outpath[] = "/tmp/dagctl-test-XXXXXX";
-  char spec_path[] = "/tmp/dagctl-spec-XXXXXX";
   int specfd = -1;
-  bool spec_made = false;
   int outfd = -1;
   dagd_command cmd = {0};
   if (dag == NULL) goto out;
@@ -132,22 +131,23 @@ int cli_cmd_test(cli *c, int argc, char **argv) {
     }
   }
   if (dagd_path == NULL) dagd_path = dagd_strdup("dagd");
-  specfd = mkstemp(spec_path);
-  spec_made = specfd >= 0;
+  /* The spec of an in-process operator may hold secrets: it goes to
+   * `dagd op -` on its standard input from memory, never through a file. */
+  specfd = memfd_create("dagctl-spec", MFD_CLOEXEC);
   dagd_try_info info = {.dag = dag, .task = task, .run_id = run_id, .logical_date = iv.start,
                         .has_interval = true, .interval_start = iv.start, .interval_end = iv.end,
                         .try_number = 1, .conf = conf, .output_path = outpath, .environ = environ,
                         .secret = secret_from_env, .self_path = dagd_path,
-                        .spec_path = specfd >= 0 ? spec_path : NULL};
+                        .spec_path = specfd >= 0 ? "-" : NULL};
   dagd_err err;
   dagd_err_init(&err);
   int built = dagd_ops_command(&info, &cmd, &err);
   free(dagd_path);
   if (built == 0 && cmd.spec && specfd >= 0) {
     size_t len = strlen(cmd.spec);
-    if (write(specfd, cmd.spec, len) != (ssize_t)len) built = dagd_err_set(&err, DAGD_EIO, "cannot write the spec");
+    if (write(specfd, cmd.spec, len) != (ssize_t)len || lseek(specfd, 0, SEEK_SET) < 0)
+      built = dagd_err_set(&err, DAGD_EIO, "cannot write the spec");
   }
-  if (specfd >= 0) close(specfd);
   if (built < 0) {
     fprintf(stderr, "dagctl test: %s\n", err.msg);
     goto out;
@@ -172,6 +172,7 @@ int cli_cmd_test(cli *c, int argc, char **argv) {
       fprintf(stderr, "dagctl test: cannot change to %s: %s\n", cmd.cwd, strerror(errno));
       _exit(127);
     }
+    if (cmd.spec && specfd >= 0) dup2(specfd, STDIN_FILENO);
     environ = cmd.env;
     execvp(cmd.argv[0], cmd.argv);
     fprintf(stderr, "dagctl test: cannot execute %s: %s\n", cmd.argv[0], strerror(errno));
@@ -225,7 +226,7 @@ int cli_cmd_test(cli *c, int argc, char **argv) {
   }
   dagd_buf_close(&text);
 out:
-  if (spec_made) unlink(spec_path);
+  if (specfd >= 0) close(specfd);
   if (outfd >= 0) {
     close(outfd);
     unlink(outpath);
