@@ -27,7 +27,8 @@ typedef struct dagd_mask {
   size_t *lens;
   size_t n;
   size_t longest;
-  unsigned char first[32];  /* bit set of the values' first bytes */
+  size_t *by_first;         /* indexes into values, by first byte, longest first */
+  size_t first_at[257];     /* by_first[first_at[c], first_at[c + 1]): the values starting with c */
   dagd_buf held;            /* a stream's bytes kept back for the next feed */
   size_t covered;           /* of the stream's next bytes, how many are inside a masked run */
 } dagd_mask;

@@ -27,8 +27,15 @@ bool dagd_mask_add(dagd_mask *m, const char *value) {
   m->lens[at] = len;
   m->values[++m->n] = NULL;
   if (len > m->longest) m->longest = len;
-  unsigned char c = (unsigned char)value[0];
-  m->first[c >> 3] |= (unsigned char)(1u << (c & 7));
+  /* Index the values by first byte (a counting sort, so each bucket stays
+   * longest first). */
+  memset(m->first_at, 0, sizeof(m->first_at));
+  for (size_t i = 0; i < m->n; i++) m->first_at[(unsigned char)m->values[i][0] + 1]++;
+  for (size_t b = 1; b <= 256; b++) m->first_at[b] += m->first_at[b - 1];
+  size_t fill[256];
+  memcpy(fill, m->first_at, sizeof(fill));
+  m->by_first = dagd_realloc(m->by_first, m->n * sizeof(*m->by_first));
+  for (size_t i = 0; i < m->n; i++) m->by_first[fill[(unsigned char)m->values[i][0]]++] = i;
   return true;
 }
 
@@ -56,14 +63,16 @@ static size_t scan(const dagd_mask *m, const char *p, size_t len, bool final, si
   size_t i = 0, plain = 0, end = *covered; /* p[plain, i) is text to copy; p[i, end) is covered */
   while (i < len) {
     unsigned char c = (unsigned char)p[i];
-    size_t hit = 0;
-    if (m->first[c >> 3] & (1u << (c & 7))) {
+    size_t hit = 0, from = m->first_at[c], to = m->first_at[c + 1];
+    if (from < to) {
       size_t rest = len - i;
       bool wait = false;
-      for (size_t k = 0; k < m->n && hit == 0 && !wait; k++) {
-        size_t n = m->lens[k]; /* longest first: the longest match wins */
-        if (n <= rest) hit = memcmp(p + i, m->values[k], n) == 0 ? n : 0;
-        else wait = !final && memcmp(p + i, m->values[k], rest) == 0;
+      for (size_t k = from; k < to && hit == 0 && !wait; k++) {
+        size_t n = m->lens[m->by_first[k]]; /* longest first: the longest match wins */
+        const char *v = m->values[m->by_first[k]];
+        if (rest > 1 && v[1] != p[i + 1]) continue; /* most fail here: skip the call */
+        if (n <= rest) hit = memcmp(p + i, v, n) == 0 ? n : 0;
+        else wait = !final && memcmp(p + i, v, rest) == 0;
       }
       if (wait) break;
     }
@@ -123,6 +132,7 @@ void dagd_mask_close(dagd_mask *m) {
   }
   free(m->values);
   free(m->lens);
+  free(m->by_first);
   wipe_buf(&m->held);
   memset(m, 0, sizeof(*m));
 }
