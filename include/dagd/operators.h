@@ -20,6 +20,9 @@ typedef struct dagd_op_ctx {
   const char *dag_id, *task_id, *fileloc;
   json_t *outputs;         /* what the operator sets; written to $DAGD_OUTPUT at exit */
   FILE *log;               /* the try's log (stdout) */
+  /* Values to mask in what the operator writes to files (the spec's
+   * "secrets" and the DAGD_SECRET_* values); may be NULL. */
+  struct dagd_mask *secrets;
 } dagd_op_ctx;
 
 /* Sets an output (a string; numbers are formatted by the caller). */

@@ -202,11 +202,14 @@ static int apply_manifest(deploy *d, const json_t *vars) {
   if (m == NULL) return 0;
   dagd_err err;
   dagd_err_init(&err);
-  char *file = dagd__kube_render_file(d->ctx, m, vars, ".manifest", &err);
-  if (file == NULL) return failed(d, "%s", err.msg);
-  say(d, "rendered %s to %s", m, file);
-  int rc = dagd__kube_run(&d->k, NULL, "apply", "-f", file, NULL);
-  free(file);
+  dagd_kube_doc doc;
+  if (dagd__kube_render_file(d->ctx, m, vars, ".manifest", &doc, &err) < 0) {
+    dagd__kube_doc_close(&doc);
+    return failed(d, "%s", err.msg);
+  }
+  say(d, "rendered %s (a copy, secrets masked: %s)", m, doc.copy);
+  int rc = dagd__kube_run_input(&d->k, NULL, doc.text, "apply", "-f", "-", NULL);
+  dagd__kube_doc_close(&doc);
   return rc != 0 ? failed(d, "kubectl apply of %s failed", m) : 0;
 }
 
@@ -221,7 +224,7 @@ static int get_text(deploy *d, char **value, ...) {
   args[n] = NULL;
   dagd_buf out;
   dagd_buf_init(&out);
-  int rc = dagd__kube_runv(&d->k, &out, args);
+  int rc = dagd__kube_runv(&d->k, &out, NULL, args);
   size_t len = out.len;
   while (len > 0 && isspace((unsigned char)out.data[len - 1])) len--;
   *value = rc == 0 ? dagd_strndup(out.data ? out.data : "", len) : NULL;
@@ -436,35 +439,38 @@ static bool rollback_wanted(deploy *d) {
 
 static int rolling(deploy *d) {
   const char *manifest = json_string_value(json_object_get(d->c, "manifest"));
-  char *file = NULL;
+  dagd_kube_doc doc = {0};
   int rc = 0;
   if (manifest) {
     dagd_err err;
     dagd_err_init(&err);
-    file = dagd__kube_render_file(d->ctx, manifest, NULL, ".manifest", &err);
-    if (file == NULL) return failed(d, "%s", err.msg);
-    say(d, "rendered %s to %s", manifest, file);
+    if (dagd__kube_render_file(d->ctx, manifest, NULL, ".manifest", &doc, &err) < 0) {
+      dagd__kube_doc_close(&doc);
+      return failed(d, "%s", err.msg);
+    }
+    say(d, "rendered %s (a copy, secrets masked: %s)", manifest, doc.copy);
   }
+  const char *file = doc.text; /* kubectl reads it on stdin: `-f -` */
   char *target = d->deployment ? dagd_asprintf("deployment/%s", d->deployment) : NULL;
-  if (file && dagd__kube_run(&d->k, NULL, "apply", "-f", file, NULL) != 0)
+  if (file && dagd__kube_run_input(&d->k, NULL, file, "apply", "-f", "-", NULL) != 0)
     rc = failed(d, "kubectl apply of %s failed", manifest);
   if (rc == 0 && d->image && d->deployment) rc = set_image(d, d->deployment);
   if (rc == 0) {
     rc = target ? dagd__kube_run(&d->k, NULL, "rollout", "status", target, d->timeout, NULL)
-                : dagd__kube_run(&d->k, NULL, "rollout", "status", "-f", file, d->timeout, NULL);
+                : dagd__kube_run_input(&d->k, NULL, file, "rollout", "status", "-f", "-", d->timeout, NULL);
     rc = rc != 0 ? failed(d, "the rollout did not complete") : dagd__kube_stopping() ? failed(d, "stopped") : 0;
   }
   if (rc == 0) rc = analyse(d, "rollout");
   if (rc < 0 && rollback_wanted(d)) {
     int u = target ? dagd__kube_run(&d->k, NULL, "rollout", "undo", target, NULL)
-                   : dagd__kube_run(&d->k, NULL, "rollout", "undo", "-f", file, NULL);
+                   : dagd__kube_run_input(&d->k, NULL, file, "rollout", "undo", "-f", "-", NULL);
     if (u == 0)
       u = target ? dagd__kube_run(&d->k, NULL, "rollout", "status", target, d->timeout, NULL)
-                 : dagd__kube_run(&d->k, NULL, "rollout", "status", "-f", file, d->timeout, NULL);
+                 : dagd__kube_run_input(&d->k, NULL, file, "rollout", "status", "-f", "-", d->timeout, NULL);
     rollback_result(d, u == 0, u == 0 ? "rollout undone, the previous revision is ready" : "rollout undo failed");
   }
   free(target);
-  free(file);
+  dagd__kube_doc_close(&doc);
   return rc;
 }
 

@@ -224,7 +224,8 @@ int dagd_operator_k8sjob(dagd_op_ctx *ctx) {
   json_t *labels = json_pack("{s:s, s:s, s:s, s:o, s:s}", "dagd.dag", ldag, "dagd.run", lrun, "dagd.task", ltask,
                              "dagd.try", json_sprintf("%d", try_number), "app.kubernetes.io/managed-by", "dagd");
   char *selector = dagd_asprintf("dagd.dag=%s,dagd.run=%s,dagd.task=%s,dagd.try=%d", ldag, lrun, ltask, try_number);
-  char *file = NULL, *job = NULL;
+  char *job = NULL;
+  dagd_kube_doc doc = {0};
   dagd_buf out, message;
   dagd_buf_init(&out);
   dagd_buf_init(&message);
@@ -246,14 +247,15 @@ int dagd_operator_k8sjob(dagd_op_ctx *ctx) {
     }
     json_t *m = dagd__k8s_job_manifest(ctx->config, env, name, labels);
     json_decref(env);
-    file = dagd__kube_scratch_path(".job.json");
-    int w = json_dump_file(m, file, JSON_INDENT(2));
+    dagd_err err;
+    dagd_err_init(&err);
+    int w = dagd__kube_doc_set(ctx, json_dumps(m, JSON_INDENT(2)), ".job.json", &doc, &err);
     json_decref(m);
     if (w < 0) {
-      fprintf(ctx->log, "cannot write %s\n", file);
+      fprintf(ctx->log, "%s\n", err.msg);
       goto out;
     }
-    if (dagd__kube_run(&k, NULL, "apply", "-f", file, NULL) != 0) goto out;
+    if (dagd__kube_run_input(&k, NULL, doc.text, "apply", "-f", "-", NULL) != 0) goto out;
   }
   job = dagd_asprintf("job/%s", name);
   bool streamed = false;
@@ -281,7 +283,7 @@ out:
   free(lrun);
   free(ltask);
   free(selector);
-  free(file);
+  dagd__kube_doc_close(&doc);
   free(job);
   free(name);
   dagd_buf_close(&out);

@@ -35,8 +35,11 @@ void dagd__kube_close(dagd_kube *k);
  * stderr always goes to the log. Returns kubectl's exit status, 128+N
  * when a signal N ended it, or -1 when it could not be started. */
 int dagd__kube_run(dagd_kube *k, dagd_buf *out, ...) __attribute__((sentinel));
-/* The same with an argument vector (NULL-ended). */
-int dagd__kube_runv(dagd_kube *k, dagd_buf *out, char *const *args);
+/* The same with input as kubectl's standard input (from memory: it may
+ * hold secrets), for `-f -`. */
+int dagd__kube_run_input(dagd_kube *k, dagd_buf *out, const char *input, ...) __attribute__((sentinel));
+/* The same with an argument vector (NULL-ended); input may be NULL. */
+int dagd__kube_runv(dagd_kube *k, dagd_buf *out, const char *input, char *const *args);
 
 /* Installs a SIGTERM/SIGINT handler that only records the request: the
  * daemon signals the try's process group on a timeout or a kill, and the
@@ -50,12 +53,25 @@ int dagd__kube_sleep(double seconds);
  * $TMPDIR: "<try base><suffix>". Heap string. */
 char *dagd__kube_scratch_path(const char *suffix);
 
+/* A manifest for kubectl: its text, which may hold secrets and which
+ * kubectl reads on its standard input (`-f -`), and the path of the copy
+ * written for people, with the secrets masked (mode 0600). */
+typedef struct dagd_kube_doc {
+  char *text;
+  char *copy;
+} dagd_kube_doc;
+
+/* Takes text (heap) into doc and writes its masked copy to
+ * dagd__kube_scratch_path(suffix). */
+int dagd__kube_doc_set(const dagd_op_ctx *ctx, char *text, const char *suffix, dagd_kube_doc *doc, dagd_err *err);
+void dagd__kube_doc_close(dagd_kube_doc *doc);
+
 /* Renders the manifest file at path (relative to the working directory)
  * with the try's template context, plus vars (an object, may be NULL)
- * added at the top level, and writes it to dagd__kube_scratch_path(suffix).
- * Returns the written path (heap) or NULL with err set. */
-char *dagd__kube_render_file(const dagd_op_ctx *ctx, const char *path, const json_t *vars, const char *suffix,
-                             dagd_err *err);
+ * added at the top level, into doc (suffix: of its copy). The secrets it
+ * rendered join ctx->secrets. Close doc in every case. */
+int dagd__kube_render_file(const dagd_op_ctx *ctx, const char *path, const json_t *vars, const char *suffix,
+                           dagd_kube_doc *doc, dagd_err *err);
 
 /* "300s" from the config's wait_timeout (seconds), default 300. */
 void dagd__kube_timeout_flag(const json_t *config, char out[32]);

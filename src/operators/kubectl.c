@@ -12,10 +12,12 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "dagd/mask.h"
 #include "dagd/template.h"
 #include "kube.h"
 
@@ -68,7 +70,24 @@ void dagd__kube_close(dagd_kube *k) {
   memset(k, 0, sizeof(*k));
 }
 
-int dagd__kube_runv(dagd_kube *k, dagd_buf *out, char *const *args) {
+/* An anonymous in-memory file holding text, read from its start. */
+static int memory_file(const char *text) {
+  int fd = memfd_create("dagd-kubectl-input", MFD_CLOEXEC);
+  size_t len = strlen(text), off = 0;
+  while (fd >= 0 && off < len) {
+    ssize_t n = write(fd, text + off, len - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    off += (size_t)n;
+  }
+  if (fd >= 0 && (off < len || lseek(fd, 0, SEEK_SET) < 0)) {
+    close(fd);
+    fd = -1;
+  }
+  return fd;
+}
+
+int dagd__kube_runv(dagd_kube *k, dagd_buf *out, const char *input, char *const *args) {
   size_t n = 0;
   while (args[n]) n++;
   char **argv = dagd_calloc(k->n_prefix + n + 1, sizeof(char *));
@@ -78,11 +97,20 @@ int dagd__kube_runv(dagd_kube *k, dagd_buf *out, char *const *args) {
   for (char **a = argv; *a; a++) fprintf(k->log, " %s", *a);
   fputc('\n', k->log);
   fflush(k->log);
-  int pipefd[2] = {-1, -1};
+  int pipefd[2] = {-1, -1}, infd = -1;
   int rc = -1;
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  if (input) {
+    /* From memory, not a pipe: kubectl may answer before reading it all. */
+    if ((infd = memory_file(input)) < 0) {
+      fprintf(k->log, "cannot run kubectl: its input: %s\n", strerror(errno));
+      goto done;
+    }
+    posix_spawn_file_actions_adddup2(&fa, infd, 0);
+  } else {
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  }
   if (out) {
     dagd_buf_reset(out);
     if (pipe2(pipefd, O_CLOEXEC) < 0) {
@@ -129,19 +157,33 @@ done:
   posix_spawn_file_actions_destroy(&fa);
   if (pipefd[0] >= 0) close(pipefd[0]);
   if (pipefd[1] >= 0) close(pipefd[1]);
+  if (infd >= 0) close(infd);
   free(argv);
   return rc;
 }
 
+static void collect_args(char **args, size_t cap, va_list ap) {
+  size_t n = 0;
+  for (char *a; (a = va_arg(ap, char *)) != NULL && n + 1 < cap;) args[n++] = a;
+  args[n] = NULL;
+}
+
 int dagd__kube_run(dagd_kube *k, dagd_buf *out, ...) {
   char *args[32];
-  size_t n = 0;
   va_list ap;
   va_start(ap, out);
-  for (char *a; (a = va_arg(ap, char *)) != NULL && n + 1 < DAGD_ARRAY_LEN(args);) args[n++] = a;
+  collect_args(args, DAGD_ARRAY_LEN(args), ap);
   va_end(ap);
-  args[n] = NULL;
-  return dagd__kube_runv(k, out, args);
+  return dagd__kube_runv(k, out, NULL, args);
+}
+
+int dagd__kube_run_input(dagd_kube *k, dagd_buf *out, const char *input, ...) {
+  char *args[32];
+  va_list ap;
+  va_start(ap, input);
+  collect_args(args, DAGD_ARRAY_LEN(args), ap);
+  va_end(ap);
+  return dagd__kube_runv(k, out, input, args);
 }
 
 char *dagd__kube_scratch_path(const char *suffix) {
@@ -162,9 +204,33 @@ static int secret_from_env(void *data, const char *name, char **value, dagd_err 
   return 0;
 }
 
-char *dagd__kube_render_file(const dagd_op_ctx *ctx, const char *path, const json_t *vars, const char *suffix,
-                             dagd_err *err) {
-  char *dest = NULL;
+int dagd__kube_doc_set(const dagd_op_ctx *ctx, char *text, const char *suffix, dagd_kube_doc *doc, dagd_err *err) {
+  memset(doc, 0, sizeof(*doc));
+  if (text == NULL) return dagd_err_set(err, DAGD_EINVAL, "an empty %s manifest", suffix);
+  doc->text = text;
+  doc->copy = dagd__kube_scratch_path(suffix);
+  dagd_buf masked;
+  dagd_buf_init(&masked);
+  dagd_buf_puts(&masked, text);
+  if (ctx->secrets) dagd_mask_text(ctx->secrets, &masked);
+  int fd = open(doc->copy, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  bool ok = fd >= 0 && (masked.len == 0 || write(fd, masked.data, masked.len) == (ssize_t)masked.len);
+  if (fd >= 0 && close(fd) < 0) ok = false;
+  dagd_buf_close(&masked);
+  if (!ok) return dagd_err_set(err, DAGD_EIO, "cannot write %s: %s", doc->copy, strerror(errno));
+  return 0;
+}
+
+void dagd__kube_doc_close(dagd_kube_doc *doc) {
+  if (doc->text) explicit_bzero(doc->text, strlen(doc->text));
+  free(doc->text);
+  free(doc->copy);
+  memset(doc, 0, sizeof(*doc));
+}
+
+int dagd__kube_render_file(const dagd_op_ctx *ctx, const char *path, const json_t *vars, const char *suffix,
+                           dagd_kube_doc *doc, dagd_err *err) {
+  memset(doc, 0, sizeof(*doc));
   json_t *tctx = json_deep_copy(ctx->context ? ctx->context : json_object());
   if (!json_is_object(tctx)) {
     json_decref(tctx);
@@ -174,9 +240,12 @@ char *dagd__kube_render_file(const dagd_op_ctx *ctx, const char *path, const jso
   dagd_buf src, res;
   dagd_buf_init(&src);
   dagd_buf_init(&res);
+  char **seen = NULL;
+  size_t n_seen = 0;
+  int rc = 0;
   FILE *f = fopen(path, "r");
   if (f == NULL) {
-    dagd_err_set(err, DAGD_ENOENT, "manifest %s: %s", path, strerror(errno));
+    rc = dagd_err_set(err, DAGD_ENOENT, "manifest %s: %s", path, strerror(errno));
     goto out;
   }
   char chunk[4096];
@@ -184,29 +253,28 @@ char *dagd__kube_render_file(const dagd_op_ctx *ctx, const char *path, const jso
   while ((r = fread(chunk, 1, sizeof(chunk), f)) > 0) dagd_buf_append(&src, chunk, r);
   fclose(f);
   dagd_buf_putc(&src, '\0');
-  dagd_template_opts opts = {.secret = secret_from_env};
+  dagd_template_opts opts = {.secret = secret_from_env, .secrets_seen = &seen, .n_secrets_seen = &n_seen};
   dagd_err sub;
   dagd_err_init(&sub);
   if (dagd_template_render(src.data, tctx, &opts, &res, &sub) < 0) {
-    dagd_err_set(err, sub.code, "manifest %s: %s", path, sub.msg);
+    rc = dagd_err_set(err, sub.code, "manifest %s: %s", path, sub.msg);
     goto out;
   }
-  dest = dagd__kube_scratch_path(suffix);
-  /* It may hold rendered secrets: owner only. */
-  int fd = open(dest, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0 || (res.len && write(fd, res.data, res.len) != (ssize_t)res.len)) {
-    dagd_err_set(err, DAGD_EIO, "cannot write %s: %s", dest, strerror(errno));
-    if (fd >= 0) close(fd);
-    free(dest);
-    dest = NULL;
-    goto out;
-  }
-  close(fd);
+  /* What the manifest rendered is masked in its copy, and in the log. */
+  for (size_t i = 0; i < n_seen && ctx->secrets; i++) dagd_mask_add_secret(ctx->secrets, seen[i]);
+  dagd_buf_putc(&res, '\0'); /* an empty manifest is still a string */
+  res.len--;
+  rc = dagd__kube_doc_set(ctx, dagd_buf_steal(&res), suffix, doc, err);
 out:
+  for (size_t i = 0; i < n_seen; i++) {
+    explicit_bzero(seen[i], strlen(seen[i]));
+    free(seen[i]);
+  }
+  free(seen);
   dagd_buf_close(&src);
   dagd_buf_close(&res);
   json_decref(tctx);
-  return dest;
+  return rc;
 }
 
 void dagd__kube_timeout_flag(const json_t *config, char out[32]) {
@@ -261,20 +329,21 @@ int dagd_operator_kubectl(dagd_op_ctx *ctx) {
       const json_t *a = json_array_get(args, i);
       v[i] = (char *)(json_is_string(a) ? json_string_value(a) : "");
     }
-    int r = dagd__kube_runv(&k, NULL, v);
+    int r = dagd__kube_runv(&k, NULL, NULL, v);
     free(v);
     if (r != 0) goto out;
   } else if (apply) {
     dagd_err err;
     dagd_err_init(&err);
-    char *file = dagd__kube_render_file(ctx, apply, NULL, ".manifest", &err);
-    if (file == NULL) {
+    dagd_kube_doc doc;
+    if (dagd__kube_render_file(ctx, apply, NULL, ".manifest", &doc, &err) < 0) {
       fprintf(ctx->log, "kubectl: %s\n", err.msg);
+      dagd__kube_doc_close(&doc);
       goto out;
     }
-    fprintf(ctx->log, "rendered %s to %s\n", apply, file);
-    int r = dagd__kube_run(&k, &out, "apply", "-f", file, "-o", "name", NULL);
-    free(file);
+    fprintf(ctx->log, "rendered %s (a copy, secrets masked: %s)\n", apply, doc.copy);
+    int r = dagd__kube_run_input(&k, &out, doc.text, "apply", "-f", "-", "-o", "name", NULL);
+    dagd__kube_doc_close(&doc);
     if (r != 0) goto out;
     /* One applied object per line: the names to wait for. */
     for (const char *p = out.data ? out.data : ""; *p;) {

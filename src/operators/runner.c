@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dagd/mask.h"
 #include "dagd/operators.h"
 #include "dagd/ops.h"
 
@@ -79,6 +80,14 @@ int dagd_operator_main(int argc, char **argv) {
     json_decref(spec);
     return 1;
   }
+  extern char **environ;
+  dagd_mask secrets;
+  dagd_mask_init(&secrets);
+  const json_t *v;
+  size_t i;
+  json_array_foreach(json_object_get(spec, "secrets"), i, v) dagd_mask_add_secret(&secrets, json_string_value(v));
+  for (char **e = environ; *e; e++)
+    if (strncmp(*e, "DAGD_SECRET_", 12) == 0 && strchr(*e, '=')) dagd_mask_add_secret(&secrets, strchr(*e, '=') + 1);
   dagd_op_ctx ctx = {
       .spec = spec,
       .config = json_object_get(spec, "config"),
@@ -89,6 +98,7 @@ int dagd_operator_main(int argc, char **argv) {
       .fileloc = json_string_value(json_object_get(spec, "fileloc")),
       .outputs = json_object(),
       .log = stdout,
+      .secrets = &secrets,
   };
   int rc = fn(&ctx);
   fflush(stdout);
@@ -97,5 +107,6 @@ int dagd_operator_main(int argc, char **argv) {
   if (write_outputs(ctx.outputs) < 0 && rc == 0) rc = 1;
   json_decref(ctx.outputs);
   json_decref(spec);
+  dagd_mask_close(&secrets);
   return rc;
 }

@@ -193,6 +193,11 @@ static int in_process_argv(builder *b, strv *argv, char *const *task_env) {
     }
     json_object_set_new(spec, "docker", run);
   }
+  /* The secret values rendered into the spec, so that `dagd op` can mask
+   * them in the copies it writes (manifests) as the daemon does. */
+  json_t *secrets = json_array();
+  for (size_t i = 0; i < b->out->n_secrets; i++) json_array_append_new(secrets, json_string(b->out->secrets[i]));
+  json_object_set_new(spec, "secrets", secrets);
   b->out->spec = json_dumps(spec, JSON_COMPACT | JSON_REAL_PRECISION(15));
   json_decref(spec);
   dagd__strv_push(argv, dagd_strdup(info->self_path));

@@ -86,6 +86,7 @@ tis = {t["task_id"]: t for t in json.load(sys.stdin)["task_instances"]}
 print((tis[sys.argv[1]].get("outputs") or {}).get(sys.argv[2], ""))' "$3" "$4"
 }
 
+export KTEST=ktest-secret-5150 DAGD_SECRET_KTEST=ktest-secret-5150
 start_dagd "$WORK/dags"
 K="kubectl --namespace ml"
 
@@ -139,7 +140,7 @@ run "$DAGCTL" trigger bg --run-id r1 --wait
 expect_rc 0 "blue-green deploys to the idle colour"
 expect_calls "blue-green switch" \
   "$K get service/api -o=jsonpath={.spec.selector.color}" \
-  "$K apply -f $WORK/logs/bg/r1/deploy/1.manifest" \
+  "$K apply -f -" \
   "$K set image deployment/api-green *=reg.local/api:2" \
   "$K rollout status deployment/api-green --timeout=120s" \
   "$K patch service/api --type=merge -p {\"spec\":{\"selector\":{\"color\":\"green\"}}}"
@@ -172,16 +173,21 @@ out=$(cat "$WORK/logs/rolling/r1/deploy/1.log")
 expect_out "error: timed out waiting for the condition" "kubectl's own message is in the log"
 
 # --- kubectl: apply a templated manifest, then wait for what it applied.
-scenario 'apply -f .*/1\.manifest -o name$ => exit 0, stdout deployment.apps/web\njob.batch/migrate' '. => exit 0'
+scenario 'apply -f - -o name$ => exit 0, stdout deployment.apps/web\njob.batch/migrate' '. => exit 0'
 run "$DAGCTL" trigger apply --run-id r1 --date 2026-01-02T00:00:00Z --wait
 expect_rc 0 "apply and wait succeed"
 expect_calls "kubectl apply and wait" \
-  "$K apply -f $WORK/logs/apply/r1/migrate/1.manifest -o name" \
+  "$K apply -f - -o name" \
   "$K rollout status deployment/web --timeout=90s" \
   "$K wait --for=condition=complete job/migrate --timeout=90s"
 m="$WORK/logs/apply/r1/migrate/1.manifest"
 grep -q "replicas: 3" "$m" && grep -q 'image: "reg.local/web:2026-01-02"' "$m" && grep -q '"--run", "r1"' "$m" && ok ||
   fail "the manifest is rendered with params, ds and run_id"
+# The secret in the manifest reaches kubectl on its stdin, never the disk:
+# the copy beside the log shows it masked.
+grep -qF "value: '$KTEST'" "$WORK/kubectl.log.stdin" && ok || fail "kubectl read the manifest with its secret on stdin"
+grep -qF "value: '***'" "$m" && ok || fail "the manifest's copy shows the secret masked"
+grep -rqF "$KTEST" "$WORK/logs" && fail "a file under logs/ holds the manifest's secret" || ok
 [ "$(output_of apply r1 migrate objects)" = "deployment/web job/migrate" ] && ok || fail "applied objects are outputs"
 
 # --- Kubernetes executor: a Job that succeeds, with outputs from its
@@ -189,7 +195,7 @@ grep -q "replicas: 3" "$m" && grep -q 'image: "reg.local/web:2026-01-02"' "$m" &
 jobname() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["metadata"]["name"])' "$1"; }
 SEL="dagd.dag=k8s_ok,dagd.run=r1,dagd.task=train,dagd.try=1"
 scenario "get job -l $SEL -o name\$ => exit 0" \
-  'apply -f .*/1\.job\.json$ => exit 0, stdout job.batch/created' \
+  'apply -f -$ => exit 0, stdout job.batch/created' \
   'logs -f job/dagd-k8s-ok-r1-train-1-[0-9a-f]{8}$ => exit 0, stdout epoch 1 loss 0.5\nepoch 2 loss 0.2' \
   'get pod -l job-name=dagd-k8s-ok-r1-train-1-[0-9a-f]{8} => exit 0, stdout 0\nmodel_uri=s3://models/7'
 run "$DAGCTL" trigger k8s_ok --run-id r1 --wait
@@ -199,7 +205,7 @@ name=$(jobname "$job")
 JP='-o=jsonpath={.items[0].status.containerStatuses[0].state.terminated.exitCode}{"\n"}{.items[0].status.containerStatuses[0].state.terminated.message}'
 expect_calls "Job succeeding" \
   "kubectl get job -l $SEL -o name" \
-  "kubectl apply -f $job" \
+  "kubectl apply -f -" \
   "kubectl logs -f job/$name" \
   "kubectl get pod -l job-name=$name $JP"
 python3 - "$job" <<'PY' && ok || fail "the Job manifest holds the task's image, args, env, resources and labels"
@@ -237,7 +243,7 @@ expect_rc 1 "a Job that times out fails its run"
 name=$(jobname "$WORK/logs/k8s_timeout/r1/train/1.job.json")
 expect_calls "Job timed out" \
   "kubectl get job -l dagd.dag=k8s_timeout,dagd.run=r1,dagd.task=train,dagd.try=1 -o name" \
-  "kubectl apply -f $WORK/logs/k8s_timeout/r1/train/1.job.json" \
+  "kubectl apply -f -" \
   "kubectl logs -f job/$name" \
   "kubectl delete job $name --ignore-not-found"
 out=$(cat "$WORK/logs/k8s_timeout/r1/train/1.log")
@@ -272,7 +278,7 @@ wait_for run_done && ok || fail "the re-adopted try did not succeed"
 name=$(jobname "$WORK/logs/k8s_adopt/r1/train/1.job.json")
 expect_calls "Job applied once across the restart" \
   "kubectl get job -l dagd.dag=k8s_adopt,dagd.run=r1,dagd.task=train,dagd.try=1 -o name" \
-  "kubectl apply -f $WORK/logs/k8s_adopt/r1/train/1.job.json" \
+  "kubectl apply -f -" \
   "kubectl logs -f job/$name" \
   "kubectl get pod -l job-name=$name $JP"
 [ "$(ti_field k8s_adopt r1 train try_number)" = 1 ] && ok || fail "the try completed once"

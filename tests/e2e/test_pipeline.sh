@@ -129,7 +129,7 @@ case "$candidate" in sha256:????????????????*) ok ;; *) fail "package's digest o
 K="kubectl --namespace fraud"
 IMG="$REG/fraud@$candidate"
 want=("$K get deployment/fraud -o=jsonpath={.spec.replicas}"
-  "$K apply -f $LOGS/$happy/deploy/1.manifest"
+  "$K apply -f -"
   "$K set image deployment/fraud-canary *=$IMG")
 for s in "1 19" "5 15" "10 10" "20 0"; do
   set -- $s

@@ -20,10 +20,14 @@ class H(http.server.BaseHTTPRequestHandler):
             f.write(self.headers.get("Authorization", "") + "\n")
         self.send_response(200); self.end_headers(); self.wfile.write(b"{}")
     def log_message(self, *a): pass
-http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+server = http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+open(sys.argv[2] + ".ready", "w").close()
+server.serve_forever()
 PY
 /usr/bin/python3 "$WORK/receiver.py" "$rport" "$WORK/received" &
 rpid=$!
+deadline=$((SECONDS + 10))
+until [ -e "$WORK/received.ready" ]; do [ $SECONDS -lt $deadline ] || exit 1; sleep 0.02; done
 mkdir -p "$WORK/dags"
 cat >"$WORK/dags/s.lua" <<LUA
 local dagd = require "dagd"

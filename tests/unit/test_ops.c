@@ -46,6 +46,11 @@ static dagd_try_info info_for(const dagd_dag *dag, const dagd_task *t, char **en
   return info;
 }
 
+static int test_secret(void *data, const char *name, char **value, dagd_err *err) {
+  *value = dagd_asprintf("value-of-%s", name);
+  return 0;
+}
+
 static const char *env_get(char **env, const char *key) {
   size_t n = strlen(key);
   const char *found = NULL;
@@ -255,6 +260,24 @@ static void test_docker_and_kubectl(void **state) {
   assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(spec, "config"), "checks"), "f1")),
                       ">= 0.9");
   assert_string_equal(json_string_value(json_object_get(json_object_get(spec, "context"), "ds")), "2026-01-02");
+  assert_int_equal(json_array_size(json_object_get(spec, "secrets")), 0);
+  json_decref(spec);
+  dagd_command_close(&cmd);
+  dagd_dag_free(dag);
+  /* The secrets an in-process operator's config rendered are listed in its
+   * spec, so that `dagd op` can mask them in the files it writes. */
+  dag = make_dag(DAGD_OP_HTTP, "{\"url\": \"http://x/\", \"headers\": {\"A\": \"Bearer {{ secret('TOK') }}\"}}", &t);
+  info = info_for(dag, t, envv, NULL);
+  info.self_path = "/usr/bin/dagd";
+  info.spec_path = "-";
+  info.secret = test_secret;
+  assert_int_equal(dagd_ops_command(&info, &cmd, &err), 0);
+  assert_string_equal(cmd.argv[2], "-");
+  spec = json_loads(cmd.spec, 0, NULL);
+  assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(spec, "config"), "headers"), "A")),
+                      "Bearer value-of-TOK");
+  assert_int_equal(json_array_size(json_object_get(spec, "secrets")), 1);
+  assert_string_equal(json_string_value(json_array_get(json_object_get(spec, "secrets"), 0)), "value-of-TOK");
   json_decref(spec);
   dagd_command_close(&cmd);
   dagd_dag_free(dag);
