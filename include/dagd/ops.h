@@ -71,6 +71,10 @@ json_t *dagd_ops_context(const dagd_try_info *info);
 int dagd_ops_command(const dagd_try_info *info, dagd_command *out, struct dagd_err *err);
 void dagd_command_close(dagd_command *cmd);
 
+/* The secret store of templates: secret("NAME") is the value of the
+ * environment variable DAGD_SECRET_NAME (a dagd_template_secret_cb). */
+int dagd_ops_secret_from_env(void *data, const char *name, char **value, struct dagd_err *err);
+
 /* Parses $DAGD_OUTPUT text: one JSON object (values of any type; non
  * strings are kept as their JSON text), or `key=value` lines (blank lines
  * and lines starting with # ignored). Keys match ^[A-Za-z0-9_.-]{1,250}$.

@@ -52,5 +52,9 @@ bool dagd_str_has_suffix(const char *s, const char *suffix);
 int dagd_rmtree(const char *path);
 /* mkdir -p of the folder holding path, mode 0700. Returns 0 or -1. */
 int dagd_mkdirs_for(const char *path);
+/* An anonymous in-memory file (memfd, close-on-exec) holding len bytes of
+ * data, positioned at its start: how secrets and specs are handed to a
+ * child without touching the disk. Returns the fd, or -1 with errno set. */
+int dagd_memory_file(const char *name, const void *data, size_t len);
 
 #endif

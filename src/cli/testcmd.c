@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,15 +22,6 @@
 #include "internal.h"
 
 extern char **environ;
-
-static int secret_from_env(void *data, const char *name, char **value, dagd_err *err) {
-  char var[300];
-  snprintf(var, sizeof(var), "DAGD_SECRET_%s", name);
-  const char *v = getenv(var);
-  if (v == NULL) return dagd_err_set(err, DAGD_ENOENT, "secret \"%s\" is not set (environment %s)", name, var);
-  *value = dagd_strdup(v);
-  return 0;
-}
 
 /* The logical date: DATE in the DAG's zone (or with an offset); without
  * one, the start of the latest complete interval, as the run due now
@@ -131,23 +121,19 @@ int cli_cmd_test(cli *c, int argc, char **argv) {
     }
   }
   if (dagd_path == NULL) dagd_path = dagd_strdup("dagd");
-  /* The spec of an in-process operator may hold secrets: it goes to
-   * `dagd op -` on its standard input from memory, never through a file. */
-  specfd = memfd_create("dagctl-spec", MFD_CLOEXEC);
   dagd_try_info info = {.dag = dag, .task = task, .run_id = run_id, .logical_date = iv.start,
                         .has_interval = true, .interval_start = iv.start, .interval_end = iv.end,
                         .try_number = 1, .conf = conf, .output_path = outpath, .environ = environ,
-                        .secret = secret_from_env, .self_path = dagd_path,
-                        .spec_path = specfd >= 0 ? "-" : NULL};
+                        .secret = dagd_ops_secret_from_env, .self_path = dagd_path,
+                        .spec_path = "-"};
   dagd_err err;
   dagd_err_init(&err);
   int built = dagd_ops_command(&info, &cmd, &err);
   free(dagd_path);
-  if (built == 0 && cmd.spec && specfd >= 0) {
-    size_t len = strlen(cmd.spec);
-    if (write(specfd, cmd.spec, len) != (ssize_t)len || lseek(specfd, 0, SEEK_SET) < 0)
-      built = dagd_err_set(&err, DAGD_EIO, "cannot write the spec");
-  }
+  /* The spec of an in-process operator may hold secrets: it goes to
+   * `dagd op -` on its standard input from memory, never through a file. */
+  if (built == 0 && cmd.spec && (specfd = dagd_memory_file("dagctl-spec", cmd.spec, strlen(cmd.spec))) < 0)
+    built = dagd_err_set(&err, DAGD_EIO, "cannot pass the operator its spec: %s", strerror(errno));
   if (built < 0) {
     fprintf(stderr, "dagctl test: %s\n", err.msg);
     goto out;

@@ -327,15 +327,6 @@ static void arm_timeout(running_try *rt, const dagd_task *task, double started) 
   uv_timer_start(&rt->timeout, on_timeout, left <= 0 ? 0 : (uint64_t)(left * 1000), 0);
 }
 
-static int secret_from_env(void *data, const char *name, char **value, dagd_err *err) {
-  char var[300];
-  snprintf(var, sizeof(var), "DAGD_SECRET_%s", name);
-  const char *v = getenv(var);
-  if (v == NULL) return dagd_err_set(err, DAGD_ENOENT, "secret \"%s\" is not set (environment %s)", name, var);
-  *value = dagd_strdup(v);
-  return 0;
-}
-
 /* A try that could not start fails like any other try. */
 static void fail_now(running_try *rt, const char *why) {
   log_line(rt->base, "try %d could not start: %s", rt->try_number, why);
@@ -461,7 +452,7 @@ void daemon_try_start(daemon_t *d, int64_t run_pk, const char *dag_id, const cha
       .dag = e->dag, .task = task, .run_id = run.run_id, .logical_date = run.logical_date,
       .has_interval = run.has_interval, .interval_start = run.interval_start, .interval_end = run.interval_end,
       .try_number = try_number, .conf = run.conf, .outputs = outputs, .output_path = out_path,
-      .environ = environ, .secret = secret_from_env, .self_path = d->shim_path, .spec_path = "-",
+      .environ = environ, .secret = dagd_ops_secret_from_env, .self_path = d->shim_path, .spec_path = "-",
       .extra = extra, .executor = d->cfg.executor};
   int rc = dagd_ops_command(&info, &cmd, &err);
   free(out_path);

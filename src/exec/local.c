@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/pidfd.h>
 #include <unistd.h>
 
@@ -127,34 +126,12 @@ static void on_shim_exit(uv_process_t *p, int64_t status, int sig) {
   finish_from_files(p->data);
 }
 
-/* An anonymous in-memory file holding len bytes of data, read from its
- * start; -1 on failure. */
-static int memory_file(const char *name, const char *data, size_t len) {
-  int fd = memfd_create(name, MFD_CLOEXEC);
-  if (fd < 0) return -1;
-  size_t off = 0;
-  while (off < len) {
-    ssize_t n = write(fd, data + off, len - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      close(fd);
-      return -1;
-    }
-    off += (size_t)n;
-  }
-  if (lseek(fd, 0, SEEK_SET) < 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 /* The secrets as the shim reads them: each value followed by a NUL. */
 static int secrets_file(const char *const *secrets) {
   dagd_buf all;
   dagd_buf_init(&all);
   for (const char *const *s = secrets; s && *s; s++) dagd_buf_append(&all, *s, strlen(*s) + 1);
-  int fd = all.len ? memory_file("dagd-secrets", all.data, all.len) : -1;
+  int fd = all.len ? dagd_memory_file("dagd-secrets", all.data, all.len) : -1;
   if (all.data) explicit_bzero(all.data, all.cap);
   dagd_buf_close(&all);
   return fd;
@@ -171,7 +148,7 @@ int dagd_exec_start(dagd_exec *ex, const dagd_exec_spec *spec, dagd_exec_done_cb
   int mask_fd = -1, stdin_fd = -1;
   if (spec->secrets && spec->secrets[0] && (mask_fd = secrets_file(spec->secrets)) < 0)
     return dagd_err_set(err, DAGD_EIO, "cannot pass the secrets to mask to the shim: %s", strerror(errno));
-  if (spec->input && (stdin_fd = memory_file("dagd-input", spec->input, strlen(spec->input))) < 0) {
+  if (spec->input && (stdin_fd = dagd_memory_file("dagd-input", spec->input, strlen(spec->input))) < 0) {
     dagd_err_set(err, DAGD_EIO, "cannot pass the task its input: %s", strerror(errno));
     if (mask_fd >= 0) close(mask_fd);
     return DAGD_EIO;

@@ -12,12 +12,12 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "dagd/mask.h"
+#include "dagd/ops.h"
 #include "dagd/template.h"
 #include "kube.h"
 
@@ -70,23 +70,6 @@ void dagd__kube_close(dagd_kube *k) {
   memset(k, 0, sizeof(*k));
 }
 
-/* An anonymous in-memory file holding text, read from its start. */
-static int memory_file(const char *text) {
-  int fd = memfd_create("dagd-kubectl-input", MFD_CLOEXEC);
-  size_t len = strlen(text), off = 0;
-  while (fd >= 0 && off < len) {
-    ssize_t n = write(fd, text + off, len - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    off += (size_t)n;
-  }
-  if (fd >= 0 && (off < len || lseek(fd, 0, SEEK_SET) < 0)) {
-    close(fd);
-    fd = -1;
-  }
-  return fd;
-}
-
 int dagd__kube_runv(dagd_kube *k, dagd_buf *out, const char *input, char *const *args) {
   size_t n = 0;
   while (args[n]) n++;
@@ -103,7 +86,7 @@ int dagd__kube_runv(dagd_kube *k, dagd_buf *out, const char *input, char *const 
   posix_spawn_file_actions_init(&fa);
   if (input) {
     /* From memory, not a pipe: kubectl may answer before reading it all. */
-    if ((infd = memory_file(input)) < 0) {
+    if ((infd = dagd_memory_file("dagd-kubectl-input", input, strlen(input))) < 0) {
       fprintf(k->log, "cannot run kubectl: its input: %s\n", strerror(errno));
       goto done;
     }
@@ -194,16 +177,6 @@ char *dagd__kube_scratch_path(const char *suffix) {
   return dagd_asprintf("%s/dagd-%ld%s", tmp && *tmp ? tmp : "/tmp", (long)getpid(), suffix);
 }
 
-static int secret_from_env(void *data, const char *name, char **value, dagd_err *err) {
-  (void)data;
-  char var[300];
-  snprintf(var, sizeof(var), "DAGD_SECRET_%s", name);
-  const char *v = getenv(var);
-  if (v == NULL) return dagd_err_set(err, DAGD_ENOENT, "secret \"%s\" is not set (environment %s)", name, var);
-  *value = dagd_strdup(v);
-  return 0;
-}
-
 int dagd__kube_doc_set(const dagd_op_ctx *ctx, char *text, const char *suffix, dagd_kube_doc *doc, dagd_err *err) {
   memset(doc, 0, sizeof(*doc));
   if (text == NULL) return dagd_err_set(err, DAGD_EINVAL, "an empty %s manifest", suffix);
@@ -253,7 +226,7 @@ int dagd__kube_render_file(const dagd_op_ctx *ctx, const char *path, const json_
   while ((r = fread(chunk, 1, sizeof(chunk), f)) > 0) dagd_buf_append(&src, chunk, r);
   fclose(f);
   dagd_buf_putc(&src, '\0');
-  dagd_template_opts opts = {.secret = secret_from_env, .secrets_seen = &seen, .n_secrets_seen = &n_seen};
+  dagd_template_opts opts = {.secret = dagd_ops_secret_from_env, .secrets_seen = &seen, .n_secrets_seen = &n_seen};
   dagd_err sub;
   dagd_err_init(&sub);
   if (dagd_template_render(src.data, tctx, &opts, &res, &sub) < 0) {

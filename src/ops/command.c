@@ -332,6 +332,16 @@ void dagd_command_close(dagd_command *cmd) {
   memset(cmd, 0, sizeof(*cmd));
 }
 
+int dagd_ops_secret_from_env(void *data, const char *name, char **value, dagd_err *err) {
+  (void)data;
+  char var[300];
+  snprintf(var, sizeof(var), "DAGD_SECRET_%s", name);
+  const char *v = getenv(var);
+  if (v == NULL) return dagd_err_set(err, DAGD_ENOENT, "secret \"%s\" is not set (environment %s)", name, var);
+  *value = dagd_strdup(v);
+  return 0;
+}
+
 int dagd_ops_parse_outputs(const char *text, size_t len, json_t **out, dagd_err *err) {
   if (len > DAGD_OUTPUT_MAX)
     return dagd_err_set(err, DAGD_ELIMIT, "$DAGD_OUTPUT is %zu bytes, more than the %d allowed", len,

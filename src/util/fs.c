@@ -1,4 +1,5 @@
-/* File-system helpers: removing a folder tree.
+/* File-system helpers: removing a folder tree, making a file's folders,
+ * in-memory files.
  * SPDX-License-Identifier: MIT */
 #define _XOPEN_SOURCE 700
 #include <errno.h>
@@ -6,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -44,4 +46,22 @@ int dagd_mkdirs_for(const char *path) {
 out:
   free(p);
   return rc;
+}
+
+int dagd_memory_file(const char *name, const void *data, size_t len) {
+  int fd = memfd_create(name, MFD_CLOEXEC);
+  size_t off = 0;
+  while (fd >= 0 && off < len) {
+    ssize_t n = write(fd, (const char *)data + off, len - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    off += (size_t)n;
+  }
+  if (fd >= 0 && (off < len || lseek(fd, 0, SEEK_SET) < 0)) {
+    int e = off < len ? EIO : errno;
+    close(fd);
+    errno = e;
+    fd = -1;
+  }
+  return fd;
 }
