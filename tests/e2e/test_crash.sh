@@ -3,7 +3,8 @@
 # and tries are in flight, and restarted, over and over. Afterwards every
 # run finishes, none is duplicated, every try ran at most once and never
 # beside another try of the same task instance, and the database holds
-# each try's true exit code.
+# each try's true exit code. Every other daemon has a secret configured,
+# so tries also run, and are re-adopted, behind the shim's masking pipe.
 # SPDX-License-Identifier: MIT
 . "$(dirname "$0")/lib.sh"
 
@@ -29,15 +30,21 @@ d:chain(a, { b, c }, e)
 LUA
 export WORK_TRACE="$WORK/trace"
 
+# start_dagd [masked]: with "masked", a secret is configured, so tries
+# write their logs through the shim's masking pipe; the cycles alternate,
+# so either kind of try is re-adopted by either kind of daemon.
 start_dagd() {
-  "$DAGD" --listen 127.0.0.1:0 --dags-folder "$WORK/dags" --state "$WORK/dagd.db" --logs-folder "$WORK/logs" >>"$WORK/dagd.log" 2>&1 &
+  local secret=()
+  [ "${1:-}" = masked ] && secret=(DAGD_SECRET_CRASH=crash-test-secret)
+  env "${secret[@]}" "$DAGD" --listen 127.0.0.1:0 --dags-folder "$WORK/dags" --state "$WORK/dagd.db" \
+    --logs-folder "$WORK/logs" >>"$WORK/dagd.log" 2>&1 &
   pid=$!
 }
 
 # Kill points: random delays after each start (choosing when to crash, not
 # waiting for a state).
 for i in $(seq 1 "$CYCLES"); do
-  start_dagd
+  if [ $((i % 2)) = 1 ]; then start_dagd masked; else start_dagd; fi
   sleep "0.$((RANDOM % 9 + 1))"
   kill -9 $pid
   wait $pid 2>/dev/null

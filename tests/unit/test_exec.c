@@ -207,14 +207,15 @@ static void on_started_signal(uv_timer_t *h) {
   if (dagd_exec_signal(t, SIGTERM) != 0) uv_timer_start(h, on_started_signal, 5, 0);
 }
 
-static void test_signal_reaches_group(void **state) {
-  fixture *f = *state;
-  char *base = base_path(f, "sig");
-  char *pidfile = dagd_asprintf("%s/grandchild.pid", f->dir);
+/* A signal to the try (timeout, kill) reaches the task's whole group,
+ * with or without the masking pipe between the task and its log. */
+static void signal_reaches_group(fixture *f, const char *const *secrets) {
+  char *base = base_path(f, secrets ? "sig-masked" : "sig");
+  char *pidfile = dagd_asprintf("%s/grandchild-%s.pid", f->dir, secrets ? "masked" : "plain");
   char script[256];
   snprintf(script, sizeof(script), "sleep 300 & echo $! > %s; sleep 300", pidfile);
   char *argv[] = {"sh", "-c", script, NULL};
-  dagd_exec_spec spec = {.base = base, .argv = argv, .env = environ};
+  dagd_exec_spec spec = {.base = base, .argv = argv, .env = environ, .secrets = secrets};
   dagd_exec_try *t = NULL;
   assert_int_equal(dagd_exec_start(f->ex, &spec, on_done, f, &t, NULL), 0);
   /* Wait for the grandchild to exist before signalling, so the test
@@ -239,6 +240,13 @@ static void test_signal_reaches_group(void **state) {
   assert_int_equal(dagd_proc_start_time(grandchild), 0);
   free(pidfile);
   free(base);
+}
+
+static void test_signal_reaches_group(void **state) { signal_reaches_group(*state, NULL); }
+
+static void test_signal_reaches_group_masked(void **state) {
+  const char *secrets[] = {"hunter2pass", NULL};
+  signal_reaches_group(*state, secrets);
 }
 
 /* Starts a shim the way an earlier daemon would have: detached, not
@@ -357,6 +365,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_secrets_masked_in_log, setup, teardown),
       cmocka_unit_test_setup_teardown(test_background_holder_does_not_hold_try, setup, teardown),
       cmocka_unit_test_setup_teardown(test_signal_reaches_group, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_signal_reaches_group_masked, setup, teardown),
       cmocka_unit_test_setup_teardown(test_adopt_running, setup, teardown),
       cmocka_unit_test_setup_teardown(test_adopt_finished, setup, teardown),
       cmocka_unit_test_setup_teardown(test_adopt_lost_kills_orphan_and_blocks_late_shim, setup, teardown),
