@@ -13,7 +13,8 @@ invariants are checked from the database and the try files:
   - no run or task instance duplicated;
   - no task try ran twice, or beside another try of its task instance
     (each try appends start/end lines with its try number to a trace file);
-  - every finished try has its true exit code in the database.
+  - every finished try has its true exit code in the database;
+  - no file under the logs folder holds the secret every try prints.
 Then the faults: a writer holding the SQLite write lock for 3 s, the logs
 folder of one DAG replaced by a read-only file system, a full disk under
 the logs folder, and at the end no run may stay unfinished. Last, a
@@ -39,6 +40,9 @@ import urllib.error
 import urllib.request
 
 EVENTS = ["ev0", "ev1", "ev2", "ev3"]
+# Every try prints this secret (DAGD_SECRET_SOAK); no file under the logs
+# folder may ever hold it, whenever dagd was killed.
+SECRET = "soak-secret-%08x" % random.getrandbits(32)
 
 
 def free_port():
@@ -60,7 +64,7 @@ def write_dags(folder, n):
 local d = dagd.dag {{ id = "soak{i:02d}", on_event = {{ "{EVENTS[i % len(EVENTS)]}" }}, max_active_runs = 4,
                      default_args = {{ retries = 2, retry_delay = "1s" }} }}
 local function step(id, body, extra)
-  local t = {{ id = id, cmd = 'f=$SOAK_TRACE/$DAGD_DAG_ID.$DAGD_RUN_ID.$DAGD_TASK_ID; '
+  local t = {{ id = id, cmd = 'echo "token=$DAGD_SECRET_SOAK"; f=$SOAK_TRACE/$DAGD_DAG_ID.$DAGD_RUN_ID.$DAGD_TASK_ID; '
                     .. 'echo "start $DAGD_TRY_NUMBER" >> "$f"; '
                     -- A try killed by its timeout (SIGTERM to its group) still records its end.
                     .. 'trap \\'echo "end $DAGD_TRY_NUMBER 143" >> "$f"; exit 143\\' TERM; ' .. body
@@ -103,7 +107,7 @@ class Soak:
             [os.path.join(self.build, "dagd"), "--listen", f"127.0.0.1:{self.port}", "--dags-folder",
              os.path.join(self.work, "dags"), "--state", state or self.db, "--logs-folder", self.logs,
              "--parallelism", "8"],
-            stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, SOAK_TRACE=self.trace))
+            stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, SOAK_TRACE=self.trace, DAGD_SECRET_SOAK=SECRET))
         log.close()
 
     def kill(self):
@@ -198,6 +202,14 @@ class Soak:
                         running = None
                         if final and state == "success" and ev[1] == str(tries) and int(ev[2]) != (code or 0):
                             bad.append(f"{dag}/{run_id}/{task}: trace exit {ev[2]}, db {code}")
+        for root, _, files in os.walk(self.logs):
+            for name in files:
+                try:
+                    with open(os.path.join(root, name), "rb") as f:
+                        if SECRET.encode() in f.read():
+                            bad.append(f"{os.path.join(root, name)}: holds the secret")
+                except OSError:
+                    pass
         if final:
             left = db.execute("SELECT count(*) FROM dag_run WHERE state IN ('queued', 'running')").fetchone()[0]
             if left:
@@ -419,6 +431,13 @@ def main():
         print(f"soak: {cycles} kill -9 cycles in {time.monotonic() - t0:.0f} s; {n_dags} DAGs; runs {runs[0]} "
               f"(success {runs[1]}, failed {runs[2]}); task instances {tis[0]}, tries {tis[1]}; events posted "
               f"{s.sent}, accepted {len(s.accepted)}, repeats answered {s.repeats}; event rows {dict(evs)}")
+        masked = 0
+        for root, _, files in os.walk(s.logs):
+            for name in files:
+                if name.endswith(".log"):
+                    with open(os.path.join(root, name), "rb") as f:
+                        masked += b"token=***" in f.read()
+        print(f"try logs showing the secret masked: {masked}; files holding it: see violations")
         print(f"violations: {len(s.violations)}")
         for v in s.violations[:30]:
             print("  " + v)
