@@ -2,7 +2,7 @@
 """Crash and fault soak, the long version of tests/e2e/test_crash.sh (not
 part of the CI suite; see docs/operations.md and bench/README.md).
 
-  tests/soak/soak.py BUILD_DIR [--cycles N] [--dags N]
+  tests/soak/soak.py BUILD_DIR [--cycles N] [--dags N] [--interval S] [--keep]
 
 A workload of many DAGs (tasks with retries and timeouts, runs started by
 events POSTed to /api/v1/events with ids, some sent again) runs while dagd
@@ -81,8 +81,9 @@ d:chain(a, {{ b, c }}, e)
 
 
 class Soak:
-    def __init__(self, build, n_dags):
+    def __init__(self, build, n_dags, interval):
         self.build = build
+        self.interval = interval
         self.n_dags = n_dags
         self.work = tempfile.mkdtemp(prefix="dagd-soak-")
         self.trace = os.path.join(self.work, "trace")
@@ -147,9 +148,9 @@ class Soak:
                     elif eid not in self.accepted:
                         self.accepted[eid] = name
                         self.next_event += 1
-            # About one event a second: each starts a run in n_dags / 4 DAGs,
-            # and the backlog must drain in the settle phase.
-            time.sleep(1.0)
+            # One event per interval (1 s by default): each starts a run in
+            # n_dags / 4 DAGs, and the backlog must drain in the settle phase.
+            time.sleep(self.interval)
 
     def check(self, final=False):
         """Invariants from the database and the try files; dagd is down."""
@@ -322,7 +323,8 @@ def main():
     build = sys.argv[1]
     cycles = int(sys.argv[sys.argv.index("--cycles") + 1]) if "--cycles" in sys.argv else 60
     n_dags = int(sys.argv[sys.argv.index("--dags") + 1]) if "--dags" in sys.argv else 20
-    s = Soak(build, n_dags)
+    interval = float(sys.argv[sys.argv.index("--interval") + 1]) if "--interval" in sys.argv else 1.0
+    s = Soak(build, n_dags, interval)
     t0 = time.monotonic()
     stop = threading.Event()
     feeder = threading.Thread(target=s.feed, args=(stop,), daemon=True)
