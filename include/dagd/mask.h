@@ -40,6 +40,10 @@ bool dagd_mask_add(dagd_mask *m, const char *value);
 /* Adds a secret as it is and as it reads inside a JSON string, where
  * quotes, backslashes and control characters are escaped. */
 bool dagd_mask_add_secret(dagd_mask *m, const char *value);
+/* Adds every DAGD_SECRET_* value of env ("K=V", NULL-ended) as a secret. */
+void dagd_mask_add_env_secrets(dagd_mask *m, char *const *env);
+/* True when value was added (as it is). */
+bool dagd_mask_has(const dagd_mask *m, const char *value);
 /* Masks text in place. */
 void dagd_mask_text(const dagd_mask *m, dagd_buf *text);
 /* Streams: appends to out what of data (after what was kept back) is

@@ -238,8 +238,7 @@ int daemon_api_start(daemon_t *d) {
   d->api->logs_folder = cfg->logs_folder;
   /* What the API must never show: template secrets, tokens, webhook secrets. */
   extern char **environ;
-  for (char **e = environ; *e; e++)
-    if (strncmp(*e, "DAGD_SECRET_", 12) == 0 && strchr(*e, '=')) dagd_api_add_secret(d->api, strchr(*e, '=') + 1);
+  dagd_mask_add_env_secrets(&d->api->secrets, environ);
   for (size_t i = 0; i < cfg->n_api_tokens; i++) dagd_api_add_secret(d->api, cfg->api_tokens[i]);
   for (size_t i = 0; i < cfg->n_webhook_secrets; i++) dagd_api_add_secret(d->api, cfg->webhook_secrets[i].value);
   d->router = dagd_http_router_new();

@@ -407,11 +407,17 @@ static int write_spec(const char *path, const char *spec, const dagd_mask *secre
 
 /* The values a try's log must never show: every secret the API masks
  * (DAGD_SECRET_* values, tokens, webhook secrets) and each secret its
- * command was rendered with. */
-static void try_secrets(daemon_t *d, const dagd_command *cmd, dagd_mask *out) {
-  dagd_mask_init(out);
-  for (size_t i = 0; d->api && i < d->api->secrets.n; i++) dagd_mask_add(out, d->api->secrets.values[i]);
-  for (size_t i = 0; i < cmd->n_secrets; i++) dagd_mask_add_secret(out, cmd->secrets[i]);
+ * command was rendered with. Those come from DAGD_SECRET_*, so the API's
+ * set, built once at start, nearly always holds them already: it is used
+ * as it is, and copied into own only for a value it lacks. */
+static const dagd_mask *try_secrets(daemon_t *d, const dagd_command *cmd, dagd_mask *own) {
+  const dagd_mask *api = &d->api->secrets;
+  size_t i = 0;
+  while (i < cmd->n_secrets && dagd_mask_has(api, cmd->secrets[i])) i++;
+  if (i == cmd->n_secrets) return api;
+  for (size_t k = 0; k < api->n; k++) dagd_mask_add(own, api->values[k]);
+  for (; i < cmd->n_secrets; i++) dagd_mask_add_secret(own, cmd->secrets[i]);
+  return own;
 }
 
 void daemon_try_start(daemon_t *d, int64_t run_pk, const char *dag_id, const char *task_id, int try_number) {
@@ -422,8 +428,9 @@ void daemon_try_start(daemon_t *d, int64_t run_pk, const char *dag_id, const cha
   char *outputs_text = NULL;
   json_t *outputs = NULL;
   dagd_command cmd = {0};
-  dagd_mask secrets;
-  dagd_mask_init(&secrets);
+  dagd_mask own_secrets;
+  dagd_mask_init(&own_secrets);
+  const dagd_mask *secrets = NULL;
   if (dagd_store_run_get_pk(d->store, run_pk, &run, &err) < 0) {
     DAGD_LOG(DAGD_LOG_ERROR, "exec", "starting %s/%s: %s", dag_id, task_id, err.msg);
     return;
@@ -457,8 +464,8 @@ void daemon_try_start(daemon_t *d, int64_t run_pk, const char *dag_id, const cha
   int rc = dagd_ops_command(&info, &cmd, &err);
   free(out_path);
   json_decref(extra);
-  if (rc == 0) try_secrets(d, &cmd, &secrets);
-  if (rc == 0 && cmd.spec && write_spec(spec_path, cmd.spec, &secrets) < 0) {
+  if (rc == 0) secrets = try_secrets(d, &cmd, &own_secrets);
+  if (rc == 0 && cmd.spec && write_spec(spec_path, cmd.spec, secrets) < 0) {
     rc = dagd_err_set(&err, DAGD_EIO, "cannot write %s: %s", spec_path, strerror(errno));
   }
   free(spec_path);
@@ -481,7 +488,7 @@ void daemon_try_start(daemon_t *d, int64_t run_pk, const char *dag_id, const cha
     dagd_try_paths_close(&paths);
   }
   dagd_exec_spec spec = {.base = rt->base, .argv = cmd.argv, .env = cmd.env, .cwd = cmd.cwd,
-                         .secrets = (const char *const *)secrets.values, .input = cmd.spec};
+                         .secrets = (const char *const *)secrets->values, .input = cmd.spec};
   if (dagd_exec_start(d->exec, &spec, on_try_done, rt, &rt->exec, &err) < 0) {
     fail_now(rt, err.msg);
     goto out;
@@ -492,7 +499,7 @@ void daemon_try_start(daemon_t *d, int64_t run_pk, const char *dag_id, const cha
   daemon_api_run_changed(d, run_pk);
   DAGD_LOG(DAGD_LOG_INFO, "exec", "%s/%s/%s try %d started", dag_id, run.run_id, task_id, try_number);
 out:
-  dagd_mask_close(&secrets);
+  dagd_mask_close(&own_secrets);
   dagd_command_close(&cmd);
   json_decref(outputs);
   free(outputs_text);

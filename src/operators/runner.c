@@ -86,8 +86,7 @@ int dagd_operator_main(int argc, char **argv) {
   const json_t *v;
   size_t i;
   json_array_foreach(json_object_get(spec, "secrets"), i, v) dagd_mask_add_secret(&secrets, json_string_value(v));
-  for (char **e = environ; *e; e++)
-    if (strncmp(*e, "DAGD_SECRET_", 12) == 0 && strchr(*e, '=')) dagd_mask_add_secret(&secrets, strchr(*e, '=') + 1);
+  dagd_mask_add_env_secrets(&secrets, environ);
   dagd_op_ctx ctx = {
       .spec = spec,
       .config = json_object_get(spec, "config"),

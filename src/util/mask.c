@@ -14,11 +14,9 @@ void dagd_mask_init(dagd_mask *m) {
 bool dagd_mask_add(dagd_mask *m, const char *value) {
   size_t len = value ? strlen(value) : 0;
   if (len < DAGD_MASK_MIN) return false;
+  if (dagd_mask_has(m, value)) return false;
   size_t at = 0;
-  for (size_t i = 0; i < m->n; i++) {
-    if (m->lens[i] == len && memcmp(m->values[i], value, len) == 0) return false;
-    if (m->lens[i] >= len) at = i + 1;
-  }
+  while (at < m->n && m->lens[at] >= len) at++; /* longest first */
   m->values = dagd_realloc(m->values, (m->n + 2) * sizeof(*m->values));
   m->lens = dagd_realloc(m->lens, (m->n + 1) * sizeof(*m->lens));
   memmove(m->values + at + 1, m->values + at, (m->n - at) * sizeof(*m->values));
@@ -49,6 +47,20 @@ bool dagd_mask_add_secret(dagd_mask *m, const char *value) {
   explicit_bzero(json.data, json.cap);
   dagd_buf_close(&json);
   return true;
+}
+
+void dagd_mask_add_env_secrets(dagd_mask *m, char *const *env) {
+  for (char *const *e = env; e && *e; e++) {
+    const char *eq = strchr(*e, '=');
+    if (strncmp(*e, "DAGD_SECRET_", 12) == 0 && eq) dagd_mask_add_secret(m, eq + 1);
+  }
+}
+
+bool dagd_mask_has(const dagd_mask *m, const char *value) {
+  size_t len = strlen(value);
+  for (size_t i = 0; i < m->n; i++)
+    if (m->lens[i] == len && memcmp(m->values[i], value, len) == 0) return true;
+  return false;
 }
 
 /* Masks p[0, len) into out and returns how many bytes it used. Every

@@ -42,6 +42,13 @@ static void test_whole_text(void **state) {
   ASSERT_MASKED(&m, "s3cr3t", "***");
   ASSERT_MASKED(&m, "token=s3cr3t; again s3cr3ts3cr3t abc", "token=***; again ****** abc");
   ASSERT_MASKED(&m, "s3cr3", "s3cr3");
+  assert_true(dagd_mask_has(&m, "s3cr3t"));
+  assert_false(dagd_mask_has(&m, "s3cr3"));
+  char *env[] = {"PATH=/bin", "DAGD_SECRET_A=from-env-1", "DAGD_SECRET_SHORT=ab", "XDAGD_SECRET_B=nope-nope", NULL};
+  dagd_mask_add_env_secrets(&m, env);
+  assert_true(dagd_mask_has(&m, "from-env-1"));
+  assert_false(dagd_mask_has(&m, "nope-nope"));
+  assert_int_equal(m.n, 2);
   dagd_mask_close(&m);
 }
 
