@@ -166,4 +166,46 @@ typedef struct dagd_interval {
  * further interval exists. */
 int dagd_dag_next_interval(const dagd_dag *dag, int64_t after, dagd_interval *out);
 
+/* --- the state vocabulary: what runs and task instances can be --- */
+
+typedef enum {
+  DAGD_RUN_QUEUED,
+  DAGD_RUN_RUNNING,
+  DAGD_RUN_SUCCESS,
+  DAGD_RUN_FAILED,
+  DAGD_RUN__COUNT
+} dagd_run_state;
+
+typedef enum {
+  DAGD_RUN_SCHEDULED,
+  DAGD_RUN_MANUAL,
+  DAGD_RUN_BACKFILL,
+  DAGD_RUN_EVENT,
+  DAGD_RUN_TYPE__COUNT
+} dagd_run_type;
+
+typedef enum {
+  DAGD_TI_NONE,
+  DAGD_TI_SCHEDULED,
+  DAGD_TI_QUEUED,
+  DAGD_TI_RUNNING,
+  DAGD_TI_SUCCESS,
+  DAGD_TI_FAILED,
+  DAGD_TI_UP_FOR_RETRY,
+  DAGD_TI_UP_FOR_RESCHEDULE,
+  DAGD_TI_UPSTREAM_FAILED,
+  DAGD_TI_SKIPPED,
+  DAGD_TI_REMOVED,
+  DAGD_TI__COUNT
+} dagd_ti_state;
+
+const char *dagd_run_state_name(dagd_run_state s);
+int dagd_run_state_parse(const char *name, dagd_run_state *out);
+const char *dagd_run_type_name(dagd_run_type t);
+int dagd_run_type_parse(const char *name, dagd_run_type *out);
+const char *dagd_ti_state_name(dagd_ti_state s);
+int dagd_ti_state_parse(const char *name, dagd_ti_state *out);
+/* Finished for good: success, failed, skipped, upstream_failed, removed */
+bool dagd_ti_state_finished(dagd_ti_state s);
+
 #endif

@@ -15,7 +15,6 @@
 #include <stdint.h>
 
 #include "dagd/model.h"
-#include "dagd/store.h"
 
 /* --- trigger rules --- */
 

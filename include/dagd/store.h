@@ -15,51 +15,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dagd/model.h"
+
 struct dagd_err;
 typedef struct dagd_store dagd_store;
 
 /* The schema version this build writes. */
 #define DAGD_STORE_SCHEMA_VERSION 4
 
-typedef enum {
-  DAGD_RUN_QUEUED,
-  DAGD_RUN_RUNNING,
-  DAGD_RUN_SUCCESS,
-  DAGD_RUN_FAILED,
-  DAGD_RUN__COUNT
-} dagd_run_state;
+/* The run and task instance states and the run types are the model's
+ * (model.h); the store keeps them by name. */
 
-typedef enum {
-  DAGD_RUN_SCHEDULED,
-  DAGD_RUN_MANUAL,
-  DAGD_RUN_BACKFILL,
-  DAGD_RUN_EVENT,
-  DAGD_RUN_TYPE__COUNT
-} dagd_run_type;
-
-typedef enum {
-  DAGD_TI_NONE,
-  DAGD_TI_SCHEDULED,
-  DAGD_TI_QUEUED,
-  DAGD_TI_RUNNING,
-  DAGD_TI_SUCCESS,
-  DAGD_TI_FAILED,
-  DAGD_TI_UP_FOR_RETRY,
-  DAGD_TI_UP_FOR_RESCHEDULE,
-  DAGD_TI_UPSTREAM_FAILED,
-  DAGD_TI_SKIPPED,
-  DAGD_TI_REMOVED,
-  DAGD_TI__COUNT
-} dagd_ti_state;
-
-const char *dagd_run_state_name(dagd_run_state s);
-int dagd_run_state_parse(const char *name, dagd_run_state *out);
-const char *dagd_run_type_name(dagd_run_type t);
-int dagd_run_type_parse(const char *name, dagd_run_type *out);
-const char *dagd_ti_state_name(dagd_ti_state s);
-int dagd_ti_state_parse(const char *name, dagd_ti_state *out);
-/* success, failed, skipped, upstream_failed, removed */
-bool dagd_ti_state_finished(dagd_ti_state s);
 
 /* Opens (creating if needed) the database at path, sets WAL mode,
  * synchronous=NORMAL and a busy timeout, and migrates the schema. A file

@@ -236,49 +236,6 @@ struct dagd_store {
   sqlite3_stmt *stmt[Q__COUNT];
 };
 
-static const char *const run_state_names[] = {"queued", "running", "success", "failed"};
-static const char *const run_type_names[] = {"scheduled", "manual", "backfill", "event"};
-static const char *const ti_state_names[] = {
-    "none",   "scheduled",       "queued",  "running", "success", "failed",
-    "up_for_retry", "up_for_reschedule", "upstream_failed", "skipped", "removed"};
-
-static int parse_name(const char *const *names, int n, const char *s, int *out) {
-  for (int i = 0; i < n; i++) {
-    if (strcmp(names[i], s) == 0) {
-      *out = i;
-      return 0;
-    }
-  }
-  return DAGD_ENOENT;
-}
-
-const char *dagd_run_state_name(dagd_run_state s) { return (unsigned)s < DAGD_RUN__COUNT ? run_state_names[s] : "?"; }
-const char *dagd_run_type_name(dagd_run_type t) { return (unsigned)t < DAGD_RUN_TYPE__COUNT ? run_type_names[t] : "?"; }
-const char *dagd_ti_state_name(dagd_ti_state s) { return (unsigned)s < DAGD_TI__COUNT ? ti_state_names[s] : "?"; }
-
-int dagd_run_state_parse(const char *name, dagd_run_state *out) {
-  int v, rc = parse_name(run_state_names, DAGD_RUN__COUNT, name, &v);
-  if (rc == 0) *out = (dagd_run_state)v;
-  return rc;
-}
-
-int dagd_run_type_parse(const char *name, dagd_run_type *out) {
-  int v, rc = parse_name(run_type_names, DAGD_RUN_TYPE__COUNT, name, &v);
-  if (rc == 0) *out = (dagd_run_type)v;
-  return rc;
-}
-
-int dagd_ti_state_parse(const char *name, dagd_ti_state *out) {
-  int v, rc = parse_name(ti_state_names, DAGD_TI__COUNT, name, &v);
-  if (rc == 0) *out = (dagd_ti_state)v;
-  return rc;
-}
-
-bool dagd_ti_state_finished(dagd_ti_state s) {
-  return s == DAGD_TI_SUCCESS || s == DAGD_TI_FAILED || s == DAGD_TI_SKIPPED || s == DAGD_TI_UPSTREAM_FAILED ||
-         s == DAGD_TI_REMOVED;
-}
-
 /* Translates an SQLite failure at the adapter, keeping its code as cause. */
 static int db_fail(dagd_store *st, dagd_err *err, int rc, const char *what) {
   int code = DAGD_EIO;
