@@ -17,20 +17,13 @@
 
 #include <uv.h>
 
+#include "dagd/model.h"
+
 struct dagd_err;
 
 /* --- try files --- */
 
-typedef enum {
-  DAGD_TRY_EXITED,    /* code holds the exit status */
-  DAGD_TRY_SIGNALED,  /* code holds the signal number */
-  DAGD_TRY_VANISHED,  /* no shim and no exit record: the try was lost */
-} dagd_try_end;
-
-typedef struct dagd_try_result {
-  dagd_try_end how;
-  int code;
-} dagd_try_result;
+/* dagd_try_end and dagd_try_result are the model's (model.h). */
 
 /* Paths of one try's files: "<base>.log", ".pid", ".exit", ".out". */
 typedef struct dagd_try_paths {

@@ -208,4 +208,16 @@ int dagd_ti_state_parse(const char *name, dagd_ti_state *out);
 /* Finished for good: success, failed, skipped, upstream_failed, removed */
 bool dagd_ti_state_finished(dagd_ti_state s);
 
+/* How a task try ended. */
+typedef enum {
+  DAGD_TRY_EXITED,    /* code holds the exit status */
+  DAGD_TRY_SIGNALED,  /* code holds the signal number */
+  DAGD_TRY_VANISHED,  /* no shim and no exit record: the try was lost */
+} dagd_try_end;
+
+typedef struct dagd_try_result {
+  dagd_try_end how;
+  int code;
+} dagd_try_result;
+
 #endif

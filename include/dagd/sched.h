@@ -93,6 +93,40 @@ double dagd_sched_retry_delay(const dagd_task *t, int try_number, double jitter)
 void dagd_sched_branch(const dagd_dag *dag, dagd_sched_ti *tis, size_t branch, const size_t *follow,
                        size_t n_follow);
 
+/* --- the end of a try --- */
+
+/* What a try's end means for its task instance. */
+typedef enum {
+  DAGD_OUTCOME_SUCCESS,
+  DAGD_OUTCOME_FAILURE,     /* a failed try: retried while tries remain */
+  DAGD_OUTCOME_SKIP,        /* exit 98: the task instance is skipped */
+  DAGD_OUTCOME_RESCHEDULE,  /* exit 99: a sensor's poke found nothing; poke again, no try used */
+} dagd_try_outcome;
+
+/* The outcome of a try that ended as r: a try the scheduler stopped at
+ * its execution_timeout is a failure whatever its exit; exit 0 is a
+ * success, 98 a skip, 99 a reschedule; anything else (another exit code,
+ * a signal, a vanished try) a failure. */
+dagd_try_outcome dagd_sched_outcome(const dagd_try_result *r, bool timed_out);
+
+/* Seconds a reschedule-mode sensor waits between pokes: its config's
+ * "interval" when a positive integer, else 60. */
+int64_t dagd_sched_poke_interval(const dagd_task *t);
+
+/* Records the outcome of try ti->try_number of task t (NULL when the
+ * task left the DAG: success or failed, never a retry) at now: success;
+ * failure as dagd_sched_try_finished; skipped; or up_for_reschedule at
+ * now + the poke interval with the try given back. */
+void dagd_sched_try_ended(const dagd_task *t, dagd_sched_ti *ti, dagd_try_outcome o, double now, double jitter);
+
+/* The direct downstream tasks a branch follows, from its output: for a
+ * short_circuit (config short_circuit = true) the output "condition"
+ * (false, 0 or empty skips every one; NULL follows all), else "follow" (a
+ * JSON list of task ids, or one id; NULL follows none). follow has room
+ * for the branch's n_downstream indices; *n_follow gets how many. */
+void dagd_sched_branch_follow(const dagd_dag *dag, const dagd_task *branch, const char *value, size_t *follow,
+                              size_t *n_follow);
+
 /* --- picking what to start --- */
 
 typedef struct dagd_sched_candidate {
