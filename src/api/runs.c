@@ -65,8 +65,8 @@ int dagd__api_create_run(dagd_api *api, const dagd_dag *dag, dagd_run_type type,
     bool taken = rc == DAGD_EEXIST && run.pk == 0;
     if (run_id == NULL && taken && step < RUN_ID_MAX_STEPS) continue;
     if (run_id == NULL && taken)
-      rc = dagd_err_set(err, DAGD_ELIMIT, "DAG \"%s\": no free run id within %d us after %s, retry", dag->id,
-                        RUN_ID_MAX_STEPS, id);
+      rc = dagd_err_set(err, DAGD_ELIMIT, "DAG \"%s\": no free run id in %d microseconds up to %s, retry",
+                        dag->id, RUN_ID_MAX_STEPS + 1, id);
     else if (rc != 0 && err != NULL && !dagd_err_is_set(err))
       *err = attempt;
     break;

@@ -326,6 +326,26 @@ static void test_trigger_same_second(void **state) {
   assert_int_equal(count(f, "select count(*) from dag_run where logical_date = 1748736000"), 2);
   free(a);
   free(b);
+  /* Every id of the 1000 steps past the clock taken: 503 (retry), still
+   * never 409, nothing written. */
+  char cmd[512];
+  snprintf(cmd, sizeof(cmd),
+           "/usr/bin/python3 -c \"import sqlite3; c = sqlite3.connect('%s/state.db'); "
+           "c.executemany(\\\"insert into dag_run (dag_id, run_id, run_type, logical_date, state) "
+           "values ('etl', ?, 'manual', 0, 'success')\\\", "
+           "[('manual__2026-01-01T00:00:05.%%06d+00:00' %% i,) for i in range(1001)]); c.commit()\"",
+           f->dir);
+  assert_int_equal(system(cmd), 0);
+  int64_t before = count(f, "select count(*) from dag_run");
+  f->now = NOW + 5;
+  json_t *r = request(f, "POST", "/api/v1/dags/etl/dagRuns", "{}", NULL, 503);
+  assert_non_null(strstr(jstr(r, "detail"), "no free run id"));
+  json_decref(r);
+  assert_int_equal(count(f, "select count(*) from dag_run"), before);
+  f->now = NOW + 5.001001;
+  a = trigger(f, "{}");
+  assert_string_equal(a, "manual__2026-01-01T00:00:05.001001+00:00");
+  free(a);
 }
 
 static void test_mark_clear_pause(void **state) {
