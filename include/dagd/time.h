@@ -49,4 +49,15 @@ void dagd_time_format_utc(int64_t t, char *out);
 /* "2026-01-01T03:00:00+01:00" for a given UTC offset in seconds. */
 void dagd_time_format_offset(int64_t t, int32_t offset, char *out);
 
+/* Bytes dagd_time_format_offset_usec needs, the NUL included. */
+#define DAGD_TIME_USEC_LEN 40
+/* The instant t (seconds, as the clock gives it) in whole microseconds
+ * since the epoch, rounded to the nearest. */
+int64_t dagd_time_usec(double t);
+/* "2026-01-01T03:00:00.123456+01:00": usec microseconds since the epoch,
+ * always six fraction digits (fixed width, so ids made from it sort by
+ * time within a second), for a given UTC offset in seconds. out must hold
+ * DAGD_TIME_USEC_LEN bytes. */
+void dagd_time_format_offset_usec(int64_t usec, int32_t offset, char *out);
+
 #endif

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dagd/time.h"
 #include "internal.h"
 
 static bool listens(const dagd_dag *dag, const char *event) {
@@ -41,11 +40,10 @@ static int start_runs(dagd_api *api, const char *event, const json_t *conf, int6
       json_array_append_new(held, json_pack("{s:s, s:s}", "dag_id", dag->id, "reason", "event_cooldown"));
       continue;
     }
-    char ts[32], run_id[96];
-    dagd_time_format_offset((int64_t)now, 0, ts);
-    snprintf(run_id, sizeof(run_id), "event__%s.%lld", ts, (long long)event_id);
+    /* event__<now to the microsecond>: events in one second, or one
+     * delivery naming two events this DAG listens to, are distinct runs. */
     dagd_store_run run;
-    int rc = dagd__api_create_run(api, dag, DAGD_RUN_EVENT, (int64_t)now, run_id, conf, event_id, now, &run, err);
+    int rc = dagd__api_create_run(api, dag, DAGD_RUN_EVENT, (int64_t)now, NULL, conf, event_id, now, &run, err);
     if (rc < 0) return rc;
     if ((rc = dagd_store_dag_set_event_run(api->store, dag->id, now, err)) < 0) {
       dagd_store_run_clear(&run);

@@ -35,8 +35,11 @@ const dagd_dag *dagd__api_dag(dagd_api *api, const char *dag_id, dagd_api_respon
 /* JSON of a run (Airflow's DAGRun shape). */
 json_t *dagd__api_run_json(const dagd_store_run *r);
 /* Creates a run of dag now, of the given type, with conf (an object,
- * borrowed) and an optional run id; commits durably. 409 on a duplicate.
- * On success *out is the run. */
+ * borrowed), in the caller's transaction. run_id NULL makes Airflow 3's
+ * "<type>__<now to the microsecond>", stepped to the next microsecond
+ * while taken, so it never conflicts (DAGD_ELIMIT if no id is free
+ * nearby); a given run_id that exists is DAGD_EEXIST (409). On success
+ * *out is the run. */
 int dagd__api_create_run(dagd_api *api, const dagd_dag *dag, dagd_run_type type, int64_t logical_date,
                          const char *run_id, const json_t *conf, int64_t event_id, double now,
                          dagd_store_run *out, dagd_err *err);

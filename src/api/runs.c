@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dagd/sched.h"
 #include "dagd/time.h"
 #include "internal.h"
 
@@ -30,24 +29,52 @@ json_t *dagd__api_run_json(const dagd_store_run *r) {
   return j;
 }
 
+/* How far past the clock a generated run id may step to find a free one:
+ * one step per run already made in the same microsecond, so a millisecond
+ * is far more than any burst, and bounds the failed inserts on the loop. */
+#define RUN_ID_MAX_STEPS 1000
+
+/* Airflow 3's id for a run started now: "manual__2026-12-02T14:18:50.123456+00:00". */
+static void run_id_at(dagd_run_type type, int64_t usec, char *out, size_t n) {
+  char ts[DAGD_TIME_USEC_LEN];
+  dagd_time_format_offset_usec(usec, 0, ts);
+  snprintf(out, n, "%s__%s", dagd_run_type_name(type), ts);
+}
+
 int dagd__api_create_run(dagd_api *api, const dagd_dag *dag, dagd_run_type type, int64_t logical_date,
                          const char *run_id, const json_t *conf, int64_t event_id, double now, dagd_store_run *out,
                          dagd_err *err) {
   char id[96];
-  if (run_id == NULL) {
-    dagd_sched_run_id(type, logical_date, id);
-    run_id = id;
-  }
+  int64_t usec = dagd_time_usec(now);
   char *conf_text = json_dumps(conf, DAGD_API_DUMP);
   dagd_store_run run = {
-      .dag_id = (char *)dag->id, .run_id = (char *)run_id, .run_type = type, .logical_date = logical_date,
-      .has_interval = true, .interval_start = logical_date, .interval_end = logical_date, .conf = conf_text,
-      .state = DAGD_RUN_QUEUED, .queued_at = now, .event_id = event_id};
-  int rc = dagd_store_run_create(api->store, dag, &run, err);
+      .dag_id = (char *)dag->id, .run_id = run_id ? (char *)run_id : id, .run_type = type,
+      .logical_date = logical_date, .has_interval = true, .interval_start = logical_date,
+      .interval_end = logical_date, .conf = conf_text, .state = DAGD_RUN_QUEUED, .queued_at = now,
+      .event_id = event_id};
+  int rc;
+  for (int step = 0;; step++) {
+    if (run_id == NULL) run_id_at(type, usec + step, id, sizeof(id));
+    dagd_err attempt;
+    dagd_err_init(&attempt);
+    run.pk = 0;
+    rc = dagd_store_run_create(api->store, dag, &run, &attempt);
+    /* A generated id that is taken (a run made in the same microsecond, or
+     * a client's id of that shape) steps to the next microsecond: the
+     * failed insert wrote nothing (pk unset), the transaction goes on. */
+    bool taken = rc == DAGD_EEXIST && run.pk == 0;
+    if (run_id == NULL && taken && step < RUN_ID_MAX_STEPS) continue;
+    if (run_id == NULL && taken)
+      rc = dagd_err_set(err, DAGD_ELIMIT, "DAG \"%s\": no free run id in %d microseconds up to %s, retry",
+                        dag->id, RUN_ID_MAX_STEPS + 1, id);
+    else if (rc != 0 && err != NULL && !dagd_err_is_set(err))
+      *err = attempt;
+    break;
+  }
   if (rc == 0) {
     *out = run;
     out->dag_id = dagd_strdup(dag->id);
-    out->run_id = dagd_strdup(run_id);
+    out->run_id = dagd_strdup(run.run_id);
     out->conf = conf_text;
     conf_text = NULL;
   }
@@ -98,7 +125,9 @@ int dagd__api_runs_post(dagd_api *api, const dagd_api_request *req, dagd_api_res
   if (rc == 0) rc = dagd_store_commit_durable(api->store, &err);
   if (rc != 0) {
     dagd_store_rollback(api->store);
-    status = rc == DAGD_EEXIST ? dagd__api_error(resp, 409, "%s", err.msg) : dagd__api_store_error(resp, &err);
+    /* Only a client's own id can conflict: a generated one steps past. */
+    status = rc == DAGD_EEXIST && run_id != NULL ? dagd__api_error(resp, 409, "%s", err.msg)
+                                                 : dagd__api_store_error(resp, &err);
     goto out;
   }
   if (api->hooks.changed) api->hooks.changed(api->hooks.data, dag->id);

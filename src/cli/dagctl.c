@@ -70,7 +70,9 @@ static const cli_command commands[] = {
      "\n"
      "  --conf JSON     the run's conf, a JSON object (templates read it as conf.*)\n"
      "  --date T        the logical date (RFC 3339, default now)\n"
-     "  --run-id ID     the run id (default manual__<logical date>)\n"
+     "  --run-id ID     the run id (default manual__<now to the microsecond>, e.g.\n"
+     "                  manual__2026-12-02T14:18:50.123456+00:00); an id that\n"
+     "                  exists is refused (409)\n"
      "  --wait          follow the run to its end: a live progress line on a\n"
      "                  terminal, a line per change otherwise; exit 1 if it fails\n",
      cmd_api},

@@ -1,5 +1,6 @@
 /* Civil calendar arithmetic, durations and RFC 3339 text, all over int64
- * seconds since the Unix epoch. Nothing here knows about zones.
+ * seconds since the Unix epoch (microseconds where run ids need them).
+ * Nothing here knows about zones.
  * SPDX-License-Identifier: MIT */
 #include <ctype.h>
 #include <math.h>
@@ -215,4 +216,16 @@ void dagd_time_format_offset(int64_t t, int32_t offset, char *out) {
   int32_t a = offset < 0 ? -offset : offset;
   snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", tm.year, tm.mon, tm.mday, tm.hour, tm.min,
            tm.sec, offset < 0 ? '-' : '+', (int)(a / 3600), (int)(a % 3600 / 60));
+}
+
+int64_t dagd_time_usec(double t) { return llround(t * 1e6); }
+
+void dagd_time_format_offset_usec(int64_t usec, int32_t offset, char *out) {
+  int64_t secs = floor_div(usec, 1000000);
+  dagd_tm tm;
+  dagd_epoch_to_tm(secs + offset, &tm);
+  int32_t a = offset < 0 ? -offset : offset;
+  snprintf(out, DAGD_TIME_USEC_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%06d%c%02d:%02d", tm.year, tm.mon, tm.mday,
+           tm.hour, tm.min, tm.sec, (int)(usec - secs * 1000000), offset < 0 ? '-' : '+', (int)(a / 3600),
+           (int)(a % 3600 / 60));
 }

@@ -42,7 +42,7 @@ run "$DAGCTL" dags
 expect_rc 0 "dags"
 expect_out "confd" "dags lists confd"
 run "$DAGCTL" -o json dags
-python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["total_entries"]==5, d' "$out" && ok || fail "dags -o json"
+python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["total_entries"]==6, d' "$out" && ok || fail "dags -o json"
 
 # trigger --wait with conf reaching the template; the exit follows the run.
 run "$DAGCTL" trigger confd --conf '{"x": "hello world"}' --run-id r1 --wait
@@ -58,6 +58,33 @@ expect_rc 1 "trigger --wait of a failing DAG exits 1"
 run "$DAGCTL" tasks fails "$(db "select run_id from dag_run where dag_id='fails'")"
 expect_out "failed" "tasks shows the failure"
 expect_out " 4 " "tasks shows the exit code"
+
+# Triggers in one second are as many runs: ids carry microseconds
+# (manual__2026-12-02T14:18:50.123456+00:00); a burst of 40 at once gives 40
+# runs and no 409, which only a client's own existing id gets.
+run "$DAGCTL" trigger burst
+expect_rc 0 "first of two triggers"
+first=$(sed -n 's/^triggered burst //p' <<<"$out")
+run "$DAGCTL" trigger burst
+expect_rc 0 "second trigger in the same second"
+second=$(sed -n 's/^triggered burst //p' <<<"$out")
+[[ "$first" =~ ^manual__[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}\+00:00$ ]] && ok ||
+  fail "manual run id shape: $first"
+[ -n "$second" ] && [ "$first" != "$second" ] && ok || fail "two triggers, two ids: $first $second"
+burst_pids=()
+for i in $(seq 40); do
+  "$DAGCTL" trigger burst >"$WORK/burst.$i" 2>&1 &
+  burst_pids+=($!)
+done
+burst_failed=0
+for bp in "${burst_pids[@]}"; do wait "$bp" || burst_failed=$((burst_failed + 1)); done
+[ "$burst_failed" = 0 ] && ok || { out=$(cat "$WORK"/burst.*); fail "$burst_failed of 40 triggers in a burst failed"; }
+[ "$(db "select count(*) from dag_run where dag_id='burst'")" = 42 ] && ok || fail "42 runs of burst"
+[ "$(db "select count(distinct run_id) from dag_run where dag_id='burst' and run_id like 'manual\_\_%.%+00:00' escape '\\'")" = 42 ] &&
+  ok || fail "42 distinct manual ids of burst"
+run "$DAGCTL" trigger burst --run-id "$second"
+expect_rc 1 "trigger with an existing generated id"
+expect_out "409" "409 on a client's id that exists"
 
 # clear with downstream: a and b run again (try 2).
 run "$DAGCTL" clear confd r1 --task a --downstream

@@ -42,6 +42,7 @@ typedef struct fixture {
   dagd_store *st;
   dagd_dagbag bag;
   dagd_api api;
+  double now; /* the requests' clock */
   int changed;
   int killed;
   dagd_kv secrets[2];
@@ -54,6 +55,7 @@ static void hook_kill(void *data, int64_t pk, const char *task) { ((fixture *)da
 
 static int setup_with(void **state, char *const *tokens, char *const *scopes, size_t n) {
   fixture *f = calloc(1, sizeof(*f));
+  f->now = NOW;
   strcpy(f->dir, "/tmp/dagd-api-XXXXXX");
   assert_non_null(mkdtemp(f->dir));
   char path[128];
@@ -139,7 +141,7 @@ static json_t *request(fixture *f, const char *method, const char *path, const c
                             .query = q ? q + 1 : "", .body = body, .body_len = body ? strlen(body) : 0,
                             .content_type = c ? c->content_type : NULL, .authorization = c ? c->auth : NULL,
                             .signature = c ? c->signature : NULL, .grafana_signature = c ? c->gsig : NULL,
-                            .grafana_timestamp = c ? c->gts : NULL, .local = true, .now = NOW};
+                            .grafana_timestamp = c ? c->gts : NULL, .local = true, .now = f->now};
     dagd_api_response resp;
     dagd_api_response_init(&resp);
     dagd_api_dispatch(&f->api, route, &req, &resp);
@@ -186,9 +188,9 @@ static void test_trigger_and_runs(void **state) {
   assert_int_equal(f->changed, 1);
   /* The same run id: 409, nothing added. */
   json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{\"dag_run_id\": \"my_run\"}", NULL, 409));
-  /* Defaults: manual__<now>, empty conf. */
+  /* Defaults: manual__<now to the microsecond>, empty conf. */
   r = request(f, "POST", "/api/v1/dags/etl/dagRuns", "{}", NULL, 200);
-  assert_string_equal(jstr(r, "dag_run_id"), "manual__2026-01-01T00:00:00+00:00");
+  assert_string_equal(jstr(r, "dag_run_id"), "manual__2026-01-01T00:00:00.000000+00:00");
   json_decref(r);
   /* Bad input: each refused, nothing written. */
   json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{bad json", NULL, 400));
@@ -261,6 +263,89 @@ static void test_trigger_and_runs(void **state) {
   json_decref(r);
   json_decref(request(f, "GET", "/api/v1/dags/etl/dagRuns/my_run/taskInstances?limit=0", NULL, NULL, 400));
   json_decref(request(f, "GET", "/api/v1/dags/etl/dagRuns/my_run/taskInstances?offset=-1", NULL, NULL, 400));
+}
+
+/* The run id of a trigger answered 200, as a heap string. */
+static char *trigger(fixture *f, const char *body) {
+  json_t *r = request(f, "POST", "/api/v1/dags/etl/dagRuns", body, NULL, 200);
+  char *id = strdup(jstr(r, "dag_run_id"));
+  json_decref(r);
+  return id;
+}
+
+/* Triggers in one second, even in one microsecond, are as many runs
+ * (Airflow 3): generated ids carry microseconds and step past an id that
+ * is taken; only a client's own id that exists gets 409. */
+static void test_trigger_same_second(void **state) {
+  fixture *f = *state;
+  f->now = NOW + 0.123456;
+  char *a = trigger(f, "{}"), *b = trigger(f, "{}");
+  assert_string_equal(a, "manual__2026-01-01T00:00:00.123456+00:00");
+  assert_string_equal(b, "manual__2026-01-01T00:00:00.123457+00:00");
+  /* Both on one logical date (in whole seconds). */
+  assert_int_equal(count(f, "select count(distinct logical_date) from dag_run"), 1);
+  /* A client asking for an id that exists: 409, nothing added. */
+  char body[128];
+  snprintf(body, sizeof(body), "{\"dag_run_id\": \"%s\"}", b);
+  json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", body, NULL, 409));
+  assert_int_equal(count(f, "select count(*) from dag_run"), 2);
+  free(a);
+  free(b);
+
+  /* A burst of 40 with one clock reading: 40 runs, 40 ids. */
+  f->now = NOW + 1;
+  json_t *seen = json_object();
+  for (int i = 0; i < 40; i++) {
+    char *id = trigger(f, "{}");
+    assert_null(json_object_get(seen, id));
+    json_object_set_new(seen, id, json_true());
+    free(id);
+  }
+  assert_non_null(json_object_get(seen, "manual__2026-01-01T00:00:01.000000+00:00"));
+  assert_non_null(json_object_get(seen, "manual__2026-01-01T00:00:01.000039+00:00"));
+  json_decref(seen);
+  assert_int_equal(count(f, "select count(*) from dag_run"), 42);
+  assert_int_equal(count(f, "select count(*) from task_instance"), 42 * 3);
+
+  /* An id a client took earlier is stepped past, not a 409. */
+  f->now = NOW + 2;
+  free(trigger(f, "{\"dag_run_id\": \"manual__2026-01-01T00:00:02.000000+00:00\"}"));
+  a = trigger(f, "{}");
+  assert_string_equal(a, "manual__2026-01-01T00:00:02.000001+00:00");
+  free(a);
+  /* The step after a second's last microsecond is the next second. */
+  f->now = NOW + 3.999999;
+  free(trigger(f, "{}"));
+  a = trigger(f, "{}");
+  assert_string_equal(a, "manual__2026-01-01T00:00:04.000000+00:00");
+  free(a);
+  /* A logical date given twice: two manual runs share it. */
+  a = trigger(f, "{\"logical_date\": \"2025-06-01T00:00:00Z\"}");
+  b = trigger(f, "{\"logical_date\": \"2025-06-01T00:00:00Z\"}");
+  assert_string_not_equal(a, b);
+  assert_int_equal(count(f, "select count(*) from dag_run where logical_date = 1748736000"), 2);
+  free(a);
+  free(b);
+  /* Every id of the 1000 steps past the clock taken: 503 (retry), still
+   * never 409, nothing written. */
+  char cmd[512];
+  snprintf(cmd, sizeof(cmd),
+           "/usr/bin/python3 -c \"import sqlite3; c = sqlite3.connect('%s/state.db'); "
+           "c.executemany(\\\"insert into dag_run (dag_id, run_id, run_type, logical_date, state) "
+           "values ('etl', ?, 'manual', 0, 'success')\\\", "
+           "[('manual__2026-01-01T00:00:05.%%06d+00:00' %% i,) for i in range(1001)]); c.commit()\"",
+           f->dir);
+  assert_int_equal(system(cmd), 0);
+  int64_t before = count(f, "select count(*) from dag_run");
+  f->now = NOW + 5;
+  json_t *r = request(f, "POST", "/api/v1/dags/etl/dagRuns", "{}", NULL, 503);
+  assert_non_null(strstr(jstr(r, "detail"), "no free run id"));
+  json_decref(r);
+  assert_int_equal(count(f, "select count(*) from dag_run"), before);
+  f->now = NOW + 5.001001;
+  a = trigger(f, "{}");
+  assert_string_equal(a, "manual__2026-01-01T00:00:05.001001+00:00");
+  free(a);
 }
 
 static void test_mark_clear_pause(void **state) {
@@ -355,6 +440,45 @@ static void test_events(void **state) {
   json_decref(r);
   assert_int_equal(f->api.events_duplicate, 1);
   assert_int_equal(f->api.events_rejected, 3);
+}
+
+/* Events in one second start as many runs of a DAG without a cooldown
+ * ("other"); repeats of an event id still start nothing. */
+static void test_events_same_second(void **state) {
+  fixture *f = *state;
+  f->now = NOW + 0.5;
+  json_t *r = request(f, "POST", "/api/v1/events", "{\"name\": \"HighLatency\", \"id\": \"h1\"}", NULL, 202);
+  assert_int_equal(json_array_size(json_object_get(r, "dag_runs")), 1);
+  assert_string_equal(jstr(json_array_get(json_object_get(r, "dag_runs"), 0), "dag_run_id"),
+                      "event__2026-01-01T00:00:00.500000+00:00");
+  json_decref(r);
+  r = request(f, "POST", "/api/v1/events", "{\"name\": \"HighLatency\", \"id\": \"h2\"}", NULL, 202);
+  assert_int_equal(json_array_size(json_object_get(r, "dag_runs")), 1);
+  assert_string_equal(jstr(json_array_get(json_object_get(r, "dag_runs"), 0), "dag_run_id"),
+                      "event__2026-01-01T00:00:00.500001+00:00");
+  json_decref(r);
+  r = request(f, "POST", "/api/v1/events", "{\"name\": \"HighLatency\", \"id\": \"h2\"}", NULL, 202);
+  assert_true(json_is_true(json_object_get(r, "duplicate")));
+  assert_int_equal(json_array_size(json_object_get(r, "dag_runs")), 0);
+  json_decref(r);
+  assert_int_equal(count(f, "select count(*) from dag_run where dag_id = 'other' and run_type = 'event'"), 2);
+  /* The run keeps the event it came from. */
+  assert_int_equal(count(f, "select count(distinct event_id) from dag_run where dag_id = 'other'"), 2);
+
+  /* One Alertmanager delivery whose new alerts name two events "other"
+   * listens to: two runs of it from one request (and one of etl). */
+  r = request(f, "POST", "/api/v1/hooks/alertmanager",
+              "{\"version\": \"4\", \"status\": \"firing\", \"alerts\": ["
+              "{\"status\": \"firing\", \"labels\": {\"alertname\": \"HighLatency\"}, \"fingerprint\": \"f1\","
+              " \"startsAt\": \"2026-01-01T00:00:00Z\"},"
+              "{\"status\": \"firing\", \"labels\": {\"alertname\": \"Drift\", \"event\": \"drift_detected\"},"
+              " \"fingerprint\": \"f2\", \"startsAt\": \"2026-01-01T00:00:00Z\"}]}",
+              NULL, 202);
+  assert_int_equal(json_array_size(json_object_get(r, "dag_runs")), 3);
+  json_decref(r);
+  assert_int_equal(count(f, "select count(*) from dag_run where dag_id = 'other' and run_type = 'event'"), 4);
+  assert_int_equal(count(f, "select count(*) from dag_run where dag_id = 'etl' and run_type = 'event'"), 1);
+  assert_int_equal(count(f, "select count(distinct run_id) from dag_run where dag_id = 'other'"), 4);
 }
 
 static const char *am_payload(const char *status, const char *starts) {
@@ -553,8 +677,10 @@ static void test_logs(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_trigger_and_runs, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_trigger_same_second, setup, teardown),
       cmocka_unit_test_setup_teardown(test_mark_clear_pause, setup, teardown),
       cmocka_unit_test_setup_teardown(test_events, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_events_same_second, setup, teardown),
       cmocka_unit_test_setup_teardown(test_alertmanager, setup, teardown),
       cmocka_unit_test_setup_teardown(test_signatures, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tokens_and_scopes, setup_tokens, teardown),

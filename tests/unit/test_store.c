@@ -191,6 +191,33 @@ static void test_runs(void **state) {
   assert_int_equal(dagd_store_run_last_scheduled(f->st, "none", &last, &err), DAGD_ENOENT);
 }
 
+/* Only scheduled runs are unique per (dag_id, logical_date): manual and
+ * event runs share a date freely, as in Airflow 3, which dropped the
+ * unique logical date (a backfill makes a run only for a date with none). */
+static void test_runs_share_logical_date(void **state) {
+  fixture *f = *state;
+  dagd_err err;
+  dagd_err_init(&err);
+  const char *ids[] = {"manual__2026-01-01T00:00:00.000000+00:00", "manual__2026-01-01T00:00:00.000001+00:00",
+                       "event__2026-01-01T00:00:00.000000+00:00", "event__2026-01-01T00:00:00.000001+00:00"};
+  for (size_t i = 0; i < DAGD_ARRAY_LEN(ids); i++) {
+    dagd_store_run r = make_run("d", ids[i], i < 2 ? DAGD_RUN_MANUAL : DAGD_RUN_EVENT, 1767225600);
+    assert_int_equal(dagd_store_run_insert(f->st, &r, &err), 0);
+  }
+  dagd_store_run s = make_run("d", "scheduled__2026-01-01T00:00:00+00:00", DAGD_RUN_SCHEDULED, 1767225600);
+  assert_int_equal(dagd_store_run_insert(f->st, &s, &err), 0);
+  dagd_store_run s2 = make_run("d", "scheduled_again", DAGD_RUN_SCHEDULED, 1767225600);
+  assert_int_equal(dagd_store_run_insert(f->st, &s2, &err), DAGD_EEXIST);
+  dagd_err_init(&err);
+  /* The run id stays unique whatever the type. */
+  dagd_store_run m = make_run("d", ids[0], DAGD_RUN_MANUAL, 0);
+  assert_int_equal(dagd_store_run_insert(f->st, &m, &err), DAGD_EEXIST);
+  int64_t n;
+  dagd_err_init(&err);
+  assert_int_equal(dagd_store_run_count(f->st, "d", DAGD_RUN_QUEUED, &n, &err), 0);
+  assert_int_equal(n, 5);
+}
+
 static void test_task_instances_and_outputs(void **state) {
   fixture *f = *state;
   dagd_err err;
@@ -402,6 +429,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_not_a_database, setup, teardown),
       cmocka_unit_test_setup_teardown(test_dags, setup, teardown),
       cmocka_unit_test_setup_teardown(test_runs, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_runs_share_logical_date, setup, teardown),
       cmocka_unit_test_setup_teardown(test_task_instances_and_outputs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_events_and_backfills, setup, teardown),
       cmocka_unit_test_setup_teardown(test_migrations_from_every_version, setup, teardown),

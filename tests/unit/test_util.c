@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -150,11 +151,45 @@ static void test_time_parse(void **state) {
   assert_string_equal(out, "2025-12-31T18:30:00-05:30");
 }
 
+static void test_time_usec(void **state) {
+  /* The clock's double rounds to the nearest microsecond. */
+  assert_int_equal(dagd_time_usec(1767225600.0), 1767225600000000LL);
+  assert_int_equal(dagd_time_usec(1767225600.123456), 1767225600123456LL);
+  assert_int_equal(dagd_time_usec(1796221130.9999996), 1796221131000000LL);
+  char out[DAGD_TIME_USEC_LEN];
+  dagd_time_format_offset_usec(1796221130123456LL, 0, out);
+  assert_string_equal(out, "2026-12-02T14:18:50.123456+00:00");
+  /* Six digits always, also for a whole second. */
+  dagd_time_format_offset_usec(1767225600000000LL, 0, out);
+  assert_string_equal(out, "2026-01-01T00:00:00.000000+00:00");
+  dagd_time_format_offset_usec(1767225600000001LL, 3600, out);
+  assert_string_equal(out, "2026-01-01T01:00:00.000001+01:00");
+  /* The next microsecond after the last of a day is the next day. */
+  dagd_time_format_offset_usec(1767225599999999LL + 1, 0, out);
+  assert_string_equal(out, "2026-01-01T00:00:00.000000+00:00");
+  dagd_time_format_offset_usec(1767225599999999LL, -(5 * 3600 + 1800), out);
+  assert_string_equal(out, "2025-12-31T18:29:59.999999-05:30");
+  /* Before the epoch the fraction still counts up from the second below. */
+  dagd_time_format_offset_usec(-1, 0, out);
+  assert_string_equal(out, "1969-12-31T23:59:59.999999+00:00");
+  /* The text is a valid run id, and it parses back to its second. */
+  char id[64];
+  dagd_time_format_offset_usec(1796221130123456LL, 0, out);
+  snprintf(id, sizeof(id), "manual__%s", out);
+  assert_true(dagd_run_id_valid(id));
+  int64_t t;
+  int has;
+  assert_int_equal(dagd_time_parse(out, &t, &has, NULL), 0);
+  assert_int_equal(t, 1796221130);
+  assert_int_equal(has, 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_err_first_wins), cmocka_unit_test(test_buf),
       cmocka_unit_test(test_ids),            cmocka_unit_test(test_civil),
       cmocka_unit_test(test_duration),       cmocka_unit_test(test_time_parse),
+      cmocka_unit_test(test_time_usec),
   };
   return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }

@@ -26,3 +26,7 @@ f:shell { id = "boom", cmd = "exit 4" }
 -- Listens to events.
 local e = dagd.dag { id = "retrain", on_event = { "drift_detected", "HighDrift" } }
 e:shell { id = "go", cmd = "echo {{ conf.event }} {{ conf.payload.psi | default('-') }} >> retrain.out" }
+
+-- Triggered in bursts: every trigger is a run.
+local t = dagd.dag { id = "burst" }
+t:shell { id = "noop", cmd = "true" }
