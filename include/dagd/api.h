@@ -8,6 +8,10 @@
 #ifndef DAGD_API_H
 #define DAGD_API_H
 
+#if defined(DAGD_LAYER_PURE) || defined(DAGD_LAYER_LUA) || defined(DAGD_LAYER_STORE) || defined(DAGD_LAYER_ENGINE)
+#error "dagd/api.h is above this layer (see the layers in CMakeLists.txt)"
+#endif
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -6,6 +6,10 @@
 #ifndef DAGD_CONFIG_H
 #define DAGD_CONFIG_H
 
+#if defined(DAGD_LAYER_PURE) || defined(DAGD_LAYER_STORE) || defined(DAGD_LAYER_ENGINE) || defined(DAGD_LAYER_API)
+#error "dagd/config.h is above this layer (see the layers in CMakeLists.txt)"
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
 

@@ -23,6 +23,10 @@
 #ifndef DAGD_ENGINE_H
 #define DAGD_ENGINE_H
 
+#if defined(DAGD_LAYER_PURE) || defined(DAGD_LAYER_LUA) || defined(DAGD_LAYER_STORE) || defined(DAGD_LAYER_API)
+#error "dagd/engine.h is above this layer (see the layers in CMakeLists.txt)"
+#endif
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

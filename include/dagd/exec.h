@@ -11,6 +11,10 @@
 #ifndef DAGD_EXEC_H
 #define DAGD_EXEC_H
 
+#if defined(DAGD_LAYER_PURE) || defined(DAGD_LAYER_LUA) || defined(DAGD_LAYER_STORE) || defined(DAGD_LAYER_ENGINE) || defined(DAGD_LAYER_API)
+#error "dagd/exec.h is above this layer (see the layers in CMakeLists.txt)"
+#endif
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>

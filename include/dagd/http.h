@@ -7,6 +7,10 @@
 #ifndef DAGD_HTTP_H
 #define DAGD_HTTP_H
 
+#if defined(DAGD_LAYER_PURE) || defined(DAGD_LAYER_LUA) || defined(DAGD_LAYER_STORE) || defined(DAGD_LAYER_ENGINE) || defined(DAGD_LAYER_API)
+#error "dagd/http.h is above this layer (see the layers in CMakeLists.txt)"
+#endif
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

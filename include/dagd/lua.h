@@ -8,6 +8,10 @@
 #ifndef DAGD_LUA_H
 #define DAGD_LUA_H
 
+#if defined(DAGD_LAYER_PURE) || defined(DAGD_LAYER_STORE) || defined(DAGD_LAYER_ENGINE)
+#error "dagd/lua.h is above this layer (see the layers in CMakeLists.txt)"
+#endif
+
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -9,6 +9,10 @@
 #ifndef DAGD_OPERATORS_H
 #define DAGD_OPERATORS_H
 
+#if defined(DAGD_LAYER_PURE) || defined(DAGD_LAYER_LUA) || defined(DAGD_LAYER_STORE) || defined(DAGD_LAYER_ENGINE) || defined(DAGD_LAYER_API)
+#error "dagd/operators.h is above this layer (see the layers in CMakeLists.txt)"
+#endif
+
 #include <jansson.h>
 #include <stdio.h>
 

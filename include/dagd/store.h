@@ -11,6 +11,10 @@
 #ifndef DAGD_STORE_H
 #define DAGD_STORE_H
 
+#if defined(DAGD_LAYER_PURE) || defined(DAGD_LAYER_LUA)
+#error "dagd/store.h is above this layer (see the layers in CMakeLists.txt)"
+#endif
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -1,0 +1,107 @@
+/* The task instances of active runs, kept between passes so that a pass
+ * does not read every row of every active run again: it re-reads only
+ * the rows that change outside it (running tries end in
+ * dagd_engine_try_end); everything else changes in the pass itself, which
+ * writes through both. What the API changes drops the runs it touches.
+ * SPDX-License-Identifier: MIT */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dagd/util.h"
+#include "engine/internal.h"
+
+static run_cache **bucket(dagd_engine *e, int64_t pk) {
+  if (e->cache == NULL) e->cache = dagd_calloc(ENGINE_CACHE_BUCKETS, sizeof(run_cache *));
+  return &e->cache[(uint64_t)pk % ENGINE_CACHE_BUCKETS];
+}
+
+static void entry_free(run_cache *c) {
+  dagd_store_ti_list_clear(&c->rows);
+  free(c->row_of);
+  free(c);
+}
+
+void dagd__cache_drop(dagd_engine *e, int64_t pk) {
+  if (e->cache == NULL) return;
+  for (run_cache **p = bucket(e, pk); *p; p = &(*p)->next) {
+    if ((*p)->pk == pk) {
+      run_cache *c = *p;
+      *p = c->next;
+      entry_free(c);
+      return;
+    }
+  }
+}
+
+void dagd__cache_clear(dagd_engine *e, const char *dag_id) {
+  if (e->cache == NULL) return;
+  for (size_t b = 0; b < ENGINE_CACHE_BUCKETS; b++) {
+    for (run_cache **p = &e->cache[b]; *p;) {
+      run_cache *c = *p;
+      if (dag_id == NULL || strcmp(c->dag->id, dag_id) == 0) {
+        *p = c->next;
+        entry_free(c);
+      } else {
+        p = &c->next;
+      }
+    }
+  }
+  if (dag_id == NULL) {
+    free(e->cache);
+    e->cache = NULL;
+  }
+}
+
+/* Reads a run's rows; tasks that left the DAG become removed (unless
+ * finished or running), tasks that joined it get a row. *inserted tells
+ * whether rows were added (then read them again). */
+static int load_rows(dagd_engine *e, const dagd_dag *dag, run_cache *c, bool *inserted, dagd_err *err) {
+  *inserted = false;
+  if (dagd_store_ti_list_run(e->store, c->pk, &c->rows, err) < 0) return err->code;
+  for (size_t i = 0; i < c->rows.n; i++) {
+    dagd_store_ti *row = &c->rows.tis[i];
+    long t = dagd_dag_task_index(dag, row->task_id);
+    if (t >= 0) {
+      c->row_of[t] = row;
+    } else if (!dagd_ti_state_finished(row->state) && row->state != DAGD_TI_RUNNING) {
+      row->state = DAGD_TI_REMOVED;
+      if (dagd_store_ti_update(e->store, row, err) < 0) return err->code;
+    }
+  }
+  for (size_t t = 0; t < dag->n_tasks; t++) {
+    if (c->row_of[t] != NULL) continue;
+    const dagd_task *task = dag->tasks[t];
+    dagd_store_ti ti = {.run_pk = c->pk, .task_id = task->id, .state = DAGD_TI_NONE, .max_tries = task->retries + 1,
+                        .pool = task->pool, .priority_weight = task->weight};
+    if (dagd_store_ti_insert(e->store, &ti, err) < 0) return err->code;
+    *inserted = true;
+  }
+  return 0;
+}
+
+run_cache *dagd__cache_get(dagd_engine *e, const dagd_dag *dag, int64_t pk, dagd_err *err) {
+  for (run_cache *c = *bucket(e, pk); c; c = c->next)
+    if (c->pk == pk && c->dag == dag) return c;
+  dagd__cache_drop(e, pk); /* made for another version of the DAG */
+  for (int attempt = 0; attempt < 2; attempt++) {
+    run_cache *c = dagd_calloc(1, sizeof(*c));
+    c->pk = pk;
+    c->dag = dag;
+    c->row_of = dagd_calloc(dag->n_tasks ? dag->n_tasks : 1, sizeof(*c->row_of));
+    bool inserted;
+    if (load_rows(e, dag, c, &inserted, err) < 0) {
+      entry_free(c);
+      return NULL;
+    }
+    if (inserted) { /* read them back with the rest */
+      entry_free(c);
+      continue;
+    }
+    run_cache **b = bucket(e, pk);
+    c->next = *b;
+    *b = c;
+    return c;
+  }
+  dagd_err_set(err, DAGD_EIO, "run %lld: task instances added but not read back", (long long)pk);
+  return NULL;
+}

@@ -1,0 +1,75 @@
+/* What the engine's files share: the engine object, its DAG entries, the
+ * run cache and the set of tries it asked to stop.
+ * SPDX-License-Identifier: MIT */
+#ifndef DAGD_ENGINE_INTERNAL_H
+#define DAGD_ENGINE_INTERNAL_H
+
+#include "dagd/engine.h"
+#include "dagd/err.h"
+#include "dagd/sched.h"
+
+/* A loaded DAG and what the engine knows of its planning. */
+typedef struct engine_dag {
+  const dagd_dag *dag;
+  bool paused;
+  bool plan;          /* plan at the next pass, whatever next_due says */
+  bool has_next;      /* next_due is known: an interval not yet created */
+  bool blocked;       /* next_due has come, but max_active_runs holds it */
+  int64_t next_due;   /* when that interval's run becomes due */
+} engine_dag;
+
+/* The task instances of an active run, kept between passes (cache.c). */
+typedef struct run_cache {
+  int64_t pk;
+  const dagd_dag *dag;
+  dagd_store_ti_list rows;
+  dagd_store_ti **row_of;   /* per task index of dag */
+  struct run_cache *next;
+} run_cache;
+
+#define ENGINE_CACHE_BUCKETS 256
+
+/* A try the engine asked to stop at its execution_timeout. */
+typedef struct stop_entry {
+  int64_t run_pk;
+  char *task_id;
+  int try_number;
+} stop_entry;
+
+struct dagd_engine {
+  dagd_store *store;
+  int parallelism;
+  const dagd_kv *pools;
+  size_t n_pools;
+  uint64_t rng;
+  engine_dag *dags;         /* sorted by id */
+  size_t n_dags;
+  run_cache **cache;        /* ENGINE_CACHE_BUCKETS buckets, or NULL */
+  stop_entry *stopping;
+  size_t n_stopping;
+  size_t in_flight;
+  bool draining;
+};
+
+engine_dag *dagd__engine_dag(const dagd_engine *e, const char *dag_id);
+/* A number in [0, 1) for retry jitter. */
+double dagd__engine_jitter(dagd_engine *e);
+
+/* cache.c */
+/* The cached rows of a run, loaded (and completed: tasks added to the DAG
+ * join, tasks gone are removed) when missing or made for another version
+ * of the DAG. In the caller's transaction. NULL with err set on failure. */
+run_cache *dagd__cache_get(dagd_engine *e, const dagd_dag *dag, int64_t pk, dagd_err *err);
+void dagd__cache_drop(dagd_engine *e, int64_t pk);
+/* Drops the cached runs of a DAG (NULL: every run). */
+void dagd__cache_clear(dagd_engine *e, const char *dag_id);
+
+/* tries.c */
+/* Whether the engine asked this try to stop; remove takes it off the set. */
+bool dagd__stopping(dagd_engine *e, int64_t run_pk, const char *task_id, int try_number, bool remove);
+void dagd__stopping_add(dagd_engine *e, int64_t run_pk, const char *task_id, int try_number);
+void dagd__stopping_clear(dagd_engine *e);
+/* A deep copy of a run row. */
+void dagd__run_copy(dagd_store_run *dst, const dagd_store_run *src);
+
+#endif

@@ -1,0 +1,449 @@
+/* The scheduling pass: one transaction that advances every active run
+ * through the scheduler core, creates the runs that are due, promotes the
+ * queued runs that have room, and records the tries to start; it repeats
+ * the planning and promotion while a run ending in the pass frees a slot,
+ * so that no slot freed here waits for another event. Its cost follows
+ * the active runs and the DAGs that are due, never the history.
+ * SPDX-License-Identifier: MIT */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dagd/log.h"
+#include "dagd/util.h"
+#include "engine/internal.h"
+
+/* Rounds of planning and promotion in one pass. Each round creates,
+ * ends or promotes a run; a pass that reaches the bound (a DAG whose
+ * runs end at once, with years of catchup) asks for another pass now. */
+#define MAX_ROUNDS 64
+/* Runs one plan of one DAG may create. */
+#define PLAN_CAP 64
+
+typedef struct candidate_ref {
+  size_t run;                 /* index into pass.runs */
+  dagd_store_ti *ti;          /* the cached row: updated in place when it starts */
+  const dagd_task *task;
+} candidate_ref;
+
+typedef struct pass {
+  dagd_engine *e;
+  double now;
+  dagd_engine_actions *out;
+  dagd_err *err;
+  dagd_store_run *runs;       /* the active runs, then the runs created */
+  bool *held;                 /* queued and held by max_active_runs */
+  size_t n_runs, cap_runs;
+  int *running_runs;          /* per engine DAG */
+  int *queued_runs;
+  int *running_tis;
+  char **pools;
+  int *pool_used;
+  size_t n_pools;
+  dagd_sched_candidate *cand;
+  candidate_ref *cref;
+  size_t n_cand, cap_cand;
+  int64_t *finished;          /* runs that ended: leave the cache after the commit */
+  size_t n_finished;
+  bool run_ended;             /* in this round */
+  double wake;
+} pass;
+
+static void wake_at(pass *p, double t) {
+  if (t > 0 && (p->wake == 0 || t < p->wake)) p->wake = t;
+}
+
+static void changed_run(pass *p, int64_t pk) {
+  dagd_engine_actions *a = p->out;
+  a->changed_runs = dagd_realloc(a->changed_runs, (a->n_changed_runs + 1) * sizeof(int64_t));
+  a->changed_runs[a->n_changed_runs++] = pk;
+}
+
+static size_t pool_slot(pass *p, const char *name) {
+  for (size_t i = 0; i < p->n_pools; i++)
+    if (strcmp(p->pools[i], name) == 0) return i;
+  p->pools = dagd_realloc(p->pools, (p->n_pools + 1) * sizeof(char *));
+  p->pool_used = dagd_realloc(p->pool_used, (p->n_pools + 1) * sizeof(int));
+  p->pools[p->n_pools] = dagd_strdup(name);
+  p->pool_used[p->n_pools] = 0;
+  return p->n_pools++;
+}
+
+/* Slots of a pool: from the options; "default", and a pool not
+ * configured, are limited only by parallelism. */
+static int pool_slots(const dagd_engine *e, const char *name) {
+  for (size_t i = 0; i < e->n_pools; i++)
+    if (strcmp(e->pools[i].key, name) == 0) return atoi(e->pools[i].value);
+  return e->parallelism;
+}
+
+static size_t add_run(pass *p, const dagd_store_run *run, bool copy) {
+  if (p->n_runs == p->cap_runs) {
+    p->cap_runs = p->cap_runs ? p->cap_runs * 2 : 16;
+    p->runs = dagd_realloc(p->runs, p->cap_runs * sizeof(*p->runs));
+    p->held = dagd_realloc(p->held, p->cap_runs * sizeof(*p->held));
+  }
+  if (copy) dagd__run_copy(&p->runs[p->n_runs], run);
+  else p->runs[p->n_runs] = *run;
+  p->held[p->n_runs] = run->state == DAGD_RUN_QUEUED;
+  return p->n_runs++;
+}
+
+static void add_candidate(pass *p, size_t di, size_t run, const dagd_task *task, dagd_store_ti *ti) {
+  if (p->n_cand == p->cap_cand) {
+    p->cap_cand = p->cap_cand ? p->cap_cand * 2 : 64;
+    p->cand = dagd_realloc(p->cand, p->cap_cand * sizeof(*p->cand));
+    p->cref = dagd_realloc(p->cref, p->cap_cand * sizeof(*p->cref));
+  }
+  size_t i = p->n_cand++;
+  p->cand[i] = (dagd_sched_candidate){.priority = task->weight, .logical_date = p->runs[run].logical_date,
+                                      .dag_slot = di, .pool_slot = pool_slot(p, task->pool ? task->pool : "default"),
+                                      .tag = i};
+  p->cref[i] = (candidate_ref){run, ti, task};
+}
+
+/* Creates the scheduled runs a DAG is due for, within max_active_runs,
+ * and learns when its next one is due. */
+static int plan_dag(pass *p, engine_dag *x) {
+  dagd_engine *e = p->e;
+  size_t di = (size_t)(x - e->dags);
+  int64_t last;
+  bool has_last = dagd_store_run_last_scheduled(e->store, x->dag->id, &last, p->err) == 0;
+  if (dagd_err_is_set(p->err)) {
+    if (p->err->code != DAGD_ENOENT) return p->err->code;
+    dagd_err_init(p->err);
+  }
+  int active = p->running_runs[di] + p->queued_runs[di];
+  dagd_interval iv[PLAN_CAP];
+  size_t n;
+  dagd_sched_plan_runs(x->dag, has_last ? &last : NULL, active, (int64_t)p->now, iv, PLAN_CAP, &n, &x->next_due,
+                       &x->has_next);
+  x->plan = false;
+  for (size_t i = 0; i < n; i++) {
+    char run_id[64];
+    dagd_sched_run_id(DAGD_RUN_SCHEDULED, iv[i].start, run_id);
+    dagd_store_run run = {
+        .dag_id = x->dag->id, .run_id = run_id, .run_type = DAGD_RUN_SCHEDULED, .logical_date = iv[i].start,
+        .has_interval = true, .interval_start = iv[i].start, .interval_end = iv[i].end, .conf = "{}",
+        .state = DAGD_RUN_QUEUED, .queued_at = p->now};
+    int rc = dagd_store_run_create(e->store, x->dag, &run, p->err);
+    if (rc == DAGD_EEXIST) { /* made by an earlier daemon whose commit this one did not see */
+      dagd_err_init(p->err);
+      continue;
+    }
+    if (rc < 0) return rc;
+    add_run(p, &run, true);
+    p->queued_runs[di]++;
+    DAGD_LOG(DAGD_LOG_INFO, "sched", "dag %s: created run %s", x->dag->id, run_id);
+  }
+  /* Due but not created: held by max_active_runs until a run ends. */
+  x->blocked = x->has_next && x->next_due <= (int64_t)p->now &&
+               p->running_runs[di] + p->queued_runs[di] >= x->dag->max_active_runs;
+  return 0;
+}
+
+/* A successful run promoted the model its gates let through: what each
+ * gate checked becomes that gate's "deployed" baseline. */
+static int record_baselines(pass *p, const dagd_dag *dag, const dagd_store_run *run) {
+  char *text = NULL;
+  json_t *outs = NULL;
+  int rc = 0;
+  for (size_t t = 0; rc == 0 && t < dag->n_tasks; t++) {
+    const dagd_task *task = dag->tasks[t];
+    const char *from = task->op == DAGD_OP_GATE ? json_string_value(json_object_get(task->config, "from")) : NULL;
+    if (from == NULL) continue;
+    if (outs == NULL) {
+      if ((rc = dagd_store_output_json(p->e->store, run->pk, &text, p->err)) < 0) break;
+      outs = json_loads(text, 0, NULL);
+    }
+    json_t *vals = json_object_get(outs, from);
+    if (!json_is_object(vals)) continue;
+    char *v = json_dumps(vals, JSON_COMPACT);
+    rc = dagd_store_baseline_put(p->e->store, dag->id, task->id, run->run_id, v, p->now, p->err);
+    free(v);
+  }
+  json_decref(outs);
+  free(text);
+  return rc;
+}
+
+/* A running try past its execution_timeout is asked to stop, once; one
+ * not yet there wakes the pass when it gets there. */
+static void check_timeout(pass *p, const dagd_engine_try *proto, const dagd_store_ti *row) {
+  const dagd_task *task = proto->task;
+  if (task->execution_timeout <= 0 || row->start_date <= 0) return;
+  double deadline = row->start_date + (double)task->execution_timeout;
+  if (deadline > p->now) {
+    wake_at(p, deadline);
+    return;
+  }
+  dagd_engine *e = p->e;
+  if (dagd__stopping(e, row->run_pk, row->task_id, row->try_number, false)) return;
+  dagd_engine_actions *a = p->out;
+  a->stops = dagd_realloc(a->stops, (a->n_stops + 1) * sizeof(*a->stops));
+  dagd_engine_try *s = &a->stops[a->n_stops++];
+  *s = *proto;
+  dagd__run_copy(&s->run, &proto->run);
+  s->task_id = dagd_strdup(row->task_id);
+  s->try_number = row->try_number;
+  s->start_date = row->start_date;
+  s->deadline = deadline;
+}
+
+/* SLAs: a task not done `sla` after its run started is reported once
+ * (recorded as the output _sla_missed, so a restart does not repeat it). */
+static int check_sla(pass *p, const dagd_dag *dag, const dagd_store_run *run, const dagd_sched_ti *tis) {
+  dagd_engine *e = p->e;
+  for (size_t t = 0; t < dag->n_tasks && run->start_date > 0; t++) {
+    const dagd_task *task = dag->tasks[t];
+    if (task->sla <= 0 || tis[t].state == DAGD_TI_SUCCESS || tis[t].state == DAGD_TI_SKIPPED ||
+        tis[t].state == DAGD_TI_REMOVED)
+      continue;
+    double deadline = run->start_date + (double)task->sla;
+    if (deadline > p->now) {
+      wake_at(p, deadline);
+      continue;
+    }
+    char *seen = NULL;
+    int got = dagd_store_output_get(e->store, run->pk, task->id, "_sla_missed", &seen, p->err);
+    free(seen);
+    if (got == 0) continue;
+    if (got != DAGD_ENOENT) return p->err->code;
+    dagd_err_init(p->err);
+    if (dagd_store_output_put(e->store, run->pk, task->id, "_sla_missed", "true", p->err) < 0) return p->err->code;
+    dagd_engine_actions *a = p->out;
+    a->sla_misses = dagd_realloc(a->sla_misses, (a->n_sla_misses + 1) * sizeof(*a->sla_misses));
+    a->sla_misses[a->n_sla_misses++] =
+        (dagd_engine_sla){dag, task, dagd_strdup(run->run_id), tis[t].try_number, tis[t].state};
+  }
+  return 0;
+}
+
+static int end_run(pass *p, engine_dag *x, dagd_store_run *run, dagd_run_state state) {
+  dagd_engine *e = p->e;
+  size_t di = (size_t)(x - e->dags);
+  run->state = state;
+  run->end_date = p->now;
+  if (dagd_store_run_set_state(e->store, run->pk, state, run->start_date, p->now, p->err) < 0) return p->err->code;
+  if (state == DAGD_RUN_SUCCESS && record_baselines(p, x->dag, run) < 0) return p->err->code;
+  x->plan = true; /* a run slot is free */
+  p->running_runs[di]--;
+  p->run_ended = true;
+  p->finished = dagd_realloc(p->finished, (p->n_finished + 1) * sizeof(int64_t));
+  p->finished[p->n_finished++] = run->pk;
+  dagd_engine_actions *a = p->out;
+  a->run_ends = dagd_realloc(a->run_ends, (a->n_run_ends + 1) * sizeof(*a->run_ends));
+  a->run_ends[a->n_run_ends++] = (dagd_engine_run_end){x->dag, dagd_strdup(run->run_id), state};
+  DAGD_LOG(DAGD_LOG_INFO, "sched", "dag %s: run %s %s", x->dag->id, run->run_id, dagd_run_state_name(state));
+  return 0;
+}
+
+/* Advances one active run: a queued run starts when its DAG has room;
+ * a running one has its task instances evaluated, what changed recorded,
+ * its end recorded, and the instances ready to start collected. */
+static int advance_run(pass *p, size_t ri) {
+  dagd_engine *e = p->e;
+  dagd_store_run *run = &p->runs[ri];
+  engine_dag *x = dagd__engine_dag(e, run->dag_id);
+  p->held[ri] = false;
+  if (x == NULL) return 0; /* its DAG is gone or broken: leave the run as it is */
+  size_t di = (size_t)(x - e->dags);
+  const dagd_dag *dag = x->dag;
+  if (run->state == DAGD_RUN_QUEUED) {
+    if (p->running_runs[di] >= dag->max_active_runs) {
+      p->held[ri] = true;
+      return 0;
+    }
+    run->state = DAGD_RUN_RUNNING;
+    run->start_date = p->now;
+    changed_run(p, run->pk);
+    p->running_runs[di]++;
+    p->queued_runs[di]--;
+    if (dagd_store_run_set_state(e->store, run->pk, run->state, run->start_date, 0, p->err) < 0) return p->err->code;
+  }
+  run_cache *c = dagd__cache_get(e, dag, run->pk, p->err);
+  if (c == NULL) return p->err->code;
+  /* Running tries end outside the pass: read those rows again. */
+  for (size_t t = 0; t < dag->n_tasks; t++) {
+    dagd_store_ti *row = c->row_of[t];
+    if (row->state != DAGD_TI_RUNNING && row->state != DAGD_TI_QUEUED) continue;
+    dagd_store_ti fresh;
+    if (dagd_store_ti_get(e->store, run->pk, row->task_id, &fresh, p->err) < 0) return p->err->code;
+    dagd_store_ti_clear(row);
+    *row = fresh;
+  }
+  dagd_sched_ti *tis = dagd_calloc(dag->n_tasks ? dag->n_tasks : 1, sizeof(*tis));
+  int rc = 0;
+  for (size_t t = 0; t < dag->n_tasks; t++) {
+    dagd_store_ti *row = c->row_of[t];
+    tis[t] = (dagd_sched_ti){.state = row->state, .try_number = row->try_number, .max_tries = row->max_tries,
+                             .next_try_at = row->next_try_at};
+    if (tis[t].state == DAGD_TI_RUNNING || tis[t].state == DAGD_TI_QUEUED) {
+      p->running_tis[di]++;
+      p->pool_used[pool_slot(p, row->pool ? row->pool : "default")]++;
+      dagd_engine_try proto = {.dag = dag, .task = dag->tasks[t], .run = *run};
+      if (tis[t].state == DAGD_TI_RUNNING) check_timeout(p, &proto, row);
+    }
+  }
+  double wake = 0;
+  dagd_run_state state = dagd_sched_evaluate(dag, tis, p->now, &wake);
+  if (!e->draining) wake_at(p, wake);
+  bool any_changed = false;
+  for (size_t t = 0; t < dag->n_tasks; t++) {
+    if (!tis[t].changed) continue;
+    any_changed = true;
+    dagd_store_ti *row = c->row_of[t];
+    row->state = tis[t].state;
+    if (row->state == DAGD_TI_SKIPPED || row->state == DAGD_TI_UPSTREAM_FAILED) row->end_date = p->now;
+    if ((rc = dagd_store_ti_update(e->store, row, p->err)) < 0) goto out;
+  }
+  if (!e->draining && (rc = check_sla(p, dag, run, tis)) < 0) goto out;
+  if (any_changed || state != DAGD_RUN_RUNNING) changed_run(p, run->pk);
+  if (state != DAGD_RUN_RUNNING) {
+    rc = end_run(p, x, run, state);
+    goto out;
+  }
+  for (size_t t = 0; t < dag->n_tasks; t++)
+    if (tis[t].state == DAGD_TI_SCHEDULED) add_candidate(p, di, ri, dag->tasks[t], c->row_of[t]);
+out:
+  free(tis);
+  return rc;
+}
+
+static bool needs_plan(const pass *p, const engine_dag *x) {
+  if (x->paused || x->dag->schedule == NULL || p->e->draining) return false;
+  return x->plan || (x->has_next && !x->blocked && x->next_due <= (int64_t)p->now);
+}
+
+/* Planning and promotion until nothing more can move in this pass. */
+static int settle(pass *p) {
+  dagd_engine *e = p->e;
+  for (int round = 0; round < MAX_ROUNDS; round++) {
+    size_t before = p->n_runs;
+    p->run_ended = false;
+    for (size_t i = 0; i < e->n_dags; i++) {
+      if (!needs_plan(p, &e->dags[i])) continue;
+      int rc = plan_dag(p, &e->dags[i]);
+      if (rc < 0) return rc;
+    }
+    bool moved = p->n_runs > before;
+    for (size_t i = 0; i < p->n_runs; i++) {
+      if (!p->held[i]) continue;
+      int rc = advance_run(p, i);
+      if (rc < 0) return rc;
+      moved |= !p->held[i];
+    }
+    if (!moved && !p->run_ended) return 0;
+  }
+  wake_at(p, p->now); /* more to do than one pass takes on: go on at once */
+  return 0;
+}
+
+/* Records the picked candidates as running: intent before effect, so a
+ * crash between this commit and the process is seen at restart as a
+ * lost try, never as a try that may run twice. */
+static int start_picked(pass *p) {
+  dagd_engine *e = p->e;
+  int *dag_free = dagd_calloc(e->n_dags + 1, sizeof(int));
+  int *pool_free = dagd_calloc(p->n_pools + 1, sizeof(int));
+  for (size_t i = 0; i < e->n_dags; i++) dag_free[i] = e->dags[i].dag->max_active_tasks - p->running_tis[i];
+  for (size_t i = 0; i < p->n_pools; i++) pool_free[i] = pool_slots(e, p->pools[i]) - p->pool_used[i];
+  dagd_sched_limits lim = {.free_slots = e->parallelism - (int)e->in_flight, .dag_free = dag_free,
+                           .pool_free = pool_free};
+  size_t picked = dagd_sched_pick(p->cand, p->n_cand, &lim);
+  dagd_engine_actions *a = p->out;
+  a->starts = dagd_calloc(picked + 1, sizeof(*a->starts));
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < p->n_cand; i++) {
+    if (!p->cand[i].picked) continue;
+    const candidate_ref *ref = &p->cref[p->cand[i].tag];
+    dagd_store_ti *ti = ref->ti;
+    ti->state = DAGD_TI_RUNNING;
+    ti->try_number++;
+    ti->start_date = p->now;
+    ti->end_date = 0;
+    ti->has_exit_code = false;
+    ti->next_try_at = 0;
+    ti->pid = 0;
+    rc = dagd_store_ti_update(e->store, ti, p->err);
+    dagd_engine_try *s = &a->starts[a->n_starts++];
+    *s = (dagd_engine_try){.dag = e->dags[p->cand[i].dag_slot].dag, .task = ref->task,
+                           .task_id = dagd_strdup(ti->task_id), .try_number = ti->try_number,
+                           .start_date = p->now};
+    dagd__run_copy(&s->run, &p->runs[ref->run]);
+    if (ref->task->execution_timeout > 0) {
+      s->deadline = p->now + (double)ref->task->execution_timeout;
+      wake_at(p, s->deadline);
+    }
+  }
+  a->queued = p->n_cand - picked;
+  free(dag_free);
+  free(pool_free);
+  return rc;
+}
+
+static void pass_close(pass *p) {
+  for (size_t i = 0; i < p->n_runs; i++) dagd_store_run_clear(&p->runs[i]);
+  free(p->runs);
+  free(p->held);
+  free(p->running_runs);
+  free(p->queued_runs);
+  free(p->running_tis);
+  for (size_t i = 0; i < p->n_pools; i++) free(p->pools[i]);
+  free(p->pools);
+  free(p->pool_used);
+  free(p->cand);
+  free(p->cref);
+  free(p->finished);
+}
+
+int dagd_engine_pass(dagd_engine *e, double now, dagd_engine_actions *out, dagd_err *err) {
+  dagd_err local;
+  if (err == NULL) err = &local;
+  dagd_err_init(err);
+  pass p = {.e = e, .now = now, .out = out, .err = err};
+  p.running_runs = dagd_calloc(e->n_dags + 1, sizeof(int));
+  p.queued_runs = dagd_calloc(e->n_dags + 1, sizeof(int));
+  p.running_tis = dagd_calloc(e->n_dags + 1, sizeof(int));
+  dagd_store_run_list active = {0};
+  int rc = dagd_store_begin(e->store, err);
+  if (rc == 0) rc = dagd_store_run_list_active(e->store, &active, err);
+  for (size_t i = 0; rc == 0 && i < active.n; i++) {
+    engine_dag *x = dagd__engine_dag(e, active.runs[i].dag_id);
+    if (x && active.runs[i].state == DAGD_RUN_RUNNING) p.running_runs[x - e->dags]++;
+    if (x && active.runs[i].state == DAGD_RUN_QUEUED) p.queued_runs[x - e->dags]++;
+    add_run(&p, &active.runs[i], false); /* the rows move into the pass */
+  }
+  free(active.runs);
+  /* 1. Every run already running; 2. new runs and promotions. */
+  for (size_t i = 0, n = p.n_runs; rc == 0 && i < n; i++)
+    if (p.runs[i].state == DAGD_RUN_RUNNING) rc = advance_run(&p, i);
+  if (rc == 0) rc = settle(&p);
+  /* 3. What starts now. */
+  if (rc == 0 && p.n_cand > 0 && !e->draining) rc = start_picked(&p);
+  else if (rc == 0) out->queued = p.n_cand;
+  if (rc == 0) rc = dagd_store_commit(e->store, err);
+  if (rc != 0) {
+    dagd_store_rollback(e->store);
+    dagd__cache_clear(e, NULL); /* the rows written in memory were not */
+    dagd_engine_actions_close(out);
+    out->wake = now + 5; /* a failing store: try again soon, not in a spin */
+    pass_close(&p);
+    return rc;
+  }
+  for (size_t i = 0; i < p.n_finished; i++) dagd__cache_drop(e, p.finished[i]);
+  for (size_t i = 0; i < out->n_stops; i++) {
+    const dagd_engine_try *s = &out->stops[i];
+    dagd__stopping_add(e, s->run.pk, s->task_id, s->try_number);
+  }
+  e->in_flight += out->n_starts;
+  /* 4. The next due thing: a DAG's next interval (unless held by
+   * max_active_runs, which only a run's end frees). */
+  for (size_t i = 0; i < e->n_dags && !e->draining; i++) {
+    const engine_dag *x = &e->dags[i];
+    if (x->paused || x->dag->schedule == NULL || !x->has_next || x->blocked) continue;
+    wake_at(&p, (double)x->next_due);
+  }
+  out->wake = p.wake;
+  pass_close(&p);
+  return 0;
+}
