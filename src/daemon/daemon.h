@@ -1,6 +1,8 @@
-/* The daemon's state and the functions its files share: the DAG registry
- * (dags.c), the scheduling pass (pass.c), task tries (tries.c) and the
- * setup and signals (main.c). Loop thread only.
+/* The daemon's state and the functions its files share: the DAG folder
+ * (dags.c), carrying out the engine's passes (pass.c), task processes
+ * (tries.c) and the setup and signals (main.c). Every scheduling decision
+ * is the engine's (dagd/engine.h); the daemon only executes its actions:
+ * spawn, kill, timers, sockets. Loop thread only.
  * SPDX-License-Identifier: MIT */
 #ifndef DAGD_DAEMON_H
 #define DAGD_DAEMON_H
@@ -12,22 +14,13 @@
 
 #include "dagd/api.h"
 #include "dagd/config.h"
+#include "dagd/engine.h"
 #include "dagd/exec.h"
 #include "dagd/lua.h"
 #include "dagd/store.h"
 
-/* A loaded DAG and what the daemon tracks about it. */
-typedef struct dag_entry {
-  const dagd_dag *dag;  /* owned by daemon.bag */
-  bool paused;
-  bool need_plan;       /* plan runs on the next pass whatever next_due says */
-  bool has_next;
-  int64_t next_due;     /* when its next scheduled run becomes due */
-} dag_entry;
-
 typedef struct daemon daemon_t;
 typedef struct daemon_metrics daemon_metrics;
-typedef struct run_cache run_cache;
 typedef struct route_binding route_binding;
 struct pending;
 struct dagd_http_server;
@@ -41,11 +34,11 @@ typedef struct running_try {
   int try_number;
   char *base;           /* try file base path */
   char *run_id;
-  char *pool;
+  char *pool;           /* for /metrics */
   double started;
   dagd_exec_try *exec;
-  uv_timer_t timeout;   /* execution_timeout, then the kill grace */
-  bool timed_out;
+  uv_timer_t grace;     /* SIGKILL after SIGTERM's grace */
+  bool timed_out;       /* stopped at its execution_timeout */
   bool killed;          /* stopped on request (clear, mark) */
   struct running_try *prev, *next;
 } running_try;
@@ -63,9 +56,8 @@ struct daemon {
   dagd_dagbag bag;
   file_state *files;    /* sorted by path */
   size_t n_files;
-  dag_entry *dags;      /* sorted by id */
-  size_t n_dags;
   dagd_store *store;
+  dagd_engine *engine;  /* every scheduling decision */
   dagd_exec *exec;
   char *shim_path;
   uv_loop_t loop;
@@ -77,13 +69,10 @@ struct daemon {
   uv_signal_t sigint, sigterm, sighup;
   uv_fs_event_t watch;
   bool watching;
-  run_cache **run_cache; /* active runs' task instances between passes (pass.c) */
   running_try *running;
   size_t n_running;
-  bool draining;
   bool stopped;
   int exit_code;
-  uint64_t rng;
   /* The API (httpapi.c). */
   dagd_api *api;
   struct dagd_http_server *http;
@@ -106,23 +95,23 @@ struct daemon {
  * read again (unchanged files keep their DAGs and errors). */
 int daemon_load_dags(daemon_t *d, bool initial);
 void daemon_dags_close(daemon_t *d);
-dag_entry *daemon_find_dag(daemon_t *d, const char *dag_id);
 void daemon_watch_dags(daemon_t *d);
 
 /* pass.c */
+/* A pass soon: coalesces the events of one loop turn. */
 void daemon_kick(daemon_t *d);
+/* Runs the engine's pass now and carries out its actions. */
 void daemon_pass(daemon_t *d);
 double daemon_now(void);
-/* Drops the cached task instances of a DAG's runs (NULL: of every run),
- * after changes made outside the scheduling pass. */
-void daemon_cache_clear(daemon_t *d, const char *dag_id);
 /* Decides what a store failure means: false for a transient one (busy;
  * retried), true when the daemon stopped because of it. */
 bool daemon_store_failed(daemon_t *d, const struct dagd_err *err);
 
 /* tries.c */
-/* Starts a try recorded as running by this pass (after its commit). */
-void daemon_try_start(daemon_t *d, int64_t run_pk, const char *dag_id, const char *task_id, int try_number);
+/* Starts a try the engine recorded as running (after its commit). */
+void daemon_try_start(daemon_t *d, const dagd_engine_try *t);
+/* Stops a try the engine found past its execution_timeout. */
+void daemon_try_timeout(daemon_t *d, const dagd_engine_try *t);
 /* Re-adopts every try the store says is running (at startup). */
 int daemon_tries_adopt(daemon_t *d);
 /* The try's file base: <logs>/<dag>/<run_id>/<task>/<try>. Heap string. */

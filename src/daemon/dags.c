@@ -1,6 +1,7 @@
-/* The daemon's DAG registry: loads the DAG folder, keeps the last good
- * version of a DAG whose file broke, records DAGs in the store, and
- * watches the folder so that edits reload without a restart.
+/* The daemon's DAG folder: loads it, keeps the last good version of a
+ * DAG whose file broke, hands the DAGs to the engine (which records them
+ * in the store), and watches the folder so that edits reload without a
+ * restart.
  * SPDX-License-Identifier: MIT */
 #include <stdlib.h>
 #include <string.h>
@@ -10,22 +11,6 @@
 #include "dagd/log.h"
 #include "dagd/util.h"
 #include "daemon.h"
-
-static int entry_cmp(const void *a, const void *b) {
-  return strcmp(((const dag_entry *)a)->dag->id, ((const dag_entry *)b)->dag->id);
-}
-
-dag_entry *daemon_find_dag(daemon_t *d, const char *dag_id) {
-  size_t lo = 0, hi = d->n_dags;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    int c = strcmp(dag_id, d->dags[mid].dag->id);
-    if (c == 0) return &d->dags[mid];
-    if (c < 0) hi = mid;
-    else lo = mid + 1;
-  }
-  return NULL;
-}
 
 static bool file_has_error(const dagd_dagbag *bag, const char *file) {
   for (size_t i = 0; i < bag->n_errors; i++)
@@ -123,37 +108,18 @@ int daemon_load_dags(daemon_t *d, bool initial) {
   d->files = states;
   d->n_files = n_paths;
 
-  /* Record every DAG; a DAG new to the store takes its paused flag from
-   * is_paused_upon_creation. One transaction for the whole folder. */
+  /* The engine records every DAG (a DAG new to the store takes its
+   * paused flag from is_paused_upon_creation) in one transaction. */
   dagd_err err;
   dagd_err_init(&err);
-  dag_entry *entries = dagd_calloc(bag.n_dags ? bag.n_dags : 1, sizeof(*entries));
-  int rc = dagd_store_begin(d->store, &err);
-  for (size_t i = 0; rc == 0 && i < bag.n_dags; i++) {
-    const dagd_dag *dag = bag.dags[i];
-    dagd_store_dag row;
-    rc = dagd_store_dag_upsert(d->store, dag->id, dag->fileloc, dag->is_paused_upon_creation, &err);
-    if (rc == 0) rc = dagd_store_dag_get(d->store, dag->id, &row, &err);
-    if (rc == 0) {
-      entries[i] = (dag_entry){.dag = dag, .paused = row.is_paused, .need_plan = true};
-      dagd_store_dag_clear(&row);
-    }
-  }
-  if (rc == 0) rc = dagd_store_commit(d->store, &err);
+  int rc = dagd_engine_set_dags(d->engine, (const dagd_dag *const *)bag.dags, bag.n_dags, &err);
   if (rc != 0) {
-    dagd_store_rollback(d->store);
     DAGD_LOG(DAGD_LOG_ERROR, "store", "recording DAGs: %s", err.msg);
-    free(entries);
     dagd_dagbag_close(&bag);
     return rc;
   }
-  qsort(entries, bag.n_dags, sizeof(*entries), entry_cmp);
-  daemon_cache_clear(d, NULL); /* cached runs point into the old models */
-  dagd_dagbag_close(&d->bag);
+  dagd_dagbag_close(&d->bag); /* the engine no longer points into it */
   d->bag = bag;
-  free(d->dags);
-  d->dags = entries;
-  d->n_dags = bag.n_dags;
   DAGD_LOG(DAGD_LOG_INFO, "loader", "%s: %zu files, %zu DAGs, %zu errors", d->cfg.dags_folder, bag.n_files,
            bag.n_dags, bag.n_errors);
   daemon_kick(d);

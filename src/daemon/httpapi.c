@@ -40,25 +40,18 @@ typedef struct pending {
 static const dagd_dagbag *hook_bag(void *data) { return &((daemon_t *)data)->bag; }
 
 static const dagd_dag *hook_find(void *data, const char *id) {
-  dag_entry *e = daemon_find_dag(data, id);
-  return e ? e->dag : NULL;
+  return dagd_engine_find_dag(((daemon_t *)data)->engine, id);
 }
 
 static void hook_changed(void *data, const char *dag_id) {
   daemon_t *d = data;
-  daemon_cache_clear(d, dag_id);
-  dag_entry *e = daemon_find_dag(d, dag_id);
-  if (e) e->need_plan = true;
+  dagd_engine_changed(d->engine, dag_id);
   daemon_kick(d);
 }
 
 static void hook_paused(void *data, const char *dag_id, bool paused) {
   daemon_t *d = data;
-  dag_entry *e = daemon_find_dag(d, dag_id);
-  if (e) {
-    e->paused = paused;
-    e->need_plan = true;
-  }
+  dagd_engine_set_paused(d->engine, dag_id, paused);
   DAGD_LOG(DAGD_LOG_INFO, "api", "dag %s %s", dag_id, paused ? "paused" : "unpaused");
   daemon_kick(d);
 }

@@ -131,16 +131,20 @@ static void on_signal(uv_signal_t *h, int signum) {
     daemon_load_dags(d, false);
     return;
   }
-  if (d->draining) {
+  if (d->stopped) return;
+  if (dagd_engine_draining(d->engine)) {
     DAGD_LOG(DAGD_LOG_INFO, "daemon", "%s again: stopping now", signum == SIGINT ? "SIGINT" : "SIGTERM");
     daemon_stop_now(d);
     return;
   }
   DAGD_LOG(DAGD_LOG_INFO, "daemon", "%s: stopping (no new tries; waiting for %zu running)",
-           signum == SIGINT ? "SIGINT" : "SIGTERM", d->n_running);
-  d->draining = true;
-  if (d->n_running == 0) daemon_stop_now(d);
+           signum == SIGINT ? "SIGINT" : "SIGTERM", dagd_engine_in_flight(d->engine));
+  dagd_engine_drain(d->engine);
+  uv_timer_stop(&d->wake); /* only a try's end (or its timeout) matters now */
+  if (dagd_engine_in_flight(d->engine) == 0) daemon_stop_now(d);
   else uv_timer_start(&d->drain, on_drain_limit, DRAIN_LIMIT_MS, 0);
+  /* A pass arms the wake for the timeouts of the tries still running. */
+  daemon_kick(d);
 }
 
 /* The shim is this binary: its own path, found once at start. */
@@ -190,7 +194,9 @@ static int run_daemon(daemon_t *d) {
   d->exec = dagd_exec_new(&d->loop, access(small, X_OK) == 0 ? small : d->shim_path);
   free(small);
   free(dir);
-  d->rng = (uint64_t)uv_hrtime() | 1;
+  dagd_engine_opts eopts = {.parallelism = d->cfg.parallelism, .pools = d->cfg.pools, .n_pools = d->cfg.n_pools,
+                            .seed = (uint64_t)uv_hrtime() | 1};
+  d->engine = dagd_engine_new(d->store, &eopts);
   daemon_retention_start(d);
   dagd_dagbag_init(&d->bag);
   daemon_load_dags(d, true);
@@ -206,12 +212,11 @@ static int run_daemon(daemon_t *d) {
   daemon_api_free(d);
   int rc = uv_loop_close(&d->loop);
   if (rc != 0) DAGD_LOG(DAGD_LOG_ERROR, "daemon", "loop closed with live handles: %s", uv_strerror(rc));
+  dagd_engine_free(d->engine);
   dagd_store_close(d->store);
   dagd_dagbag_close(&d->bag);
   daemon_dags_close(d);
-  daemon_cache_clear(d, NULL);
   daemon_metrics_free(d);
-  free(d->dags);
   free(d->shim_path);
   DAGD_LOG(DAGD_LOG_INFO, "daemon", "stopped");
   return rc == 0 ? d->exit_code : 1;

@@ -1,7 +1,8 @@
-/* Task tries in the daemon: building and starting a try's command, its
- * execution_timeout (SIGTERM to the process group, SIGKILL after the
- * grace), recording how it ended with its outputs, and re-adopting the
- * tries an earlier daemon left running.
+/* Task processes in the daemon: building and starting the command of a
+ * try the engine started, stopping a try (SIGTERM to its process group,
+ * SIGKILL after the grace) at its timeout or on request, handing its end
+ * and outputs to the engine, and re-adopting the tries an earlier daemon
+ * left running. What a try's end means is the engine's decision.
  * SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,7 +17,6 @@
 #include "dagd/log.h"
 #include "dagd/mask.h"
 #include "dagd/ops.h"
-#include "dagd/sched.h"
 #include "dagd/time.h"
 #include "dagd/util.h"
 #include "daemon.h"
@@ -75,8 +75,8 @@ static running_try *rt_new(daemon_t *d, int64_t run_pk, const char *dag_id, cons
   rt->try_number = try_number;
   rt->base = daemon_try_base(d, dag_id, run_id, task_id, try_number);
   rt->run_id = dagd_strdup(run_id);
-  uv_timer_init(&d->loop, &rt->timeout);
-  rt->timeout.data = rt;
+  uv_timer_init(&d->loop, &rt->grace);
+  rt->grace.data = rt;
   rt->next = d->running;
   if (d->running) d->running->prev = rt;
   d->running = rt;
@@ -100,199 +100,67 @@ static void rt_free(running_try *rt) {
   else d->running = rt->next;
   if (rt->next) rt->next->prev = rt->prev;
   d->n_running--;
-  uv_close((uv_handle_t *)&rt->timeout, rt_closed);
+  uv_close((uv_handle_t *)&rt->grace, rt_closed);
 }
 
-static double jitter(daemon_t *d) {
-  /* xorshift64: retry jitter needs spread, not secrecy. */
-  d->rng ^= d->rng << 13;
-  d->rng ^= d->rng >> 7;
-  d->rng ^= d->rng << 17;
-  return (double)(d->rng >> 11) / 9007199254740992.0;
-}
-
-/* Reads and stores the try's outputs. Returns false (with the reason in
- * the log) when they are malformed or too big: the try then fails. */
-static bool store_outputs(daemon_t *d, running_try *rt, dagd_err *err) {
-  /* err is set only for a store failure; bad outputs return false. */
+/* Reads what the try wrote to $DAGD_OUTPUT: up to one byte more than
+ * the cap, so that the engine sees an output too big. */
+static bool read_outputs(const running_try *rt, dagd_buf *text) {
   char *path = dagd_asprintf("%s.out", rt->base);
   FILE *f = fopen(path, "re");
   free(path);
-  if (f == NULL) return true; /* no outputs */
-  dagd_buf text;
-  dagd_buf_init(&text);
+  if (f == NULL) return false; /* no outputs */
   char chunk[8192];
   size_t n;
-  while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && text.len <= DAGD_OUTPUT_MAX) dagd_buf_append(&text, chunk, n);
+  while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && text->len <= DAGD_OUTPUT_MAX) dagd_buf_append(text, chunk, n);
   fclose(f);
-  json_t *outs = NULL;
-  dagd_err perr;
-  dagd_err_init(&perr);
-  bool ok = dagd_ops_parse_outputs(text.data ? text.data : "", text.len, &outs, &perr) == 0;
-  dagd_buf_close(&text);
-  if (!ok) {
-    log_line(rt->base, "%s", perr.msg);
-    return false;
-  }
-  const char *k;
-  json_t *v;
-  json_object_foreach(outs, k, v) {
-    if (dagd_store_output_put(d->store, rt->run_pk, rt->task_id, k, json_string_value(v), err) < 0) {
-      ok = false;
-      break;
-    }
-  }
-  json_decref(outs);
-  return ok;
+  return true;
 }
 
 static void on_try_done(void *data, const dagd_try_result *r);
 
-/* A branch that succeeded chose what follows it: its output "follow" (a
- * JSON list of task ids, or one id) keeps those direct downstream tasks
- * and skips the others; a short_circuit's output "condition" = false skips
- * every direct downstream task. Trigger rules carry the skips further.
- * In the caller's transaction. */
-static int apply_branch(daemon_t *d, const dagd_dag *dag, const dagd_task *task, int64_t run_pk, dagd_err *err) {
-  bool short_circuit = json_is_true(json_object_get(task->config, "short_circuit"));
-  char *value = NULL;
-  int rc = dagd_store_output_get(d->store, run_pk, task->id, short_circuit ? "condition" : "follow", &value, err);
-  if (rc == DAGD_ENOENT) {
-    dagd_err_init(err);
-    value = dagd_strdup(short_circuit ? "true" : "[]");
-  } else if (rc < 0) {
-    return rc;
-  }
-  size_t *follow = dagd_calloc(task->n_downstream + 1, sizeof(size_t));
-  size_t n_follow = 0;
-  if (short_circuit) {
-    bool go = strcmp(value, "false") != 0 && strcmp(value, "0") != 0 && value[0] != '\0';
-    for (size_t i = 0; go && i < task->n_downstream; i++) follow[n_follow++] = task->downstream[i];
-  } else {
-    json_t *list = json_loads(value, JSON_DECODE_ANY, NULL);
-    if (list == NULL) list = json_string(value);
-    for (size_t i = 0; i < task->n_downstream; i++) {
-      const char *id = dag->tasks[task->downstream[i]]->id;
-      bool chosen = json_is_string(list) && strcmp(json_string_value(list), id) == 0;
-      size_t k;
-      json_t *x;
-      if (json_is_array(list)) json_array_foreach(list, k, x) chosen |= json_is_string(x) && strcmp(json_string_value(x), id) == 0;
-      if (chosen) follow[n_follow++] = task->downstream[i];
-    }
-    json_decref(list);
-  }
-  free(value);
-  dagd_store_ti_list l;
-  if ((rc = dagd_store_ti_list_run(d->store, run_pk, &l, err)) < 0) {
-    free(follow);
-    return rc;
-  }
-  dagd_sched_ti *tis = dagd_calloc(dag->n_tasks + 1, sizeof(*tis));
-  dagd_store_ti **rows = dagd_calloc(dag->n_tasks + 1, sizeof(*rows));
-  for (size_t i = 0; i < l.n; i++) {
-    long t = dagd_dag_task_index(dag, l.tis[i].task_id);
-    if (t < 0) continue;
-    rows[t] = &l.tis[i];
-    tis[t].state = l.tis[i].state;
-  }
-  dagd_sched_branch(dag, tis, (size_t)dagd_dag_task_index(dag, task->id), follow, n_follow);
-  for (size_t t = 0; rc == 0 && t < dag->n_tasks; t++) {
-    if (!tis[t].changed || rows[t] == NULL) continue;
-    rows[t]->state = tis[t].state;
-    rows[t]->end_date = daemon_now();
-    rc = dagd_store_ti_update(d->store, rows[t], err);
-  }
-  free(tis);
-  free(rows);
-  free(follow);
-  dagd_store_ti_list_clear(&l);
-  return rc;
-}
-
-/* Records the end of a try in one transaction and schedules a pass. */
+/* Hands the end of a try to the engine, then reports it and asks for a
+ * pass. */
 static void try_finished(running_try *rt, const dagd_try_result *r) {
   daemon_t *d = rt->d;
   dagd_err err;
   dagd_err_init(&err);
-  bool ok = r->how == DAGD_TRY_EXITED && r->code == 0 && !rt->timed_out;
-  bool skip = r->how == DAGD_TRY_EXITED && r->code == DAGD_EXIT_SKIP && !rt->timed_out;
-  bool reschedule = r->how == DAGD_TRY_EXITED && r->code == DAGD_EXIT_RESCHEDULE && !rt->timed_out;
-  dagd_store_ti ti = {0};
-  int rc = dagd_store_begin(d->store, &err);
-  if (rc == 0) rc = dagd_store_ti_get(d->store, rt->run_pk, rt->task_id, &ti, &err);
-  if (rc == 0 && (ti.state != DAGD_TI_RUNNING || ti.try_number != rt->try_number)) {
-    /* Cleared or marked by hand meanwhile: this try's end changes nothing. */
-    dagd_store_rollback(d->store);
-    goto out;
-  }
-  /* Outputs are kept from failed tries too (a failing gate's report);
-   * only a successful try fails when they are malformed. */
-  if (rc == 0) {
-    bool stored = store_outputs(d, rt, &err);
-    if (ok && !stored) ok = false;
-    if (dagd_err_is_set(&err)) rc = err.code;
-  }
-  if (rc == 0) {
-    dag_entry *e = daemon_find_dag(d, rt->dag_id);
-    const dagd_task *task = e ? dagd_dag_find_task(e->dag, rt->task_id) : NULL;
-    dagd_sched_ti st = {.state = ti.state, .try_number = ti.try_number, .max_tries = ti.max_tries};
-    if (skip) {
-      st.state = DAGD_TI_SKIPPED; /* soft fail */
-    } else if (reschedule && task) {
-      /* A sensor poke that found nothing: poke again after its interval;
-       * the poke used no try. */
-      int64_t interval = 60;
-      const json_t *iv = json_object_get(task->config, "interval");
-      if (json_is_integer(iv) && json_integer_value(iv) > 0) interval = json_integer_value(iv);
-      st.state = DAGD_TI_UP_FOR_RESCHEDULE;
-      st.next_try_at = daemon_now() + (double)interval;
-      ti.try_number--;
-    } else if (task) {
-      dagd_sched_try_finished(task, &st, ok, daemon_now(), jitter(d));
-    } else {
-      st.state = ok ? DAGD_TI_SUCCESS : DAGD_TI_FAILED; /* the task left the DAG: no retry */
-    }
-    ti.state = st.state;
-    ti.next_try_at = st.next_try_at;
-    if (task && task->op == DAGD_OP_BRANCH && st.state == DAGD_TI_SUCCESS)
-      rc = apply_branch(d, daemon_find_dag(d, rt->dag_id)->dag, task, rt->run_pk, &err);
-    ti.end_date = daemon_now();
-    ti.has_exit_code = r->how == DAGD_TRY_EXITED;
-    ti.exit_code = r->how == DAGD_TRY_EXITED ? r->code : 0;
-    if (rc == 0) rc = dagd_store_ti_update(d->store, &ti, &err);
-  }
-  if (rc == 0) rc = dagd_store_commit(d->store, &err);
-  if (rc != 0) {
-    dagd_store_rollback(d->store);
+  dagd_buf text;
+  dagd_buf_init(&text);
+  bool has_outputs = read_outputs(rt, &text);
+  dagd_engine_end end = {.run_pk = rt->run_pk, .task_id = rt->task_id, .try_number = rt->try_number,
+                         .result = *r, .outputs = has_outputs ? (text.data ? text.data : "") : NULL,
+                         .outputs_len = text.len, .killed = rt->killed};
+  dagd_engine_ended x;
+  int rc = dagd_engine_try_end(d->engine, &end, daemon_now(), &x, &err);
+  dagd_buf_close(&text);
+  if (rc < 0) {
     /* The try's end is in its exit file; the next start re-adopts it. */
     DAGD_LOG(DAGD_LOG_ERROR, "exec", "recording the end of %s/%s try %d: %s", rt->dag_id, rt->task_id,
              rt->try_number, err.msg);
-    if (!daemon_store_failed(d, &err)) {
-      /* Busy: read the exit record again on a later turn. */
-      dagd_store_ti_clear(&ti);
-      dagd_exec_adopt(d->exec, rt->base, on_try_done, rt, &rt->exec, NULL);
-      return;
-    }
-    /* Stopped: the stop released every running try, this one included. */
-    dagd_store_ti_clear(&ti);
+    /* Busy: read the exit record again on a later turn. Otherwise the
+     * stop released every running try, this one included. */
+    if (!daemon_store_failed(d, &err)) dagd_exec_adopt(d->exec, rt->base, on_try_done, rt, &rt->exec, NULL);
     return;
   }
-  daemon_metrics_try(d, rt->dag_id, ok ? 0 : r->how == DAGD_TRY_VANISHED ? 2 : rt->timed_out ? 3 : 1,
-                     rt->started > 0 ? daemon_now() - rt->started : -1);
-  daemon_api_run_changed(d, rt->run_pk);
-  const char *how = r->how == DAGD_TRY_VANISHED ? "was lost" : rt->timed_out ? "timed out" : rt->killed ? "was stopped on request" : NULL;
-  if (how == NULL && r->how == DAGD_TRY_SIGNALED) how = "was killed";
-  if (how) log_line(rt->base, "try %d %s", rt->try_number, how);
-  {
-    dag_entry *ne = daemon_find_dag(d, rt->dag_id);
-    const dagd_task *nt = ne ? dagd_dag_find_task(ne->dag, rt->task_id) : NULL;
-    if (nt) daemon_notify(d, ne->dag, nt, rt->run_id, rt->base, rt->try_number, ti.state);
+  if (x.current) {
+    bool timed_out = x.timed_out || rt->timed_out;
+    daemon_metrics_try(d, rt->dag_id, x.succeeded ? 0 : r->how == DAGD_TRY_VANISHED ? 2 : timed_out ? 3 : 1,
+                       rt->started > 0 ? daemon_now() - rt->started : -1);
+    daemon_api_run_changed(d, rt->run_pk);
+    if (x.note) log_line(rt->base, "%s", x.note);
+    const char *how = r->how == DAGD_TRY_VANISHED ? "was lost"
+                      : timed_out                 ? "timed out"
+                      : rt->killed                ? "was stopped on request"
+                      : r->how == DAGD_TRY_SIGNALED ? "was killed"
+                                                    : NULL;
+    if (how) log_line(rt->base, "try %d %s", rt->try_number, how);
+    if (x.dag && x.task) daemon_notify(d, x.dag, x.task, rt->run_id, rt->base, rt->try_number, x.state);
+    DAGD_LOG(x.succeeded ? DAGD_LOG_INFO : DAGD_LOG_WARN, "exec", "%s/%s try %d %s (%s %d) -> %s", rt->dag_id,
+             rt->task_id, rt->try_number, x.succeeded ? "succeeded" : how ? how : "failed",
+             r->how == DAGD_TRY_SIGNALED ? "signal" : "exit", r->code, dagd_ti_state_name(x.state));
   }
-  DAGD_LOG(ok ? DAGD_LOG_INFO : DAGD_LOG_WARN, "exec", "%s/%s try %d %s (%s %d) -> %s", rt->dag_id, rt->task_id,
-           rt->try_number, ok ? "succeeded" : how ? how : "failed",
-           r->how == DAGD_TRY_SIGNALED ? "signal" : "exit", r->code, dagd_ti_state_name(ti.state));
-out:
-  dagd_store_ti_clear(&ti);
+  dagd_engine_ended_close(&x);
   rt_free(rt);
   daemon_kick(d);
 }
@@ -300,7 +168,7 @@ out:
 static void on_try_done(void *data, const dagd_try_result *r) {
   running_try *rt = data;
   rt->exec = NULL;
-  uv_timer_stop(&rt->timeout);
+  uv_timer_stop(&rt->grace);
   try_finished(rt, r);
 }
 
@@ -309,22 +177,27 @@ static void on_kill_grace(uv_timer_t *h) {
   if (rt->exec) dagd_exec_signal(rt->exec, SIGKILL);
 }
 
-static void on_timeout(uv_timer_t *h) {
-  running_try *rt = h->data;
-  if (rt->exec == NULL) return;
-  rt->timed_out = true;
-  DAGD_LOG(DAGD_LOG_WARN, "exec", "%s/%s try %d: execution_timeout reached, stopping it", rt->dag_id,
-           rt->task_id, rt->try_number);
-  log_line(rt->base, "execution_timeout reached: SIGTERM, SIGKILL in %d s", KILL_GRACE_MS / 1000);
+/* SIGTERM to the try's process group now, SIGKILL after the grace. */
+static void stop_try(running_try *rt) {
   /* The group may not exist for a few microseconds after the start. */
   dagd_exec_signal(rt->exec, SIGTERM);
-  uv_timer_start(&rt->timeout, on_kill_grace, KILL_GRACE_MS, 0);
+  uv_timer_start(&rt->grace, on_kill_grace, KILL_GRACE_MS, 0);
 }
 
-static void arm_timeout(running_try *rt, const dagd_task *task, double started) {
-  if (task == NULL || task->execution_timeout <= 0) return;
-  double left = started + (double)task->execution_timeout - daemon_now();
-  uv_timer_start(&rt->timeout, on_timeout, left <= 0 ? 0 : (uint64_t)(left * 1000), 0);
+static running_try *find_try(daemon_t *d, int64_t run_pk, const char *task_id, int try_number) {
+  for (running_try *rt = d->running; rt; rt = rt->next)
+    if (rt->run_pk == run_pk && rt->try_number == try_number && strcmp(rt->task_id, task_id) == 0) return rt;
+  return NULL;
+}
+
+void daemon_try_timeout(daemon_t *d, const dagd_engine_try *t) {
+  running_try *rt = find_try(d, t->run.pk, t->task_id, t->try_number);
+  if (rt == NULL || rt->exec == NULL || rt->timed_out) return;
+  rt->timed_out = true;
+  DAGD_LOG(DAGD_LOG_WARN, "exec", "%s/%s try %d: execution_timeout reached, stopping it", rt->dag_id, rt->task_id,
+           rt->try_number);
+  log_line(rt->base, "execution_timeout reached: SIGTERM, SIGKILL in %d s", KILL_GRACE_MS / 1000);
+  stop_try(rt);
 }
 
 /* A try that could not start fails like any other try. */
@@ -333,45 +206,6 @@ static void fail_now(running_try *rt, const char *why) {
   DAGD_LOG(DAGD_LOG_WARN, "exec", "%s/%s try %d could not start: %s", rt->dag_id, rt->task_id, rt->try_number, why);
   dagd_try_result r = {DAGD_TRY_EXITED, 127};
   try_finished(rt, &r);
-}
-
-/* The inputs a gate gets besides its config: the baseline's values and
- * which run they come from (null when there is none yet). */
-static json_t *gate_extra(daemon_t *d, const dagd_dag *dag, const dagd_task *task, int64_t run_pk) {
-  const char *kind = json_string_value(json_object_get(task->config, "baseline"));
-  const char *from = json_string_value(json_object_get(task->config, "from"));
-  if (kind == NULL || from == NULL) return NULL;
-  dagd_err err;
-  dagd_err_init(&err);
-  json_t *extra = json_object();
-  if (strcmp(kind, "last_success") == 0) {
-    dagd_store_run last;
-    char *text = NULL;
-    if (dagd_store_run_last_success(d->store, dag->id, run_pk, &last, &err) == 0) {
-      if (dagd_store_output_json(d->store, last.pk, &text, &err) == 0) {
-        json_t *outs = json_loads(text, 0, NULL);
-        json_t *vals = json_object_get(outs, from);
-        if (json_is_object(vals)) {
-          json_object_set(extra, "baseline", vals);
-          json_object_set_new(extra, "baseline_run", json_string(last.run_id));
-        }
-        json_decref(outs);
-      }
-      free(text);
-      dagd_store_run_clear(&last);
-    }
-  } else if (strcmp(kind, "deployed") == 0) {
-    char *run_id = NULL, *vals = NULL;
-    if (dagd_store_baseline_get(d->store, dag->id, task->id, &run_id, &vals, &err) == 0) {
-      json_t *v = json_loads(vals, 0, NULL);
-      if (json_is_object(v)) json_object_set_new(extra, "baseline", v);
-      else json_decref(v);
-      json_object_set_new(extra, "baseline_run", json_string(run_id));
-    }
-    free(run_id);
-    free(vals);
-  }
-  return extra;
 }
 
 /* A sensor watching another DAG reads the state store (read-only): its
@@ -420,50 +254,41 @@ static const dagd_mask *try_secrets(daemon_t *d, const dagd_command *cmd, dagd_m
   return own;
 }
 
-void daemon_try_start(daemon_t *d, int64_t run_pk, const char *dag_id, const char *task_id, int try_number) {
-  if (d->stopped) return; /* recorded as running: the next start finds it lost and retries it */
+void daemon_try_start(daemon_t *d, const dagd_engine_try *t) {
   dagd_err err;
   dagd_err_init(&err);
-  dagd_store_run run = {0};
   char *outputs_text = NULL;
-  json_t *outputs = NULL;
+  json_t *outputs = NULL, *extra = NULL;
   dagd_command cmd = {0};
   dagd_mask own_secrets;
   dagd_mask_init(&own_secrets);
   const dagd_mask *secrets = NULL;
-  if (dagd_store_run_get_pk(d->store, run_pk, &run, &err) < 0) {
-    DAGD_LOG(DAGD_LOG_ERROR, "exec", "starting %s/%s: %s", dag_id, task_id, err.msg);
-    return;
-  }
-  running_try *rt = rt_new(d, run_pk, dag_id, task_id, try_number, run.run_id);
-  dag_entry *e = daemon_find_dag(d, dag_id);
-  const dagd_task *task = e ? dagd_dag_find_task(e->dag, task_id) : NULL;
+  const dagd_store_run *run = &t->run;
+  const dagd_task *task = t->task;
+  running_try *rt = rt_new(d, run->pk, run->dag_id, t->task_id, t->try_number, run->run_id);
   if (make_parent_dirs(rt->base) < 0) {
     DAGD_LOG(DAGD_LOG_ERROR, "exec", "cannot create the log folder of %s: %s", rt->base, strerror(errno));
     dagd_try_result r = {DAGD_TRY_EXITED, 127};
     try_finished(rt, &r);
     goto out;
   }
-  if (task == NULL) {
+  if (task == NULL || t->dag == NULL) {
     fail_now(rt, "the task is no longer in the DAG");
     goto out;
   }
-  if (dagd_store_output_json(d->store, run_pk, &outputs_text, &err) == 0)
+  if (dagd_engine_try_inputs(d->engine, t, &outputs_text, &extra, &err) == 0)
     outputs = json_loads(outputs_text, 0, NULL);
+  if (task->op == DAGD_OP_SENSOR) extra = sensor_extra(d, task);
   char *out_path = dagd_asprintf("%s.out", rt->base);
   char *spec_path = dagd_asprintf("%s.spec.json", rt->base);
-  json_t *extra = task->op == DAGD_OP_GATE     ? gate_extra(d, e->dag, task, run_pk)
-                  : task->op == DAGD_OP_SENSOR ? sensor_extra(d, task)
-                                               : NULL;
   dagd_try_info info = {
-      .dag = e->dag, .task = task, .run_id = run.run_id, .logical_date = run.logical_date,
-      .has_interval = run.has_interval, .interval_start = run.interval_start, .interval_end = run.interval_end,
-      .try_number = try_number, .conf = run.conf, .outputs = outputs, .output_path = out_path,
+      .dag = t->dag, .task = task, .run_id = run->run_id, .logical_date = run->logical_date,
+      .has_interval = run->has_interval, .interval_start = run->interval_start, .interval_end = run->interval_end,
+      .try_number = t->try_number, .conf = run->conf, .outputs = outputs, .output_path = out_path,
       .environ = environ, .secret = dagd_ops_secret_from_env, .self_path = d->shim_path, .spec_path = "-",
       .extra = extra, .executor = d->cfg.executor};
   int rc = dagd_ops_command(&info, &cmd, &err);
   free(out_path);
-  json_decref(extra);
   if (rc == 0) secrets = try_secrets(d, &cmd, &own_secrets);
   if (rc == 0 && cmd.spec && write_spec(spec_path, cmd.spec, secrets) < 0) {
     rc = dagd_err_set(&err, DAGD_EIO, "cannot write %s: %s", spec_path, strerror(errno));
@@ -493,45 +318,40 @@ void daemon_try_start(daemon_t *d, int64_t run_pk, const char *dag_id, const cha
     fail_now(rt, err.msg);
     goto out;
   }
-  arm_timeout(rt, task, daemon_now());
-  rt->started = daemon_now();
+  rt->started = t->start_date;
   rt->pool = dagd_strdup(task->pool ? task->pool : "default");
-  daemon_api_run_changed(d, run_pk);
-  DAGD_LOG(DAGD_LOG_INFO, "exec", "%s/%s/%s try %d started", dag_id, run.run_id, task_id, try_number);
+  daemon_api_run_changed(d, run->pk);
+  DAGD_LOG(DAGD_LOG_INFO, "exec", "%s/%s/%s try %d started", run->dag_id, run->run_id, t->task_id, t->try_number);
 out:
   dagd_mask_close(&own_secrets);
   dagd_command_close(&cmd);
   json_decref(outputs);
+  json_decref(extra);
   free(outputs_text);
-  dagd_store_run_clear(&run);
 }
 
 int daemon_tries_adopt(daemon_t *d) {
   dagd_err err;
   dagd_err_init(&err);
-  dagd_store_ti_list live;
-  if (dagd_store_ti_list_live(d->store, &live, &err) < 0) {
+  dagd_engine_try *tries;
+  size_t n;
+  if (dagd_engine_adopt(d->engine, daemon_now(), &tries, &n, &err) < 0) {
     DAGD_LOG(DAGD_LOG_ERROR, "exec", "listing running tries: %s", err.msg);
     return err.code;
   }
-  for (size_t i = 0; i < live.n; i++) {
-    dagd_store_ti *ti = &live.tis[i];
-    dagd_store_run run = {0};
-    if (dagd_store_run_get_pk(d->store, ti->run_pk, &run, &err) < 0) continue;
-    running_try *rt = rt_new(d, ti->run_pk, run.dag_id, ti->task_id, ti->try_number, run.run_id);
+  for (size_t i = 0; i < n; i++) {
+    const dagd_engine_try *t = &tries[i];
+    running_try *rt = rt_new(d, t->run.pk, t->run.dag_id, t->task_id, t->try_number, t->run.run_id);
     /* A try recorded just before a crash may never have got its folder:
      * make it, so that its "vanished" record can be written. */
     make_parent_dirs(rt->base);
     dagd_exec_adopt(d->exec, rt->base, on_try_done, rt, &rt->exec, &err);
-    rt->started = ti->start_date;
-    rt->pool = dagd_strdup(ti->pool ? ti->pool : "default");
-    dag_entry *e = daemon_find_dag(d, run.dag_id);
-    arm_timeout(rt, e ? dagd_dag_find_task(e->dag, ti->task_id) : NULL, ti->start_date);
-    DAGD_LOG(DAGD_LOG_INFO, "exec", "re-adopting %s/%s/%s try %d", run.dag_id, run.run_id, ti->task_id,
-             ti->try_number);
-    dagd_store_run_clear(&run);
+    rt->started = t->start_date;
+    rt->pool = dagd_strdup(t->task && t->task->pool ? t->task->pool : "default");
+    DAGD_LOG(DAGD_LOG_INFO, "exec", "re-adopting %s/%s/%s try %d", t->run.dag_id, t->run.run_id, t->task_id,
+             t->try_number);
   }
-  dagd_store_ti_list_clear(&live);
+  dagd_engine_tries_free(tries, n);
   return 0;
 }
 
@@ -540,8 +360,7 @@ void daemon_try_kill(daemon_t *d, int64_t run_pk, const char *task_id) {
     if (rt->run_pk != run_pk || strcmp(rt->task_id, task_id) != 0 || rt->exec == NULL) continue;
     rt->killed = true;
     log_line(rt->base, "stopped on request: SIGTERM, SIGKILL in %d s", KILL_GRACE_MS / 1000);
-    dagd_exec_signal(rt->exec, SIGTERM);
-    uv_timer_start(&rt->timeout, on_kill_grace, KILL_GRACE_MS, 0);
+    stop_try(rt);
   }
 }
 
