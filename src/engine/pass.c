@@ -279,7 +279,8 @@ static int advance_run(pass *p, size_t ri) {
                              .next_try_at = row->next_try_at};
     if (tis[t].state == DAGD_TI_RUNNING || tis[t].state == DAGD_TI_QUEUED) {
       p->running_tis[di]++;
-      p->pool_used[pool_slot(p, row->pool ? row->pool : "default")]++;
+      size_t slot = pool_slot(p, row->pool ? row->pool : "default"); /* may grow pool_used */
+      p->pool_used[slot]++;
       dagd_engine_try proto = {.dag = dag, .task = dag->tasks[t], .run = *run};
       if (tis[t].state == DAGD_TI_RUNNING) check_timeout(p, &proto, row);
     }
