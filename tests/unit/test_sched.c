@@ -591,6 +591,87 @@ static void test_pick(void **state) {
   assert_int_equal(dag_free[1], 3);
 }
 
+/* --- the end of a try --- */
+
+static void test_outcome(void **state) {
+  dagd_try_result ok = {DAGD_TRY_EXITED, 0}, fail1 = {DAGD_TRY_EXITED, 1}, skip = {DAGD_TRY_EXITED, 98},
+                  poke = {DAGD_TRY_EXITED, 99}, sig = {DAGD_TRY_SIGNALED, 9}, gone = {DAGD_TRY_VANISHED, 0};
+  assert_int_equal(dagd_sched_outcome(&ok, false), DAGD_OUTCOME_SUCCESS);
+  assert_int_equal(dagd_sched_outcome(&fail1, false), DAGD_OUTCOME_FAILURE);
+  assert_int_equal(dagd_sched_outcome(&skip, false), DAGD_OUTCOME_SKIP);
+  assert_int_equal(dagd_sched_outcome(&poke, false), DAGD_OUTCOME_RESCHEDULE);
+  assert_int_equal(dagd_sched_outcome(&sig, false), DAGD_OUTCOME_FAILURE);
+  assert_int_equal(dagd_sched_outcome(&gone, false), DAGD_OUTCOME_FAILURE);
+  /* Stopped at its timeout: a failure, whatever it exited with. */
+  assert_int_equal(dagd_sched_outcome(&ok, true), DAGD_OUTCOME_FAILURE);
+  assert_int_equal(dagd_sched_outcome(&skip, true), DAGD_OUTCOME_FAILURE);
+}
+
+static void test_try_ended(void **state) {
+  dagd_dag *dag = dagd_dag_new("e", "t.lua", 1);
+  dagd_task *t = add(dag, "sensor", NULL);
+  t->retries = 1;
+  t->retry_delay = 10;
+  finalize(dag);
+  /* A poke that found nothing gives its try back and waits its interval. */
+  dagd_sched_ti ti = {.state = DAGD_TI_RUNNING, .try_number = 1, .max_tries = 2};
+  dagd_sched_try_ended(t, &ti, DAGD_OUTCOME_RESCHEDULE, 1000, 0);
+  assert_int_equal(ti.state, DAGD_TI_UP_FOR_RESCHEDULE);
+  assert_int_equal(ti.try_number, 0);
+  assert_true(ti.next_try_at == 1060);
+  assert_true(ti.changed);
+  json_object_set_new(t->config, "interval", json_integer(5));
+  ti = (dagd_sched_ti){.state = DAGD_TI_RUNNING, .try_number = 1, .max_tries = 2};
+  dagd_sched_try_ended(t, &ti, DAGD_OUTCOME_RESCHEDULE, 1000, 0);
+  assert_true(ti.next_try_at == 1005);
+  /* Skip; failure with a try left; failure of the last try. */
+  ti = (dagd_sched_ti){.state = DAGD_TI_RUNNING, .try_number = 1, .max_tries = 2};
+  dagd_sched_try_ended(t, &ti, DAGD_OUTCOME_SKIP, 1000, 0);
+  assert_int_equal(ti.state, DAGD_TI_SKIPPED);
+  ti = (dagd_sched_ti){.state = DAGD_TI_RUNNING, .try_number = 1, .max_tries = 2};
+  dagd_sched_try_ended(t, &ti, DAGD_OUTCOME_FAILURE, 1000, 0);
+  assert_int_equal(ti.state, DAGD_TI_UP_FOR_RETRY);
+  assert_true(ti.next_try_at == 1010);
+  ti.state = DAGD_TI_RUNNING;
+  ti.try_number = 2;
+  dagd_sched_try_ended(t, &ti, DAGD_OUTCOME_FAILURE, 2000, 0);
+  assert_int_equal(ti.state, DAGD_TI_FAILED);
+  /* A task that left the DAG: no retry, no poke. */
+  ti = (dagd_sched_ti){.state = DAGD_TI_RUNNING, .try_number = 1, .max_tries = 3};
+  dagd_sched_try_ended(NULL, &ti, DAGD_OUTCOME_RESCHEDULE, 1000, 0);
+  assert_int_equal(ti.state, DAGD_TI_FAILED);
+  dagd_dag_free(dag);
+}
+
+static void test_branch_follow(void **state) {
+  dagd_dag *dag = dagd_dag_new("f", "t.lua", 1);
+  dagd_task *b = add(dag, "branch", NULL);
+  add(dag, "left", "branch");
+  add(dag, "right", "branch");
+  finalize(dag);
+  size_t follow[2], n;
+  dagd_sched_branch_follow(dag, b, "[\"right\"]", follow, &n);
+  assert_int_equal(n, 1);
+  assert_int_equal(follow[0], idx(dag, "right"));
+  dagd_sched_branch_follow(dag, b, "left", follow, &n); /* one bare id */
+  assert_int_equal(n, 1);
+  assert_int_equal(follow[0], idx(dag, "left"));
+  dagd_sched_branch_follow(dag, b, "[\"left\", \"right\", \"nope\"]", follow, &n);
+  assert_int_equal(n, 2);
+  dagd_sched_branch_follow(dag, b, NULL, follow, &n); /* no output: nothing followed */
+  assert_int_equal(n, 0);
+  json_object_set_new(b->config, "short_circuit", json_true());
+  dagd_sched_branch_follow(dag, b, "false", follow, &n);
+  assert_int_equal(n, 0);
+  dagd_sched_branch_follow(dag, b, "0", follow, &n);
+  assert_int_equal(n, 0);
+  dagd_sched_branch_follow(dag, b, "true", follow, &n);
+  assert_int_equal(n, 2);
+  dagd_sched_branch_follow(dag, b, NULL, follow, &n); /* no condition: go on */
+  assert_int_equal(n, 2);
+  dagd_dag_free(dag);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_trigger_rules_exhaustive),
@@ -608,6 +689,9 @@ int main(void) {
       cmocka_unit_test(test_plan_interval_schedule),
       cmocka_unit_test(test_run_id),
       cmocka_unit_test(test_pick),
+      cmocka_unit_test(test_outcome),
+      cmocka_unit_test(test_try_ended),
+      cmocka_unit_test(test_branch_follow),
   };
   return cmocka_run_group_tests_name("sched", tests, NULL, NULL);
 }
