@@ -21,6 +21,7 @@ void dagd_engine_free(dagd_engine *e) {
   if (e == NULL) return;
   dagd__cache_clear(e, NULL);
   dagd__stopping_clear(e);
+  dagd__flight_clear(e);
   free(e->dags);
   free(e);
 }

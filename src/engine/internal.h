@@ -36,6 +36,9 @@ typedef struct stop_entry {
   int try_number;
 } stop_entry;
 
+#define ENGINE_FLIGHT_BUCKETS 1024
+typedef struct flight_entry flight_entry;
+
 struct dagd_engine {
   dagd_store *store;
   int parallelism;
@@ -47,7 +50,8 @@ struct dagd_engine {
   run_cache **cache;        /* ENGINE_CACHE_BUCKETS buckets, or NULL */
   stop_entry *stopping;
   size_t n_stopping;
-  size_t in_flight;
+  flight_entry **flight;    /* tries in flight (flight.c), or NULL */
+  size_t in_flight;         /* how many */
   bool draining;
 };
 
@@ -63,6 +67,14 @@ run_cache *dagd__cache_get(dagd_engine *e, const dagd_dag *dag, int64_t pk, dagd
 void dagd__cache_drop(dagd_engine *e, int64_t pk);
 /* Drops the cached runs of a DAG (NULL: every run). */
 void dagd__cache_clear(dagd_engine *e, const char *dag_id);
+
+/* flight.c */
+void dagd__flight_add(dagd_engine *e, int64_t run_pk, const char *task_id, int try_number);
+/* False when that try was not in flight. */
+bool dagd__flight_remove(dagd_engine *e, int64_t run_pk, const char *task_id, int try_number);
+/* Whether any try of the task instance is in flight. */
+bool dagd__flight_busy(const dagd_engine *e, int64_t run_pk, const char *task_id);
+void dagd__flight_clear(dagd_engine *e);
 
 /* tries.c */
 /* Whether the engine asked this try to stop; remove takes it off the set. */

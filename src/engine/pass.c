@@ -303,8 +303,11 @@ static int advance_run(pass *p, size_t ri) {
     rc = end_run(p, x, run, state);
     goto out;
   }
+  /* An earlier try still winding down (cleared meanwhile) holds its
+   * task instance back until it ends: never two tries at once. */
   for (size_t t = 0; t < dag->n_tasks; t++)
-    if (tis[t].state == DAGD_TI_SCHEDULED) add_candidate(p, di, ri, dag->tasks[t], c->row_of[t]);
+    if (tis[t].state == DAGD_TI_SCHEDULED && !dagd__flight_busy(e, run->pk, dag->tasks[t]->id))
+      add_candidate(p, di, ri, dag->tasks[t], c->row_of[t]);
 out:
   free(tis);
   return rc;
@@ -436,7 +439,8 @@ int dagd_engine_pass(dagd_engine *e, double now, dagd_engine_actions *out, dagd_
     const dagd_engine_try *s = &out->stops[i];
     dagd__stopping_add(e, s->run.pk, s->task_id, s->try_number);
   }
-  e->in_flight += out->n_starts;
+  for (size_t i = 0; i < out->n_starts; i++)
+    dagd__flight_add(e, out->starts[i].run.pk, out->starts[i].task_id, out->starts[i].try_number);
   /* 4. The next due thing: a DAG's next interval (unless held by
    * max_active_runs, which only a run's end frees). */
   for (size_t i = 0; i < e->n_dags && !e->draining; i++) {

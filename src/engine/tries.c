@@ -160,7 +160,7 @@ int dagd_engine_try_end(dagd_engine *e, const dagd_engine_end *end, double now, 
     /* Cleared or marked meanwhile: this try's end changes nothing. */
     dagd_store_rollback(e->store);
     dagd__stopping(e, end->run_pk, end->task_id, end->try_number, true);
-    if (e->in_flight > 0) e->in_flight--;
+    dagd__flight_remove(e, end->run_pk, end->task_id, end->try_number);
     dagd_store_ti_clear(&ti);
     return 0;
   }
@@ -176,7 +176,7 @@ int dagd_engine_try_end(dagd_engine *e, const dagd_engine_end *end, double now, 
   }
   out->current = true;
   dagd__stopping(e, end->run_pk, end->task_id, end->try_number, true);
-  if (e->in_flight > 0) e->in_flight--;
+  dagd__flight_remove(e, end->run_pk, end->task_id, end->try_number);
   return 0;
 }
 
@@ -207,7 +207,7 @@ int dagd_engine_adopt(dagd_engine *e, double now, dagd_engine_try **out, size_t 
     return rc;
   }
   (void)now;
-  e->in_flight += k;
+  for (size_t i = 0; i < k; i++) dagd__flight_add(e, tries[i].run.pk, tries[i].task_id, tries[i].try_number);
   *out = tries;
   *n = k;
   return 0;
