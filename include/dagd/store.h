@@ -117,6 +117,11 @@ int dagd_store_run_count(dagd_store *st, const char *dag_id, dagd_run_state stat
 int dagd_store_run_last_scheduled(dagd_store *st, const char *dag_id, int64_t *logical_date,
                                   struct dagd_err *err);
 
+/* Whether a scheduled or backfill run of the DAG has this logical date
+ * (those are one per date; manual and event runs may share one). */
+int dagd_store_run_date_taken(dagd_store *st, const char *dag_id, int64_t logical_date, bool *taken,
+                              struct dagd_err *err);
+
 /* --- task instances --- */
 typedef struct dagd_store_ti {
   int64_t run_pk;
@@ -155,6 +160,9 @@ int dagd_store_ti_list_live(dagd_store *st, dagd_store_ti_list *out, struct dagd
 /* --- outputs --- */
 int dagd_store_output_put(dagd_store *st, int64_t run_pk, const char *task_id, const char *key,
                           const char *value, struct dagd_err *err);
+/* Deletes a task instance's outputs before a new try (keys starting with
+ * '_' are dagd's own bookkeeping and stay). */
+int dagd_store_output_clear(dagd_store *st, int64_t run_pk, const char *task_id, struct dagd_err *err);
 /* *value is a new heap string; DAGD_ENOENT when absent. */
 int dagd_store_output_get(dagd_store *st, int64_t run_pk, const char *task_id, const char *key, char **value,
                           struct dagd_err *err);

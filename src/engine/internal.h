@@ -16,6 +16,8 @@ typedef struct engine_dag {
   bool has_next;      /* next_due is known: an interval not yet created */
   bool blocked;       /* next_due has come, but max_active_runs holds it */
   int64_t next_due;   /* when that interval's run becomes due */
+  bool has_planned;
+  int64_t planned_to; /* the latest logical date planned: created, or taken by a backfill */
 } engine_dag;
 
 /* The task instances of an active run, kept between passes (cache.c). */
@@ -69,12 +71,16 @@ void dagd__cache_drop(dagd_engine *e, int64_t pk);
 void dagd__cache_clear(dagd_engine *e, const char *dag_id);
 
 /* flight.c */
-void dagd__flight_add(dagd_engine *e, int64_t run_pk, const char *task_id, int try_number);
+void dagd__flight_add(dagd_engine *e, int64_t run_pk, const char *task_id, int try_number, const char *dag_id,
+                      const char *pool);
 /* False when that try was not in flight. */
 bool dagd__flight_remove(dagd_engine *e, int64_t run_pk, const char *task_id, int try_number);
 /* Whether any try of the task instance is in flight. */
 bool dagd__flight_busy(const dagd_engine *e, int64_t run_pk, const char *task_id);
 void dagd__flight_clear(dagd_engine *e);
+/* Calls cb with the DAG and pool of every try in flight. */
+void dagd__flight_each(const dagd_engine *e, void (*cb)(void *data, const char *dag_id, const char *pool),
+                       void *data);
 
 /* tries.c */
 /* Whether the engine asked this try to stop; remove takes it off the set. */

@@ -101,40 +101,72 @@ static void add_candidate(pass *p, size_t di, size_t run, const dagd_task *task,
   p->cref[i] = (candidate_ref){run, ti, task};
 }
 
+static int create_scheduled(pass *p, engine_dag *x, const dagd_interval *iv) {
+  char run_id[64];
+  dagd_sched_run_id(DAGD_RUN_SCHEDULED, iv->start, run_id);
+  dagd_store_run run = {
+      .dag_id = x->dag->id, .run_id = run_id, .run_type = DAGD_RUN_SCHEDULED, .logical_date = iv->start,
+      .has_interval = true, .interval_start = iv->start, .interval_end = iv->end, .conf = "{}",
+      .state = DAGD_RUN_QUEUED, .queued_at = p->now};
+  int rc = dagd_store_run_create(p->e->store, x->dag, &run, p->err);
+  if (rc == DAGD_EEXIST) { /* made by an earlier daemon whose commit this one did not see */
+    dagd_err_init(p->err);
+    return 0;
+  }
+  if (rc < 0) return rc;
+  add_run(p, &run, true);
+  p->queued_runs[x - p->e->dags]++;
+  DAGD_LOG(DAGD_LOG_INFO, "sched", "dag %s: created run %s", x->dag->id, run_id);
+  return 0;
+}
+
 /* Creates the scheduled runs a DAG is due for, within max_active_runs,
- * and learns when its next one is due. */
+ * and learns when its next one is due. An interval a backfill already
+ * covers gets no scheduled run (one run per logical date), but counts as
+ * planned, so the plan goes on after it. */
 static int plan_dag(pass *p, engine_dag *x) {
   dagd_engine *e = p->e;
   size_t di = (size_t)(x - e->dags);
-  int64_t last;
-  bool has_last = dagd_store_run_last_scheduled(e->store, x->dag->id, &last, p->err) == 0;
+  int64_t from;
+  bool has_from = dagd_store_run_last_scheduled(e->store, x->dag->id, &from, p->err) == 0;
   if (dagd_err_is_set(p->err)) {
     if (p->err->code != DAGD_ENOENT) return p->err->code;
     dagd_err_init(p->err);
   }
-  int active = p->running_runs[di] + p->queued_runs[di];
-  dagd_interval iv[PLAN_CAP];
-  size_t n;
-  dagd_sched_plan_runs(x->dag, has_last ? &last : NULL, active, (int64_t)p->now, iv, PLAN_CAP, &n, &x->next_due,
-                       &x->has_next);
-  x->plan = false;
-  for (size_t i = 0; i < n; i++) {
-    char run_id[64];
-    dagd_sched_run_id(DAGD_RUN_SCHEDULED, iv[i].start, run_id);
-    dagd_store_run run = {
-        .dag_id = x->dag->id, .run_id = run_id, .run_type = DAGD_RUN_SCHEDULED, .logical_date = iv[i].start,
-        .has_interval = true, .interval_start = iv[i].start, .interval_end = iv[i].end, .conf = "{}",
-        .state = DAGD_RUN_QUEUED, .queued_at = p->now};
-    int rc = dagd_store_run_create(e->store, x->dag, &run, p->err);
-    if (rc == DAGD_EEXIST) { /* made by an earlier daemon whose commit this one did not see */
-      dagd_err_init(p->err);
-      continue;
-    }
-    if (rc < 0) return rc;
-    add_run(p, &run, true);
-    p->queued_runs[di]++;
-    DAGD_LOG(DAGD_LOG_INFO, "sched", "dag %s: created run %s", x->dag->id, run_id);
+  if (x->has_planned && (!has_from || x->planned_to > from)) {
+    from = x->planned_to;
+    has_from = true;
   }
+  x->plan = false;
+  /* The due intervals come PLAN_CAP at a time regardless of room; room
+   * is spent only on those no backfill covers. */
+  int room = x->dag->max_active_runs - p->running_runs[di] - p->queued_runs[di];
+  for (int batch = 0; batch < 64; batch++) {
+    dagd_interval iv[PLAN_CAP];
+    size_t n;
+    dagd_sched_plan_runs(x->dag, has_from ? &from : NULL, x->dag->max_active_runs - PLAN_CAP, (int64_t)p->now, iv,
+                         PLAN_CAP, &n, &x->next_due, &x->has_next);
+    for (size_t i = 0; i < n; i++) {
+      bool taken;
+      if (dagd_store_run_date_taken(e->store, x->dag->id, iv[i].start, &taken, p->err) < 0) return p->err->code;
+      if (!taken && room <= 0) { /* the first interval not created */
+        x->has_next = true;
+        x->next_due = iv[i].run_after;
+        goto planned;
+      }
+      if (!taken) {
+        int rc = create_scheduled(p, x, &iv[i]);
+        if (rc < 0) return rc;
+        room--;
+      }
+      from = iv[i].start;
+      has_from = true;
+      x->has_planned = true;
+      x->planned_to = from;
+    }
+    if (n < PLAN_CAP) break;
+  }
+planned:
   /* Due but not created: held by max_active_runs until a run ends. */
   x->blocked = x->has_next && x->next_due <= (int64_t)p->now &&
                p->running_runs[di] + p->queued_runs[di] >= x->dag->max_active_runs;
@@ -277,12 +309,9 @@ static int advance_run(pass *p, size_t ri) {
     dagd_store_ti *row = c->row_of[t];
     tis[t] = (dagd_sched_ti){.state = row->state, .try_number = row->try_number, .max_tries = row->max_tries,
                              .next_try_at = row->next_try_at};
-    if (tis[t].state == DAGD_TI_RUNNING || tis[t].state == DAGD_TI_QUEUED) {
-      p->running_tis[di]++;
-      size_t slot = pool_slot(p, row->pool ? row->pool : "default"); /* may grow pool_used */
-      p->pool_used[slot]++;
+    if (tis[t].state == DAGD_TI_RUNNING) {
       dagd_engine_try proto = {.dag = dag, .task = dag->tasks[t], .run = *run};
-      if (tis[t].state == DAGD_TI_RUNNING) check_timeout(p, &proto, row);
+      check_timeout(p, &proto, row);
     }
   }
   double wake = 0;
@@ -369,6 +398,9 @@ static int start_picked(pass *p) {
     ti->next_try_at = 0;
     ti->pid = 0;
     rc = dagd_store_ti_update(e->store, ti, p->err);
+    /* A new try starts with no outputs: a branch's choice or a gate's
+     * metrics come from the try that succeeds, not an earlier one. */
+    if (rc == 0) rc = dagd_store_output_clear(e->store, ti->run_pk, ti->task_id, p->err);
     dagd_engine_try *s = &a->starts[a->n_starts++];
     *s = (dagd_engine_try){.dag = e->dags[p->cand[i].dag_slot].dag, .task = ref->task,
                            .task_id = dagd_strdup(ti->task_id), .try_number = ti->try_number,
@@ -383,6 +415,17 @@ static int start_picked(pass *p) {
   free(dag_free);
   free(pool_free);
   return rc;
+}
+
+/* The limits count processes: every try in flight holds a task slot of
+ * its DAG and a slot of its pool until it ends, also one cleared or
+ * marked meanwhile. */
+static void count_in_flight(void *data, const char *dag_id, const char *pool) {
+  pass *p = data;
+  engine_dag *x = dagd__engine_dag(p->e, dag_id);
+  if (x) p->running_tis[x - p->e->dags]++;
+  size_t slot = pool_slot(p, pool); /* may grow pool_used */
+  p->pool_used[slot]++;
 }
 
 static void pass_close(pass *p) {
@@ -408,6 +451,7 @@ int dagd_engine_pass(dagd_engine *e, double now, dagd_engine_actions *out, dagd_
   p.running_runs = dagd_calloc(e->n_dags + 1, sizeof(int));
   p.queued_runs = dagd_calloc(e->n_dags + 1, sizeof(int));
   p.running_tis = dagd_calloc(e->n_dags + 1, sizeof(int));
+  dagd__flight_each(e, count_in_flight, &p);
   dagd_store_run_list active = {0};
   int rc = dagd_store_begin(e->store, err);
   if (rc == 0) rc = dagd_store_run_list_active(e->store, &active, err);
@@ -439,8 +483,10 @@ int dagd_engine_pass(dagd_engine *e, double now, dagd_engine_actions *out, dagd_
     const dagd_engine_try *s = &out->stops[i];
     dagd__stopping_add(e, s->run.pk, s->task_id, s->try_number);
   }
-  for (size_t i = 0; i < out->n_starts; i++)
-    dagd__flight_add(e, out->starts[i].run.pk, out->starts[i].task_id, out->starts[i].try_number);
+  for (size_t i = 0; i < out->n_starts; i++) {
+    const dagd_engine_try *s = &out->starts[i];
+    dagd__flight_add(e, s->run.pk, s->task_id, s->try_number, s->run.dag_id, s->task->pool);
+  }
   /* 4. The next due thing: a DAG's next interval (unless held by
    * max_active_runs, which only a run's end frees). */
   for (size_t i = 0; i < e->n_dags && !e->draining; i++) {

@@ -207,7 +207,9 @@ int dagd_engine_adopt(dagd_engine *e, double now, dagd_engine_try **out, size_t 
     return rc;
   }
   (void)now;
-  for (size_t i = 0; i < k; i++) dagd__flight_add(e, tries[i].run.pk, tries[i].task_id, tries[i].try_number);
+  for (size_t i = 0; i < k; i++)
+    dagd__flight_add(e, tries[i].run.pk, tries[i].task_id, tries[i].try_number, tries[i].run.dag_id,
+                     tries[i].task ? tries[i].task->pool : NULL);
   *out = tries;
   *n = k;
   return 0;

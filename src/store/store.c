@@ -131,11 +131,13 @@ enum {
   Q_RUN_COUNT_DAG_STATE,
   Q_RUN_ACTIVE,
   Q_RUN_LAST_SCHED,
+  Q_RUN_DATE_TAKEN,
   Q_TI_INSERT,
   Q_TI_UPDATE,
   Q_TI_GET,
   Q_TI_LIST_RUN,
   Q_TI_LIVE,
+  Q_OUT_CLEAR,
   Q_OUT_PUT,
   Q_OUT_GET,
   Q_OUT_RUN,
@@ -189,6 +191,8 @@ static const char *const queries[Q__COUNT] = {
     [Q_RUN_ACTIVE] = "SELECT " RUN_COLS " FROM dag_run WHERE state IN ('queued', 'running') "
                      "ORDER BY queued_at, id",
     [Q_RUN_LAST_SCHED] = "SELECT max(logical_date) FROM dag_run WHERE dag_id = ?1 AND run_type = 'scheduled'",
+    [Q_RUN_DATE_TAKEN] = "SELECT 1 FROM dag_run WHERE dag_id = ?1 AND logical_date = ?2 "
+                         "AND run_type IN ('scheduled', 'backfill') LIMIT 1",
     [Q_TI_INSERT] = "INSERT INTO task_instance (" TI_COLS ") "
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     [Q_TI_UPDATE] = "UPDATE task_instance SET state = ?3, try_number = ?4, max_tries = ?5, pid = ?6, "
@@ -199,6 +203,7 @@ static const char *const queries[Q__COUNT] = {
     [Q_TI_LIVE] = "SELECT " TI_COLS " FROM task_instance WHERE state IN ('queued', 'running')",
     [Q_OUT_PUT] = "INSERT INTO task_output (run_pk, task_id, key, value) VALUES (?1, ?2, ?3, ?4) "
                   "ON CONFLICT DO UPDATE SET value = excluded.value",
+    [Q_OUT_CLEAR] = "DELETE FROM task_output WHERE run_pk = ?1 AND task_id = ?2 AND substr(key, 1, 1) <> '_'",
     [Q_OUT_GET] = "SELECT value FROM task_output WHERE run_pk = ?1 AND task_id = ?2 AND key = ?3",
     [Q_OUT_RUN] = "SELECT json_group_object(task_id, json(obj)) FROM (SELECT task_id, "
                   "json_group_object(key, value) AS obj FROM task_output WHERE run_pk = ?1 "
@@ -638,6 +643,18 @@ int dagd_store_run_last_scheduled(dagd_store *st, const char *dag_id, int64_t *l
   return found ? 0 : DAGD_ENOENT;
 }
 
+int dagd_store_run_date_taken(dagd_store *st, const char *dag_id, int64_t logical_date, bool *taken,
+                              dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_RUN_DATE_TAKEN);
+  bind_text(s, 1, dag_id);
+  sqlite3_bind_int64(s, 2, logical_date);
+  int rc = sqlite3_step(s);
+  *taken = rc == SQLITE_ROW;
+  sqlite3_reset(s);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_fail(st, err, rc, "looking for a run by date");
+  return 0;
+}
+
 /* --- task instances --- */
 
 void dagd_store_ti_clear(dagd_store_ti *ti) {
@@ -747,6 +764,15 @@ int dagd_store_ti_list_live(dagd_store *st, dagd_store_ti_list *out, dagd_err *e
 }
 
 /* --- outputs --- */
+
+int dagd_store_output_clear(dagd_store *st, int64_t run_pk, const char *task_id, dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_OUT_CLEAR);
+  sqlite3_bind_int64(s, 1, run_pk);
+  bind_text(s, 2, task_id);
+  int rc = sqlite3_step(s);
+  sqlite3_reset(s);
+  return rc == SQLITE_DONE ? 0 : db_fail(st, err, rc, "clearing a task's outputs");
+}
 
 int dagd_store_output_put(dagd_store *st, int64_t run_pk, const char *task_id, const char *key, const char *value,
                           dagd_err *err) {
