@@ -40,7 +40,9 @@ int sim_mirror_open(sim *s) {
   sqlite3_exec(s->ro, "PRAGMA mmap_size = 268435456", NULL, NULL, NULL);
   s->q_active = prep(s, "SELECT r.id, r.state, r.queued_at, r.start_date, r.end_date, ti.task_id, ti.state, "
                         "ti.try_number, ti.max_tries, ti.next_try_at, ti.start_date, ti.end_date"
-                        " FROM dag_run r JOIN task_instance ti ON ti.run_pk = r.id"
+                        /* CROSS JOIN keeps dag_run outside: the partial index of active runs,
+                         * then each run's rows, never a scan of all task instances. */
+                        " FROM dag_run r CROSS JOIN task_instance ti ON ti.run_pk = r.id"
                         " WHERE r.state IN ('queued', 'running')");
   s->q_new_runs = prep(s, "SELECT " RUN_COLS " FROM dag_run WHERE id > ?1 ORDER BY id");
   s->q_run = prep(s, "SELECT " RUN_COLS " FROM dag_run WHERE id = ?1");
@@ -50,13 +52,12 @@ int sim_mirror_open(sim *s) {
   s->q_dags = prep(s, "SELECT dag_id, is_paused FROM dag");
   s->q_dup = prep(s, "SELECT dag_id, logical_date, count(*) FROM dag_run WHERE run_type IN ('scheduled', 'backfill')"
                      " GROUP BY dag_id, logical_date HAVING count(*) > 1 LIMIT 1");
-  s->q_tis_active = NULL;
   return 0;
 }
 
 void sim_mirror_close(sim *s) {
-  sqlite3_stmt **all[] = {&s->q_active, &s->q_tis_active, &s->q_new_runs, &s->q_run, &s->q_tis_run,
-                          &s->q_ti,     &s->q_live,       &s->q_dags,     &s->q_dup};
+  sqlite3_stmt **all[] = {&s->q_active, &s->q_new_runs, &s->q_run, &s->q_tis_run,
+                          &s->q_ti,     &s->q_live,     &s->q_dags, &s->q_dup};
   for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
     sqlite3_finalize(*all[i]);
     *all[i] = NULL;
@@ -262,11 +263,14 @@ static void check_new_scheduled(sim *s, sim_run *r) {
     sim_fail(s, "sched.outside-pass", "scheduled run %s of %s appeared outside a pass", r->run_id, dag->id);
     return;
   }
-  if (s->draining) sim_fail(s, "drain.run-created", "scheduled run %s of %s created while draining", r->run_id, dag->id);
+  if (s->draining)
+    sim_fail(s, "drain.run-created", "scheduled run %s of %s created while draining", r->run_id, dag->id);
   if (sd->paused) sim_fail(s, "sched.paused-run", "scheduled run %s created for paused DAG %s", r->run_id, dag->id);
-  if (dag->schedule == NULL) sim_fail(s, "sched.no-schedule", "scheduled run %s of unscheduled DAG %s", r->run_id, dag->id);
+  if (dag->schedule == NULL)
+    sim_fail(s, "sched.no-schedule", "scheduled run %s of unscheduled DAG %s", r->run_id, dag->id);
   if (!r->has_interval || r->istart != r->logical_date || r->iend <= r->istart)
-    sim_fail(s, "sched.interval", "scheduled run %s of %s: logical date %lld, interval [%lld, %lld)", r->run_id, dag->id,
+    sim_fail(s, "sched.interval", "scheduled run %s of %s: logical date %lld, interval [%lld, %lld)", r->run_id,
+             dag->id,
              (long long)r->logical_date, (long long)r->istart, (long long)r->iend);
   char want_id[64];
   dagd_sched_run_id(DAGD_RUN_SCHEDULED, r->istart, want_id);
@@ -302,7 +306,8 @@ static void check_new_scheduled(sim *s, sim_run *r) {
     /* Without catchup only the latest complete interval runs. */
     int64_t next_end;
     if (dagd_cron_next(dag->schedule, dag->tz, r->iend, &next_end) == 0 && (double)next_end <= floor(s->pass_now))
-      sim_fail(s, "order.catchup-off", "DAG %s (catchup off) got run %s at %s though the interval ending %s was complete",
+      sim_fail(s, "order.catchup-off",
+               "DAG %s (catchup off) got run %s at %s though the interval ending %s was complete",
                dag->id, r->run_id, sim_time(s->pass_now, a), sim_time((double)next_end, b));
   }
   sd->has_last = true;
@@ -457,7 +462,8 @@ void sim_check_start(sim *s, const dagd_engine_try *t, size_t d, size_t task) {
   sim_ti pre = {.state = DAGD_TI_NONE};
   if (r && r->pk < s->pass_first_new) pre = r->tis[task];
   char a[40], b[40];
-  if (s->draining) sim_fail(s, "drain.start", "try %d of %s/%s started while draining", t->try_number, t->run.run_id, tk->id);
+  if (s->draining)
+    sim_fail(s, "drain.start", "try %d of %s/%s started while draining", t->try_number, t->run.run_id, tk->id);
   if (r && r->pk < s->pass_first_new && !is_active(r->state))
     sim_fail(s, "try.start-state", "try %d of %s/%s started in a run that is %s", t->try_number, t->run.run_id, tk->id,
              dagd_run_state_name(r->state));
@@ -465,7 +471,8 @@ void sim_check_start(sim *s, const dagd_engine_try *t, size_t d, size_t task) {
         pre.state == DAGD_TI_UP_FOR_RESCHEDULE))
     sim_fail(s, "try.start-state", "try %d of %s/%s started from state %s", t->try_number, t->run.run_id, tk->id,
              dagd_ti_state_name(pre.state));
-  if ((pre.state == DAGD_TI_UP_FOR_RETRY || pre.state == DAGD_TI_UP_FOR_RESCHEDULE) && pre.next_try_at > s->pass_now + EPS)
+  bool waits = pre.state == DAGD_TI_UP_FOR_RETRY || pre.state == DAGD_TI_UP_FOR_RESCHEDULE;
+  if (waits && pre.next_try_at > s->pass_now + EPS)
     sim_fail(s, "try.retry-early", "try %d of %s/%s started at %s, before its %s time %s", t->try_number,
              t->run.run_id, tk->id, sim_time(s->pass_now, a), dagd_ti_state_name(pre.state),
              sim_time(pre.next_try_at, b));
@@ -482,7 +489,8 @@ void sim_check_start(sim *s, const dagd_engine_try *t, size_t d, size_t task) {
   for (size_t i = 0; i < s->n_tries; i++) {
     sim_try *x = &s->tries[i];
     if (x->run_pk == t->run.pk && strcmp(x->task_id, tk->id) == 0)
-      sim_fail(s, x->killed ? "try.double-run-kill" : "try.double-run", "%s/%s try %d started while try %d is still running%s", t->run.run_id, tk->id,
+      sim_fail(s, x->killed ? "try.double-run-kill" : "try.double-run",
+               "%s/%s try %d started while try %d is still running%s", t->run.run_id, tk->id,
                t->try_number, x->try_number,
                x->killed ? " (it was stopped on request and has not ended yet)" : "");
   }
@@ -808,7 +816,8 @@ static void check_after_pass(sim *s) {
               strcmp(s->dags[s->runs[pk].dag].dag->id, a->run_ends[i].dag->id) == 0 &&
               s->runs[pk].state == a->run_ends[i].state;
     if (!known)
-      sim_fail(s, "actions.run-ends", "run_ends lists %s/%s as %s, which the store does not say", a->run_ends[i].dag->id,
+      sim_fail(s, "actions.run-ends", "run_ends lists %s/%s as %s, which the store does not say",
+               a->run_ends[i].dag->id,
                a->run_ends[i].run_id, dagd_run_state_name(a->run_ends[i].state));
   }
 
@@ -851,7 +860,8 @@ static void check_after_pass(sim *s) {
   {
     int all = u.total, live = u.live_total, limit = s->parallelism;
     if (all > limit)
-      sim_fail(s, LIMIT_CHECK("limit.parallelism"), "%d tries in flight (%d of them stopped on request), parallelism is %d",
+      sim_fail(s, LIMIT_CHECK("limit.parallelism"),
+               "%d tries in flight (%d of them stopped on request), parallelism is %d",
                all, all - live, limit);
   }
   for (size_t d = 0; d < s->n_dags; d++) {
@@ -953,7 +963,8 @@ void sim_check_final(sim *s) {
     for (int64_t pk = 1; pk <= s->max_pk; pk++)
       if (s->runs[pk].pk && s->runs[pk].dag == d) n[s->runs[pk].type]++;
     sim_dag *sd = &s->dags[d];
-    if (n[DAGD_RUN_MANUAL] != sd->n_manual || n[DAGD_RUN_EVENT] != sd->n_event || n[DAGD_RUN_BACKFILL] != sd->n_backfill)
+    if (n[DAGD_RUN_MANUAL] != sd->n_manual || n[DAGD_RUN_EVENT] != sd->n_event ||
+        n[DAGD_RUN_BACKFILL] != sd->n_backfill)
       sim_fail(s, "api.run-count",
                "DAG %s: the store has %lld manual, %lld event, %lld backfill runs; the API reported %lld, %lld, %lld",
                sd->dag->id, (long long)n[DAGD_RUN_MANUAL], (long long)n[DAGD_RUN_EVENT],
@@ -981,8 +992,9 @@ void sim_dump_state(sim *s) {
               k->retries, (long long)k->retry_delay, k->retry_exponential_backoff ? " exp" : "",
               (long long)k->max_retry_delay, (long long)k->execution_timeout, (long long)k->sla);
       for (size_t i = 0; i < k->n_upstream; i++) fprintf(stderr, "%s%s", i ? " " : "", dag->tasks[k->upstream[i]]->id);
-      fprintf(stderr, "] dur ~%.3fs%s\n", s->dags[d].beh[t].dur_fixed > 0 ? s->dags[d].beh[t].dur_fixed : s->dags[d].beh[t].dur_mean,
-              s->dags[d].beh[t].dur_fixed > 0 ? " fixed" : "");
+      const sim_behaviour *bh = &s->dags[d].beh[t];
+      fprintf(stderr, "] dur ~%.3fs%s\n", bh->dur_fixed > 0 ? bh->dur_fixed : bh->dur_mean,
+              bh->dur_fixed > 0 ? " fixed" : "");
     }
   }
   fprintf(stderr, "  active runs:\n");

@@ -92,7 +92,8 @@ static sim_run *some_run(sim *s, size_t d) {
   for (int64_t pk = 1; pk <= s->max_pk; pk++)
     if (s->runs[pk].pk && s->runs[pk].dag == d) n++;
   if (n == 0) return NULL;
-  int64_t k = sim_chance(&s->rng, 0.6) ? n - 1 - sim_range(&s->rng, 0, n < 4 ? n - 1 : 3) : sim_range(&s->rng, 0, n - 1);
+  int64_t k = sim_chance(&s->rng, 0.6) ? n - 1 - sim_range(&s->rng, 0, n < 4 ? n - 1 : 3)
+                                       : sim_range(&s->rng, 0, n - 1);
   for (int64_t pk = 1; pk <= s->max_pk; pk++) {
     if (!(s->runs[pk].pk && s->runs[pk].dag == d)) continue;
     if (k-- == 0) return &s->runs[pk];
@@ -222,8 +223,10 @@ static void ev_backfill(sim *s, size_t d) {
   rfc3339(from, a);
   rfc3339(to, b);
   snprintf(body, sizeof(body),
-           "{\"from\": \"%s\", \"to\": \"%s\", \"reverse\": %s, \"rerun_failed\": %s, \"reset\": %s, \"dry_run\": %s}", a,
-           b, reverse ? "true" : "false", rerun ? "true" : "false", reset ? "true" : "false", dry ? "true" : "false");
+           "{\"from\": \"%s\", \"to\": \"%s\", \"reverse\": %s, \"rerun_failed\": %s, \"reset\": %s, "
+           "\"dry_run\": %s}",
+           a, b, reverse ? "true" : "false", rerun ? "true" : "false", reset ? "true" : "false",
+           dry ? "true" : "false");
   const char *params[] = {dag->id};
   json_t *doc = NULL;
   int st = call(s, "POST", "/api/v1/dags/{dag_id}/backfills", params, 1, body, &doc);
@@ -317,10 +320,12 @@ static void ev_mark(sim *s, size_t d) {
 static void ev_run_patch(sim *s, size_t d) {
   sim_run *r = some_run(s, d);
   if (r == NULL) return;
-  static const char *const bodies[] = {"{\"state\": \"success\"}", "{\"state\": \"failed\"}", "{\"state\": \"queued\"}"};
+  static const char *const bodies[] = {"{\"state\": \"success\"}", "{\"state\": \"failed\"}",
+                                       "{\"state\": \"queued\"}"};
   const char *params[] = {s->dags[d].dag->id, r->run_id};
   int64_t pk = r->pk;
-  int st = call(s, "PATCH", "/api/v1/dags/{dag_id}/dagRuns/{run_id}", params, 2, bodies[sim_range(&s->rng, 0, 2)], NULL);
+  const char *body = bodies[sim_range(&s->rng, 0, 2)];
+  int st = call(s, "PATCH", "/api/v1/dags/{dag_id}/dagRuns/{run_id}", params, 2, body, NULL);
   if (st != 200) {
     sim_fail(s, "api.status", "PATCH run %lld: status %d", (long long)pk, st);
     return;

@@ -245,7 +245,8 @@ static dagd_dag *gen_dag(const sim *s, size_t i, sim_dag *info) {
       t->execution_timeout = at_least(b.dur_mean * (0.5 + 2.5 * sim_uniform(&r)), 1);
       b.p_hang = 0.1;
     }
-    t->trigger_rule = sim_chance(&r, 0.5) ? DAGD_TR_ALL_SUCCESS : (dagd_trigger_rule)sim_range(&r, 0, DAGD_TR__COUNT - 1);
+    t->trigger_rule =
+        sim_chance(&r, 0.5) ? DAGD_TR_ALL_SUCCESS : (dagd_trigger_rule)sim_range(&r, 0, DAGD_TR__COUNT - 1);
     static const double pool_w[] = {0.6, 0.15, 0.15, 0.1};
     static const char *const pools[] = {"default", "gpu", "io", "misc"};
     size_t p = sim_pick(&r, pool_w, 4);

@@ -26,13 +26,13 @@
 /* Seeds that once failed: they run first, every time (docs/simulation.md
  * says which bug each one found). */
 static const uint64_t regression_seeds[] = {
-    2,   /* unique.run-date: a backfill reaching an interval not created yet, then its scheduled run */
-    10,  /* the stall shape (a run outlasting its interval, max_active_runs 1): liveness.due-run without a re-plan */
-    13,  /* try.double-run-kill: a cleared running try and the next try at once (fixed in 8feeaef) */
-    19,  /* try.branch: a branch's retry follows the follow output of its failed first try */
-    32,  /* limit.max-active-tasks-kill: a cleared try still stopping no longer counts against max_active_tasks */
-    216, /* final.trigger: the stale branch output again, seen in the run's final states */
-    396, /* limit.pool-kill: the same for a pool's slots */
+    2,   /* unique.run-date: a backfill reaching an interval not created yet, then its scheduled run (7692038) */
+    10,  /* the stall shape (every 22361 s, a 47486 s task, max_active_runs 1): liveness.due-run without a re-plan */
+    13,  /* try.double-run-kill: a cleared running try and the next try at once (8feeaef) */
+    19,  /* try.branch: a branch's retry follows the output of its failed first try (7692038) */
+    32,  /* limit.max-active-tasks-kill: a cleared try still stopping no longer held its DAG's slot (7692038) */
+    216, /* final.trigger: the stale branch output, seen in the run's final states (7692038) */
+    396, /* limit.pool-kill: the same for a pool's slots (7692038) */
 };
 #define N_REGRESSION (sizeof(regression_seeds) / sizeof(regression_seeds[0]))
 
@@ -219,15 +219,19 @@ void sim_restart(sim *s, bool crash, double downtime) {
 
 /* --- the end of a try --- */
 
-static dagd_ti_state expect_state(const sim *s, const sim_try *x, bool timed_out, int try_number, int max_tries,
-                                  bool *succeeded) {
+static const char *how_name(const dagd_try_result *r) {
+  return r->how == DAGD_TRY_EXITED ? "exit" : r->how == DAGD_TRY_SIGNALED ? "signal" : "vanished";
+}
+
+/* What the end of try x makes of its task instance (try_number of
+ * max_tries), as engine.h and sched.h describe it. */
+static dagd_ti_state expect_state(const sim_try *x, bool timed_out, int try_number, int max_tries, bool *succeeded) {
   const dagd_try_result *r = &x->end_result;
   bool exited = r->how == DAGD_TRY_EXITED;
   *succeeded = exited && r->code == 0 && !timed_out && !x->oversize;
   if (exited && !timed_out && r->code == DAGD_EXIT_SKIP) return DAGD_TI_SKIPPED;
   if (exited && !timed_out && r->code == DAGD_EXIT_RESCHEDULE) return DAGD_TI_UP_FOR_RESCHEDULE;
   if (*succeeded) return DAGD_TI_SUCCESS;
-  (void)s;
   return try_number < max_tries ? DAGD_TI_UP_FOR_RETRY : DAGD_TI_FAILED;
 }
 
@@ -251,10 +255,10 @@ void sim_deliver(sim *s, size_t i) {
   dagd_err_init(&err);
   int rc = dagd_engine_try_end(s->engine, &end, s->now, &ended, &err);
   sim_trace(s, "end run %lld %s try %d (%s %d%s%s) outputs [%.60s] -> %s%s%s", (long long)x.run_pk, x.task_id,
-            x.try_number,
-            x.end_result.how == DAGD_TRY_EXITED ? "exit" : x.end_result.how == DAGD_TRY_SIGNALED ? "signal" : "vanished",
-            x.end_result.code, x.stop_requested ? ", timed out" : "", x.killed ? ", killed" : "",
-            x.oversize ? "(oversize)" : x.outputs ? x.outputs : "", rc == 0 ? dagd_ti_state_name(ended.state) : "error", rc == 0 && !ended.current ? " (not current)" : "",
+            x.try_number, how_name(&x.end_result), x.end_result.code, x.stop_requested ? ", timed out" : "",
+            x.killed ? ", killed" : "",
+            x.oversize ? "(oversize)" : x.outputs ? x.outputs : "", rc == 0 ? dagd_ti_state_name(ended.state) : "error",
+            rc == 0 && !ended.current ? " (not current)" : "",
             rc == 0 && ended.timed_out ? " timed_out" : "");
   if (rc != 0) {
     sim_fail(s, "engine.error", "try_end of %s try %d: %s", x.task_id, x.try_number, err.msg);
@@ -287,8 +291,8 @@ void sim_deliver(sim *s, size_t i) {
                dagd_ti_state_name(post.state), post.try_number);
   } else {
     bool succ_a, succ_b;
-    dagd_ti_state want_a = expect_state(s, &x, x.stop_requested, pre.try_number, pre.max_tries, &succ_a);
-    dagd_ti_state want_b = expect_state(s, &x, !x.stop_requested, pre.try_number, pre.max_tries, &succ_b);
+    dagd_ti_state want_a = expect_state(&x, x.stop_requested, pre.try_number, pre.max_tries, &succ_a);
+    dagd_ti_state want_b = expect_state(&x, !x.stop_requested, pre.try_number, pre.max_tries, &succ_b);
     bool lenient = x.lenient_timeout;
     bool match_a = ended.state == want_a && ended.succeeded == succ_a && ended.timed_out == x.stop_requested;
     bool match_b = lenient && ended.state == want_b && ended.succeeded == succ_b;
@@ -296,10 +300,10 @@ void sim_deliver(sim *s, size_t i) {
       sim_fail(s, "try.end-state",
                "%s/%s try %d/%d ended (%s %d%s%s%s): the engine made it %s (succeeded=%d timed_out=%d), want %s "
                "(succeeded=%d timed_out=%d)",
-               r->run_id, x.task_id, x.try_number, pre.max_tries,
-               x.end_result.how == DAGD_TRY_EXITED ? "exit" : x.end_result.how == DAGD_TRY_SIGNALED ? "signal" : "vanished",
-               x.end_result.code, x.oversize ? ", oversize outputs" : "", x.stop_requested ? ", stop asked" : "",
-               x.killed ? ", killed" : "", dagd_ti_state_name(ended.state), ended.succeeded, ended.timed_out,
+               r->run_id, x.task_id, x.try_number, pre.max_tries, how_name(&x.end_result), x.end_result.code,
+               x.oversize ? ", oversize outputs" : "", x.stop_requested ? ", stop asked" : "",
+               x.killed ? ", killed" : "",
+               dagd_ti_state_name(ended.state), ended.succeeded, ended.timed_out,
                dagd_ti_state_name(want_a), succ_a, x.stop_requested);
     else if (post.state != ended.state)
       sim_fail(s, "try.end-state", "%s/%s try %d: the engine said %s, the store says %s", r->run_id, x.task_id,
@@ -427,7 +431,8 @@ static void do_pass(sim *s) {
     }
     if (!(s->wake > 0 && s->wake <= s->now)) return;
     if (spins > 50) {
-      sim_fail(s, "liveness.spin", "the pass asked to run again at once %d times at %s", spins, sim_time(s->now, (char[40]){0}));
+      char t[40];
+      sim_fail(s, "liveness.spin", "the pass asked to run again at once %d times at %s", spins, sim_time(s->now, t));
       return;
     }
   }
@@ -451,7 +456,8 @@ static int make_dir(sim *s) {
 static void report(sim *s) {
   char t[40];
   fprintf(stderr,
-          "FAIL seed %llu: %s\n  at step %ld, virtual time %s (seed started %s)\n  %s\n  rerun: test_sim --seed %llu -v\n",
+          "FAIL seed %llu: %s\n  at step %ld, virtual time %s (seed started %s)\n  %s\n"
+          "  rerun: test_sim --seed %llu -v\n",
           (unsigned long long)s->seed, s->fail_check, s->fail_step, sim_time(s->fail_now, t),
           sim_time(s->t_start, (char[40]){0}), s->fail_msg, (unsigned long long)s->seed);
   sim_dump_state(s);
@@ -510,7 +516,8 @@ static seed_result run_seed(const sim_opts *o, uint64_t seed, sim_stats *total) 
     if (s->draining && s->n_tries == 0) {
       /* The drain ends with the last try: the daemon stops and starts again. */
       if (dagd_engine_in_flight(s->engine) != 0)
-        sim_fail(s, "drain.end", "the last try ended but the engine counts %zu in flight", dagd_engine_in_flight(s->engine));
+        sim_fail(s, "drain.end", "the last try ended but the engine counts %zu in flight",
+                 dagd_engine_in_flight(s->engine));
       else sim_restart(s, false, floor(sim_exp(&s->rng, s->unit) * 1000) / 1000);
       continue;
     }
@@ -694,9 +701,9 @@ int main(int argc, char **argv) {
          (unsigned long long)total.runs, (unsigned long long)total.tis, (unsigned long long)total.tries,
          (unsigned long long)total.crashes, (unsigned long long)total.drains, (unsigned long long)total.api_calls,
          total.sim_seconds / 86400, real);
-  printf("test_sim: runs %llu scheduled, %llu manual, %llu backfill, %llu event; tries: %llu adopted after a crash, %llu "
-         "lost, %llu timed out, %llu killed by a clear or mark; %llu retries, %llu sensor pokes, %llu branch skips, %llu "
-         "SLA misses\n",
+  printf("test_sim: runs %llu scheduled, %llu manual, %llu backfill, %llu event; tries: %llu adopted after a "
+         "crash, %llu lost, %llu timed out, %llu killed by a clear or mark; %llu retries, %llu sensor pokes, %llu "
+         "branch skips, %llu SLA misses\n",
          (unsigned long long)total.by_type[DAGD_RUN_SCHEDULED], (unsigned long long)total.by_type[DAGD_RUN_MANUAL],
          (unsigned long long)total.by_type[DAGD_RUN_BACKFILL], (unsigned long long)total.by_type[DAGD_RUN_EVENT],
          (unsigned long long)total.adopted, (unsigned long long)total.lost, (unsigned long long)total.timeouts,

@@ -190,7 +190,7 @@ typedef struct sim {
   double event_gap;
   /* The mirror of the store. */
   sqlite3 *ro;
-  sqlite3_stmt *q_active, *q_tis_active, *q_new_runs, *q_run, *q_tis_run, *q_ti, *q_live, *q_dags, *q_dup;
+  sqlite3_stmt *q_active, *q_new_runs, *q_run, *q_tis_run, *q_ti, *q_live, *q_dags, *q_dup;
   sim_run *runs;                /* indexed by pk */
   size_t cap_runs;
   int64_t max_pk;
