@@ -28,6 +28,10 @@ typedef struct dagd_upstream_counts {
   int done;  /* finished in any way: the four above */
 } dagd_upstream_counts;
 
+/* Counts one upstream task instance in state s (a removed one is not
+ * counted). Start from a zeroed dagd_upstream_counts. */
+void dagd_sched_count_upstream(dagd_upstream_counts *c, dagd_ti_state s);
+
 typedef enum {
   DAGD_TRIGGER_WAIT,             /* not decidable yet */
   DAGD_TRIGGER_RUN,              /* the task may be scheduled */

@@ -13,22 +13,22 @@ static void set_state(dagd_sched_ti *ti, dagd_ti_state s) {
   }
 }
 
-static void count_upstream(const dagd_dag *dag, const dagd_task *t, const dagd_sched_ti *tis,
-                           dagd_upstream_counts *c) {
-  *c = (dagd_upstream_counts){0};
-  for (size_t i = 0; i < t->n_upstream; i++) {
-    switch (tis[t->upstream[i]].state) {
-    case DAGD_TI_REMOVED: continue;
-    case DAGD_TI_SUCCESS: c->success++; break;
-    case DAGD_TI_FAILED: c->failed++; break;
-    case DAGD_TI_UPSTREAM_FAILED: c->upstream_failed++; break;
-    case DAGD_TI_SKIPPED: c->skipped++; break;
-    default: break;
-    }
-    c->total++;
+void dagd_sched_count_upstream(dagd_upstream_counts *c, dagd_ti_state s) {
+  switch (s) {
+  case DAGD_TI_REMOVED: return;
+  case DAGD_TI_SUCCESS: c->success++; break;
+  case DAGD_TI_FAILED: c->failed++; break;
+  case DAGD_TI_UPSTREAM_FAILED: c->upstream_failed++; break;
+  case DAGD_TI_SKIPPED: c->skipped++; break;
+  default: break;
   }
+  c->total++;
   c->done = c->success + c->failed + c->upstream_failed + c->skipped;
-  (void)dag;
+}
+
+static void count_upstream(const dagd_task *t, const dagd_sched_ti *tis, dagd_upstream_counts *c) {
+  *c = (dagd_upstream_counts){0};
+  for (size_t i = 0; i < t->n_upstream; i++) dagd_sched_count_upstream(c, tis[t->upstream[i]].state);
 }
 
 dagd_run_state dagd_sched_evaluate(const dagd_dag *dag, dagd_sched_ti *tis, double now, double *wake) {
@@ -46,7 +46,7 @@ dagd_run_state dagd_sched_evaluate(const dagd_dag *dag, dagd_sched_ti *tis, doub
     }
     if (ti->state != DAGD_TI_NONE) continue;
     dagd_upstream_counts c;
-    count_upstream(dag, dag->tasks[i], tis, &c);
+    count_upstream(dag->tasks[i], tis, &c);
     switch (dagd_sched_trigger(dag->tasks[i]->trigger_rule, &c)) {
     case DAGD_TRIGGER_RUN: set_state(ti, DAGD_TI_SCHEDULED); break;
     case DAGD_TRIGGER_SKIP: set_state(ti, DAGD_TI_SKIPPED); break;

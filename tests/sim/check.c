@@ -365,18 +365,7 @@ static void mirror_new_runs(sim *s) {
 static void upstream_counts(const dagd_dag *dag, size_t t, const sim_ti *tis, dagd_upstream_counts *c) {
   const dagd_task *task = dag->tasks[t];
   *c = (dagd_upstream_counts){0};
-  for (size_t i = 0; i < task->n_upstream; i++) {
-    switch (tis[task->upstream[i]].state) {
-    case DAGD_TI_REMOVED: continue;
-    case DAGD_TI_SUCCESS: c->success++; break;
-    case DAGD_TI_FAILED: c->failed++; break;
-    case DAGD_TI_UPSTREAM_FAILED: c->upstream_failed++; break;
-    case DAGD_TI_SKIPPED: c->skipped++; break;
-    default: break;
-    }
-    c->total++;
-  }
-  c->done = c->success + c->failed + c->upstream_failed + c->skipped;
+  for (size_t i = 0; i < task->n_upstream; i++) dagd_sched_count_upstream(c, tis[task->upstream[i]].state);
 }
 
 static const char *decision_name(dagd_trigger_decision d) {
