@@ -139,7 +139,6 @@ typedef struct dagd_engine_end {
    * exceed DAGD_OUTPUT_MAX, which fails a successful try. */
   const char *outputs;
   size_t outputs_len;
-  bool killed;                 /* stopped on request (clear, mark) */
 } dagd_engine_end;
 
 /* What the end of a try made of its task instance. */
@@ -168,7 +167,7 @@ int dagd_engine_try_end(dagd_engine *e, const dagd_engine_end *end, double now, 
  * on an existing store (after a restart): it re-adopts each one, and each
  * counts as in flight until its dagd_engine_try_end. Call once, before
  * the first pass. *out is an array of *n (dagd_engine_tries_free). */
-int dagd_engine_adopt(dagd_engine *e, double now, dagd_engine_try **out, size_t *n, struct dagd_err *err);
+int dagd_engine_adopt(dagd_engine *e, dagd_engine_try **out, size_t *n, struct dagd_err *err);
 void dagd_engine_tries_free(dagd_engine_try *t, size_t n);
 
 /* What a try's command is built from besides its task and run: every

@@ -130,7 +130,7 @@ static void try_finished(running_try *rt, const dagd_try_result *r) {
   bool has_outputs = read_outputs(rt, &text);
   dagd_engine_end end = {.run_pk = rt->run_pk, .task_id = rt->task_id, .try_number = rt->try_number,
                          .result = *r, .outputs = has_outputs ? (text.data ? text.data : "") : NULL,
-                         .outputs_len = text.len, .killed = rt->killed};
+                         .outputs_len = text.len};
   dagd_engine_ended x;
   int rc = dagd_engine_try_end(d->engine, &end, daemon_now(), &x, &err);
   dagd_buf_close(&text);
@@ -335,7 +335,7 @@ int daemon_tries_adopt(daemon_t *d) {
   dagd_err_init(&err);
   dagd_engine_try *tries;
   size_t n;
-  if (dagd_engine_adopt(d->engine, daemon_now(), &tries, &n, &err) < 0) {
+  if (dagd_engine_adopt(d->engine, &tries, &n, &err) < 0) {
     DAGD_LOG(DAGD_LOG_ERROR, "exec", "listing running tries: %s", err.msg);
     return err.code;
   }

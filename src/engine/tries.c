@@ -180,7 +180,7 @@ int dagd_engine_try_end(dagd_engine *e, const dagd_engine_end *end, double now, 
   return 0;
 }
 
-int dagd_engine_adopt(dagd_engine *e, double now, dagd_engine_try **out, size_t *n, dagd_err *err) {
+int dagd_engine_adopt(dagd_engine *e, dagd_engine_try **out, size_t *n, dagd_err *err) {
   *out = NULL;
   *n = 0;
   dagd_store_ti_list live;
@@ -206,7 +206,6 @@ int dagd_engine_adopt(dagd_engine *e, double now, dagd_engine_try **out, size_t 
     dagd_engine_tries_free(tries, k);
     return rc;
   }
-  (void)now;
   for (size_t i = 0; i < k; i++)
     dagd__flight_add(e, tries[i].run.pk, tries[i].task_id, tries[i].try_number, tries[i].run.dag_id,
                      tries[i].task ? tries[i].task->pool : NULL);

@@ -155,7 +155,7 @@ void sim_restart(sim *s, bool crash, double downtime) {
   size_t n = 0;
   dagd_err err;
   dagd_err_init(&err);
-  if (dagd_engine_adopt(s->engine, s->now, &adopted, &n, &err) != 0) {
+  if (dagd_engine_adopt(s->engine, &adopted, &n, &err) != 0) {
     sim_fail(s, "engine.error", "adopt: %s", err.msg);
     return;
   }
@@ -247,8 +247,7 @@ void sim_deliver(sim *s, size_t i) {
   if (!isinf(x.natural_end) && x.deadline > 0 && x.natural_end >= x.deadline - EPS && !x.stop_requested)
     x.lenient_timeout = true;
   dagd_engine_end end = {.run_pk = x.run_pk, .task_id = x.task_id, .try_number = x.try_number,
-                         .result = x.end_result, .outputs = x.outputs, .outputs_len = x.outputs_len,
-                         .killed = x.killed};
+                         .result = x.end_result, .outputs = x.outputs, .outputs_len = x.outputs_len};
   dagd_engine_ended ended;
   memset(&ended, 0, sizeof(ended));
   dagd_err err;
@@ -491,7 +490,7 @@ static seed_result run_seed(const sim_opts *o, uint64_t seed, sim_stats *total) 
   size_t n_adopted = 0;
   dagd_err err;
   dagd_err_init(&err);
-  if (dagd_engine_adopt(s->engine, s->now, &adopted, &n_adopted, &err) != 0 || n_adopted != 0)
+  if (dagd_engine_adopt(s->engine, &adopted, &n_adopted, &err) != 0 || n_adopted != 0)
     sim_fail(s, "try.adopt-extra", "a new store adopts %zu tries (%s)", n_adopted, err.msg);
   dagd_engine_tries_free(adopted, n_adopted);
   sim_api_open(s);
