@@ -139,13 +139,16 @@ void daemon_metrics_free(daemon_t *d);
 /* ui.c: GET / and /ui/... from the UI folder. */
 int daemon_ui_routes(daemon_t *d, struct dagd_err *err);
 
-/* notify.c: on_failure / on_success / on_retry, sent apart by `dagd notify`. */
-void daemon_notify(daemon_t *d, const dagd_dag *dag, const dagd_task *task, const char *run_id, const char *base,
-                   int try_number, dagd_ti_state state);
-/* A task not finished `sla` after its run started: once per task
- * instance, to its on_failure spec (event "sla_miss"). */
-void daemon_notify_sla(daemon_t *d, const dagd_dag *dag, const dagd_task *task, const char *run_id, const char *base,
-                       int try_number, dagd_ti_state state);
+/* notify.c: the callbacks the engine chose, each sent apart by `dagd
+ * notify` (rendered, with its outcome in a log). */
+/* A try's end: its task-level callback, if any (x->notify). base is the
+ * try's file base. */
+void daemon_notify_try(daemon_t *d, const dagd_engine_ended *x, const char *base, int try_number);
+/* A task not finished `sla` after its run started (once per task
+ * instance; event "sla_miss"). */
+void daemon_notify_sla(daemon_t *d, const dagd_engine_sla *m, const char *base);
+/* A run's end: the DAG's on_success or on_failure, once per run. */
+void daemon_notify_run(daemon_t *d, const dagd_engine_run_end *r);
 
 /* retention.c */
 void daemon_retention_start(daemon_t *d);

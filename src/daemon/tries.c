@@ -155,9 +155,9 @@ static void try_finished(running_try *rt, const dagd_try_result *r) {
                       : r->how == DAGD_TRY_SIGNALED ? "was killed"
                                                     : NULL;
     if (how) log_line(rt->base, "try %d %s", rt->try_number, how);
-    if (x.dag && x.task) daemon_notify(d, x.dag, x.task, rt->run_id, rt->base, rt->try_number, x.state);
-    DAGD_LOG(x.succeeded ? DAGD_LOG_INFO : DAGD_LOG_WARN, "exec", "%s/%s try %d %s (%s %d) -> %s", rt->dag_id,
-             rt->task_id, rt->try_number, x.succeeded ? "succeeded" : how ? how : "failed",
+    daemon_notify_try(d, &x, rt->base, rt->try_number);
+    DAGD_LOG(x.succeeded ? DAGD_LOG_INFO : DAGD_LOG_WARN, "exec", "%s/%s/%s try %d %s (%s %d) -> %s", rt->dag_id,
+             rt->run_id, rt->task_id, rt->try_number, x.succeeded ? "succeeded" : how ? how : "failed",
              r->how == DAGD_TRY_SIGNALED ? "signal" : "exit", r->code, dagd_ti_state_name(x.state));
   }
   dagd_engine_ended_close(&x);

@@ -244,13 +244,34 @@ static int check_sla(pass *p, const dagd_dag *dag, const dagd_store_run *run, co
     if (dagd_store_output_put(e->store, run->pk, task->id, "_sla_missed", "true", p->err) < 0) return p->err->code;
     dagd_engine_actions *a = p->out;
     a->sla_misses = dagd_realloc(a->sla_misses, (a->n_sla_misses + 1) * sizeof(*a->sla_misses));
-    a->sla_misses[a->n_sla_misses++] =
-        (dagd_engine_sla){dag, task, dagd_strdup(run->run_id), tis[t].try_number, tis[t].state};
+    dagd_engine_sla *m = &a->sla_misses[a->n_sla_misses++];
+    *m = (dagd_engine_sla){.dag = dag, .task = task, .run_id = dagd_strdup(run->run_id),
+                           .try_number = tis[t].try_number, .state = tis[t].state,
+                           .notify = task->on_failure ? task->on_failure : dag->on_failure};
+    dagd__run_copy(&m->run, run);
+    if (m->notify && dagd_store_output_json(e->store, run->pk, &m->outputs, p->err) < 0) return p->err->code;
   }
   return 0;
 }
 
-static int end_run(pass *p, engine_dag *x, dagd_store_run *run, dagd_run_state state) {
+/* The end of a run calls the DAG's own callback once, with the run's
+ * context: the failed tasks (in the DAG's order) and the outputs. */
+static int run_end_action(pass *p, engine_dag *x, const dagd_store_run *run, const dagd_sched_ti *tis) {
+  const dagd_dag *dag = x->dag;
+  dagd_engine_actions *a = p->out;
+  a->run_ends = dagd_realloc(a->run_ends, (a->n_run_ends + 1) * sizeof(*a->run_ends));
+  dagd_engine_run_end *r = &a->run_ends[a->n_run_ends++];
+  *r = (dagd_engine_run_end){.dag = dag, .run_id = dagd_strdup(run->run_id), .state = run->state,
+                             .notify = run->state == DAGD_RUN_SUCCESS ? dag->on_success : dag->on_failure};
+  dagd__run_copy(&r->run, run);
+  r->failed_tasks = dagd_calloc(dag->n_tasks + 1, sizeof(char *));
+  for (size_t t = 0; t < dag->n_tasks; t++)
+    if (tis[t].state == DAGD_TI_FAILED) r->failed_tasks[r->n_failed_tasks++] = dagd_strdup(dag->tasks[t]->id);
+  if (r->notify && dagd_store_output_json(p->e->store, run->pk, &r->outputs, p->err) < 0) return p->err->code;
+  return 0;
+}
+
+static int end_run(pass *p, engine_dag *x, dagd_store_run *run, dagd_run_state state, const dagd_sched_ti *tis) {
   dagd_engine *e = p->e;
   size_t di = (size_t)(x - e->dags);
   run->state = state;
@@ -262,9 +283,7 @@ static int end_run(pass *p, engine_dag *x, dagd_store_run *run, dagd_run_state s
   p->run_ended = true;
   p->finished = dagd_realloc(p->finished, (p->n_finished + 1) * sizeof(int64_t));
   p->finished[p->n_finished++] = run->pk;
-  dagd_engine_actions *a = p->out;
-  a->run_ends = dagd_realloc(a->run_ends, (a->n_run_ends + 1) * sizeof(*a->run_ends));
-  a->run_ends[a->n_run_ends++] = (dagd_engine_run_end){x->dag, dagd_strdup(run->run_id), state};
+  if (run_end_action(p, x, run, tis) < 0) return p->err->code;
   DAGD_LOG(DAGD_LOG_INFO, "sched", "dag %s: run %s %s", x->dag->id, run->run_id, dagd_run_state_name(state));
   return 0;
 }
@@ -329,7 +348,7 @@ static int advance_run(pass *p, size_t ri) {
   if (!e->draining && (rc = check_sla(p, dag, run, tis)) < 0) goto out;
   if (any_changed || state != DAGD_RUN_RUNNING) changed_run(p, run->pk);
   if (state != DAGD_RUN_RUNNING) {
-    rc = end_run(p, x, run, state);
+    rc = end_run(p, x, run, state, tis);
     goto out;
   }
   /* An earlier try still winding down (cleared meanwhile) holds its

@@ -50,8 +50,10 @@ json_t *dagd_ops_context(const dagd_try_info *info) {
   json_object_set_new(ctx, "data_interval_end", json_string(e));
   json_object_set_new(ctx, "run_id", json_string(info->run_id));
   json_object_set_new(ctx, "dag_id", json_string(info->dag->id));
-  json_object_set_new(ctx, "task_id", json_string(info->task->id));
-  json_object_set_new(ctx, "try_number", json_integer(info->try_number));
+  if (info->task) {
+    json_object_set_new(ctx, "task_id", json_string(info->task->id));
+    json_object_set_new(ctx, "try_number", json_integer(info->try_number));
+  }
   json_object_set_new(ctx, "params", info->dag->params ? json_deep_copy(info->dag->params) : json_object());
   json_t *conf = info->conf ? json_loads(info->conf, 0, NULL) : NULL;
   json_object_set_new(ctx, "conf", json_is_object(conf) ? conf : (json_decref(conf), json_object()));
