@@ -136,7 +136,7 @@ static void try_finished(running_try *rt, const dagd_try_result *r) {
   dagd_buf_close(&text);
   if (rc < 0) {
     /* The try's end is in its exit file; the next start re-adopts it. */
-    DAGD_LOG(DAGD_LOG_ERROR, "exec", "recording the end of %s/%s try %d: %s", rt->dag_id, rt->task_id,
+    DAGD_LOG(DAGD_LOG_ERROR, "exec", "recording the end of %s/%s/%s try %d: %s", rt->dag_id, rt->run_id, rt->task_id,
              rt->try_number, err.msg);
     /* Busy: read the exit record again on a later turn. Otherwise the
      * stop released every running try, this one included. */
@@ -194,8 +194,8 @@ void daemon_try_timeout(daemon_t *d, const dagd_engine_try *t) {
   running_try *rt = find_try(d, t->run.pk, t->task_id, t->try_number);
   if (rt == NULL || rt->exec == NULL || rt->timed_out) return;
   rt->timed_out = true;
-  DAGD_LOG(DAGD_LOG_WARN, "exec", "%s/%s try %d: execution_timeout reached, stopping it", rt->dag_id, rt->task_id,
-           rt->try_number);
+  DAGD_LOG(DAGD_LOG_WARN, "exec", "%s/%s/%s try %d: execution_timeout reached, stopping it", rt->dag_id, rt->run_id,
+           rt->task_id, rt->try_number);
   log_line(rt->base, "execution_timeout reached: SIGTERM, SIGKILL in %d s", KILL_GRACE_MS / 1000);
   stop_try(rt);
 }
@@ -203,7 +203,8 @@ void daemon_try_timeout(daemon_t *d, const dagd_engine_try *t) {
 /* A try that could not start fails like any other try. */
 static void fail_now(running_try *rt, const char *why) {
   log_line(rt->base, "try %d could not start: %s", rt->try_number, why);
-  DAGD_LOG(DAGD_LOG_WARN, "exec", "%s/%s try %d could not start: %s", rt->dag_id, rt->task_id, rt->try_number, why);
+  DAGD_LOG(DAGD_LOG_WARN, "exec", "%s/%s/%s try %d could not start: %s", rt->dag_id, rt->run_id, rt->task_id,
+           rt->try_number, why);
   dagd_try_result r = {DAGD_TRY_EXITED, 127};
   try_finished(rt, &r);
 }

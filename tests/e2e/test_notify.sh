@@ -118,6 +118,9 @@ expect_out "task-failed [x] {\"text\":\"dagd: task x of DAG fails failed (try 1)
 expect_out "task-failed [y] {\"text\":\"dagd: task y of DAG fails failed (try 1) in run $r2\"" "task y's own"
 expect_out "z-ok/$(date -u +%Y-%m-%d) " "a task's own on_success, URL rendered"
 [ "$(hits fails-succeeded)" = 0 ] && ok || fail "the DAG's on_success called for a failed run"
+# The daemon's line for a try's outcome names the run.
+out=$(cat "$WORK/dagd.log")
+expect_out "fails/$r2/x try 1 failed (exit 3) -> failed" "the try's outcome line has the run id"
 
 # 3. The default body of a failed run names the failed tasks; a task's
 # receiver that fails first is retried.
