@@ -873,6 +873,11 @@ local OPS = {
 
 for name, op in next, OPS do op.name = name end
 
+-- Operators whose outcome a retry cannot change (the same inputs give the
+-- same answer): they take `retries` only from their own fields, never from
+-- default_args, so a failed gate is not run again for nothing.
+local NO_DEFAULT_RETRIES = { gate = true, branch = true, short_circuit = true, data_check = true }
+
 -- An operator's field order and defaults, worked out on first use: most
 -- files use a few operators, and every file pays for what runs here.
 local function prepare(op)
@@ -951,7 +956,7 @@ local function declare(self, opname, spec)
     local v = spec[k]
     if v ~= nil then
       rec[k] = COMMON[k](v, what, k, dag)
-    elseif defaults then
+    elseif defaults and not (k == "retries" and NO_DEFAULT_RETRIES[opname]) then
       rec[k] = defaults[k]
     end
   end

@@ -65,6 +65,26 @@ static void assert_json(const json_t *j, const char *expected) {
   free(s);
 }
 
+/* Tasks whose outcome a retry cannot change take no retries from
+ * default_args; their own setting holds, and every other task inherits. */
+static void test_default_retries(void **state) {
+  dagd_dagbag bag;
+  int rc = load("retries.lua", &bag, NULL);
+  print_errors(&bag);
+  assert_int_equal(rc, 0);
+  const dagd_dag *d = dagd_dagbag_find(&bag, "retries");
+  assert_non_null(d);
+  assert_int_equal(task(d, "train")->retries, 3);
+  assert_int_equal(task(d, "calc")->retries, 3);
+  assert_int_equal(task(d, "gate")->retries, 0);
+  assert_int_equal(task(d, "gate_own")->retries, 1);
+  assert_int_equal(task(d, "pick")->retries, 0);
+  assert_int_equal(task(d, "guard")->retries, 0);
+  assert_int_equal(task(d, "check")->retries, 0);
+  assert_int_equal(task(d, "gate")->retry_delay, 60); /* only retries is held back */
+  dagd_dagbag_close(&bag);
+}
+
 static void test_full_api(void **state) {
   dagd_dagbag bag;
   int rc = load("full.lua", &bag, NULL);
@@ -486,6 +506,7 @@ static void test_example_dags(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_full_api),
+      cmocka_unit_test(test_default_retries),
       cmocka_unit_test(test_errors),
       cmocka_unit_test(test_timezone_error),
       cmocka_unit_test(test_sandbox),
