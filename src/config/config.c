@@ -116,6 +116,24 @@ static int parse_pool(dagd_config *cfg, const char *spec, dagd_err *err) {
   return rc;
 }
 
+/* Every key a config file may set (for "did you mean"). */
+static const char *const config_keys[] = {
+    "dags_folder", "state", "logs_folder", "listen", "parallelism", "executor", "parse_timeout",
+    "log_retention", "pools", "api_token", "api_tokens", "webhook_secrets", "grafana_signature_header",
+    "grafana_timestamp_header"};
+
+static int unknown_key(const char *key, dagd_err *err) {
+  const char *s = dagd_str_suggest(key, config_keys, DAGD_ARRAY_LEN(config_keys));
+  if (s) return dagd_err_set(err, DAGD_ENOENT, "unknown config key \"%s\" (did you mean \"%s\"?)", key, s);
+  return dagd_err_set(err, DAGD_ENOENT, "unknown config key \"%s\"", key);
+}
+
+static bool known_key(const char *key) {
+  for (size_t i = 0; i < DAGD_ARRAY_LEN(config_keys); i++)
+    if (strcmp(config_keys[i], key) == 0) return true;
+  return false;
+}
+
 int dagd_config_set(dagd_config *cfg, const char *key, const char *value, dagd_err *err) {
   if (strcmp(key, "dags_folder") == 0) {
     set_str(&cfg->dags_folder, value);
@@ -159,7 +177,7 @@ int dagd_config_set(dagd_config *cfg, const char *key, const char *value, dagd_e
     if (*value == '\0') return dagd_err_set(err, DAGD_EINVAL, "%s: empty token", key);
     add_token(cfg, value, "admin");
   } else {
-    return dagd_err_set(err, DAGD_ENOENT, "unknown config key \"%s\"", key);
+    return unknown_key(key, err);
   }
   return 0;
 }
@@ -192,6 +210,12 @@ static int load_field(lua_State *L, dagd_config *cfg, const char *path, dagd_err
   dagd_buf text;
   dagd_buf_init(&text);
   int rc = 0;
+  if (!known_key(key)) { /* before its value's type, which a typo makes meaningless */
+    dagd_err sub;
+    dagd_err_init(&sub);
+    unknown_key(key, &sub);
+    return dagd_err_set(err, sub.code, "%s: %s", path, sub.msg);
+  }
   if (strcmp(key, "pools") == 0 || strcmp(key, "webhook_secrets") == 0) {
     if (t != LUA_TTABLE) {
       rc = dagd_err_set(err, DAGD_EINVAL, "%s: %s must be a table", path, key);

@@ -30,6 +30,19 @@ static void test_err_first_wins(void **state) {
   assert_string_equal(err.msg, "a b");
 }
 
+static void test_suggest(void **state) {
+  const char *const names[] = {"dags_folder", "pools", "state", "listen", "all_success", "all_failed"};
+  size_t n = DAGD_ARRAY_LEN(names);
+  assert_string_equal(dagd_str_suggest("dags_foldr", names, n), "dags_folder");
+  assert_string_equal(dagd_str_suggest("pool", names, n), "pools");
+  assert_string_equal(dagd_str_suggest("LISTEN", names, n), "listen");
+  assert_string_equal(dagd_str_suggest("all_sucess", names, n), "all_success");
+  assert_string_equal(dagd_str_suggest("all_fialed", names, n), "all_failed"); /* a transposition */
+  assert_null(dagd_str_suggest("pxxl", names, n)); /* short names: one edit at most */
+  assert_null(dagd_str_suggest("colour", names, n));
+  assert_null(dagd_str_suggest("x", names, 0));
+}
+
 static void test_buf(void **state) {
   dagd_buf b;
   dagd_buf_init(&b);
@@ -186,7 +199,7 @@ static void test_time_usec(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_err_first_wins), cmocka_unit_test(test_buf),
+      cmocka_unit_test(test_err_first_wins), cmocka_unit_test(test_buf), cmocka_unit_test(test_suggest),
       cmocka_unit_test(test_ids),            cmocka_unit_test(test_civil),
       cmocka_unit_test(test_duration),       cmocka_unit_test(test_time_parse),
       cmocka_unit_test(test_time_usec),
