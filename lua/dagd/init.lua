@@ -298,16 +298,23 @@ local function v_table(v, what, field)
   return v
 end
 
-local function v_enum(values)
+-- renamed: old name -> { new name, why }, for names other tools used.
+local function v_enum(values, renamed)
   local set = {}
   for i = 1, #values do set[values[i]] = true end
   local desc = '"' .. tconcat(values, '", "') .. '"'
   return function(v, what, field)
     if type(v) ~= "string" then bad(what, field, "one of " .. desc, v) end
     if not set[v] then
-      local s = suggest(v, values)
-      fail(sfmt('%s: field "%s" must be one of %s, got "%s"%s', what, field, desc, v,
-        s and sfmt(' (did you mean "%s"?)', s) or ""), field)
+      local r = renamed and renamed[slower(v)]
+      local hint
+      if r then
+        hint = sfmt(' (did you mean "%s"? %s)', r[1], r[2])
+      else
+        local s = suggest(v, values)
+        hint = s and sfmt(' (did you mean "%s"?)', s) or ""
+      end
+      fail(sfmt('%s: field "%s" must be one of %s, got "%s"%s', what, field, desc, v, hint), field)
     end
     return v
   end
@@ -317,7 +324,12 @@ local TRIGGER_RULES = {
   "all_success", "all_failed", "all_done", "all_skipped", "one_success", "one_failed",
   "one_done", "none_failed", "none_failed_min_one_success", "none_skipped", "always",
 }
-local v_trigger_rule = v_enum(TRIGGER_RULES)
+-- Rule names Airflow used to have.
+local TRIGGER_RULES_RENAMED = {
+  none_failed_or_skipped = { "none_failed_min_one_success", "Airflow renamed none_failed_or_skipped to it" },
+  dummy = { "always", "Airflow renamed dummy to always" },
+}
+local v_trigger_rule = v_enum(TRIGGER_RULES, TRIGGER_RULES_RENAMED)
 
 local function v_method(v, what, field)
   if type(v) ~= "string" then bad(what, field, "an HTTP method", v) end

@@ -432,8 +432,12 @@ static void record_pcall_error(lua_State *L, dagd__lua_ctx *ctx, int status) {
   if (ctx->err_msg != NULL && lua_type(L, -1) == LUA_TSTRING) traceback = dagd_strdup(lua_tostring(L, -1));
   dagd_buf b;
   dagd_buf_init(&b);
-  if (syntax && ctx->lib != NULL && rest != msg) dagd_buf_puts(&b, "syntax error: ");
+  if (syntax && ctx->lib != NULL && rest != msg && strncmp(rest, "syntax error", 12) != 0)
+    dagd_buf_puts(&b, "syntax error: ");
   dagd_buf_puts(&b, rest);
+  /* `a >> b` alone on a line: an expression is no statement in Lua. */
+  if (syntax && rest != msg && (strstr(rest, "near '>>'") || strstr(rest, "near '<<'")))
+    dagd_buf_puts(&b, " (Lua has no >> or << statement: use d:chain(a, b), or b:after(a))");
   push_error(ctx, syntax && rest != msg ? DAGD_ESYNTAX : DAGD_EINVAL, line, dagd_buf_steal(&b), traceback);
 }
 

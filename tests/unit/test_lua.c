@@ -270,7 +270,15 @@ static const error_case error_cases[] = {
      "\"none_failed_min_one_success\", \"none_skipped\", \"always\", got \"all_sucess\" (did you mean "
      "\"all_success\"?)",
      DAGD_EINVAL},
+    {"errors/e_trigger_renamed.lua", 4,
+     "empty task \"b\": field \"trigger_rule\" must be one of \"all_success\", \"all_failed\", \"all_done\", "
+     "\"all_skipped\", \"one_success\", \"one_failed\", \"one_done\", \"none_failed\", "
+     "\"none_failed_min_one_success\", \"none_skipped\", \"always\", got \"none_failed_or_skipped\" (did you "
+     "mean \"none_failed_min_one_success\"? Airflow renamed none_failed_or_skipped to it)",
+     DAGD_EINVAL},
     {"errors/e_syntax.lua", 3, "syntax error: '}' expected near 'cmd'", DAGD_ESYNTAX},
+    {"errors/e_shift_statement.lua", 5,
+     "syntax error near '>>' (Lua has no >> or << statement: use d:chain(a, b), or b:after(a))", DAGD_ESYNTAX},
     {"errors/e_runtime.lua", 4, "attempt to index a nil value (local 'cfg')", DAGD_EINVAL},
     {"errors/e_error_call.lua", 3, "config is broken", DAGD_EINVAL},
     {"errors/e_chain_nil.lua", 4, "d:chain argument 2 is nil (a misspelled variable?)", DAGD_EINVAL},
