@@ -501,7 +501,7 @@ function TaskMethods.before(self, ...)
   return self
 end
 
-local TaskMT = {
+TaskMT = {
   __index = function(t, k)
     local r = TASKS[t]
     if k == "id" then return r.id end
@@ -1047,9 +1047,35 @@ end
 local DEFAULTABLE_SET = {}
 for _, k in ipairs(DEFAULTABLE) do DEFAULTABLE_SET[k] = COMMON[k] end
 
+-- Going on after a bad task or DAG, so that one load reports every one of
+-- them (each as file:line: message), not only the first: the error is
+-- reported (the file then yields no DAG), and a stand-in object with the
+-- same id lets the rest of the file run as written. Limits still end the
+-- file (core.pcall lets them through), and so does a mistake no stand-in
+-- can cover (a method called without its object).
+local report, cpcall = core.report, core.pcall
+local TaskMT, DagMT
+
+local function stand_in_task(dag, opname, spec)
+  local id = plain_table(spec) and spec.id or nil
+  local rec = { id = is_id(id) and id or "?", op = "empty", opname = opname, line = userline(), dag = dag,
+                config = {}, broken = true }
+  if is_id(id) and not dag.by_id[id] then dag.by_id[id] = rec end
+  local obj = setmetatable({}, TaskMT)
+  TASKS[obj] = rec
+  return obj
+end
+
 local DagMethods = {}
 for name in pairs(OPS) do
-  DagMethods[name] = function(self, spec) return declare(self, name, spec) end
+  DagMethods[name] = function(self, spec)
+    local ok, r = cpcall(declare, self, name, spec)
+    if ok then return r end
+    local dag = DAGS[self]
+    if not dag then error(r, 0) end
+    report(tostring(r))
+    return stand_in_task(dag, name, spec)
+  end
 end
 
 -- d:chain(a, b, { c, d }, e): each argument runs after the one before it;
@@ -1080,7 +1106,7 @@ function DagMethods.task(self, id)
   return nil
 end
 
-local DagMT = {
+DagMT = {
   __index = function(t, k)
     if k == "id" then return DAGS[t].id end
     return DagMethods[k]
@@ -1092,7 +1118,7 @@ local DagMT = {
 
 local M = {}
 
-function M.dag(spec)
+local function declare_dag(spec)
   if rawequal(spec, M) then fail("use dagd.dag{...} with a dot, not a colon") end
   if not plain_table(spec) then
     fail(sfmt("dagd.dag expects a table of fields ({ id = ..., ... }), got %s", describe(spec)))
@@ -1126,6 +1152,21 @@ function M.dag(spec)
   DAGS[obj] = rec
   DAG_LIST[#DAG_LIST + 1] = rec
   DAG_BY_ID[id] = rec
+  return obj
+end
+
+function M.dag(spec)
+  local ok, r = cpcall(declare_dag, spec)
+  if ok then return r end
+  if rawequal(spec, M) then error(r, 0) end
+  report(tostring(r))
+  -- A stand-in, so that the DAG's tasks are still checked.
+  local id = plain_table(spec) and spec.id or nil
+  local rec = { id = is_id(id) and id or "?", line = userline(), tasks = {}, by_id = {}, e_up = {}, e_down = {},
+                e_line = {}, broken = true }
+  if is_id(id) and not DAG_BY_ID[id] then DAG_BY_ID[id] = rec end
+  local obj = setmetatable({}, DagMT)
+  DAGS[obj] = rec
   return obj
 end
 

@@ -276,6 +276,13 @@ static bool split_position(const dagd__lua_ctx *ctx, const char *msg, int *line,
   return false;
 }
 
+void dagd__lua_report(lua_State *L, dagd__lua_ctx *ctx, const char *msg) {
+  int line = 0;
+  const char *rest = msg;
+  if (!split_position(ctx, msg, &line, &rest)) line = dagd__lua_user_line(L, ctx);
+  push_error(ctx, DAGD_EINVAL, line, dagd_strdup(rest), NULL);
+}
+
 static void open_lib(lua_State *L, const char *name, lua_CFunction fn) {
   luaL_requiref(L, name, fn, 1);
   lua_pop(L, 1);
@@ -348,6 +355,10 @@ static int run_file(lua_State *L) {
   ctx->deadline_ns = mono_ns() + ctx->time_limit_ms * 1000000;
   lua_sethook(L, limit_hook, LUA_MASKCOUNT, HOOK_EVERY);
   lua_call(L, 0, 0);
+  if (ctx->n_errors > 0) { /* reported on the way: the file yields nothing */
+    lua_sethook(L, NULL, 0, 0);
+    return 0;
+  }
   if (ctx->after != NULL) {
     /* A call into the file (dagd op): what it calls gets limits of its
      * own, as large as the file's. */

@@ -315,6 +315,31 @@ static void test_errors(void **state) {
   }
 }
 
+/* Every mistake of a file is reported, each at its line, not only the
+ * first; the file still yields no DAG. */
+static void test_every_error(void **state) {
+  static const struct { int line; const char *message; } want[] = {
+      {3, "DAG \"many\": unknown field \"schedul\" (did you mean \"schedule\"?)"},
+      {4, "shell task \"a\": unknown field \"cmdd\" (did you mean \"cmd\"?)"},
+      {5, "shell task \"b\": field \"retries\" must be an integer, got string \"three\""},
+      {8, "got \"none_failed_or_skipped\" (did you mean \"none_failed_min_one_success\"?"},
+      {9, "duplicate DAG id \"many\" (first declared at line 3)"},
+      {10, "docker task \"x\": missing required field \"image\""},
+      {11, "d:chain argument 2 is nil (a misspelled variable?)"},
+  };
+  dagd_dagbag bag;
+  assert_int_equal(load("errors/e_many.lua", &bag, NULL), DAGD_EINVAL);
+  print_errors(&bag);
+  assert_int_equal(bag.n_dags, 0);
+  assert_int_equal(bag.n_errors, (sizeof(want) / sizeof(want[0])));
+  for (size_t i = 0; i < (sizeof(want) / sizeof(want[0])); i++) {
+    assert_int_equal(bag.errors[i].line, want[i].line);
+    if (strstr(bag.errors[i].message, want[i].message) == NULL)
+      fail_msg("error %zu: \"%s\" lacks \"%s\"", i, bag.errors[i].message, want[i].message);
+  }
+  dagd_dagbag_close(&bag);
+}
+
 static void test_timezone_error(void **state) {
   /* The zone module words the message; the loader adds where and what. */
   dagd_dagbag bag;
@@ -516,6 +541,7 @@ int main(void) {
       cmocka_unit_test(test_full_api),
       cmocka_unit_test(test_default_retries),
       cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_every_error),
       cmocka_unit_test(test_timezone_error),
       cmocka_unit_test(test_sandbox),
       cmocka_unit_test(test_instruction_budget),
