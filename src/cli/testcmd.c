@@ -101,6 +101,8 @@ int cli_cmd_test(cli *c, int argc, char **argv) {
   char run_id[64], ts[32];
   dagd_time_format_offset(iv.start, 0, ts);
   snprintf(run_id, sizeof(run_id), "test__%s", ts);
+  /* Shown as the templates see it: in the DAG's zone (ds is its day). */
+  dagd_time_format_offset(iv.start, dagd_tz_offset(dag->tz, iv.start), ts);
   if ((outfd = mkstemp(outpath)) < 0) {
     fprintf(stderr, "dagctl test: cannot create a temporary file: %s\n", strerror(errno));
     goto out;

@@ -14,6 +14,7 @@
 
 #include "dagd/err.h"
 #include "dagd/ops.h"
+#include "dagd/tz.h"
 
 static dagd_dag *make_dag(dagd_op op, const char *config_json, dagd_task **task) {
   dagd_dag *dag = dagd_dag_new("etl", "/srv/dags/etl.lua", 1);
@@ -76,6 +77,18 @@ static void test_context(void **state) {
   assert_int_equal(json_integer_value(json_object_get(json_object_get(ctx, "conf"), "n")), 5);
   assert_string_equal(json_string_value(json_object_get(json_object_get(ctx, "env"), "HOME")), "/root");
   assert_true(json_real_value(json_object_get(json_object_get(ctx, "params"), "min_f1")) == 0.9);
+  json_decref(ctx);
+  /* In a DAG's zone, ds is the logical date's day there; logical_date
+   * stays UTC. Midnight in Berlin is 23:00 UTC the day before. */
+  dagd_err err;
+  dagd_err_init(&err);
+  assert_int_equal(dagd_tz_load("Europe/Berlin", &dag->tz, &err), 0);
+  info.logical_date = info.interval_start = 1772406000; /* 2026-03-01T23:00:00Z */
+  ctx = dagd_ops_context(&info);
+  assert_string_equal(json_string_value(json_object_get(ctx, "ds")), "2026-03-02");
+  assert_string_equal(json_string_value(json_object_get(ctx, "ds_nodash")), "20260302");
+  assert_string_equal(json_string_value(json_object_get(ctx, "ts")), "2026-03-02T00:00:00+01:00");
+  assert_string_equal(json_string_value(json_object_get(ctx, "logical_date")), "2026-03-01T23:00:00Z");
   json_decref(ctx);
   dagd_dag_free(dag);
 }
