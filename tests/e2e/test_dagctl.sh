@@ -101,7 +101,7 @@ expect_out "bad date" "next bad --after message"
 export DAGD_DAGS_FOLDER="$DATA/testcmd"
 run "$DAGCTL" test t ok 2026-03-01
 expect_rc 0 "test ok"
-expect_out "hello 2026-02-28 test__2026-02-28T23:00:00+00:00" "test: DATE is read in the DAG zone, ds is in UTC as in Airflow"
+expect_out "hello 2026-03-01 test__2026-02-28T23:00:00+00:00" "test: DATE is the logical date in the DAG zone, ds its day there"
 expect_out "k=v" "test prints outputs"
 run "$DAGCTL" -o json test t ok 2026-03-01
 expect_out '"k": "v"' "test -o json prints outputs as JSON"
