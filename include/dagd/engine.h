@@ -99,6 +99,8 @@ typedef struct dagd_engine_run_end {
   const dagd_dag *dag;
   char *run_id;
   dagd_run_state state;
+  double start_date;           /* when it started running (0: never did) */
+  double end_date;             /* the pass's now */
 } dagd_engine_run_end;
 
 /* What a pass asks of its caller, after the pass's commit. */

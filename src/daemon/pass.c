@@ -59,8 +59,11 @@ void daemon_pass(daemon_t *d) {
   }
   d->queue_depth = a.queued;
   for (size_t i = 0; i < a.n_changed_runs; i++) daemon_api_run_changed(d, a.changed_runs[i]);
-  for (size_t i = 0; i < a.n_run_ends; i++)
-    daemon_metrics_run(d, a.run_ends[i].dag->id, a.run_ends[i].state == DAGD_RUN_SUCCESS);
+  for (size_t i = 0; i < a.n_run_ends; i++) {
+    const dagd_engine_run_end *e = &a.run_ends[i];
+    daemon_metrics_run(d, e->dag->id, e->state == DAGD_RUN_SUCCESS,
+                       e->start_date > 0 ? e->end_date - e->start_date : -1);
+  }
   for (size_t i = 0; i < a.n_sla_misses; i++) notify_sla(d, &a.sla_misses[i]);
   for (size_t i = 0; i < a.n_stops; i++) daemon_try_timeout(d, &a.stops[i]);
   for (size_t i = 0; i < a.n_starts && !d->stopped; i++) daemon_try_start(d, &a.starts[i]);

@@ -270,7 +270,7 @@ static int end_run(pass *p, engine_dag *x, dagd_store_run *run, dagd_run_state s
   p->finished[p->n_finished++] = run->pk;
   dagd_engine_actions *a = p->out;
   a->run_ends = dagd_realloc(a->run_ends, (a->n_run_ends + 1) * sizeof(*a->run_ends));
-  a->run_ends[a->n_run_ends++] = (dagd_engine_run_end){x->dag, dagd_strdup(run->run_id), state};
+  a->run_ends[a->n_run_ends++] = (dagd_engine_run_end){x->dag, dagd_strdup(run->run_id), state, run->start_date, p->now};
   DAGD_LOG(DAGD_LOG_INFO, "sched", "dag %s: run %s %s", x->dag->id, run->run_id, dagd_run_state_name(state));
   return 0;
 }
