@@ -9,6 +9,7 @@
 # fires dagd's webhook with its bearer token and starts the retraining run.
 # SPDX-License-Identifier: MIT
 . "$(dirname "$0")/lib.sh"
+rc=0 out=
 
 KIT="$DAGD_SOURCE_DIR/contrib/monitoring"
 PY=/usr/bin/python3

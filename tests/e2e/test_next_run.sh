@@ -7,6 +7,7 @@
 # run-duration histogram, in a format `promtool check metrics` accepts.
 # SPDX-License-Identifier: MIT
 . "$(dirname "$0")/lib.sh"
+rc=0 out=
 
 PY=/usr/bin/python3
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
