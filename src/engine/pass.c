@@ -387,9 +387,11 @@ static bool next_run_after(const engine_dag *x, int64_t *at) {
 
 /* Writes the next_run_after of the DAGs where it changed since the store
  * last got it (in the pass's transaction; marked recorded after the
- * commit). */
+ * commit). Not while draining: nothing is planned then, and the values
+ * stay what the next start will find again. */
 static int record_next_runs(pass *p) {
   dagd_engine *e = p->e;
+  if (e->draining) return 0;
   for (size_t i = 0; i < e->n_dags; i++) {
     engine_dag *x = &e->dags[i];
     int64_t at = 0;
@@ -401,6 +403,7 @@ static int record_next_runs(pass *p) {
 }
 
 static void next_runs_recorded(dagd_engine *e) {
+  if (e->draining) return;
   for (size_t i = 0; i < e->n_dags; i++) {
     engine_dag *x = &e->dags[i];
     x->recorded = true;
