@@ -130,7 +130,8 @@ void daemon_api_free(daemon_t *d);
 void daemon_api_run_changed(daemon_t *d, int64_t run_pk);
 
 /* metrics.c */
-void daemon_metrics_run(daemon_t *d, const char *dag_id, bool success);
+/* seconds: how long the run ran; < 0: unknown */
+void daemon_metrics_run(daemon_t *d, const char *dag_id, bool success, double seconds);
 /* outcome: 0 success, 1 failed, 2 lost, 3 timed out; seconds < 0: unknown */
 void daemon_metrics_try(daemon_t *d, const char *dag_id, int outcome, double seconds);
 void daemon_metrics_write(daemon_t *d, dagd_buf *out);

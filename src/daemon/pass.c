@@ -61,8 +61,10 @@ void daemon_pass(daemon_t *d) {
   d->queue_depth = a.queued;
   for (size_t i = 0; i < a.n_changed_runs; i++) daemon_api_run_changed(d, a.changed_runs[i]);
   for (size_t i = 0; i < a.n_run_ends; i++) {
-    daemon_metrics_run(d, a.run_ends[i].dag->id, a.run_ends[i].state == DAGD_RUN_SUCCESS);
-    daemon_notify_run(d, &a.run_ends[i]);
+    const dagd_engine_run_end *e = &a.run_ends[i];
+    daemon_metrics_run(d, e->dag->id, e->state == DAGD_RUN_SUCCESS,
+                       e->run.start_date > 0 ? e->run.end_date - e->run.start_date : -1);
+    daemon_notify_run(d, e);
   }
   for (size_t i = 0; i < a.n_sla_misses; i++) notify_sla(d, &a.sla_misses[i]);
   for (size_t i = 0; i < a.n_stops; i++) daemon_try_timeout(d, &a.stops[i]);

@@ -166,7 +166,13 @@ static int plan_dag(pass *p, engine_dag *x) {
     }
     if (n < PLAN_CAP) break;
   }
-planned:
+planned:;
+  /* What the API and /metrics publish: the first interval not created,
+   * fixed until the next plan (so a run held past its time shows how
+   * late it is). */
+  dagd_interval nx;
+  x->has_nra = dagd_sched_next_run_after(x->dag, has_from ? &from : NULL, x->paused, (int64_t)p->now, &nx);
+  x->nra = x->has_nra ? nx.run_after : 0;
   /* Due but not created: held by max_active_runs until a run ends. */
   x->blocked = x->has_next && x->next_due <= (int64_t)p->now &&
                p->running_runs[di] + p->queued_runs[di] >= x->dag->max_active_runs;
@@ -390,6 +396,41 @@ static int settle(pass *p) {
   return 0;
 }
 
+/* What each DAG's next_run_after is now: nothing while paused or
+ * unscheduled, else what its last plan found. */
+static bool next_run_after(const engine_dag *x, int64_t *at) {
+  if (x->paused || x->dag->schedule == NULL || !x->has_nra) return false;
+  *at = x->nra;
+  return true;
+}
+
+/* Writes the next_run_after of the DAGs where it changed since the store
+ * last got it (in the pass's transaction; marked recorded after the
+ * commit). Not while draining: nothing is planned then, and the values
+ * stay what the next start will find again. */
+static int record_next_runs(pass *p) {
+  dagd_engine *e = p->e;
+  if (e->draining) return 0;
+  for (size_t i = 0; i < e->n_dags; i++) {
+    engine_dag *x = &e->dags[i];
+    int64_t at = 0;
+    bool has = next_run_after(x, &at);
+    if (x->recorded && x->rec_has == has && (!has || x->rec_nra == at)) continue;
+    if (dagd_store_dag_set_next_run(e->store, x->dag->id, has, at, p->err) < 0) return p->err->code;
+  }
+  return 0;
+}
+
+static void next_runs_recorded(dagd_engine *e) {
+  if (e->draining) return;
+  for (size_t i = 0; i < e->n_dags; i++) {
+    engine_dag *x = &e->dags[i];
+    x->recorded = true;
+    x->rec_nra = 0;
+    x->rec_has = next_run_after(x, &x->rec_nra);
+  }
+}
+
 /* Records the picked candidates as running: intent before effect, so a
  * crash between this commit and the process is seen at restart as a
  * lost try, never as a try that may run twice. */
@@ -488,6 +529,7 @@ int dagd_engine_pass(dagd_engine *e, double now, dagd_engine_actions *out, dagd_
   /* 3. What starts now. */
   if (rc == 0 && p.n_cand > 0 && !e->draining) rc = start_picked(&p);
   else if (rc == 0) out->queued = p.n_cand;
+  if (rc == 0) rc = record_next_runs(&p);
   if (rc == 0) rc = dagd_store_commit(e->store, err);
   if (rc != 0) {
     dagd_store_rollback(e->store);
@@ -497,6 +539,7 @@ int dagd_engine_pass(dagd_engine *e, double now, dagd_engine_actions *out, dagd_
     pass_close(&p);
     return rc;
   }
+  next_runs_recorded(e);
   for (size_t i = 0; i < p.n_finished; i++) dagd__cache_drop(e, p.finished[i]);
   for (size_t i = 0; i < out->n_stops; i++) {
     const dagd_engine_try *s = &out->stops[i];
