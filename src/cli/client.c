@@ -545,8 +545,10 @@ static int cmd_event(cli *c, int argc, char **argv) {
   json_t *doc;
   int rc = request(c, "POST", "/api/v1/events", text, true, &doc);
   if (rc == CLI_OK && !c->json) {
-    printf("event %lld%s\n", (long long)json_integer_value(json_object_get(doc, "event_id")),
-           json_is_true(json_object_get(doc, "duplicate")) ? " (a repeat: nothing started)" : "");
+    const char *detail = json_string_value(json_object_get(doc, "detail"));
+    printf("event %lld%s%s%s\n", (long long)json_integer_value(json_object_get(doc, "event_id")),
+           json_is_true(json_object_get(doc, "duplicate")) ? " (a repeat: nothing started)" : "",
+           detail ? ": " : "", detail ? detail : "");
     size_t i;
     json_t *r;
     json_array_foreach(json_object_get(doc, "dag_runs"), i, r)

@@ -27,6 +27,7 @@ void dagd_config_init(dagd_config *cfg) {
   cfg->executor = dagd_strdup("local");
   cfg->grafana_signature_header = dagd_strdup("X-Grafana-Alerting-Signature");
   cfg->grafana_timestamp_header = dagd_strdup("X-Grafana-Alerting-Signature-Timestamp");
+  cfg->grafana_timestamp_window = 300;
   cfg->parse_timeout = 30;
   cfg->log_retention = 30 * 86400;
 }
@@ -120,7 +121,7 @@ static int parse_pool(dagd_config *cfg, const char *spec, dagd_err *err) {
 static const char *const config_keys[] = {
     "dags_folder", "state", "logs_folder", "listen", "parallelism", "executor", "parse_timeout",
     "log_retention", "pools", "api_token", "api_tokens", "webhook_secrets", "grafana_signature_header",
-    "grafana_timestamp_header"};
+    "grafana_timestamp_header", "grafana_timestamp_window"};
 
 static int unknown_key(const char *key, dagd_err *err) {
   const char *s = dagd_str_suggest(key, config_keys, DAGD_ARRAY_LEN(config_keys));
@@ -155,6 +156,13 @@ int dagd_config_set(dagd_config *cfg, const char *key, const char *value, dagd_e
     if (strcmp(value, "local") != 0 && strcmp(value, "kubernetes") != 0)
       return dagd_err_set(err, DAGD_EINVAL, "executor: \"%s\" is not local or kubernetes", value);
     set_str(&cfg->executor, value);
+  } else if (strcmp(key, "grafana_timestamp_window") == 0) {
+    int64_t secs = 0;
+    dagd_err sub;
+    dagd_err_init(&sub);
+    if (dagd_duration_parse(value, &secs, &sub) < 0) return dagd_err_set(err, sub.code, "%s: %s", key, sub.msg);
+    if (secs < 1) return dagd_err_set(err, DAGD_EINVAL, "%s: must be at least 1s", key);
+    cfg->grafana_timestamp_window = secs;
   } else if (strcmp(key, "parse_timeout") == 0 || strcmp(key, "log_retention") == 0) {
     int64_t secs = 0;
     bool retention = key[0] == 'l';

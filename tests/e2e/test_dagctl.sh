@@ -45,6 +45,26 @@ for e in doc["errors"]:
     assert e["message"], e
 PY
 
+# A template that cannot render (an unknown filter, an unclosed block) is
+# caught by validate, at its file:line, before any run: not when the task
+# starts.
+mkdir -p "$WORK/tpl"
+cat >"$WORK/tpl/tpl.lua" <<'LUA'
+local dagd = require "dagd"
+local d = dagd.dag { id = "tpl", schedule = "@daily", start_date = "2026-01-01" }
+d:shell { id = "fetch", cmd = { "echo", "{{ ds }}" } }
+d:shell { id = "report",
+          cmd = "echo {{ outputs.fetch.rows | round }}" }
+d:shell { id = "notify", cmd = "true", env = { RUN = "{{ run_id" } }
+LUA
+run "$DAGCTL" validate "$WORK/tpl"
+expect_rc 1 "validate a DAG with broken templates"
+expect_out "$WORK/tpl/tpl.lua:5: task \"report\": field \"cmd\": template {{ outputs.fetch.rows | round }}: unknown filter" \
+  "an unknown filter is reported at file:line"
+expect_out "$WORK/tpl/tpl.lua:6: task \"notify\": field \"env\": template: \"{{\" without a closing \"}}\"" \
+  "an unclosed block is reported at file:line"
+expect_out "0 DAGs, 2 errors" "both templates are reported"
+
 # graph: text lists tasks in topological order with their upstreams.
 export DAGD_DAGS_FOLDER="$DATA/good"
 run "$DAGCTL" graph berlin

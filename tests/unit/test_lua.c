@@ -294,6 +294,17 @@ static const error_case error_cases[] = {
     {"errors/e_steps.lua", 3, "deploy task \"deploy\": steps must be ascending, but 25 follows 50", DAGD_EINVAL},
     {"errors/e_two_dags.lua", 6, "task \"b\" depends on unknown task \"ghost\"", DAGD_ENOENT},
     {"gc_loop.lua", 4, "setmetatable: __gc metamethods are not allowed in a DAG file", DAGD_EINVAL},
+    /* Templates that cannot render whatever the run, caught at load time
+     * at the field's line. */
+    {"errors/e_template_filter.lua", 4,
+     "task \"a\": field \"cmd\": template {{ ds | uppercase }}: unknown filter (known: default, json, upper, lower)",
+     DAGD_ESYNTAX},
+    {"errors/e_template_syntax.lua", 4, "task \"notify\": field \"body\": template: \"{{\" without a closing \"}}\"",
+     DAGD_ESYNTAX},
+    {"errors/e_template_env.lua", 4,
+     "task \"a\": field \"env\": template {{ conf.model | default(fraud) }}: default takes a quoted string: "
+     "default(\"x\")",
+     DAGD_ESYNTAX},
 };
 
 static void test_errors(void **state) {
