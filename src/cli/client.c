@@ -502,7 +502,7 @@ static int cmd_tasks(cli *c, int argc, char **argv) {
       printf("%-28s %s%-16s%s %-5s %-9s %-5s ", task, state_colour(c, state), state, colour_end(c), tries, dur, code);
       json_t *o = json_object_get(t, "outputs");
       char *outs = json_object_size(o) > 0 ? json_dumps(o, JSON_COMPACT) : NULL;
-      if (outs) cut |= put_cut(outs, columns - used > 20 ? columns - used : 20);
+      if (outs) cut |= put_cut(outs, columns - used > 10 ? columns - used : 10);
       putchar('\n');
       free(outs);
     }

@@ -48,8 +48,10 @@ typedef struct cli {
 struct cli_command {
   const char *name;
   const char *args;    /* its positional arguments as the synopsis shows them:
-                        * DAG (a DAG id), FILE or PATH (a file), a|b|c (one
-                        * of these words), [X] optional, X... repeated */
+                        * placeholders in capitals (DAG: a DAG id, FILE or
+                        * PATH: a file), words in lower case typed as they
+                        * are (a|b|c: one of them), [X] optional, X...
+                        * repeated */
   const char *summary; /* one line for the command list */
   const char *help;    /* the per-command help text, before its options */
   const cli_option *options; /* ended by an entry with a NULL name */
