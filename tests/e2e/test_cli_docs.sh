@@ -81,7 +81,7 @@ for page in dagd dagctl; do
   out=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$f" 2>&1 >/dev/null) rc=$?
   [ "$rc" -eq 0 ] && [ -z "$out" ] && ok || fail "man -l renders $page.1 without a warning"
 done
-render() { LC_ALL=C.UTF-8 MANWIDTH=200 man -l "$man_dir/$1.1" 2>/dev/null | col -b; }
+render() { LC_ALL=C.UTF-8 MANWIDTH=200 man -l "$man_dir/$1.1" 2>/dev/null; }
 dagctl_page=$(render dagctl)
 for cmd in $commands; do
   # Each command has its own subsection, and its synopsis below it.
