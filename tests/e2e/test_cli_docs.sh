@@ -103,10 +103,11 @@ for s in SIGHUP SIGTERM "EXIT STATUS" "dagctl(1)"; do
   grep -qF -- "$s" <<<"$dagd_page" && ok || fail "dagd.1 names $s"
 done
 
-# cmake --install puts them in share/man/man1.
-run cmake --install "$DAGD_BUILD_DIR" --prefix "$WORK/prefix"
+# cmake --install puts them in share/man/man1 (under DESTDIR, which also
+# catches any rule with an absolute destination).
+run env DESTDIR="$WORK/destdir" cmake --install "$DAGD_BUILD_DIR" --prefix /usr
 expect_rc 0 "cmake --install"
 for page in dagd dagctl; do
-  cmp -s "$man_dir/$page.1" "$WORK/prefix/share/man/man1/$page.1" && ok || fail "$page.1 installed in share/man/man1"
+  cmp -s "$man_dir/$page.1" "$WORK/destdir/usr/share/man/man1/$page.1" && ok || fail "$page.1 installed in share/man/man1"
 done
 finish
