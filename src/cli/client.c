@@ -1,6 +1,7 @@
 /* dagctl's commands that talk to a running dagd over its HTTP API with
  * libcurl: dags, pause, unpause, trigger, backfill, runs, tasks, logs,
- * clear, mark, event. With -o json they print the API's body unchanged;
+ * clear, mark, event. With -o json they print the API's body unchanged
+ * (-o yaml: as YAML; logs prints its own document, the log read whole);
  * otherwise aligned tables. --wait and logs -f use the API's long polls,
  * so they return as soon as the run ends, without a sleep loop.
  * SPDX-License-Identifier: MIT */

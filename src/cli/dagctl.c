@@ -1,7 +1,9 @@
-/* dagctl: the command-line tool. Parses global options, dispatches to a
- * command, prints help. Offline commands (validate, graph, next) work on
- * the DAG files directly; commands that talk to a running dagd arrive with
- * the HTTP API.
+/* dagctl: the command-line tool. Holds the table of commands and their
+ * options that the command line is parsed with and that --help, the
+ * manual page (man.c) and the bash completion (complete.c) are written
+ * from; parses the global options and dispatches. Offline commands work
+ * on the DAG files directly (offline.c, testcmd.c, db.c); the others call
+ * dagd's HTTP API (client.c).
  * SPDX-License-Identifier: MIT */
 #include <getopt.h>
 #include <stdio.h>
