@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <uv.h>
 
@@ -128,6 +129,23 @@ void daemon_api_stop(daemon_t *d);
 void daemon_api_free(daemon_t *d);
 /* Answers the long polls waiting on this run. */
 void daemon_api_run_changed(daemon_t *d, int64_t run_pk);
+
+/* One command-line option of dagd (usage.c): what main() parses, and
+ * what --help and --man show. */
+typedef struct daemon_option {
+  const char *name;       /* long name, without "--" */
+  int val;                /* getopt_long's value for it */
+  const char *arg;        /* the value's name, NULL for a flag */
+  const char *config_key; /* the config key it sets, or NULL */
+  const char *help;
+} daemon_option;
+
+/* Ended by an entry with a NULL name. */
+extern const daemon_option daemon_options[];
+/* `dagd --help`. */
+void daemon_usage(FILE *out);
+/* `dagd --man`: the manual page in man(7) markup. */
+void daemon_man(FILE *out);
 
 /* metrics.c */
 /* seconds: how long the run ran; < 0: unknown */

@@ -153,7 +153,7 @@ run "$DAGCTL" frobnicate
 expect_rc 2 "unknown command"
 run "$DAGCTL"
 expect_rc 2 "no command"
-run "$DAGCTL" -o yaml validate
+run "$DAGCTL" -o xml validate
 expect_rc 2 "bad -o"
 
 finish
