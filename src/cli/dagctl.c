@@ -69,7 +69,11 @@ static const cli_command commands[] = {
      "Start a run of a DAG now.\n"
      "\n"
      "  --conf JSON     the run's conf, a JSON object (templates read it as conf.*)\n"
-     "  --date T        the logical date (RFC 3339, default now)\n"
+     "  --date T        the logical date (default now): YYYY-MM-DD[THH:MM[:SS]] in\n"
+     "                  the DAG's zone, as backfill takes it, or with Z or an\n"
+     "                  offset. The data interval is the one the schedule implies:\n"
+     "                  the latest complete interval ending at or before it (none\n"
+     "                  for a DAG without a schedule)\n"
      "  --run-id ID     the run id (default manual__<now to the microsecond>, e.g.\n"
      "                  manual__2026-12-02T14:18:50.123456+00:00); an id that\n"
      "                  exists is refused (409)\n"
@@ -87,21 +91,27 @@ static const cli_command commands[] = {
      "  --dry-run       list what would run, change nothing\n"
      "  --wait          follow the runs to their end; exit 1 if any fails\n",
      cmd_api},
-    {"runs", "list a DAG's runs", "runs DAG [--state S] [-n N]",
+    {"runs", "list a DAG's runs", "runs DAG [--state S]... [-n N]",
      "List a DAG's runs, newest first (25 unless -n). --state: queued, running,\n"
-     "success or failed.\n",
+     "success or failed; repeat it for runs in any of several states.\n",
      cmd_api},
     {"tasks", "list a run's task instances", "tasks DAG RUN_ID", "List a run's task instances: state, try, duration, exit code, outputs.\n", cmd_api},
     {"logs", "print or follow a task's log", "logs DAG RUN_ID TASK [--try N] [-f]",
      "Print a task's log (the latest try unless --try). -f follows it while the try\n"
      "runs.\n",
      cmd_api},
-    {"clear", "clear task instances to run them again", "clear DAG RUN_ID [--task T]... [--downstream] [--failed-only]",
+    {"clear", "clear task instances to run them again",
+     "clear DAG RUN_ID [--task T]... [--downstream] [--failed-only] [--dry-run]",
      "Clear task instances so they run again (all of the run's unless --task);\n"
-     "--downstream adds everything downstream; --failed-only keeps successful ones.\n"
-     "The run goes back to running.\n",
+     "--downstream adds everything downstream; --failed-only keeps successful ones;\n"
+     "--dry-run lists what would be cleared and changes nothing. The run goes back\n"
+     "to running. (The command sends dry_run and only_failed explicitly: the API's\n"
+     "defaults, true as in Airflow, do not apply.)\n",
      cmd_api},
-    {"mark", "set a task instance's state", "mark DAG RUN_ID TASK success|failed", "Set a task instance's state by hand.\n", cmd_api},
+    {"mark", "set a task instance's state", "mark DAG RUN_ID TASK success|failed [--dry-run]",
+     "Set a task instance's state by hand (a running try is stopped). --dry-run\n"
+     "says what would change and changes nothing.\n",
+     cmd_api},
     {"db", "check, back up or prune the state file (offline)", "db check | db backup FILE | db prune --older-than D [--dry-run]",
      "Maintenance of the state file named by the config (state, DAGD_STATE), safe\n"
      "while dagd runs.\n"

@@ -351,14 +351,17 @@ static void test_trigger_same_second(void **state) {
 static void test_mark_clear_pause(void **state) {
   fixture *f = *state;
   json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{\"dag_run_id\": \"r\"}", NULL, 200));
-  json_t *r = request(f, "PATCH", "/api/v1/dags/etl/dagRuns/r/taskInstances/a", "{\"new_state\": \"failed\"}", NULL, 200);
+  json_t *r = request(f, "PATCH", "/api/v1/dags/etl/dagRuns/r/taskInstances/a",
+                      "{\"new_state\": \"failed\", \"dry_run\": false}", NULL, 200);
   assert_string_equal(jstr(r, "state"), "failed");
   json_decref(r);
   json_decref(request(f, "PATCH", "/api/v1/dags/etl/dagRuns/r/taskInstances/a", "{\"new_state\": \"running\"}", NULL, 400));
   json_decref(request(f, "PATCH", "/api/v1/dags/etl/dagRuns/r/taskInstances/zz", "{\"new_state\": \"success\"}", NULL, 404));
   /* Clear a with its downstream: a, b, c back to none. */
   r = request(f, "POST", "/api/v1/dags/etl/clearTaskInstances",
-              "{\"dag_run_id\": \"r\", \"task_ids\": [\"a\"], \"include_downstream\": true}", NULL, 200);
+              "{\"dag_run_id\": \"r\", \"task_ids\": [\"a\"], \"include_downstream\": true, \"only_failed\": false,"
+              " \"dry_run\": false}",
+              NULL, 200);
   assert_int_equal(json_integer_value(json_object_get(r, "total_entries")), 3);
   json_decref(r);
   assert_int_equal(count(f, "select count(*) from task_instance where state = 'none'"), 3);
@@ -371,7 +374,7 @@ static void test_mark_clear_pause(void **state) {
   json_decref(r);
   assert_int_equal(count(f, "select count(*) from task_instance where state = 'failed'"), 3);
   /* Only the failed ones, then the run is queued again. */
-  r = request(f, "POST", "/api/v1/dags/etl/clearTaskInstances", "{\"dag_run_id\": \"r\", \"only_failed\": true}", NULL, 200);
+  r = request(f, "POST", "/api/v1/dags/etl/clearTaskInstances", "{\"dag_run_id\": \"r\", \"dry_run\": false}", NULL, 200);
   json_decref(r);
   assert_int_equal(count(f, "select count(*) from dag_run where state = 'queued'"), 1);
   /* Pause, unpause. */
@@ -577,8 +580,8 @@ static void test_tokens_and_scopes(void **state) {
   json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{}", &trigger, 200));
   call admin = {.auth = "Bearer admin-token"};
   json_decref(request(f, "PATCH", "/api/v1/dags/etl", "{\"is_paused\": true}", &admin, 200));
-  /* Reads stay open (DESIGN.md section 6). */
-  json_decref(request(f, "GET", "/api/v1/dags", NULL, NULL, 200));
+  /* Reads need a token too, of any scope; /health does not. */
+  json_decref(request(f, "GET", "/api/v1/dags", NULL, &reader, 200));
   json_decref(request(f, "GET", "/health", NULL, NULL, 200));
 }
 
