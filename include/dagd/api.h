@@ -25,8 +25,8 @@
 struct dagd_err;
 
 typedef enum {
-  DAGD_SCOPE_NONE,     /* anyone (reads, health) */
-  DAGD_SCOPE_READ,
+  DAGD_SCOPE_NONE,     /* anyone (health; metrics with metrics_public) */
+  DAGD_SCOPE_READ,     /* every read: DAGs, runs, logs, events, metrics */
   DAGD_SCOPE_TRIGGER,  /* trigger runs, post events */
   DAGD_SCOPE_ADMIN,    /* everything */
 } dagd_scope;
@@ -59,6 +59,9 @@ typedef struct dagd_api_response {
   int64_t wait_run_pk;
   char *wait_log;
   double wait_until;
+  /* The WWW-Authenticate challenge of a 401 or 403 (RFC 6750), or NULL
+   * (heap). */
+  char *www_authenticate;
 } dagd_api_response;
 
 void dagd_api_response_init(dagd_api_response *r);
@@ -93,6 +96,7 @@ typedef struct dagd_api {
    * each of them replaced by "***" (dagd_api_add_secret). */
   dagd_mask secrets;
   const char *logs_folder;
+  bool metrics_public;             /* /metrics needs no token even when tokens are configured */
   int64_t max_backfill_runs;       /* 10000 */
   size_t max_log_bytes;            /* per response, 1 MiB */
   int64_t grafana_timestamp_window; /* seconds a signed timestamp may be off now, either way; 300 */
@@ -113,13 +117,17 @@ typedef struct dagd_api_route {
   const char *pattern;         /* "/api/v1/dags/{dag_id}" */
   dagd_api_handler handler;
   dagd_scope scope;            /* needed once any token is configured */
-  const char *hook;            /* webhook name whose HMAC secret also authorises, or NULL */
+  const char *hook;            /* webhook name whose HMAC secret authorises instead, or NULL */
+  const char *query;           /* query parameters it takes, space-separated ("state*" may
+                                * repeat); NULL: none. Any other is a 400. */
 } dagd_api_route;
 
 extern const dagd_api_route dagd_api_routes[];
 extern const size_t dagd_api_n_routes;
 
-/* Checks authorisation for a route, then runs its handler. Fills resp in
+/* Checks authorisation for a route (once any token is configured, every
+ * route but /health needs one, /metrics too unless metrics_public), then
+ * its query parameters, then runs its handler. Fills resp in
  * every case (errors included). */
 void dagd_api_dispatch(dagd_api *api, const dagd_api_route *route, const dagd_api_request *req,
                        dagd_api_response *resp);

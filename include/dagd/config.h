@@ -10,6 +10,7 @@
 #error "dagd/config.h is above this layer (see the layers in CMakeLists.txt)"
 #endif
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,7 @@ typedef struct dagd_config {
   char **api_tokens;
   char **api_token_scopes;  /* parallel to api_tokens: "read" | "trigger" | "admin" */
   size_t n_api_tokens;
+  bool metrics_public;      /* /metrics open without a token even with api_tokens set; false */
   dagd_kv *webhook_secrets; /* hook name -> secret */
   size_t n_webhook_secrets;
   char *grafana_signature_header;  /* "X-Grafana-Alerting-Signature" */

@@ -166,6 +166,17 @@ typedef struct dagd_interval {
  * further interval exists. */
 int dagd_dag_next_interval(const dagd_dag *dag, int64_t after, dagd_interval *out);
 
+/* The data interval of a manual run with this logical date, inferred from
+ * the schedule as Airflow's timetables do (infer_manual_data_interval):
+ * for a cron schedule the latest complete interval, the one whose end is
+ * the latest fire time at or before the logical date; for an interval
+ * schedule ("every 15m") [logical_date - interval, logical_date]. A DAG
+ * without a schedule (manual or event only) gets the empty interval
+ * [logical_date, logical_date], and so does a cron schedule with no fire
+ * time before the date. start_date and end_date do not bound it, as in
+ * Airflow. run_after is the logical date. */
+void dagd_dag_manual_interval(const dagd_dag *dag, int64_t logical_date, dagd_interval *out);
+
 /* --- the state vocabulary: what runs and task instances can be --- */
 
 typedef enum {

@@ -107,6 +107,35 @@ void dagd_store_run_list_clear(dagd_store_run_list *l);
  * limit 0 means 100. */
 int dagd_store_run_list_dag(dagd_store *st, const char *dag_id, int state_filter, int64_t limit, int64_t offset,
                             dagd_store_run_list *out, struct dagd_err *err);
+/* What a run list may be ordered by (ties: the row id, same direction). */
+typedef enum {
+  DAGD_RUN_ORDER_LOGICAL_DATE,
+  DAGD_RUN_ORDER_ID,           /* creation order */
+  DAGD_RUN_ORDER_RUN_ID,
+  DAGD_RUN_ORDER_DAG_ID,
+  DAGD_RUN_ORDER_STATE,
+  DAGD_RUN_ORDER_START_DATE,
+  DAGD_RUN_ORDER_END_DATE,
+  DAGD_RUN_ORDER_QUEUED_AT,
+  DAGD_RUN_ORDER_CONF,
+  DAGD_RUN_ORDER_RUN_TYPE,
+  DAGD_RUN_ORDER_EXTERNAL_TRIGGER,  /* manual and event runs after the others */
+  DAGD_RUN_ORDER_DURATION,
+  DAGD_RUN_ORDER__COUNT
+} dagd_run_order;
+
+typedef struct dagd_store_run_filter {
+  const char *dag_id;
+  unsigned states;             /* bit 1 << state for each state wanted; 0: any */
+  dagd_run_order order;
+  bool descending;
+  int64_t limit;               /* 0: 100 */
+  int64_t offset;
+} dagd_store_run_filter;
+
+/* A DAG's runs matching f, in f's order; out->total counts every match. */
+int dagd_store_run_query(dagd_store *st, const dagd_store_run_filter *f, dagd_store_run_list *out,
+                         struct dagd_err *err);
 /* Every queued or running run, in the order they were queued (the loop's
  * working set; served by a partial index). */
 int dagd_store_run_list_active(dagd_store *st, dagd_store_run_list *out, struct dagd_err *err);

@@ -45,9 +45,11 @@ bool dagd_id_valid(const char *id);
 bool dagd_run_id_valid(const char *id);
 
 bool dagd_str_has_suffix(const char *s, const char *suffix);
-/* The candidate nearest to name (a typo of it: at most 1 edit for a name
- * of up to 4 characters, else 2; case ignored), for a "did you mean";
- * NULL when none is that near. Returns one of candidates. */
+/* The candidate closest to name for a "did you mean" hint: at most one
+ * edit away for a name of up to 4 bytes, two otherwise (case-insensitive;
+ * an edit is an insertion, deletion, substitution or swap of two adjacent
+ * bytes), ties to the first in byte order; NULL when none is that close.
+ * Returns one of candidates (NULL entries are skipped). */
 const char *dagd_str_suggest(const char *name, const char *const *candidates, size_t n);
 
 /* Removes a folder and everything under it (symlinks are removed, never

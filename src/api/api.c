@@ -13,31 +13,38 @@
 #include <openssl/hmac.h>
 
 #include "dagd/time.h"
+#include "dagd/tz.h"
 #include "internal.h"
 
+/* What each route takes in its query string ("name*" may repeat): any
+ * other parameter is refused with 400, as Airflow's stable API does
+ * (strict validation), so that a misspelt or unsupported filter is never
+ * silently ignored. */
+#define Q_PAGE "limit offset"
 const dagd_api_route dagd_api_routes[] = {
-    {"GET", "/health", dagd__api_health, DAGD_SCOPE_NONE, NULL},
-    {"GET", "/metrics", dagd__api_metrics, DAGD_SCOPE_NONE, NULL},
-    {"GET", "/api/v1/dags", dagd__api_dags_list, DAGD_SCOPE_READ, NULL},
-    {"GET", "/api/v1/dags/{dag_id}", dagd__api_dag_get, DAGD_SCOPE_READ, NULL},
-    {"PATCH", "/api/v1/dags/{dag_id}", dagd__api_dag_patch, DAGD_SCOPE_ADMIN, NULL},
-    {"GET", "/api/v1/dags/{dag_id}/tasks", dagd__api_dag_tasks, DAGD_SCOPE_READ, NULL},
-    {"POST", "/api/v1/dags/{dag_id}/dagRuns", dagd__api_runs_post, DAGD_SCOPE_TRIGGER, NULL},
-    {"GET", "/api/v1/dags/{dag_id}/dagRuns", dagd__api_runs_list, DAGD_SCOPE_READ, NULL},
-    {"GET", "/api/v1/dags/{dag_id}/dagRuns/{run_id}", dagd__api_run_get, DAGD_SCOPE_READ, NULL},
-    {"PATCH", "/api/v1/dags/{dag_id}/dagRuns/{run_id}", dagd__api_run_patch, DAGD_SCOPE_ADMIN, NULL},
-    {"GET", "/api/v1/dags/{dag_id}/dagRuns/{run_id}/taskInstances", dagd__api_tis_list, DAGD_SCOPE_READ, NULL},
+    {"GET", "/health", dagd__api_health, DAGD_SCOPE_NONE, NULL, NULL},
+    {"GET", "/metrics", dagd__api_metrics, DAGD_SCOPE_READ, NULL, NULL},
+    {"GET", "/api/v1/dags", dagd__api_dags_list, DAGD_SCOPE_READ, NULL, Q_PAGE " tags* order_by"},
+    {"GET", "/api/v1/dags/{dag_id}", dagd__api_dag_get, DAGD_SCOPE_READ, NULL, NULL},
+    {"PATCH", "/api/v1/dags/{dag_id}", dagd__api_dag_patch, DAGD_SCOPE_ADMIN, NULL, NULL},
+    {"GET", "/api/v1/dags/{dag_id}/tasks", dagd__api_dag_tasks, DAGD_SCOPE_READ, NULL, NULL},
+    {"POST", "/api/v1/dags/{dag_id}/dagRuns", dagd__api_runs_post, DAGD_SCOPE_TRIGGER, NULL, NULL},
+    {"GET", "/api/v1/dags/{dag_id}/dagRuns", dagd__api_runs_list, DAGD_SCOPE_READ, NULL, Q_PAGE " state* order_by"},
+    {"GET", "/api/v1/dags/{dag_id}/dagRuns/{run_id}", dagd__api_run_get, DAGD_SCOPE_READ, NULL, "wait"},
+    {"PATCH", "/api/v1/dags/{dag_id}/dagRuns/{run_id}", dagd__api_run_patch, DAGD_SCOPE_ADMIN, NULL, NULL},
+    {"GET", "/api/v1/dags/{dag_id}/dagRuns/{run_id}/taskInstances", dagd__api_tis_list, DAGD_SCOPE_READ, NULL,
+     Q_PAGE},
     {"PATCH", "/api/v1/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}", dagd__api_ti_patch,
-     DAGD_SCOPE_ADMIN, NULL},
+     DAGD_SCOPE_ADMIN, NULL, NULL},
     {"GET", "/api/v1/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try}", dagd__api_ti_log,
-     DAGD_SCOPE_READ, NULL},
-    {"POST", "/api/v1/dags/{dag_id}/clearTaskInstances", dagd__api_clear, DAGD_SCOPE_ADMIN, NULL},
-    {"POST", "/api/v1/dags/{dag_id}/backfills", dagd__api_backfill_post, DAGD_SCOPE_ADMIN, NULL},
-    {"GET", "/api/v1/backfills/{id}", dagd__api_backfill_get, DAGD_SCOPE_READ, NULL},
-    {"POST", "/api/v1/events", dagd__api_events_post, DAGD_SCOPE_TRIGGER, "events"},
-    {"GET", "/api/v1/events", dagd__api_events_list, DAGD_SCOPE_READ, NULL},
-    {"POST", "/api/v1/hooks/alertmanager", dagd__api_hook_alertmanager, DAGD_SCOPE_TRIGGER, "alertmanager"},
-    {"POST", "/api/v1/hooks/grafana", dagd__api_hook_grafana, DAGD_SCOPE_TRIGGER, "grafana"},
+     DAGD_SCOPE_READ, NULL, "offset wait format"},
+    {"POST", "/api/v1/dags/{dag_id}/clearTaskInstances", dagd__api_clear, DAGD_SCOPE_ADMIN, NULL, NULL},
+    {"POST", "/api/v1/dags/{dag_id}/backfills", dagd__api_backfill_post, DAGD_SCOPE_ADMIN, NULL, NULL},
+    {"GET", "/api/v1/backfills/{id}", dagd__api_backfill_get, DAGD_SCOPE_READ, NULL, NULL},
+    {"POST", "/api/v1/events", dagd__api_events_post, DAGD_SCOPE_TRIGGER, "events", NULL},
+    {"GET", "/api/v1/events", dagd__api_events_list, DAGD_SCOPE_READ, NULL, Q_PAGE},
+    {"POST", "/api/v1/hooks/alertmanager", dagd__api_hook_alertmanager, DAGD_SCOPE_TRIGGER, "alertmanager", NULL},
+    {"POST", "/api/v1/hooks/grafana", dagd__api_hook_grafana, DAGD_SCOPE_TRIGGER, "grafana", NULL},
 };
 const size_t dagd_api_n_routes = sizeof(dagd_api_routes) / sizeof(dagd_api_routes[0]);
 
@@ -94,6 +101,7 @@ void dagd_api_response_init(dagd_api_response *r) {
 void dagd_api_response_close(dagd_api_response *r) {
   dagd_buf_close(&r->body);
   free(r->wait_log);
+  free(r->www_authenticate);
   memset(r, 0, sizeof(*r));
 }
 
@@ -161,6 +169,38 @@ int dagd__api_body(const dagd_api_request *req, dagd_api_response *resp, json_t 
   return 0;
 }
 
+int dagd__api_body_fields(dagd_api_response *resp, const json_t *body, const char *fields) {
+  const char *key;
+  json_t *v;
+  json_object_foreach((json_t *)body, key, v) {
+    char *list = dagd_strdup(fields);
+    const char *names[24];
+    size_t n = 0;
+    bool known = false;
+    for (char *save = NULL, *t = strtok_r(list, " ", &save); t && n < 24; t = strtok_r(NULL, " ", &save)) {
+      names[n++] = t;
+      known |= strcmp(t, key) == 0;
+    }
+    const char *hint = known ? NULL : dagd_str_suggest(key, names, n);
+    if (!known && hint)
+      dagd__api_error(resp, 400, "unknown field \"%.100s\" (did you mean \"%s\"?)", key, hint);
+    else if (!known)
+      dagd__api_error(resp, 400, "unknown field \"%.100s\": this endpoint takes %s", key, fields);
+    free(list);
+    if (!known) return resp->status;
+  }
+  return 0;
+}
+
+int dagd__api_body_bool(dagd_api_response *resp, const json_t *body, const char *name, bool def, bool *out) {
+  json_t *v = json_object_get(body, name);
+  *out = def;
+  if (v == NULL || json_is_null(v)) return 0;
+  if (!json_is_boolean(v)) return dagd__api_error(resp, 400, "%s must be true or false", name);
+  *out = json_is_true(v);
+  return 0;
+}
+
 static int hexval(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -168,28 +208,145 @@ static int hexval(char c) {
   return -1;
 }
 
-char *dagd__api_query(const dagd_api_request *req, const char *name) {
-  size_t nlen = strlen(name);
+/* Appends the form-decoded bytes [p, end) ('+' is a space, %XX a byte). */
+static void form_decode(dagd_buf *b, const char *p, const char *end) {
+  for (const char *c = p; c < end; c++) {
+    if (*c == '+') dagd_buf_putc(b, ' ');
+    else if (*c == '%' && end - c > 2 && hexval(c[1]) >= 0 && hexval(c[2]) >= 0) {
+      dagd_buf_putc(b, (char)(hexval(c[1]) * 16 + hexval(c[2])));
+      c += 2;
+    } else dagd_buf_putc(b, *c);
+  }
+}
+
+/* Calls fn with each parameter of the query string, name and value
+ * decoded, in order; stops when fn returns non-zero and returns that. */
+static int query_each(const dagd_api_request *req, int (*fn)(void *data, const char *name, const char *value),
+                      void *data) {
   const char *p = req->query ? req->query : "";
-  while (*p) {
+  dagd_buf k, v;
+  dagd_buf_init(&k);
+  dagd_buf_init(&v);
+  int rc = 0;
+  while (*p && rc == 0) {
     const char *end = p + strcspn(p, "&");
     const char *eq = memchr(p, '=', (size_t)(end - p));
-    const char *kend = eq ? eq : end;
-    if ((size_t)(kend - p) == nlen && strncmp(p, name, nlen) == 0) {
-      dagd_buf v;
-      dagd_buf_init(&v);
-      for (const char *c = eq ? eq + 1 : end; c < end; c++) {
-        if (*c == '+') dagd_buf_putc(&v, ' ');
-        else if (*c == '%' && c + 2 < end && hexval(c[1]) >= 0 && hexval(c[2]) >= 0) {
-          dagd_buf_putc(&v, (char)(hexval(c[1]) * 16 + hexval(c[2])));
-          c += 2;
-        } else dagd_buf_putc(&v, *c);
-      }
-      return dagd_buf_steal(&v);
+    if (end > p) {
+      dagd_buf_reset(&k);
+      dagd_buf_reset(&v);
+      form_decode(&k, p, eq ? eq : end);
+      dagd_buf_puts(&k, "");
+      if (eq) form_decode(&v, eq + 1, end);
+      dagd_buf_puts(&v, "");
+      rc = fn(data, k.data, v.data);
     }
     p = *end ? end + 1 : end;
   }
-  return NULL;
+  dagd_buf_close(&k);
+  dagd_buf_close(&v);
+  return rc;
+}
+
+typedef struct query_find {
+  const char *name;
+  char **values;
+  size_t n;
+} query_find;
+
+static int collect_value(void *data, const char *name, const char *value) {
+  query_find *f = data;
+  if (strcmp(name, f->name) != 0) return 0;
+  f->values = dagd_realloc(f->values, (f->n + 1) * sizeof(char *));
+  f->values[f->n++] = dagd_strdup(value);
+  return 0;
+}
+
+char *dagd__api_query(const dagd_api_request *req, const char *name) {
+  query_find f = {name, NULL, 0};
+  query_each(req, collect_value, &f);
+  char *first = f.n ? f.values[0] : NULL;
+  for (size_t i = 1; i < f.n; i++) free(f.values[i]);
+  free(f.values);
+  return first;
+}
+
+char **dagd__api_query_all(const dagd_api_request *req, const char *name, size_t *n) {
+  query_find f = {name, NULL, 0};
+  query_each(req, collect_value, &f);
+  *n = f.n;
+  return f.values;
+}
+
+void dagd__api_strv_free(char **v, size_t n) {
+  for (size_t i = 0; i < n; i++) free(v[i]);
+  free(v);
+}
+
+/* The route's parameter list, one name at a time. */
+typedef struct query_check {
+  const dagd_api_route *route;
+  dagd_api_response *resp;
+  json_t *seen;
+} query_check;
+
+/* Whether the route takes name; *repeat tells whether it may repeat. */
+static bool route_takes(const dagd_api_route *route, const char *name, bool *repeat) {
+  size_t n = strlen(name);
+  for (const char *p = route->query ? route->query : ""; *p;) {
+    size_t len = strcspn(p, " ");
+    bool star = len > 0 && p[len - 1] == '*';
+    if ((star ? len - 1 : len) == n && n > 0 && strncmp(p, name, n) == 0) {
+      *repeat = star;
+      return true;
+    }
+    p += len;
+    while (*p == ' ') p++;
+  }
+  return false;
+}
+
+static int check_one(void *data, const char *name, const char *value) {
+  query_check *c = data;
+  bool repeat = false;
+  if (!route_takes(c->route, name, &repeat)) {
+    /* The names it does take, for the message and a suggestion. */
+    char *list = dagd_strdup(c->route->query ? c->route->query : "");
+    const char *names[16];
+    size_t n = 0;
+    dagd_buf shown;
+    dagd_buf_init(&shown);
+    for (char *save = NULL, *t = strtok_r(list, " ", &save); t && n < 16; t = strtok_r(NULL, " ", &save)) {
+      size_t len = strlen(t);
+      if (len && t[len - 1] == '*') t[len - 1] = '\0';
+      names[n++] = t;
+      dagd_buf_printf(&shown, "%s%s", shown.len ? ", " : "", t);
+    }
+    const char *hint = dagd_str_suggest(name, names, n);
+    if (hint)
+      dagd__api_error(c->resp, 400, "unknown query parameter \"%.100s\" (did you mean \"%s\"?)", name, hint);
+    else if (n)
+      dagd__api_error(c->resp, 400, "unknown query parameter \"%.100s\": this endpoint takes %s", name, shown.data);
+    else
+      dagd__api_error(c->resp, 400, "unknown query parameter \"%.100s\": this endpoint takes none", name);
+    dagd_buf_close(&shown);
+    free(list);
+    return -1;
+  }
+  if (!repeat && json_object_get(c->seen, name)) {
+    dagd__api_error(c->resp, 400, "query parameter \"%s\" is given more than once", name);
+    return -1;
+  }
+  json_object_set_new(c->seen, name, json_true());
+  return 0;
+}
+
+/* 400 for a query parameter the route does not take, or one that may not
+ * repeat given twice. */
+static int check_query(const dagd_api_route *route, const dagd_api_request *req, dagd_api_response *resp) {
+  query_check c = {route, resp, json_object()};
+  int rc = query_each(req, check_one, &c);
+  json_decref(c.seen);
+  return rc;
 }
 
 int dagd__api_query_int(const dagd_api_request *req, dagd_api_response *resp, const char *name, int64_t def,
@@ -227,10 +384,52 @@ json_t *dagd__api_time(double t) {
   return json_string(buf);
 }
 
+/* A 404 for a DAG id nothing knows, with the closest loaded id as a hint. */
+static int dag_not_found(dagd_api *api, const char *dag_id, dagd_api_response *resp) {
+  const dagd_dagbag *bag = api->hooks.bag ? api->hooks.bag(api->hooks.data) : NULL;
+  const char **ids = dagd_calloc(bag && bag->n_dags ? bag->n_dags : 1, sizeof(*ids));
+  for (size_t i = 0; bag && i < bag->n_dags; i++) ids[i] = bag->dags[i] ? bag->dags[i]->id : NULL;
+  const char *hint = dagd_str_suggest(dag_id, ids, bag ? bag->n_dags : 0);
+  int status = hint ? dagd__api_error(resp, 404, "no DAG \"%.250s\" (did you mean \"%s\"?)", dag_id, hint)
+                    : dagd__api_error(resp, 404, "no DAG \"%.250s\"", dag_id);
+  free(ids);
+  return status;
+}
+
 const dagd_dag *dagd__api_dag(dagd_api *api, const char *dag_id, dagd_api_response *resp) {
   const dagd_dag *dag = api->hooks.find_dag ? api->hooks.find_dag(api->hooks.data, dag_id) : NULL;
-  if (dag == NULL) dagd__api_error(resp, 404, "no DAG \"%.250s\"", dag_id);
+  if (dag == NULL) dag_not_found(api, dag_id, resp);
   return dag;
+}
+
+int dagd__api_dag_known(dagd_api *api, const char *dag_id, dagd_api_response *resp, const dagd_dag **dag) {
+  *dag = api->hooks.find_dag ? api->hooks.find_dag(api->hooks.data, dag_id) : NULL;
+  if (*dag) return 0;
+  dagd_store_dag row;
+  dagd_err err;
+  dagd_err_init(&err);
+  int rc = dagd_store_dag_get(api->store, dag_id, &row, &err);
+  if (rc == 0) {
+    dagd_store_dag_clear(&row);
+    return 0;
+  }
+  if (rc == DAGD_ENOENT) return dag_not_found(api, dag_id, resp);
+  return dagd__api_store_error(resp, &err);
+}
+
+int dagd__api_parse_time(const dagd_dag *dag, const char *text, int64_t *out) {
+  int has_offset;
+  dagd_err err;
+  dagd_err_init(&err);
+  if (text == NULL || dagd_time_parse(text, out, &has_offset, &err) < 0) return -1;
+  if (!has_offset) {
+    dagd_tm wall;
+    int64_t at[2];
+    dagd_epoch_to_tm(*out, &wall);
+    dagd_tz_mktime(dag->tz, &wall, at);
+    *out = at[0];
+  }
+  return 0;
 }
 
 /* Verifies "sha256=<hex>" (or bare hex) over data with secret. */
@@ -297,6 +496,63 @@ static bool grafana_ok(const dagd_api *api, const char *secret, const dagd_api_r
   return ok;
 }
 
+static const char *const scope_names[] = {"none", "read", "trigger", "admin"};
+
+/* The challenge of a 401 or 403 (RFC 6750 section 3), kept for the
+ * WWW-Authenticate header. */
+static void challenge(dagd_api_response *resp, const char *error, const char *description, dagd_scope scope) {
+  free(resp->www_authenticate);
+  if (error == NULL)
+    resp->www_authenticate = dagd_strdup("Bearer realm=\"dagd\"");
+  else if (scope != DAGD_SCOPE_NONE)
+    resp->www_authenticate = dagd_asprintf("Bearer realm=\"dagd\", error=\"%s\", error_description=\"%s\", scope=\"%s\"",
+                                           error, description, scope_names[scope]);
+  else
+    resp->www_authenticate =
+        dagd_asprintf("Bearer realm=\"dagd\", error=\"%s\", error_description=\"%s\"", error, description);
+}
+
+/* The scope a route needs: /metrics is open when metrics_public says so. */
+static dagd_scope route_scope(const dagd_api *api, const dagd_api_route *route) {
+  if (api->metrics_public && route->handler == dagd__api_metrics) return DAGD_SCOPE_NONE;
+  return route->scope;
+}
+
+/* Once any token is configured, every route but /health (and /metrics
+ * when public) needs a bearer token of a sufficient scope: reads too
+ * (logs, confs and payloads carry data). Returns 0 when authorised, else
+ * the 401 or 403 set in resp. */
+static int authorise(dagd_api *api, const dagd_api_route *route, const dagd_api_request *req,
+                     dagd_api_response *resp) {
+  dagd_scope need = route_scope(api, route);
+  if (api->n_tokens == 0 || need == DAGD_SCOPE_NONE) return 0;
+  const char *auth = req->authorization;
+  if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0) {
+    if (route->hook) api->events_rejected++;
+    challenge(resp, NULL, NULL, DAGD_SCOPE_NONE);
+    return dagd__api_error(resp, 401, "this endpoint needs Authorization: Bearer <token>");
+  }
+  unsigned char h[32];
+  const char *tok = auth + 7;
+  while (*tok == ' ') tok++;
+  sha256(tok, strlen(tok), h);
+  dagd_scope scope = DAGD_SCOPE_NONE;
+  /* Compare against every token, all the way, in constant time. */
+  for (size_t i = 0; i < api->n_tokens; i++)
+    if (CRYPTO_memcmp(h, api->tokens[i].sha256, 32) == 0) scope = api->tokens[i].scope;
+  if (scope == DAGD_SCOPE_NONE) {
+    if (route->hook) api->events_rejected++;
+    challenge(resp, "invalid_token", "unknown token", DAGD_SCOPE_NONE);
+    return dagd__api_error(resp, 401, "unknown token");
+  }
+  if (scope < need) {
+    challenge(resp, "insufficient_scope", "the token's scope is too small", need);
+    return dagd__api_error(resp, 403, "this token's scope (%s) does not allow %s %s, which needs %s", scope_names[scope],
+                           req->method, route->pattern, scope_names[need]);
+  }
+  return 0;
+}
+
 void dagd_api_dispatch(dagd_api *api, const dagd_api_route *route, const dagd_api_request *req,
                        dagd_api_response *resp) {
   dagd_buf_reset(&resp->body);
@@ -309,36 +565,17 @@ void dagd_api_dispatch(dagd_api *api, const dagd_api_route *route, const dagd_ap
                                                   : hmac_ok(secret, req->body, req->body_len, req->signature);
     if (!ok) {
       api->events_rejected++;
+      free(resp->www_authenticate);
+      resp->www_authenticate = dagd_strdup("HMAC-SHA256 realm=\"dagd\"");
       if (dagd_err_is_set(&err)) dagd__api_error(resp, 401, "%s", err.msg);
       else dagd__api_error(resp, 401, "missing or bad HMAC-SHA256 signature");
       return;
     }
-  } else if (api->n_tokens > 0 && route->scope > DAGD_SCOPE_READ) {
-    /* Mutations need a bearer token of a sufficient scope. Reads stay
-     * open, as DESIGN.md section 6 says. */
-    const char *auth = req->authorization;
-    if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0) {
-      if (route->hook) api->events_rejected++;
-      dagd__api_error(resp, 401, "this endpoint needs Authorization: Bearer <token>");
-      return;
-    }
-    unsigned char h[32];
-    const char *tok = auth + 7;
-    while (*tok == ' ') tok++;
-    sha256(tok, strlen(tok), h);
-    dagd_scope scope = DAGD_SCOPE_NONE;
-    /* Compare against every token, all the way, in constant time. */
-    for (size_t i = 0; i < api->n_tokens; i++)
-      if (CRYPTO_memcmp(h, api->tokens[i].sha256, 32) == 0) scope = api->tokens[i].scope;
-    if (scope == DAGD_SCOPE_NONE) {
-      if (route->hook) api->events_rejected++;
-      dagd__api_error(resp, 401, "unknown token");
-      return;
-    }
-    if (scope < route->scope) {
-      dagd__api_error(resp, 403, "this token's scope does not allow %s %s", req->method, route->pattern);
-      return;
-    }
+  } else if (authorise(api, route, req, resp) != 0) {
+    return;
   }
-  route->handler(api, req, resp);
+  if (check_query(route, req, resp) == 0) route->handler(api, req, resp);
+  /* Every 401 carries a challenge (RFC 7235), whoever answered it. */
+  if (resp->status == 401 && resp->www_authenticate == NULL)
+    resp->www_authenticate = dagd_strdup(secret ? "HMAC-SHA256 realm=\"dagd\"" : "Bearer realm=\"dagd\"");
 }

@@ -64,53 +64,96 @@ static json_t *dag_json(dagd_api *api, const dagd_dag *dag, dagd_err *err) {
                         "description", dag->description, "on_event", strv_json(dag->on_event, dag->n_on_event),
                         "last_run_state", has_last ? json_string(dagd_run_state_name(last.state)) : json_null(),
                         "tasks", (int)dag->n_tasks, "catchup", json_boolean(dag->catchup));
+  json_object_set_new(j, "is_active", json_true());
   free(words);
   dagd_store_dag_clear(&row);
   dagd_store_run_clear(&last);
   return j;
 }
 
+/* A DAG the store knows that is not loaded (its file was removed or no
+ * longer loads): what the store keeps of it, "is_active": false as in
+ * Airflow, and nulls for what only the model knows. Its runs stay
+ * readable and controllable. */
+static json_t *inactive_dag_json(dagd_api *api, const char *dag_id, dagd_err *err) {
+  dagd_store_dag row = {0};
+  if (dagd_store_dag_get(api->store, dag_id, &row, err) < 0) return NULL;
+  dagd_store_run last = {0};
+  bool has_last = dagd_store_run_latest(api->store, dag_id, &last, err) == 0;
+  if (!has_last && err->code == DAGD_ENOENT) dagd_err_init(err);
+  json_t *j = json_pack("{s:s, s:b, s:b, s:n, s:n, s:n, s:n, s:[], s:s, s:n, s:[], s:o, s:i, s:n}", "dag_id", dag_id,
+                        "is_active", false, "is_paused", row.is_paused, "schedule", "schedule_description", "timezone",
+                        "next_run_after", "tags", "fileloc", row.fileloc ? row.fileloc : "", "description", "on_event",
+                        "last_run_state", has_last ? json_string(dagd_run_state_name(last.state)) : json_null(),
+                        "tasks", 0, "catchup");
+  dagd_store_dag_clear(&row);
+  dagd_store_run_clear(&last);
+  return j;
+}
+
+static int dag_id_cmp(const void *a, const void *b) {
+  return strcmp((*(const dagd_dag *const *)a)->id, (*(const dagd_dag *const *)b)->id);
+}
+
+static bool has_any_tag(const dagd_dag *dag, char **tags, size_t n) {
+  for (size_t k = 0; k < n; k++)
+    for (size_t t = 0; t < dag->n_tags; t++)
+      if (strcmp(dag->tags[t], tags[k]) == 0) return true;
+  return false;
+}
+
+/* The loaded DAGs: ?tags= (repeat it: a DAG with any of them, as in
+ * Airflow), ?order_by=dag_id or -dag_id (the one field Airflow allows;
+ * default: the order the files load in), ?limit=, ?offset=. */
 int dagd__api_dags_list(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp) {
   int64_t limit, offset;
   if (dagd__api_query_int(req, resp, "limit", 100, 1, 10000, &limit) < 0 ||
       dagd__api_query_int(req, resp, "offset", 0, 0, INT64_MAX, &offset) < 0)
     return resp->status;
-  char *tag = dagd__api_query(req, "tags");
+  char *order = dagd__api_query(req, "order_by");
+  bool sorted = order != NULL, descending = order && order[0] == '-';
+  if (order && strcmp(descending ? order + 1 : order, "dag_id") != 0) {
+    dagd__api_error(resp, 400, "order_by: cannot order DAGs by \"%.100s\"; the field is dag_id (-dag_id for descending)",
+                    descending ? order + 1 : order);
+    free(order);
+    return resp->status;
+  }
+  free(order);
+  size_t n_tags;
+  char **tags = dagd__api_query_all(req, "tags", &n_tags);
   const dagd_dagbag *bag = api->hooks.bag ? api->hooks.bag(api->hooks.data) : NULL;
-  json_t *list = json_array(), *errors = json_array();
-  int64_t total = 0;
-  dagd_err err;
-  dagd_err_init(&err);
+  const dagd_dag **match = dagd_calloc(bag && bag->n_dags ? bag->n_dags : 1, sizeof(*match));
+  size_t n = 0;
   for (size_t i = 0; bag && i < bag->n_dags; i++) {
     const dagd_dag *dag = bag->dags[i];
-    if (dag == NULL) continue;
-    if (tag) {
-      bool has = false;
-      for (size_t t = 0; t < dag->n_tags && !has; t++) has = strcmp(dag->tags[t], tag) == 0;
-      if (!has) continue;
-    }
-    if (total++ < offset || (int64_t)json_array_size(list) >= limit) continue;
-    json_array_append_new(list, dag_json(api, dag, &err));
+    if (dag != NULL && (n_tags == 0 || has_any_tag(dag, tags, n_tags))) match[n++] = dag;
   }
+  dagd__api_strv_free(tags, n_tags);
+  if (sorted) qsort(match, n, sizeof(*match), dag_id_cmp);
+  json_t *list = json_array(), *errors = json_array();
+  dagd_err err;
+  dagd_err_init(&err);
+  for (int64_t k = offset; k < (int64_t)n && (int64_t)json_array_size(list) < limit; k++)
+    json_array_append_new(list, dag_json(api, match[descending ? (int64_t)n - 1 - k : k], &err));
+  free(match);
   for (size_t i = 0; bag && i < bag->n_errors; i++)
     json_array_append_new(errors, json_pack("{s:s, s:i, s:s}", "file", bag->errors[i].file, "line",
                                             bag->errors[i].line, "message", bag->errors[i].message));
-  free(tag);
   if (dagd_err_is_set(&err)) {
     json_decref(list);
     json_decref(errors);
     return dagd__api_store_error(resp, &err);
   }
-  return dagd__api_json(resp, 200, json_pack("{s:o, s:I, s:o}", "dags", list, "total_entries", (json_int_t)total,
+  return dagd__api_json(resp, 200, json_pack("{s:o, s:I, s:o}", "dags", list, "total_entries", (json_int_t)n,
                                              "import_errors", errors));
 }
 
 int dagd__api_dag_get(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp) {
-  const dagd_dag *dag = dagd__api_dag(api, req->params[0], resp);
-  if (dag == NULL) return resp->status;
+  const dagd_dag *dag;
+  if (dagd__api_dag_known(api, req->params[0], resp, &dag) != 0) return resp->status;
   dagd_err err;
   dagd_err_init(&err);
-  json_t *j = dag_json(api, dag, &err);
+  json_t *j = dag ? dag_json(api, dag, &err) : inactive_dag_json(api, req->params[0], &err);
   if (dagd_err_is_set(&err)) {
     json_decref(j);
     return dagd__api_store_error(resp, &err);

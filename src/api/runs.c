@@ -44,13 +44,20 @@ static void run_id_at(dagd_run_type type, int64_t usec, char *out, size_t n) {
 int dagd__api_create_run(dagd_api *api, const dagd_dag *dag, dagd_run_type type, int64_t logical_date,
                          const char *run_id, const json_t *conf, int64_t event_id, double now, dagd_store_run *out,
                          dagd_err *err) {
+  dagd_interval empty = {logical_date, logical_date, logical_date};
+  return dagd__api_create_run_in(api, dag, type, logical_date, &empty, run_id, conf, event_id, now, out, err);
+}
+
+int dagd__api_create_run_in(dagd_api *api, const dagd_dag *dag, dagd_run_type type, int64_t logical_date,
+                            const dagd_interval *interval, const char *run_id, const json_t *conf, int64_t event_id,
+                            double now, dagd_store_run *out, dagd_err *err) {
   char id[96];
   int64_t usec = dagd_time_usec(now);
   char *conf_text = json_dumps(conf, DAGD_API_DUMP);
   dagd_store_run run = {
       .dag_id = (char *)dag->id, .run_id = run_id ? (char *)run_id : id, .run_type = type,
-      .logical_date = logical_date, .has_interval = true, .interval_start = logical_date,
-      .interval_end = logical_date, .conf = conf_text, .state = DAGD_RUN_QUEUED, .queued_at = now,
+      .logical_date = logical_date, .has_interval = true, .interval_start = interval->start,
+      .interval_end = interval->end, .conf = conf_text, .state = DAGD_RUN_QUEUED, .queued_at = now,
       .event_id = event_id};
   int rc;
   for (int step = 0;; step++) {
@@ -82,31 +89,65 @@ int dagd__api_create_run(dagd_api *api, const dagd_dag *dag, dagd_run_type type,
   return rc;
 }
 
+/* A time field of a trigger body: RFC 3339, or a date or wall time
+ * without an offset read in the DAG's zone (as backfill takes them). */
+static int body_time(const dagd_dag *dag, const json_t *body, const char *name, bool *given, int64_t *out,
+                     dagd_api_response *resp) {
+  json_t *v = json_object_get(body, name);
+  *given = v != NULL && !json_is_null(v);
+  if (!*given) return 0;
+  if (!json_is_string(v) || dagd__api_parse_time(dag, json_string_value(v), out) < 0)
+    return dagd__api_error(resp, 400,
+                           "%s must be a date or time: RFC 3339 (2026-10-01T07:30:00Z), or YYYY-MM-DD[THH:MM[:SS]] "
+                           "in the DAG's zone",
+                           name);
+  return 0;
+}
+
+/* Airflow's trigger: {"conf", "dag_run_id", "logical_date" (or its older
+ * name "execution_date"), "data_interval_start", "data_interval_end"}.
+ * The logical date defaults to now; the data interval to the one the
+ * schedule implies for a manual run (dagd_dag_manual_interval). Any other
+ * field is refused, never ignored. */
 int dagd__api_runs_post(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp) {
   const dagd_dag *dag = dagd__api_dag(api, req->params[0], resp);
   if (dag == NULL) return resp->status;
   json_t *body;
   if (dagd__api_body(req, resp, &body) != 0) return resp->status;
   json_t *conf = json_object_get(body, "conf");
-  json_t *jdate = json_object_get(body, "logical_date");
   json_t *jid = json_object_get(body, "dag_run_id");
-  int64_t logical = (int64_t)req->now;
+  int64_t logical = (int64_t)req->now, exec_date = 0;
+  bool has_logical = false, has_exec = false, has_start = false, has_end = false;
+  dagd_interval iv;
   const char *run_id = NULL;
   int status = 0;
+  if (dagd__api_body_fields(resp, body,
+                            "conf dag_run_id logical_date execution_date data_interval_start data_interval_end") != 0 ||
+      body_time(dag, body, "logical_date", &has_logical, &logical, resp) != 0 ||
+      body_time(dag, body, "execution_date", &has_exec, &exec_date, resp) != 0 ||
+      body_time(dag, body, "data_interval_start", &has_start, &iv.start, resp) != 0 ||
+      body_time(dag, body, "data_interval_end", &has_end, &iv.end, resp) != 0) {
+    status = resp->status;
+    goto out;
+  }
   if (conf != NULL && !json_is_object(conf) && !json_is_null(conf)) {
     status = dagd__api_error(resp, 400, "conf must be a JSON object");
     goto out;
   }
-  if (jdate != NULL && !json_is_null(jdate)) {
-    int has_offset;
-    dagd_err perr;
-    dagd_err_init(&perr);
-    if (!json_is_string(jdate) || dagd_time_parse(json_string_value(jdate), &logical, &has_offset, &perr) < 0 ||
-        !has_offset) {
-      status = dagd__api_error(resp, 400, "logical_date must be an RFC 3339 time with a zone, e.g. 2026-01-01T00:00:00Z");
-      goto out;
-    }
+  if (has_logical && has_exec && logical != exec_date) {
+    status = dagd__api_error(resp, 400, "logical_date and execution_date (its older name) differ: give one");
+    goto out;
   }
+  if (has_exec) logical = exec_date;
+  if (has_start != has_end) {
+    status = dagd__api_error(resp, 400, "data_interval_start and data_interval_end go together: give both or neither");
+    goto out;
+  }
+  if (has_start && iv.end < iv.start) {
+    status = dagd__api_error(resp, 400, "data_interval_end is before data_interval_start");
+    goto out;
+  }
+  if (!has_start) dagd_dag_manual_interval(dag, logical, &iv);
   if (jid != NULL && !json_is_null(jid)) {
     run_id = json_string_value(jid);
     if (run_id == NULL || !dagd_run_id_valid(run_id)) {
@@ -119,8 +160,9 @@ int dagd__api_runs_post(dagd_api *api, const dagd_api_request *req, dagd_api_res
   dagd_store_run run = {0};
   json_t *empty = json_object();
   int rc = dagd_store_begin_durable(api->store, &err);
-  if (rc == 0) rc = dagd__api_create_run(api, dag, DAGD_RUN_MANUAL, logical, run_id, json_is_object(conf) ? conf : empty,
-                                         0, req->now, &run, &err);
+  if (rc == 0)
+    rc = dagd__api_create_run_in(api, dag, DAGD_RUN_MANUAL, logical, &iv, run_id,
+                                 json_is_object(conf) ? conf : empty, 0, req->now, &run, &err);
   json_decref(empty);
   if (rc == 0) rc = dagd_store_commit_durable(api->store, &err);
   if (rc != 0) {
@@ -138,26 +180,97 @@ out:
   return status;
 }
 
-int dagd__api_runs_list(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp) {
-  const dagd_dag *dag = dagd__api_dag(api, req->params[0], resp);
-  if (dag == NULL) return resp->status;
-  int64_t limit, offset;
-  if (dagd__api_query_int(req, resp, "limit", 100, 1, 10000, &limit) < 0 ||
-      dagd__api_query_int(req, resp, "offset", 0, 0, INT64_MAX, &offset) < 0)
-    return resp->status;
-  char *state = dagd__api_query(req, "state");
-  dagd_run_state st = DAGD_RUN_QUEUED;
-  if (state && dagd_run_state_parse(state, &st) < 0) {
-    dagd__api_error(resp, 400, "state must be queued, running, success or failed");
-    free(state);
-    return resp->status;
+/* The fields a run list may be ordered by: Airflow's (id, state, dag_id,
+ * execution_date, dag_run_id, start_date, end_date, external_trigger,
+ * conf) and the newer names and columns of its v2 API. */
+static const struct {
+  const char *name;
+  dagd_run_order order;
+} run_orders[] = {
+    {"id", DAGD_RUN_ORDER_ID},
+    {"state", DAGD_RUN_ORDER_STATE},
+    {"dag_id", DAGD_RUN_ORDER_DAG_ID},
+    {"logical_date", DAGD_RUN_ORDER_LOGICAL_DATE},
+    {"execution_date", DAGD_RUN_ORDER_LOGICAL_DATE},
+    {"dag_run_id", DAGD_RUN_ORDER_RUN_ID},
+    {"run_id", DAGD_RUN_ORDER_RUN_ID},
+    {"start_date", DAGD_RUN_ORDER_START_DATE},
+    {"end_date", DAGD_RUN_ORDER_END_DATE},
+    {"queued_at", DAGD_RUN_ORDER_QUEUED_AT},
+    {"external_trigger", DAGD_RUN_ORDER_EXTERNAL_TRIGGER},
+    {"run_type", DAGD_RUN_ORDER_RUN_TYPE},
+    {"conf", DAGD_RUN_ORDER_CONF},
+    {"duration", DAGD_RUN_ORDER_DURATION},
+};
+
+/* ?order_by=FIELD or -FIELD (descending); absent: newest logical date first. */
+static int parse_run_order(const dagd_api_request *req, dagd_api_response *resp, dagd_store_run_filter *f) {
+  char *v = dagd__api_query(req, "order_by");
+  f->order = DAGD_RUN_ORDER_LOGICAL_DATE;
+  f->descending = true;
+  if (v == NULL) return 0;
+  const char *name = v[0] == '-' ? v + 1 : v;
+  const char *names[DAGD_ARRAY_LEN(run_orders)];
+  dagd_buf all;
+  dagd_buf_init(&all);
+  bool found = false;
+  for (size_t i = 0; i < DAGD_ARRAY_LEN(run_orders); i++) {
+    names[i] = run_orders[i].name;
+    dagd_buf_printf(&all, "%s%s", i ? ", " : "", run_orders[i].name);
+    if (strcmp(name, run_orders[i].name) == 0) {
+      found = true;
+      f->order = run_orders[i].order;
+      f->descending = v[0] == '-';
+    }
   }
+  if (!found) {
+    const char *hint = dagd_str_suggest(name, names, DAGD_ARRAY_LEN(run_orders));
+    if (hint)
+      dagd__api_error(resp, 400, "order_by: cannot order runs by \"%.100s\" (did you mean \"%s\"?)", name, hint);
+    else
+      dagd__api_error(resp, 400, "order_by: cannot order runs by \"%.100s\"; the fields are %s, each with - in front "
+                      "for descending", name, all.data);
+  }
+  dagd_buf_close(&all);
+  free(v);
+  return found ? 0 : -1;
+}
+
+/* A DAG's runs: ?state= (repeat it for several: they are ORed, as in
+ * Airflow), ?order_by=, ?limit=, ?offset=. The DAG may be one whose file
+ * was removed: its runs stay listed. */
+int dagd__api_runs_list(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp) {
+  const dagd_dag *dag;
+  if (dagd__api_dag_known(api, req->params[0], resp, &dag) != 0) return resp->status;
+  dagd_store_run_filter f = {.dag_id = req->params[0]};
+  if (dagd__api_query_int(req, resp, "limit", 100, 1, 10000, &f.limit) < 0 ||
+      dagd__api_query_int(req, resp, "offset", 0, 0, INT64_MAX, &f.offset) < 0 || parse_run_order(req, resp, &f) < 0)
+    return resp->status;
+  size_t n;
+  char **states = dagd__api_query_all(req, "state", &n);
+  for (size_t i = 0; i < n; i++) {
+    /* Airflow clients also send state=a,b in one value. */
+    char *save = NULL;
+    if (strspn(states[i], ",") == strlen(states[i])) {
+      dagd__api_error(resp, 400, "state: an empty value (give queued, running, success or failed)");
+      dagd__api_strv_free(states, n);
+      return resp->status;
+    }
+    for (char *w = strtok_r(states[i], ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+      dagd_run_state st;
+      if (dagd_run_state_parse(w, &st) < 0) {
+        dagd__api_error(resp, 400, "state: \"%.100s\" is not queued, running, success or failed", w);
+        dagd__api_strv_free(states, n);
+        return resp->status;
+      }
+      f.states |= 1u << st;
+    }
+  }
+  dagd__api_strv_free(states, n);
   dagd_store_run_list l;
   dagd_err err;
   dagd_err_init(&err);
-  int rc = dagd_store_run_list_dag(api->store, dag->id, state ? (int)st : -1, limit, offset, &l, &err);
-  free(state);
-  if (rc < 0) return dagd__api_store_error(resp, &err);
+  if (dagd_store_run_query(api->store, &f, &l, &err) < 0) return dagd__api_store_error(resp, &err);
   json_t *runs = json_array();
   for (size_t i = 0; i < l.n; i++) json_array_append_new(runs, dagd__api_run_json(&l.runs[i]));
   json_t *doc = json_pack("{s:o, s:I}", "dag_runs", runs, "total_entries", (json_int_t)l.total);
@@ -283,23 +396,27 @@ int dagd__api_end(dagd_api *api, bool dry_run, int rc, dagd_err *err) {
   return rc;
 }
 
-/* Clears the task instances `which` (by index) of one run so they run
- * again: state none, tries available again as Airflow does, and the run
- * back to queued. Running tries are stopped. */
+/* Clears task instances of one run so they run again: state none, tries
+ * available again as Airflow does, and the run back to queued. `which`
+ * picks them by task index of dag, or, for a DAG that is not loaded
+ * (dag NULL), by index in the run's rows in task_id order (NULL: all).
+ * Running tries are stopped, unless this is a dry run. */
 static int clear_tis(dagd_api *api, const dagd_dag *dag, dagd_store_run *run, const bool *which,
-                     bool only_failed, json_t *cleared, dagd_err *err) {
+                     bool only_failed, bool dry_run, json_t *cleared, dagd_err *err) {
   dagd_store_ti_list l;
   int rc = dagd_store_ti_list_run(api->store, run->pk, &l, err);
   for (size_t i = 0; rc == 0 && i < l.n; i++) {
-    long t = dagd_dag_task_index(dag, l.tis[i].task_id);
-    if (t < 0 || !which[t]) continue;
+    long t = dag ? dagd_dag_task_index(dag, l.tis[i].task_id) : (long)i;
+    if (t < 0 || (which && !which[t])) continue;
     dagd_store_ti *ti = &l.tis[i];
     if (only_failed && ti->state != DAGD_TI_FAILED && ti->state != DAGD_TI_UPSTREAM_FAILED) continue;
-    if (ti->state == DAGD_TI_RUNNING && api->hooks.kill_try) api->hooks.kill_try(api->hooks.data, run->pk, ti->task_id);
-    dagd__api_reset_ti(ti, dag->tasks[t]);
+    if (!dry_run && ti->state == DAGD_TI_RUNNING && api->hooks.kill_try)
+      api->hooks.kill_try(api->hooks.data, run->pk, ti->task_id);
+    json_array_append_new(cleared, json_pack("{s:s, s:s, s:s, s:s}", "dag_id", run->dag_id, "dag_run_id",
+                                             run->run_id, "task_id", ti->task_id, "state",
+                                             dagd_ti_state_name(ti->state)));
+    dagd__api_reset_ti(ti, dag ? dag->tasks[t] : NULL);
     rc = dagd_store_ti_update(api->store, ti, err);
-    json_array_append_new(cleared, json_pack("{s:s, s:s, s:s}", "dag_id", dag->id, "dag_run_id", run->run_id,
-                                             "task_id", ti->task_id));
   }
   dagd_store_ti_list_clear(&l);
   if (rc == 0 && json_array_size(cleared) > 0 && run->state != DAGD_RUN_QUEUED && run->state != DAGD_RUN_RUNNING) {
@@ -309,36 +426,75 @@ static int clear_tis(dagd_api *api, const dagd_dag *dag, dagd_store_run *run, co
   return rc;
 }
 
+/* Airflow's clearTaskInstances: {"dag_run_id", "task_ids", "include_downstream",
+ * "only_failed", "dry_run"}, where dry_run and only_failed default to true
+ * as in Airflow's stable API: without "dry_run": false it only answers
+ * which task instances it would clear. A DAG whose file was removed keeps
+ * its runs clearable (its tasks wait until it loads again), but not with
+ * include_downstream, which needs its graph. */
 int dagd__api_clear(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp) {
-  const dagd_dag *dag = dagd__api_dag(api, req->params[0], resp);
-  if (dag == NULL) return resp->status;
+  const dagd_dag *dag;
+  if (dagd__api_dag_known(api, req->params[0], resp, &dag) != 0) return resp->status;
   json_t *body;
   if (dagd__api_body(req, resp, &body) != 0) return resp->status;
   const char *run_id = json_string_value(json_object_get(body, "dag_run_id"));
   json_t *ids = json_object_get(body, "task_ids");
-  bool downstream = json_is_true(json_object_get(body, "include_downstream"));
-  bool only_failed = json_is_true(json_object_get(body, "only_failed"));
-  bool dry_run = json_is_true(json_object_get(body, "dry_run"));
-  bool *which = dagd_calloc(dag->n_tasks + 1, sizeof(bool));
+  bool downstream, only_failed, dry_run;
+  bool *which = NULL;
   int status = 0;
+  dagd_store_run run = {0};
+  dagd_store_ti_list rows = {0};
+  if (dagd__api_body_fields(resp, body, "dag_run_id task_ids include_downstream only_failed dry_run") != 0 ||
+      dagd__api_body_bool(resp, body, "include_downstream", false, &downstream) != 0 ||
+      dagd__api_body_bool(resp, body, "only_failed", true, &only_failed) != 0 ||
+      dagd__api_body_bool(resp, body, "dry_run", true, &dry_run) != 0) {
+    status = resp->status;
+    goto out;
+  }
   if (run_id == NULL) {
     status = dagd__api_error(resp, 400, "dag_run_id is required");
     goto out;
   }
-  if (ids != NULL && !json_is_array(ids)) {
+  if (ids != NULL && !json_is_null(ids) && !json_is_array(ids)) {
     status = dagd__api_error(resp, 400, "task_ids must be a list of task ids");
     goto out;
   }
-  if (ids == NULL || json_array_size(ids) == 0) {
-    for (size_t t = 0; t < dag->n_tasks; t++) which[t] = true;
+  if (dag == NULL && downstream) {
+    status = dagd__api_error(resp, 409, "DAG \"%s\" is not loaded (its file was removed or fails to load): "
+                             "include_downstream needs its task graph", req->params[0]);
+    goto out;
+  }
+  dagd_err err;
+  dagd_err_init(&err);
+  int rc = dagd_store_run_get(api->store, req->params[0], run_id, &run, &err);
+  if (rc == DAGD_ENOENT) {
+    status = dagd__api_error(resp, 404, "no run \"%.250s\" of DAG \"%s\"", run_id, req->params[0]);
+    goto out;
+  }
+  if (rc < 0) {
+    status = dagd__api_store_error(resp, &err);
+    goto out;
+  }
+  /* Without the model, task ids are those of the run's rows. */
+  if (dag == NULL && dagd_store_ti_list_run(api->store, run.pk, &rows, &err) < 0) {
+    status = dagd__api_store_error(resp, &err);
+    goto out;
+  }
+  size_t n_which = dag ? dag->n_tasks : rows.n;
+  which = dagd_calloc(n_which + 1, sizeof(bool));
+  if (json_array_size(ids) == 0) {
+    for (size_t t = 0; t < n_which; t++) which[t] = true;
   } else {
     size_t i;
     json_t *x;
     json_array_foreach(ids, i, x) {
-      long t = json_is_string(x) ? dagd_dag_task_index(dag, json_string_value(x)) : -1;
+      const char *id = json_string_value(x);
+      long t = -1;
+      if (id && dag) t = dagd_dag_task_index(dag, id);
+      for (size_t k = 0; id && !dag && k < rows.n; k++)
+        if (strcmp(rows.tis[k].task_id, id) == 0) t = (long)k;
       if (t < 0) {
-        status = dagd__api_error(resp, 404, "DAG \"%s\" has no task %s", dag->id,
-                                 json_is_string(x) ? json_string_value(x) : "(not a string)");
+        status = dagd__api_error(resp, 404, "DAG \"%s\" has no task %s", req->params[0], id ? id : "(not a string)");
         goto out;
       }
       which[t] = true;
@@ -352,38 +508,41 @@ int dagd__api_clear(dagd_api *api, const dagd_api_request *req, dagd_api_respons
       for (size_t d = 0; d < dag->tasks[t]->n_downstream; d++) which[dag->tasks[t]->downstream[d]] = true;
     }
   }
-  dagd_store_run run;
-  dagd_err err;
-  dagd_err_init(&err);
-  int rc = dagd_store_run_get(api->store, dag->id, run_id, &run, &err);
-  if (rc == DAGD_ENOENT) {
-    status = dagd__api_error(resp, 404, "no run \"%.250s\" of DAG \"%s\"", run_id, dag->id);
-    goto out;
-  }
   json_t *cleared = json_array();
-  if (rc == 0) rc = dagd_store_begin_durable(api->store, &err);
-  if (rc == 0) rc = clear_tis(api, dag, &run, which, only_failed, cleared, &err);
+  rc = dagd_store_begin_durable(api->store, &err);
+  if (rc == 0) rc = clear_tis(api, dag, &run, which, only_failed, dry_run, cleared, &err);
   if ((rc = dagd__api_end(api, dry_run, rc, &err)) != 0) {
     json_decref(cleared);
     status = dagd__api_store_error(resp, &err);
   } else {
-    if (!dry_run && api->hooks.changed) api->hooks.changed(api->hooks.data, dag->id);
-    status = dagd__api_json(resp, 200, json_pack("{s:o, s:i}", "task_instances", cleared, "total_entries",
-                                                 (int)json_array_size(cleared)));
+    if (!dry_run && api->hooks.changed) api->hooks.changed(api->hooks.data, req->params[0]);
+    status = dagd__api_json(resp, 200, json_pack("{s:o, s:i, s:b}", "task_instances", cleared, "total_entries",
+                                                 (int)json_array_size(cleared), "dry_run", dry_run));
   }
-  dagd_store_run_clear(&run);
 out:
+  dagd_store_ti_list_clear(&rows);
+  dagd_store_run_clear(&run);
   free(which);
   json_decref(body);
   return status;
 }
 
-/* PATCH a task instance: {"new_state": "success" | "failed"}. */
+/* PATCH a task instance: {"new_state": "success" | "failed", "dry_run"}.
+ * dry_run defaults to true, as in Airflow's stable API (patchTaskInstance):
+ * only "dry_run": false changes anything; a dry run answers the task
+ * instance as it would be, with "previous_state" and the run's state
+ * after ("dag_run_state"), and changes nothing, stops no try. */
 int dagd__api_ti_patch(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp) {
-  const dagd_dag *dag = dagd__api_dag(api, req->params[0], resp);
-  if (dag == NULL) return resp->status;
+  const dagd_dag *dag;
+  if (dagd__api_dag_known(api, req->params[0], resp, &dag) != 0) return resp->status;
   json_t *body;
   if (dagd__api_body(req, resp, &body) != 0) return resp->status;
+  bool dry_run;
+  if (dagd__api_body_fields(resp, body, "new_state dry_run") != 0 ||
+      dagd__api_body_bool(resp, body, "dry_run", true, &dry_run) != 0) {
+    json_decref(body);
+    return resp->status;
+  }
   const char *ns = json_string_value(json_object_get(body, "new_state"));
   dagd_ti_state target;
   if (ns == NULL || dagd_ti_state_parse(ns, &target) < 0 || (target != DAGD_TI_SUCCESS && target != DAGD_TI_FAILED)) {
@@ -403,8 +562,8 @@ int dagd__api_ti_patch(dagd_api *api, const dagd_api_request *req, dagd_api_resp
     dagd_store_run_clear(&run);
     return dagd__api_error(resp, 404, "run \"%s\" has no task \"%.250s\"", run.run_id, req->params[2]);
   }
-  if (rc == 0 && ti.state == DAGD_TI_RUNNING && api->hooks.kill_try)
-    api->hooks.kill_try(api->hooks.data, run.pk, ti.task_id);
+  dagd_ti_state before = ti.state;
+  bool kill = rc == 0 && ti.state == DAGD_TI_RUNNING;
   if (rc == 0) {
     ti.state = target;
     if (ti.end_date == 0) ti.end_date = req->now;
@@ -412,28 +571,39 @@ int dagd__api_ti_patch(dagd_api *api, const dagd_api_request *req, dagd_api_resp
     rc = dagd_store_ti_update(api->store, &ti, &err);
   }
   /* A finished run whose task changed is evaluated again. */
-  if (rc == 0 && run.state != DAGD_RUN_QUEUED && run.state != DAGD_RUN_RUNNING)
+  dagd_run_state run_after = run.state;
+  if (rc == 0 && run.state != DAGD_RUN_QUEUED && run.state != DAGD_RUN_RUNNING) {
+    run_after = DAGD_RUN_RUNNING;
     rc = dagd_store_run_set_state(api->store, run.pk, DAGD_RUN_RUNNING, run.start_date, 0, &err);
-  if (rc == 0) rc = dagd_store_commit_durable(api->store, &err);
+  }
   int status;
-  if (rc != 0) {
-    dagd_store_rollback(api->store);
+  if ((rc = dagd__api_end(api, dry_run, rc, &err)) != 0) {
     status = dagd__api_store_error(resp, &err);
   } else {
-    if (api->hooks.changed) api->hooks.changed(api->hooks.data, dag->id);
-    status = dagd__api_json(resp, 200, ti_json(dag, &ti, NULL));
+    if (!dry_run && kill && api->hooks.kill_try) api->hooks.kill_try(api->hooks.data, run.pk, ti.task_id);
+    if (!dry_run && api->hooks.changed) api->hooks.changed(api->hooks.data, req->params[0]);
+    json_t *j = ti_json(dag, &ti, NULL);
+    json_object_set_new(j, "previous_state", json_string(dagd_ti_state_name(before)));
+    json_object_set_new(j, "dag_run_state", json_string(dagd_run_state_name(run_after)));
+    json_object_set_new(j, "dry_run", json_boolean(dry_run));
+    status = dagd__api_json(resp, 200, j);
   }
   dagd_store_ti_clear(&ti);
   dagd_store_run_clear(&run);
   return status;
 }
 
-/* PATCH a run: {"state": "success" | "failed" | "queued"} (queued clears it). */
+/* PATCH a run: {"state": "success" | "failed" | "queued"} (queued clears
+ * it). Works for a DAG whose file was removed too. */
 int dagd__api_run_patch(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp) {
-  const dagd_dag *dag = dagd__api_dag(api, req->params[0], resp);
-  if (dag == NULL) return resp->status;
+  const dagd_dag *dag;
+  if (dagd__api_dag_known(api, req->params[0], resp, &dag) != 0) return resp->status;
   json_t *body;
   if (dagd__api_body(req, resp, &body) != 0) return resp->status;
+  if (dagd__api_body_fields(resp, body, "state") != 0) {
+    json_decref(body);
+    return resp->status;
+  }
   const char *ns = json_string_value(json_object_get(body, "state"));
   dagd_run_state target;
   bool valid = ns != NULL && dagd_run_state_parse(ns, &target) == 0 && target != DAGD_RUN_RUNNING;
@@ -445,12 +615,9 @@ int dagd__api_run_patch(dagd_api *api, const dagd_api_request *req, dagd_api_res
   dagd_err_init(&err);
   int rc = dagd_store_begin_durable(api->store, &err);
   if (rc == 0 && target == DAGD_RUN_QUEUED) {
-    bool *all = dagd_calloc(dag->n_tasks + 1, sizeof(bool));
-    for (size_t t = 0; t < dag->n_tasks; t++) all[t] = true;
     json_t *cleared = json_array();
-    rc = clear_tis(api, dag, &run, all, false, cleared, &err);
+    rc = clear_tis(api, dag, &run, NULL, false, false, cleared, &err);
     json_decref(cleared);
-    free(all);
   } else if (rc == 0) {
     /* Unfinished task instances take the run's new state, as in Airflow. */
     dagd_store_ti_list l;
@@ -473,7 +640,7 @@ int dagd__api_run_patch(dagd_api *api, const dagd_api_request *req, dagd_api_res
     dagd_store_rollback(api->store);
     status = dagd__api_store_error(resp, &err);
   } else {
-    if (api->hooks.changed) api->hooks.changed(api->hooks.data, dag->id);
+    if (api->hooks.changed) api->hooks.changed(api->hooks.data, req->params[0]);
     dagd_store_run fresh;
     dagd_store_run_clear(&run);
     if (dagd_store_run_get(api->store, req->params[0], req->params[1], &fresh, &err) == 0) {

@@ -411,12 +411,13 @@ static int cmd_backfill(cli *c, int argc, char **argv) {
 }
 
 static int cmd_runs(cli *c, int argc, char **argv) {
-  const char *state = NULL;
+  const char *states[8];
+  size_t n_states = 0;
   long n = 25;
   int opt;
   optind = 0;
   while ((opt = cli_getopt(c, argc, argv)) != -1) {
-    if (opt == 's') state = optarg;
+    if (opt == 's' && n_states < DAGD_ARRAY_LEN(states)) states[n_states++] = optarg;
     else if (opt == 'n') n = atol(optarg);
     else return CLI_USAGE;
   }
@@ -425,9 +426,9 @@ static int cmd_runs(cli *c, int argc, char **argv) {
   dagd_buf path;
   dagd_buf_init(&path);
   dagd_buf_printf(&path, "%s?limit=%ld", base, n);
-  if (state) {
+  for (size_t i = 0; i < n_states; i++) { /* repeated: the API ORs them */
     dagd_buf_puts(&path, "&state=");
-    put_segment(&path, state);
+    put_segment(&path, states[i]);
   }
   json_t *doc;
   int rc = request(c, "GET", path.data, NULL, true, &doc);
@@ -669,13 +670,14 @@ static int cmd_logs(cli *c, int argc, char **argv) {
 
 static int cmd_clear(cli *c, int argc, char **argv) {
   json_t *tasks = json_array();
-  bool downstream = false, failed_only = false;
+  bool downstream = false, failed_only = false, dry = false;
   int opt;
   optind = 0;
   while ((opt = cli_getopt(c, argc, argv)) != -1) {
     if (opt == 't') json_array_append_new(tasks, json_string(optarg));
     else if (opt == 'd') downstream = true;
     else if (opt == 'f') failed_only = true;
+    else if (opt == 'n') dry = true;
     else {
       json_decref(tasks);
       return CLI_USAGE;
@@ -685,8 +687,10 @@ static int cmd_clear(cli *c, int argc, char **argv) {
     json_decref(tasks);
     return CLI_USAGE;
   }
-  json_t *body = json_pack("{s:s, s:o, s:b, s:b}", "dag_run_id", argv[optind + 1], "task_ids", tasks,
-                           "include_downstream", downstream, "only_failed", failed_only);
+  /* Explicit values: the API's defaults (dry_run and only_failed true,
+   * as in Airflow) are not the command's. */
+  json_t *body = json_pack("{s:s, s:o, s:b, s:b, s:b}", "dag_run_id", argv[optind + 1], "task_ids", tasks,
+                           "include_downstream", downstream, "only_failed", failed_only, "dry_run", dry);
   char *text = json_dumps(body, JSON_COMPACT);
   json_decref(body);
   char *path = api_path("/api/v1/dags/%s/clearTaskInstances", argv[optind]);
@@ -695,7 +699,10 @@ static int cmd_clear(cli *c, int argc, char **argv) {
   if (rc == CLI_OK && !c->json) {
     size_t i;
     json_t *t;
-    json_array_foreach(json_object_get(doc, "task_instances"), i, t) printf("cleared %s\n", str_or(t, "task_id", "?"));
+    json_array_foreach(json_object_get(doc, "task_instances"), i, t)
+      printf("%s %s (was %s)\n", dry ? "would clear" : "cleared", str_or(t, "task_id", "?"), str_or(t, "state", "?"));
+    if (dry) printf("dry run: %zu task instances would be cleared, nothing changed\n",
+                    json_array_size(json_object_get(doc, "task_instances")));
   }
   json_decref(doc);
   free(text);
@@ -704,12 +711,26 @@ static int cmd_clear(cli *c, int argc, char **argv) {
 }
 
 static int cmd_mark(cli *c, int argc, char **argv) {
+  bool dry = false;
+  int opt;
+  optind = 0;
+  while ((opt = cli_getopt(c, argc, argv)) != -1) {
+    if (opt == 'n') dry = true;
+    else return CLI_USAGE;
+  }
+  argc -= optind - 1;
+  argv += optind - 1;
   if (argc != 5 || (strcmp(argv[4], "success") != 0 && strcmp(argv[4], "failed") != 0)) return CLI_USAGE;
   char *path = api_path("/api/v1/dags/%s/dagRuns/%s/taskInstances/%s", argv[1], argv[2], argv[3]);
-  char *body = dagd_asprintf("{\"new_state\": \"%s\"}", argv[4]);
+  /* dry_run explicit: the API defaults to true, as Airflow's does. */
+  char *body = dagd_asprintf("{\"new_state\": \"%s\", \"dry_run\": %s}", argv[4], dry ? "true" : "false");
   json_t *doc;
   int rc = request(c, "PATCH", path, body, true, &doc);
-  if (rc == CLI_OK && !c->json) printf("%s %s: %s\n", argv[2], argv[3], argv[4]);
+  if (rc == CLI_OK && !c->json && dry)
+    printf("dry run: %s %s would go from %s to %s (the run: %s), nothing changed\n", argv[2], argv[3],
+           str_or(doc, "previous_state", "?"), argv[4], str_or(doc, "dag_run_state", "?"));
+  else if (rc == CLI_OK && !c->json)
+    printf("%s %s: %s\n", argv[2], argv[3], argv[4]);
   json_decref(doc);
   free(body);
   free(path);

@@ -41,7 +41,12 @@ static const cli_option test_options[] = {
 
 static const cli_option trigger_options[] = {
     {"conf", 'c', false, "JSON", NULL, 0, "the run's conf, a JSON object (templates read it as conf.*)"},
-    {"date", 'd', false, "T", NULL, 0, "the logical date (RFC 3339, default now)"},
+    {"date", 'd', false, "T", NULL, 0,
+     "the logical date (default now): YYYY-MM-DD[THH:MM[:SS]] in\n"
+     "the DAG's zone, as backfill takes it, or with Z or an\n"
+     "offset. The data interval is the one the schedule implies:\n"
+     "the latest complete interval ending at or before it (none\n"
+     "for a DAG without a schedule)"},
     {"run-id", 'r', false, "ID", NULL, 0,
      "the run id (default manual__<now to the microsecond>, e.g.\n"
      "manual__2026-12-02T14:18:50.123456+00:00); an id that\n"
@@ -63,7 +68,8 @@ static const cli_option backfill_options[] = {
     OPT_END};
 
 static const cli_option runs_options[] = {
-    {"state", 's', false, "S", "queued|running|success|failed", 0, "only runs in state S"},
+    {"state", 's', false, "S", "queued|running|success|failed", CLI_OPT_REPEAT,
+     "only runs in state S; repeat it for runs in any of several states"},
     {"count", 'n', true, "N", NULL, 0, "how many runs (default 25)"},
     OPT_END};
 
@@ -78,6 +84,11 @@ static const cli_option clear_options[] = {
     {"task", 't', false, "T", NULL, CLI_OPT_REPEAT, "clear task T (default every task of the run)"},
     {"downstream", 'd', false, NULL, NULL, 0, "also clear everything downstream"},
     {"failed-only", 'f', false, NULL, NULL, 0, "keep the successful ones"},
+    {"dry-run", 'n', false, NULL, NULL, 0, "list what would be cleared, change nothing"},
+    OPT_END};
+
+static const cli_option mark_options[] = {
+    {"dry-run", 'n', false, NULL, NULL, 0, "say what would change, change nothing"},
     OPT_END};
 
 static const cli_option event_options[] = {
@@ -155,10 +166,11 @@ const cli_command cli_commands[] = {
      logs_options, cmd_api, NULL, false},
     {"clear", "DAG RUN_ID", "clear task instances to run them again",
      "Clear task instances so they run again (all of the run's unless --task).\n"
-     "The run goes back to running.\n",
+     "The run goes back to running. (The command sends dry_run and only_failed\n"
+     "explicitly: the API's defaults, true as in Airflow, do not apply.)\n",
      clear_options, cmd_api, NULL, false},
-    {"mark", "DAG RUN_ID TASK success|failed", "set a task instance's state", "Set a task instance's state by hand.\n",
-     no_options, cmd_api, NULL, false},
+    {"mark", "DAG RUN_ID TASK success|failed", "set a task instance's state", "Set a task instance's state by hand (a running try is stopped).\n",
+     mark_options, cmd_api, NULL, false},
     {"db", "check|backup|prune [FILE]", "check, back up or prune the state file (offline)",
      "Maintenance of the state file named by the config (state, DAGD_STATE), safe\n"
      "while dagd runs.\n"

@@ -121,7 +121,7 @@ static int parse_pool(dagd_config *cfg, const char *spec, dagd_err *err) {
 static const char *const config_keys[] = {
     "dags_folder", "state", "logs_folder", "listen", "parallelism", "executor", "parse_timeout",
     "log_retention", "pools", "api_token", "api_tokens", "webhook_secrets", "grafana_signature_header",
-    "grafana_timestamp_header", "grafana_timestamp_window"};
+    "grafana_timestamp_header", "grafana_timestamp_window", "metrics_public"};
 
 static int unknown_key(const char *key, dagd_err *err) {
   const char *s = dagd_str_suggest(key, config_keys, DAGD_ARRAY_LEN(config_keys));
@@ -179,6 +179,10 @@ int dagd_config_set(dagd_config *cfg, const char *key, const char *value, dagd_e
         return dagd_err_set(err, DAGD_EINVAL, "%s: \"%s\" is not a header name", key, value);
     if (*value == '\0') return dagd_err_set(err, DAGD_EINVAL, "%s: empty header name", key);
     set_str(key[8] == 's' ? &cfg->grafana_signature_header : &cfg->grafana_timestamp_header, value);
+  } else if (strcmp(key, "metrics_public") == 0) {
+    if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0) cfg->metrics_public = true;
+    else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0) cfg->metrics_public = false;
+    else return dagd_err_set(err, DAGD_EINVAL, "metrics_public: \"%s\" is not true or false", value);
   } else if (strcmp(key, "pools") == 0) {
     return parse_pool(cfg, value, err);
   } else if (strcmp(key, "api_token") == 0 || strcmp(key, "api_tokens") == 0) {
@@ -193,7 +197,7 @@ int dagd_config_set(dagd_config *cfg, const char *key, const char *value, dagd_e
 int dagd_config_load_env(dagd_config *cfg, char *const *envp, dagd_err *err) {
   static const char *const keys[] = {"dags_folder", "state",       "logs_folder",   "listen",
                                      "parallelism", "executor",    "parse_timeout", "log_retention",
-                                     "pools",       "api_token"};
+                                     "pools",       "api_token",   "metrics_public"};
   for (size_t i = 0; i < DAGD_ARRAY_LEN(keys); i++) {
     char name[64] = "DAGD_";
     for (size_t j = 0; keys[i][j] && j < 50; j++) name[5 + j] = (char)toupper((unsigned char)keys[i][j]);
@@ -297,8 +301,10 @@ static int load_field(lua_State *L, dagd_config *cfg, const char *path, dagd_err
       dagd_buf_printf(&text, "%g", lua_tonumber(L, -1));
   } else if (t == LUA_TSTRING) {
     dagd_buf_puts(&text, lua_tostring(L, -1));
+  } else if (t == LUA_TBOOLEAN) {
+    dagd_buf_puts(&text, lua_toboolean(L, -1) ? "true" : "false");
   } else {
-    rc = dagd_err_set(err, DAGD_EINVAL, "%s: %s must be a string or number, not %s", path, key,
+    rc = dagd_err_set(err, DAGD_EINVAL, "%s: %s must be a string, number or boolean, not %s", path, key,
                       lua_typename(L, t));
     goto done;
   }

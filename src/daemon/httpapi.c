@@ -175,7 +175,9 @@ static void answer(daemon_t *d, dagd_http_exchange *x, const dagd_api_route *rou
     hold(d, x, route, &resp);
   } else {
     if (resp.status >= 100 && resp.status < 600) d->http_codes[resp.status / 100]++;
-    dagd_http_reply(x, resp.status, resp.content_type, resp.body.data ? resp.body.data : "", resp.body.len, NULL, 0);
+    dagd_http_header challenge = {"WWW-Authenticate", resp.www_authenticate};
+    dagd_http_reply(x, resp.status, resp.content_type, resp.body.data ? resp.body.data : "", resp.body.len,
+                    resp.www_authenticate ? &challenge : NULL, resp.www_authenticate ? 1 : 0);
   }
   dagd_api_response_close(&resp);
 }
@@ -230,6 +232,7 @@ int daemon_api_start(daemon_t *d) {
   d->api->n_webhook_secrets = cfg->n_webhook_secrets;
   d->api->grafana_timestamp_window = cfg->grafana_timestamp_window;
   d->api->logs_folder = cfg->logs_folder;
+  d->api->metrics_public = cfg->metrics_public;
   /* What the API must never show: template secrets, tokens, webhook secrets. */
   extern char **environ;
   dagd_mask_add_env_secrets(&d->api->secrets, environ);

@@ -1,5 +1,6 @@
 /* Data intervals of a scheduled DAG: the run for [previous fire, fire)
- * becomes due at `fire`, as in Airflow's cron timetables.
+ * becomes due at `fire`, as in Airflow's cron timetables; and the interval
+ * a manual run covers.
  * SPDX-License-Identifier: MIT */
 #include "dagd/cron.h"
 #include "dagd/err.h"
@@ -29,4 +30,22 @@ int dagd_dag_next_interval(const dagd_dag *dag, int64_t after, dagd_interval *ou
   out->end = end;
   out->run_after = end;
   return 0;
+}
+
+void dagd_dag_manual_interval(const dagd_dag *dag, int64_t logical_date, dagd_interval *out) {
+  out->start = out->end = out->run_after = logical_date;
+  if (dag == NULL || dag->schedule == NULL) return;
+  const dagd_cron *c = dag->schedule;
+  if (dagd_cron_is_interval(c)) {
+    /* Airflow's delta timetable: the interval that ends at the date. */
+    out->start = logical_date - dagd_cron_interval(c);
+    return;
+  }
+  /* The end: the date itself when it is a fire time (fire times are whole
+   * seconds), else the fire before it; the start: the fire before that. */
+  int64_t end, start;
+  if (dagd_cron_prev(c, dag->tz, logical_date + 1, &end) != 0) return;
+  if (dagd_cron_prev(c, dag->tz, end, &start) != 0) return;
+  out->start = start;
+  out->end = end;
 }

@@ -626,6 +626,67 @@ int dagd_store_run_list_dag(dagd_store *st, const char *dag_id, int state_filter
   return rc;
 }
 
+int dagd_store_run_query(dagd_store *st, const dagd_store_run_filter *f, dagd_store_run_list *out, dagd_err *err) {
+  /* The columns a list may be ordered by, by dagd_run_order; ties go to
+   * the row id in the same direction, so pages are stable. */
+  static const char *const columns[DAGD_RUN_ORDER__COUNT] = {
+      [DAGD_RUN_ORDER_ID] = "id",
+      [DAGD_RUN_ORDER_RUN_ID] = "run_id",
+      [DAGD_RUN_ORDER_DAG_ID] = "dag_id",
+      [DAGD_RUN_ORDER_STATE] = "state",
+      [DAGD_RUN_ORDER_LOGICAL_DATE] = "logical_date",
+      [DAGD_RUN_ORDER_START_DATE] = "start_date",
+      [DAGD_RUN_ORDER_END_DATE] = "end_date",
+      [DAGD_RUN_ORDER_QUEUED_AT] = "queued_at",
+      [DAGD_RUN_ORDER_CONF] = "conf",
+      [DAGD_RUN_ORDER_RUN_TYPE] = "run_type",
+      [DAGD_RUN_ORDER_EXTERNAL_TRIGGER] = "(run_type IN ('manual', 'event'))",
+      [DAGD_RUN_ORDER_DURATION] = "(end_date - start_date)",
+  };
+  memset(out, 0, sizeof(*out));
+  if (f->order < 0 || f->order >= DAGD_RUN_ORDER__COUNT) return dagd_err_set(err, DAGD_EINVAL, "bad run order");
+  dagd_buf where, sql;
+  dagd_buf_init(&where);
+  dagd_buf_init(&sql);
+  dagd_buf_puts(&where, "dag_id = ?1");
+  if (f->states) {
+    dagd_buf_puts(&where, " AND state IN (");
+    bool first = true;
+    for (int i = 0; i < DAGD_RUN__COUNT; i++) {
+      if (!(f->states & (1u << i))) continue;
+      /* The names are the model's fixed words, not client text. */
+      dagd_buf_printf(&where, "%s'%s'", first ? "" : ", ", dagd_run_state_name((dagd_run_state)i));
+      first = false;
+    }
+    dagd_buf_puts(&where, ")");
+  }
+  const char *dir = f->descending ? "DESC" : "ASC";
+  dagd_buf_printf(&sql, "SELECT " RUN_COLS " FROM dag_run WHERE %s ORDER BY %s %s, id %s LIMIT ?2 OFFSET ?3",
+                  where.data, columns[f->order], dir, dir);
+  sqlite3_stmt *s = NULL, *c = NULL;
+  int rc = sqlite3_prepare_v2(st->db, sql.data, -1, &s, NULL);
+  if (rc == SQLITE_OK) {
+    dagd_buf_reset(&sql);
+    dagd_buf_printf(&sql, "SELECT count(*) FROM dag_run WHERE %s", where.data);
+    rc = sqlite3_prepare_v2(st->db, sql.data, -1, &c, NULL);
+  }
+  dagd_buf_close(&where);
+  dagd_buf_close(&sql);
+  if (rc != SQLITE_OK) {
+    sqlite3_finalize(s);
+    return db_fail(st, err, rc, "preparing a run list");
+  }
+  bind_text(s, 1, f->dag_id);
+  sqlite3_bind_int64(s, 2, f->limit > 0 ? f->limit : 100);
+  sqlite3_bind_int64(s, 3, f->offset > 0 ? f->offset : 0);
+  bind_text(c, 1, f->dag_id);
+  rc = collect_runs(st, s, out, err);
+  if (rc == 0 && (rc = count_query(st, c, &out->total, err)) < 0) dagd_store_run_list_clear(out);
+  sqlite3_finalize(s);
+  sqlite3_finalize(c);
+  return rc;
+}
+
 int dagd_store_run_list_active(dagd_store *st, dagd_store_run_list *out, dagd_err *err) {
   return collect_runs(st, q(st, Q_RUN_ACTIVE), out, err);
 }

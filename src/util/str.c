@@ -1,5 +1,4 @@
-/* Small string helpers: id patterns, suffixes, and the nearest name for a
- * "did you mean".
+/* Small string predicates: id patterns, suffixes, "did you mean" suggestions.
  * SPDX-License-Identifier: MIT */
 #include <ctype.h>
 #include <string.h>
@@ -28,38 +27,49 @@ bool dagd_str_has_suffix(const char *s, const char *suffix) {
 }
 
 /* Optimal string alignment distance (Levenshtein plus adjacent
- * transpositions), case-insensitive; only for short names (an error path). */
-static size_t osa_distance(const char *a, const char *b) {
+ * transpositions), case-insensitive, capped: above `cap` the exact value
+ * does not matter. Three rows of the table are enough. Only ever run on
+ * an error path, over short ids. */
+static size_t osa_distance(const char *a, const char *b, size_t cap) {
   size_t la = strlen(a), lb = strlen(b);
-  if (la > 64 || lb > 64) return (size_t)-1;
-  size_t d[65][65];
-  for (size_t i = 0; i <= la; i++) d[i][0] = i;
-  for (size_t j = 0; j <= lb; j++) d[0][j] = j;
+  if ((la > lb ? la - lb : lb - la) > cap || la > 250 || lb > 250) return cap + 1;
+  size_t rows[3][251];
+  size_t *prev2 = rows[0], *prev = rows[1], *cur = rows[2];
+  for (size_t j = 0; j <= lb; j++) prev[j] = j;
   for (size_t i = 1; i <= la; i++) {
+    cur[0] = i;
+    char ca = (char)tolower((unsigned char)a[i - 1]);
     for (size_t j = 1; j <= lb; j++) {
-      int ca = tolower((unsigned char)a[i - 1]), cb = tolower((unsigned char)b[j - 1]);
-      size_t v = d[i - 1][j - 1] + (ca != cb);
-      if (d[i - 1][j] + 1 < v) v = d[i - 1][j] + 1;
-      if (d[i][j - 1] + 1 < v) v = d[i][j - 1] + 1;
-      if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) && tolower((unsigned char)a[i - 2]) == cb &&
-          d[i - 2][j - 2] + 1 < v)
-        v = d[i - 2][j - 2] + 1;
-      d[i][j] = v;
+      char cb = (char)tolower((unsigned char)b[j - 1]);
+      size_t v = prev[j - 1] + (ca == cb ? 0 : 1);
+      if (prev[j] + 1 < v) v = prev[j] + 1;
+      if (cur[j - 1] + 1 < v) v = cur[j - 1] + 1;
+      if (i > 1 && j > 1 && ca == (char)tolower((unsigned char)b[j - 2]) &&
+          (char)tolower((unsigned char)a[i - 2]) == cb && prev2[j - 2] + 1 < v)
+        v = prev2[j - 2] + 1;
+      cur[j] = v;
     }
+    size_t *t = prev2;
+    prev2 = prev;
+    prev = cur;
+    cur = t;
   }
-  return d[la][lb];
+  return prev[lb];
 }
 
 const char *dagd_str_suggest(const char *name, const char *const *candidates, size_t n) {
+  /* The same bound as the Lua loader's suggestions: one edit for short
+   * names, two otherwise; ties go to the first in byte order. */
+  size_t cap = strlen(name) <= 4 ? 1 : 2;
   const char *best = NULL;
-  size_t bd = (size_t)-1;
+  size_t best_d = cap + 1;
   for (size_t i = 0; i < n; i++) {
-    size_t d = osa_distance(name, candidates[i]);
-    if (d < bd || (d == bd && best && strcmp(candidates[i], best) < 0)) {
+    if (candidates[i] == NULL || strcmp(candidates[i], name) == 0) continue;
+    size_t d = osa_distance(name, candidates[i], cap);
+    if (d < best_d || (d == best_d && best && strcmp(candidates[i], best) < 0)) {
       best = candidates[i];
-      bd = d;
+      best_d = d;
     }
   }
-  /* The bound the DAG loader's suggestions use (lua/dagd/init.lua). */
-  return best && bd <= (strlen(name) <= 4 ? 1u : 2u) ? best : NULL;
+  return best_d <= cap ? best : NULL;
 }

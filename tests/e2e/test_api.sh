@@ -190,7 +190,7 @@ expect_out 'dagd_task_duration_seconds_bucket{le="+Inf"}' "metrics: duration his
 expect_out 'dagd_http_requests_total{code="4xx"}' "metrics: requests by code"
 stop_dagd
 
-# With a token: mutations need it, reads stay open.
+# With a token: mutations need it, and reads too (docs/api.md).
 DAGD_API_TOKEN=s3cret start_dagd
 run "$DAGCTL" trigger confd
 expect_rc 1 "trigger without a token"
@@ -200,7 +200,10 @@ expect_out "401" "401 with a wrong token"
 run "$DAGCTL" --token s3cret trigger confd --run-id with_token
 expect_rc 0 "trigger with the token"
 run "$DAGCTL" runs confd
-expect_rc 0 "reads need no token"
+expect_rc 1 "reads need a token too"
+expect_out "401" "401 on a read without a token"
+run "$DAGCTL" --token s3cret runs confd
+expect_rc 0 "reads with the token"
 grep -q "s3cret" "$log" && fail "the token appears in the log" || ok
 stop_dagd
 

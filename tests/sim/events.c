@@ -280,8 +280,9 @@ static void ev_clear(sim *s, size_t d) {
     }
     dagd_buf_puts(&b, "]");
   }
-  dagd_buf_printf(&b, ", \"include_downstream\": %s, \"only_failed\": %s}", sim_chance(&s->rng, 0.5) ? "true" : "false",
-                  sim_chance(&s->rng, 0.3) ? "true" : "false");
+  /* dry_run explicit: the API's default (true, as Airflow's) clears nothing. */
+  dagd_buf_printf(&b, ", \"include_downstream\": %s, \"only_failed\": %s, \"dry_run\": false}",
+                  sim_chance(&s->rng, 0.5) ? "true" : "false", sim_chance(&s->rng, 0.3) ? "true" : "false");
   const char *params[] = {dag->id};
   int64_t pk = r->pk;
   int st = call(s, "POST", "/api/v1/dags/{dag_id}/clearTaskInstances", params, 1, b.data, NULL);
@@ -307,7 +308,8 @@ static void ev_mark(sim *s, size_t d) {
     }
   }
   const char *params[] = {dag->id, r->run_id, dag->tasks[t]->id};
-  const char *body = sim_chance(&s->rng, 0.6) ? "{\"new_state\": \"success\"}" : "{\"new_state\": \"failed\"}";
+  const char *body = sim_chance(&s->rng, 0.6) ? "{\"new_state\": \"success\", \"dry_run\": false}"
+                                              : "{\"new_state\": \"failed\", \"dry_run\": false}";
   int64_t pk = r->pk;
   int st = call(s, "PATCH", "/api/v1/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}", params, 3, body, NULL);
   if (st != 200) {

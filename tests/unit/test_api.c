@@ -45,11 +45,16 @@ typedef struct fixture {
   double now; /* the requests' clock */
   int changed;
   int killed;
+  bool hide_etl; /* etl's file "removed": the hooks no longer find it */
   dagd_kv secrets[2];
 } fixture;
 
 static const dagd_dagbag *hook_bag(void *data) { return &((fixture *)data)->bag; }
-static const dagd_dag *hook_find(void *data, const char *id) { return dagd_dagbag_find(&((fixture *)data)->bag, id); }
+static const dagd_dag *hook_find(void *data, const char *id) {
+  fixture *f = data;
+  if (f->hide_etl && strcmp(id, "etl") == 0) return NULL;
+  return dagd_dagbag_find(&f->bag, id);
+}
 static void hook_changed(void *data, const char *id) { ((fixture *)data)->changed++; }
 static void hook_kill(void *data, int64_t pk, const char *task) { ((fixture *)data)->killed++; }
 
@@ -149,6 +154,8 @@ static json_t *request(fixture *f, const char *method, const char *path, const c
       fail_msg("%s %s: status %d, want %d: %s", method, path, resp.status, want_status, resp.body.data);
     json_t *doc = json_loads(resp.body.data ? resp.body.data : "", JSON_DECODE_ANY, NULL);
     if (resp.wait_run_pk && doc) json_object_set_new(doc, "_wait_run_pk", json_integer(resp.wait_run_pk));
+    if (resp.www_authenticate && json_is_object(doc))
+      json_object_set_new(doc, "_www_authenticate", json_string(resp.www_authenticate));
     dagd_api_response_close(&resp);
     return doc ? doc : json_null();
   }
@@ -351,14 +358,17 @@ static void test_trigger_same_second(void **state) {
 static void test_mark_clear_pause(void **state) {
   fixture *f = *state;
   json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{\"dag_run_id\": \"r\"}", NULL, 200));
-  json_t *r = request(f, "PATCH", "/api/v1/dags/etl/dagRuns/r/taskInstances/a", "{\"new_state\": \"failed\"}", NULL, 200);
+  json_t *r = request(f, "PATCH", "/api/v1/dags/etl/dagRuns/r/taskInstances/a",
+                      "{\"new_state\": \"failed\", \"dry_run\": false}", NULL, 200);
   assert_string_equal(jstr(r, "state"), "failed");
   json_decref(r);
   json_decref(request(f, "PATCH", "/api/v1/dags/etl/dagRuns/r/taskInstances/a", "{\"new_state\": \"running\"}", NULL, 400));
   json_decref(request(f, "PATCH", "/api/v1/dags/etl/dagRuns/r/taskInstances/zz", "{\"new_state\": \"success\"}", NULL, 404));
   /* Clear a with its downstream: a, b, c back to none. */
   r = request(f, "POST", "/api/v1/dags/etl/clearTaskInstances",
-              "{\"dag_run_id\": \"r\", \"task_ids\": [\"a\"], \"include_downstream\": true}", NULL, 200);
+              "{\"dag_run_id\": \"r\", \"task_ids\": [\"a\"], \"include_downstream\": true, \"only_failed\": false,"
+              " \"dry_run\": false}",
+              NULL, 200);
   assert_int_equal(json_integer_value(json_object_get(r, "total_entries")), 3);
   json_decref(r);
   assert_int_equal(count(f, "select count(*) from task_instance where state = 'none'"), 3);
@@ -371,7 +381,7 @@ static void test_mark_clear_pause(void **state) {
   json_decref(r);
   assert_int_equal(count(f, "select count(*) from task_instance where state = 'failed'"), 3);
   /* Only the failed ones, then the run is queued again. */
-  r = request(f, "POST", "/api/v1/dags/etl/clearTaskInstances", "{\"dag_run_id\": \"r\", \"only_failed\": true}", NULL, 200);
+  r = request(f, "POST", "/api/v1/dags/etl/clearTaskInstances", "{\"dag_run_id\": \"r\", \"dry_run\": false}", NULL, 200);
   json_decref(r);
   assert_int_equal(count(f, "select count(*) from dag_run where state = 'queued'"), 1);
   /* Pause, unpause. */
@@ -668,9 +678,301 @@ static void test_tokens_and_scopes(void **state) {
   json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{}", &trigger, 200));
   call admin = {.auth = "Bearer admin-token"};
   json_decref(request(f, "PATCH", "/api/v1/dags/etl", "{\"is_paused\": true}", &admin, 200));
-  /* Reads stay open (DESIGN.md section 6). */
-  json_decref(request(f, "GET", "/api/v1/dags", NULL, NULL, 200));
+  /* Reads need a token too, of any scope; /health does not. */
+  json_decref(request(f, "GET", "/api/v1/dags", NULL, &reader, 200));
   json_decref(request(f, "GET", "/health", NULL, NULL, 200));
+}
+
+/* The status of a request, whatever it is, and its challenge (heap). */
+static int status_of(fixture *f, const char *method, const char *path, const char *body, const char *auth,
+                     char **www) {
+  for (size_t r = 0; r < dagd_api_n_routes; r++) {
+    const dagd_api_route *route = &dagd_api_routes[r];
+    if (strcmp(route->method, method) != 0 || strcmp(route->pattern, path) != 0) continue;
+    const char *params[] = {"etl", "r", "a", "1"};
+    if (strstr(path, "backfills/{id}")) params[0] = "1";
+    dagd_api_request req = {.method = method, .path = path, .params = params, .n_params = 4, .query = "",
+                            .body = body, .body_len = body ? strlen(body) : 0, .authorization = auth, .local = true,
+                            .now = f->now};
+    dagd_api_response resp;
+    dagd_api_response_init(&resp);
+    dagd_api_dispatch(&f->api, route, &req, &resp);
+    int status = resp.status;
+    if (www) *www = resp.www_authenticate ? strdup(resp.www_authenticate) : NULL;
+    dagd_api_response_close(&resp);
+    return status;
+  }
+  fail_msg("no route %s %s", method, path);
+  return 0;
+}
+
+/* With tokens configured every route but /health needs one: reads (logs,
+ * confs, payloads) too. Each route without a token, with a wrong one, a
+ * read token and an admin token; every 401 carries a Bearer challenge. */
+static void test_every_route_needs_a_token(void **state) {
+  fixture *f = *state;
+  json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{\"dag_run_id\": \"r\"}",
+                      &(call){.auth = "Bearer admin-token"}, 200));
+  int64_t runs = count(f, "select count(*) from dag_run");
+  for (size_t i = 0; i < dagd_api_n_routes; i++) {
+    const dagd_api_route *r = &dagd_api_routes[i];
+    bool get = strcmp(r->method, "GET") == 0;
+    const char *body = get ? NULL : "{}";
+    char *www = NULL;
+    int st = status_of(f, r->method, r->pattern, body, NULL, &www);
+    if (strcmp(r->pattern, "/health") == 0) {
+      assert_int_equal(st, 200);
+      assert_null(www);
+      continue;
+    }
+    if (st != 401) fail_msg("%s %s without a token: %d, want 401", r->method, r->pattern, st);
+    assert_non_null(www);
+    assert_string_equal(www, "Bearer realm=\"dagd\"");
+    free(www);
+    st = status_of(f, r->method, r->pattern, body, "Bearer wrong-token", &www);
+    if (st != 401) fail_msg("%s %s with a wrong token: %d, want 401", r->method, r->pattern, st);
+    assert_non_null(strstr(www, "error=\"invalid_token\""));
+    free(www);
+    st = status_of(f, r->method, r->pattern, body, "Bearer reader-token", &www);
+    if (get && (st == 401 || st == 403)) fail_msg("%s %s with a read token: %d", r->method, r->pattern, st);
+    if (!get && st != 403) fail_msg("%s %s with a read token: %d, want 403", r->method, r->pattern, st);
+    if (!get) assert_non_null(strstr(www, "error=\"insufficient_scope\""));
+    free(www);
+    st = status_of(f, r->method, r->pattern, body, "Bearer admin-token", NULL);
+    if (st == 401 || st == 403) fail_msg("%s %s with an admin token: %d", r->method, r->pattern, st);
+  }
+  /* Nothing the refused requests asked for was done (the admin's {} bodies
+   * are dry runs or bad input, apart from one trigger and one event). */
+  assert_true(count(f, "select count(*) from dag_run") <= runs + 3);
+  /* A log and a conf, the examples: refused without a token. */
+  json_decref(request(f, "GET", "/api/v1/dags/etl/dagRuns/r", NULL, NULL, 401));
+  json_decref(request(f, "GET", "/api/v1/dags/etl/dagRuns/r/taskInstances/a/logs/1", NULL, NULL, 401));
+  json_decref(request(f, "GET", "/api/v1/events", NULL, NULL, 401));
+  /* metrics_public opens /metrics, and only it. */
+  f->api.metrics_public = true;
+  json_decref(request(f, "GET", "/metrics", NULL, NULL, 200));
+  json_decref(request(f, "GET", "/api/v1/dags", NULL, NULL, 401));
+  /* A trigger token reads and triggers, but does not administer. */
+  call trig = {.auth = "Bearer trigger-token"};
+  json_decref(request(f, "GET", "/api/v1/dags/etl/dagRuns", NULL, &trig, 200));
+  json_t *r = request(f, "PATCH", "/api/v1/dags/etl", "{\"is_paused\": true}", &trig, 403);
+  assert_non_null(strstr(jstr(r, "_www_authenticate"), "scope=\"admin\""));
+  json_decref(r);
+}
+
+/* dry_run is honoured wherever it is accepted, and defaults to true as in
+ * Airflow's stable API (patchTaskInstance, clearTaskInstances, whose
+ * only_failed defaults to true too). */
+static void test_dry_run(void **state) {
+  fixture *f = *state;
+  json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{\"dag_run_id\": \"r\"}", NULL, 200));
+  json_decref(request(f, "PATCH", "/api/v1/dags/etl/dagRuns/r", "{\"state\": \"failed\"}", NULL, 200));
+  int changed = f->changed;
+  /* The request: a dry run changes nothing, says what would. */
+  json_t *r = request(f, "PATCH", "/api/v1/dags/etl/dagRuns/r/taskInstances/a",
+                      "{\"new_state\": \"success\", \"dry_run\": true}", NULL, 200);
+  assert_string_equal(jstr(r, "state"), "success");
+  assert_string_equal(jstr(r, "previous_state"), "failed");
+  assert_string_equal(jstr(r, "dag_run_state"), "running");
+  assert_true(json_is_true(json_object_get(r, "dry_run")));
+  json_decref(r);
+  assert_int_equal(count(f, "select count(*) from task_instance where state = 'failed'"), 3);
+  assert_int_equal(count(f, "select count(*) from dag_run where state = 'failed'"), 1);
+  assert_int_equal(f->changed, changed);
+  /* No dry_run: a dry run too. */
+  json_decref(request(f, "PATCH", "/api/v1/dags/etl/dagRuns/r/taskInstances/a", "{\"new_state\": \"success\"}", NULL,
+                      200));
+  assert_int_equal(count(f, "select count(*) from task_instance where state = 'success'"), 0);
+  json_decref(request(f, "PATCH", "/api/v1/dags/etl/dagRuns/r/taskInstances/a",
+                      "{\"new_state\": \"success\", \"dry_run\": \"no\"}", NULL, 400));
+  /* Explicitly not a dry run: done. */
+  r = request(f, "PATCH", "/api/v1/dags/etl/dagRuns/r/taskInstances/a", "{\"new_state\": \"success\", \"dry_run\": false}",
+              NULL, 200);
+  assert_false(json_is_true(json_object_get(r, "dry_run")));
+  json_decref(r);
+  assert_int_equal(count(f, "select count(*) from task_instance where state = 'success'"), 1);
+  assert_int_equal(count(f, "select count(*) from dag_run where state = 'running'"), 1);
+  assert_int_equal(f->changed, changed + 1);
+  /* Clear with the defaults: a dry run over the failed ones only. */
+  r = request(f, "POST", "/api/v1/dags/etl/clearTaskInstances", "{\"dag_run_id\": \"r\"}", NULL, 200);
+  assert_int_equal(json_integer_value(json_object_get(r, "total_entries")), 2);
+  assert_true(json_is_true(json_object_get(r, "dry_run")));
+  assert_string_equal(jstr(json_array_get(json_object_get(r, "task_instances"), 0), "state"), "failed");
+  json_decref(r);
+  assert_int_equal(count(f, "select count(*) from task_instance where state = 'none'"), 0);
+  assert_int_equal(f->changed, changed + 1);
+  /* only_failed false: all three would be cleared; still nothing done. */
+  r = request(f, "POST", "/api/v1/dags/etl/clearTaskInstances", "{\"dag_run_id\": \"r\", \"only_failed\": false}", NULL,
+              200);
+  assert_int_equal(json_integer_value(json_object_get(r, "total_entries")), 3);
+  json_decref(r);
+  assert_int_equal(count(f, "select count(*) from task_instance where state = 'none'"), 0);
+  /* dry_run false: the two failed ones are cleared. */
+  r = request(f, "POST", "/api/v1/dags/etl/clearTaskInstances", "{\"dag_run_id\": \"r\", \"dry_run\": false}", NULL, 200);
+  assert_int_equal(json_integer_value(json_object_get(r, "total_entries")), 2);
+  json_decref(r);
+  assert_int_equal(count(f, "select count(*) from task_instance where state = 'none'"), 2);
+  /* Fields clear does not take are refused, not ignored. */
+  r = request(f, "POST", "/api/v1/dags/etl/clearTaskInstances", "{\"dag_run_id\": \"r\", \"dryrun\": false}", NULL, 400);
+  assert_non_null(strstr(jstr(r, "detail"), "did you mean \"dry_run\""));
+  json_decref(r);
+  json_decref(request(f, "POST", "/api/v1/dags/etl/clearTaskInstances",
+                      "{\"dag_run_id\": \"r\", \"include_upstream\": true, \"dry_run\": false}", NULL, 400));
+  json_decref(request(f, "PATCH", "/api/v1/dags/etl/dagRuns/r", "{\"state\": \"failed\", \"dry_run\": true}", NULL, 400));
+  assert_int_equal(count(f, "select count(*) from task_instance where state = 'none'"), 2);
+}
+
+/* Airflow habits: state repeated is ORed, order_by honoured or refused,
+ * unknown query parameters refused; execution_date/logical_date and the
+ * data interval of a trigger honoured. */
+static void test_query_habits(void **state) {
+  fixture *f = *state;
+  free(trigger(f, "{\"dag_run_id\": \"a1\", \"logical_date\": \"2026-01-03T00:00:00Z\"}"));
+  free(trigger(f, "{\"dag_run_id\": \"b2\", \"logical_date\": \"2026-01-01T00:00:00Z\"}"));
+  free(trigger(f, "{\"dag_run_id\": \"c3\", \"logical_date\": \"2026-01-02T00:00:00Z\"}"));
+  json_decref(request(f, "PATCH", "/api/v1/dags/etl/dagRuns/a1", "{\"state\": \"failed\"}", NULL, 200));
+  json_decref(request(f, "PATCH", "/api/v1/dags/etl/dagRuns/b2", "{\"state\": \"success\"}", NULL, 200));
+  json_t *r = request(f, "GET", "/api/v1/dags/etl/dagRuns?state=failed&state=success", NULL, NULL, 200);
+  assert_int_equal(json_integer_value(json_object_get(r, "total_entries")), 2);
+  json_decref(r);
+  r = request(f, "GET", "/api/v1/dags/etl/dagRuns?state=failed", NULL, NULL, 200);
+  assert_int_equal(json_integer_value(json_object_get(r, "total_entries")), 1);
+  json_decref(r);
+  json_decref(request(f, "GET", "/api/v1/dags/etl/dagRuns?state=failed&state=bogus", NULL, NULL, 400));
+  json_decref(request(f, "GET", "/api/v1/dags/etl/dagRuns?state=", NULL, NULL, 400));
+  /* Default: newest logical date first; order_by with - for descending. */
+  r = request(f, "GET", "/api/v1/dags/etl/dagRuns", NULL, NULL, 200);
+  assert_string_equal(jstr(json_array_get(json_object_get(r, "dag_runs"), 0), "dag_run_id"), "a1");
+  json_decref(r);
+  r = request(f, "GET", "/api/v1/dags/etl/dagRuns?order_by=dag_run_id", NULL, NULL, 200);
+  assert_string_equal(jstr(json_array_get(json_object_get(r, "dag_runs"), 0), "dag_run_id"), "a1");
+  assert_string_equal(jstr(json_array_get(json_object_get(r, "dag_runs"), 2), "dag_run_id"), "c3");
+  json_decref(r);
+  r = request(f, "GET", "/api/v1/dags/etl/dagRuns?order_by=-dag_run_id&limit=1", NULL, NULL, 200);
+  assert_string_equal(jstr(json_array_get(json_object_get(r, "dag_runs"), 0), "dag_run_id"), "c3");
+  assert_int_equal(json_integer_value(json_object_get(r, "total_entries")), 3);
+  json_decref(r);
+  r = request(f, "GET", "/api/v1/dags/etl/dagRuns?order_by=execution_date", NULL, NULL, 200);
+  assert_string_equal(jstr(json_array_get(json_object_get(r, "dag_runs"), 0), "dag_run_id"), "b2");
+  json_decref(r);
+  r = request(f, "GET", "/api/v1/dags/etl/dagRuns?order_by=id", NULL, NULL, 200);
+  assert_string_equal(jstr(json_array_get(json_object_get(r, "dag_runs"), 0), "dag_run_id"), "a1");
+  json_decref(r);
+  r = request(f, "GET", "/api/v1/dags/etl/dagRuns?order_by=nothing", NULL, NULL, 400);
+  assert_non_null(strstr(jstr(r, "detail"), "nothing"));
+  json_decref(r);
+  r = request(f, "GET", "/api/v1/dags/etl/dagRuns?order_by=-stat", NULL, NULL, 400);
+  assert_non_null(strstr(jstr(r, "detail"), "did you mean \"state\""));
+  json_decref(r);
+  /* Unknown query parameters: 400, with the closest known one. */
+  r = request(f, "GET", "/api/v1/dags/etl/dagRuns?limt=1", NULL, NULL, 400);
+  assert_non_null(strstr(jstr(r, "detail"), "did you mean \"limit\""));
+  json_decref(r);
+  json_decref(request(f, "GET", "/api/v1/dags/etl/dagRuns?execution_date_gte=2026-01-01T00:00:00Z", NULL, NULL, 400));
+  json_decref(request(f, "GET", "/api/v1/dags/etl/dagRuns?limit=1&limit=2", NULL, NULL, 400));
+  json_decref(request(f, "GET", "/api/v1/dags/etl?fields=dag_id", NULL, NULL, 400));
+  json_decref(request(f, "GET", "/health?verbose=1", NULL, NULL, 400));
+  /* DAG lists: tags repeated are ORed; order_by dag_id only. */
+  r = request(f, "GET", "/api/v1/dags?tags=ml&tags=nope", NULL, NULL, 200);
+  assert_int_equal(json_integer_value(json_object_get(r, "total_entries")), 1);
+  json_decref(r);
+  r = request(f, "GET", "/api/v1/dags?order_by=-dag_id", NULL, NULL, 200);
+  assert_string_equal(jstr(json_array_get(json_object_get(r, "dags"), 0), "dag_id"), "other");
+  json_decref(r);
+  json_decref(request(f, "GET", "/api/v1/dags?order_by=schedule", NULL, NULL, 400));
+
+  /* A trigger's execution_date (Airflow's older name) is the logical date. */
+  r = request(f, "POST", "/api/v1/dags/etl/dagRuns", "{\"execution_date\": \"2026-10-01T07:30:00Z\"}", NULL, 200);
+  assert_string_equal(jstr(r, "logical_date"), "2026-10-01T07:30:00Z");
+  /* The manual run's interval is the schedule's (@daily): the day that ended. */
+  assert_string_equal(jstr(r, "data_interval_start"), "2026-09-30T00:00:00Z");
+  assert_string_equal(jstr(r, "data_interval_end"), "2026-10-01T00:00:00Z");
+  json_decref(r);
+  /* A plain date, as backfill takes it: midnight in the DAG's zone. */
+  r = request(f, "POST", "/api/v1/dags/etl/dagRuns", "{\"logical_date\": \"2026-10-01\"}", NULL, 200);
+  assert_string_equal(jstr(r, "logical_date"), "2026-10-01T00:00:00Z");
+  assert_string_equal(jstr(r, "data_interval_start"), "2026-09-30T00:00:00Z");
+  json_decref(r);
+  /* Both names, agreeing: fine; differing: 400, nothing made. */
+  json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns",
+                      "{\"logical_date\": \"2026-10-02T00:00:00Z\", \"execution_date\": \"2026-10-02T00:00:00Z\"}", NULL,
+                      200));
+  int64_t before = count(f, "select count(*) from dag_run");
+  json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns",
+                      "{\"logical_date\": \"2026-10-02T00:00:00Z\", \"execution_date\": \"2026-10-03T00:00:00Z\"}", NULL,
+                      400));
+  json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{\"execution_date\": \"soon\"}", NULL, 400));
+  json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{\"note\": \"hi\"}", NULL, 400));
+  json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{\"state\": \"success\"}", NULL, 400));
+  json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{\"data_interval_start\": \"2026-01-01T00:00:00Z\"}", NULL,
+                      400));
+  json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns",
+                      "{\"data_interval_start\": \"2026-01-02T00:00:00Z\", \"data_interval_end\": \"2026-01-01T00:00:00Z\"}",
+                      NULL, 400));
+  assert_int_equal(count(f, "select count(*) from dag_run"), before);
+  /* An interval given explicitly is kept. */
+  r = request(f, "POST", "/api/v1/dags/etl/dagRuns",
+              "{\"data_interval_start\": \"2026-01-01T00:00:00Z\", \"data_interval_end\": \"2026-01-08T00:00:00Z\"}", NULL,
+              200);
+  assert_string_equal(jstr(r, "data_interval_start"), "2026-01-01T00:00:00Z");
+  assert_string_equal(jstr(r, "data_interval_end"), "2026-01-08T00:00:00Z");
+  assert_string_equal(jstr(r, "logical_date"), "2026-01-01T00:00:00Z"); /* now, the fixture's clock */
+  json_decref(r);
+  /* A DAG without a schedule keeps the empty interval (Airflow's NullTimetable). */
+  r = request(f, "POST", "/api/v1/dags/other/dagRuns", "{\"logical_date\": \"2026-10-01T07:30:00Z\"}", NULL, 200);
+  assert_string_equal(jstr(r, "data_interval_start"), "2026-10-01T07:30:00Z");
+  assert_string_equal(jstr(r, "data_interval_end"), "2026-10-01T07:30:00Z");
+  json_decref(r);
+  /* An unknown DAG id: a did-you-mean. */
+  r = request(f, "POST", "/api/v1/dags/etll/dagRuns", "{}", NULL, 404);
+  assert_non_null(strstr(jstr(r, "detail"), "did you mean \"etl\""));
+  json_decref(r);
+  r = request(f, "POST", "/api/v1/dags/zzzzzz/dagRuns", "{}", NULL, 404);
+  assert_null(strstr(jstr(r, "detail"), "did you mean"));
+  json_decref(r);
+}
+
+/* A DAG whose file was removed: its runs stay visible (list, get, task
+ * instances, logs, the DAG as inactive) and controllable (mark, clear,
+ * fail); a trigger of it is a 404, a DAG nothing knows is a 404 everywhere. */
+static void test_removed_dag(void **state) {
+  fixture *f = *state;
+  json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{\"dag_run_id\": \"r\"}", NULL, 200));
+  f->hide_etl = true;
+  json_t *r = request(f, "GET", "/api/v1/dags/etl/dagRuns", NULL, NULL, 200);
+  assert_int_equal(json_integer_value(json_object_get(r, "total_entries")), 1);
+  json_decref(r);
+  json_decref(request(f, "GET", "/api/v1/dags/etl/dagRuns/r", NULL, NULL, 200));
+  r = request(f, "GET", "/api/v1/dags/etl/dagRuns/r/taskInstances", NULL, NULL, 200);
+  assert_int_equal(json_array_size(json_object_get(r, "task_instances")), 3);
+  json_decref(r);
+  r = request(f, "GET", "/api/v1/dags/etl", NULL, NULL, 200);
+  assert_false(json_is_true(json_object_get(r, "is_active")));
+  assert_string_equal(jstr(r, "last_run_state"), "queued");
+  json_decref(r);
+  r = request(f, "PATCH", "/api/v1/dags/etl/dagRuns/r/taskInstances/a", "{\"new_state\": \"success\", \"dry_run\": false}",
+              NULL, 200);
+  assert_string_equal(jstr(r, "state"), "success");
+  json_decref(r);
+  r = request(f, "POST", "/api/v1/dags/etl/clearTaskInstances",
+              "{\"dag_run_id\": \"r\", \"task_ids\": [\"a\"], \"only_failed\": false, \"dry_run\": false}", NULL, 200);
+  assert_int_equal(json_integer_value(json_object_get(r, "total_entries")), 1);
+  json_decref(r);
+  json_decref(request(f, "POST", "/api/v1/dags/etl/clearTaskInstances",
+                      "{\"dag_run_id\": \"r\", \"task_ids\": [\"zz\"], \"dry_run\": false}", NULL, 404));
+  json_decref(request(f, "POST", "/api/v1/dags/etl/clearTaskInstances",
+                      "{\"dag_run_id\": \"r\", \"include_downstream\": true, \"dry_run\": false}", NULL, 409));
+  r = request(f, "PATCH", "/api/v1/dags/etl/dagRuns/r", "{\"state\": \"failed\"}", NULL, 200);
+  assert_string_equal(jstr(r, "state"), "failed");
+  json_decref(r);
+  assert_int_equal(count(f, "select count(*) from task_instance where state = 'failed'"), 3);
+  /* Queued (clear the whole run) works without the model too. */
+  json_decref(request(f, "PATCH", "/api/v1/dags/etl/dagRuns/r", "{\"state\": \"queued\"}", NULL, 200));
+  assert_int_equal(count(f, "select count(*) from task_instance where state = 'none'"), 3);
+  /* Not triggerable: it is not loaded. */
+  json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{}", NULL, 404));
+  json_decref(request(f, "GET", "/api/v1/dags/nope/dagRuns", NULL, NULL, 404));
+  json_decref(request(f, "GET", "/api/v1/dags/nope", NULL, NULL, 404));
 }
 
 static void test_backfill(void **state) {
@@ -776,6 +1078,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_signatures, setup, teardown),
       cmocka_unit_test(test_timestamp_check),
       cmocka_unit_test_setup_teardown(test_tokens_and_scopes, setup_tokens, teardown),
+      cmocka_unit_test_setup_teardown(test_every_route_needs_a_token, setup_tokens, teardown),
+      cmocka_unit_test_setup_teardown(test_dry_run, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_query_habits, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_removed_dag, setup, teardown),
       cmocka_unit_test_setup_teardown(test_backfill, setup, teardown),
       cmocka_unit_test_setup_teardown(test_logs, setup, teardown),
   };

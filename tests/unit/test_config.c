@@ -133,12 +133,35 @@ static void test_errors(void **state) {
   dagd_config_close(&cfg);
 }
 
+/* metrics_public: a boolean in the file, true/false in the environment. */
+static void test_metrics_public(void **state) {
+  dagd_config cfg;
+  dagd_config_init(&cfg);
+  assert_false(cfg.metrics_public);
+  char *path = write_tmp("metrics_public = true\napi_tokens = { { token = 'dash-board', scope = 'read' } }\n");
+  dagd_err err;
+  dagd_err_init(&err);
+  assert_int_equal(dagd_config_load_file(&cfg, path, &err), 0);
+  assert_true(cfg.metrics_public);
+  assert_string_equal(cfg.api_token_scopes[0], "read");
+  char *envp[] = {"DAGD_METRICS_PUBLIC=false", NULL};
+  assert_int_equal(dagd_config_load_env(&cfg, envp, &err), 0);
+  assert_false(cfg.metrics_public);
+  char *bad[] = {"DAGD_METRICS_PUBLIC=maybe", NULL};
+  assert_true(dagd_config_load_env(&cfg, bad, &err) < 0);
+  assert_non_null(strstr(err.msg, "metrics_public"));
+  unlink(path);
+  free(path);
+  dagd_config_close(&cfg);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_defaults),
       cmocka_unit_test(test_file_env_precedence),
       cmocka_unit_test(test_returned_table),
       cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_metrics_public),
   };
   return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

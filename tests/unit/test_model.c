@@ -1,6 +1,6 @@
 /* Unit tests of the DAG model: building, finalize (topological order,
- * unknown dependencies, cycle paths, priority weights), names, and the
- * data intervals of scheduled DAGs.
+ * unknown dependencies, cycle paths, priority weights), names, the
+ * data intervals of scheduled DAGs and those inferred for manual runs.
  * SPDX-License-Identifier: MIT */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -309,6 +309,87 @@ static void test_next_interval_every(void **state) {
   dagd_dag_free(dag);
 }
 
+/* A manual run's interval, as Airflow's timetables infer it
+ * (infer_manual_data_interval): the latest complete cron interval ending
+ * at or before the logical date; [date - delta, date] for an interval
+ * schedule; empty without a schedule. */
+static void test_manual_interval(void **state) {
+  dagd_dag *dag = dagd_dag_new("nightly_etl", NULL, 1);
+  assert_int_equal(dagd_cron_parse("@daily", &dag->schedule, NULL), 0);
+  dag->start_date = at("2026-01-01T00:00:00Z");
+  dag->has_start_date = true;
+  assert_int_equal(dagd_dag_finalize(dag, NULL), 0);
+  dagd_interval iv;
+  /* The case: 07:30 on Oct 1 covers Sep 30 (the day that ended). */
+  dagd_dag_manual_interval(dag, at("2026-10-01T07:30:00Z"), &iv);
+  assert_int_equal(iv.start, at("2026-09-30T00:00:00Z"));
+  assert_int_equal(iv.end, at("2026-10-01T00:00:00Z"));
+  assert_int_equal(iv.run_after, at("2026-10-01T07:30:00Z"));
+  /* On a fire time exactly: the interval ends there. */
+  dagd_dag_manual_interval(dag, at("2026-10-01T00:00:00Z"), &iv);
+  assert_int_equal(iv.start, at("2026-09-30T00:00:00Z"));
+  assert_int_equal(iv.end, at("2026-10-01T00:00:00Z"));
+  /* One second before it: the interval before. */
+  dagd_dag_manual_interval(dag, at("2026-09-30T23:59:59Z"), &iv);
+  assert_int_equal(iv.start, at("2026-09-29T00:00:00Z"));
+  assert_int_equal(iv.end, at("2026-09-30T00:00:00Z"));
+  /* start_date does not bound it (Airflow does not either). */
+  dagd_dag_manual_interval(dag, at("2025-06-01T12:00:00Z"), &iv);
+  assert_int_equal(iv.start, at("2025-05-31T00:00:00Z"));
+  assert_int_equal(iv.end, at("2025-06-01T00:00:00Z"));
+  dagd_dag_free(dag);
+
+  /* Hourly at :15 in a zone with DST: intervals follow real time. */
+  dag = dagd_dag_new("hourly", NULL, 1);
+  dagd_tz *tz = NULL;
+  if (dagd_tz_load("Europe/Berlin", &tz, NULL) == 0) {
+    dag->tz = tz;
+    assert_int_equal(dagd_cron_parse("15 * * * *", &dag->schedule, NULL), 0);
+    assert_int_equal(dagd_dag_finalize(dag, NULL), 0);
+    /* 2026-03-29: 02:00 Berlin does not exist; 01:15Z is 03:15 CEST. */
+    dagd_dag_manual_interval(dag, at("2026-03-29T01:20:00Z"), &iv);
+    assert_int_equal(iv.end, at("2026-03-29T01:15:00Z"));
+    assert_int_equal(iv.start, at("2026-03-29T00:15:00Z"));
+    /* A daily 02:00 job in Berlin: the fire before 2026-07-10T12:00Z is
+     * 00:00Z (02:00 CEST), the one before that the day before. */
+    dagd_cron_free(dag->schedule);
+    dag->schedule = NULL;
+    assert_int_equal(dagd_cron_parse("0 2 * * *", &dag->schedule, NULL), 0);
+    dagd_dag_manual_interval(dag, at("2026-07-10T12:00:00Z"), &iv);
+    assert_int_equal(iv.start, at("2026-07-09T00:00:00Z"));
+    assert_int_equal(iv.end, at("2026-07-10T00:00:00Z"));
+  }
+  dagd_dag_free(dag);
+
+  /* Interval schedules: the delta that ends at the date, whatever the anchor. */
+  dag = dagd_dag_new("every", NULL, 1);
+  assert_int_equal(dagd_cron_parse("every 15m", &dag->schedule, NULL), 0);
+  dag->start_date = at("2026-01-01T00:07:00Z");
+  dag->has_start_date = true;
+  assert_int_equal(dagd_dag_finalize(dag, NULL), 0);
+  dagd_dag_manual_interval(dag, at("2026-01-01T01:00:00Z"), &iv);
+  assert_int_equal(iv.start, at("2026-01-01T00:45:00Z"));
+  assert_int_equal(iv.end, at("2026-01-01T01:00:00Z"));
+  dagd_dag_free(dag);
+
+  /* No schedule (manual or event only): the empty interval, as Airflow's
+   * NullTimetable gives. */
+  dag = dagd_dag_new("manual", NULL, 1);
+  assert_int_equal(dagd_dag_finalize(dag, NULL), 0);
+  dagd_dag_manual_interval(dag, at("2026-10-01T07:30:00Z"), &iv);
+  assert_int_equal(iv.start, at("2026-10-01T07:30:00Z"));
+  assert_int_equal(iv.end, at("2026-10-01T07:30:00Z"));
+  dagd_dag_free(dag);
+
+  /* A schedule with no fire time before the date: empty too. */
+  dag = dagd_dag_new("never", NULL, 1);
+  assert_int_equal(dagd_cron_parse("0 0 30 2 *", &dag->schedule, NULL), 0);
+  assert_int_equal(dagd_dag_finalize(dag, NULL), 0);
+  dagd_dag_manual_interval(dag, at("2026-10-01T07:30:00Z"), &iv);
+  assert_int_equal(iv.start, iv.end);
+  dagd_dag_free(dag);
+}
+
 static void test_end_before_start(void **state) {
   dagd_dag *dag = dagd_dag_new("d", "d.lua", 4);
   dag->start_date = 100;
@@ -335,6 +416,7 @@ int main(void) {
       cmocka_unit_test(test_next_interval_daily),
       cmocka_unit_test(test_next_interval_zone),
       cmocka_unit_test(test_next_interval_every),
+      cmocka_unit_test(test_manual_interval),
       cmocka_unit_test(test_end_before_start),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -264,13 +264,30 @@ static void test_roff(void **state) {
   dagd_buf_close(&b);
 }
 
+/* "did you mean": the closest candidate within one edit (short names) or
+ * two, swaps counting as one, case-insensitive; ties to byte order. */
+static void test_suggest_ids(void **state) {
+  const char *ids[] = {"nightly_etl", "fraud_detection", "hello", "hallo", NULL};
+  assert_string_equal(dagd_str_suggest("nightly_elt", ids, 5), "nightly_etl");
+  assert_string_equal(dagd_str_suggest("Fraud_Detection", ids, 5), "fraud_detection");
+  assert_string_equal(dagd_str_suggest("fraud_detectio", ids, 5), "fraud_detection");
+  assert_string_equal(dagd_str_suggest("hellp", ids, 5), "hello");
+  assert_string_equal(dagd_str_suggest("hxllo", ids, 5), "hallo"); /* a tie: byte order */
+  assert_null(dagd_str_suggest("weekly_report", ids, 5));
+  assert_null(dagd_str_suggest("abc", ids, 5));
+  assert_string_equal(dagd_str_suggest("hello", ids, 5), "hallo"); /* itself is no hint */
+  const char *short_names[] = {"wait", "limit"};
+  assert_null(dagd_str_suggest("wxyt", short_names, 2)); /* 2 edits: too far for 4 bytes */
+  assert_string_equal(dagd_str_suggest("limt", short_names, 2), "limit");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_err_first_wins), cmocka_unit_test(test_buf), cmocka_unit_test(test_suggest),
       cmocka_unit_test(test_ids),            cmocka_unit_test(test_civil),
       cmocka_unit_test(test_duration),       cmocka_unit_test(test_time_parse),
       cmocka_unit_test(test_time_usec),      cmocka_unit_test(test_yaml),
-      cmocka_unit_test(test_roff),
+      cmocka_unit_test(test_roff),           cmocka_unit_test(test_suggest_ids),
   };
   return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }

@@ -15,6 +15,9 @@ export class ApiError extends Error {
   }
   // A sentence for people: what went wrong and what to do about it.
   explain() {
+    if (this.status === 401 && !getToken())
+      return 'Token required: this dagd has API tokens configured, so every page needs one, reads too. ' +
+        'Enter a valid API token with the "Token" button (a token with the read scope is enough to look).';
     if (this.status === 401)
       return `The server refused the request: ${this.detail || 'missing or wrong token'}. ` +
         'Enter a valid API token with the "Token" button.';
@@ -74,6 +77,7 @@ export async function request(method, path, { query, body, signal } = {}) {
   }
   if (!resp.ok) {
     const err = new ApiError(resp.status, data && data.title, data && data.detail);
+    err.method = method;
     listeners.forEach((fn) => fn(err));
     throw err;
   }

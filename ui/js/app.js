@@ -42,7 +42,26 @@ export function clearNotice() { banner.hidden = true; }
 
 onError((err) => {
   if (err.status === 401 || err.status === 403) notify(err.explain(), 'error');
+  // A read refused: the page cannot show anything without a token.
+  if (err.status === 401 && err.method === 'GET') tokenRequired(err);
 });
+
+// Replaces the view with what to do when reads need a token (api_tokens
+// set): it stops the view's polling until a token is saved.
+function tokenRequired(err) {
+  if (current) {
+    current.ctrl.abort();
+    if (typeof current.cleanup === 'function') current.cleanup();
+  }
+  current = { ctrl: new AbortController() };
+  fill(view, h('section.token-required', h('h1', 'Token required'),
+    h('p', getToken()
+      ? `The server refused the token this tab has (${err.detail || 'unknown token'}).`
+      : 'This dagd has API tokens configured: every page needs one, reads too.'),
+    h('p', 'Enter a token with the Token button. A token with the read scope is enough to look; ',
+      'triggering needs the trigger scope, pausing, clearing and marking the admin scope.'),
+    h('button.btn', { type: 'button', id: 'token-required-btn', onclick: tokenDialog }, 'Enter a token')));
+}
 
 function decode(params) {
   const out = {};
@@ -84,12 +103,13 @@ async function tokenDialog() {
   const input = h('input', { type: 'password', id: 'token-input', autocomplete: 'off', value: getToken(), spellcheck: false });
   const v = await modal({
     title: 'API token',
-    body: [h('p', 'Actions need a bearer token when dagd has api_tokens configured. ',
+    body: [h('p', 'When dagd has api_tokens configured every request needs a bearer token: reads need one ',
+      'of the read scope or more, actions the trigger or admin scope. ',
       'It is kept in this tab\'s session storage and sent only in the Authorization header.'),
       h('label', { for: 'token-input' }, 'Token'), input],
     buttons: [{ label: 'Forget', value: 'forget' }, { label: 'Cancel', value: 'cancel' }, { label: 'Save', value: 'save', primary: true }],
   });
-  if (v === 'forget') { setToken(''); tokenLabel(); notify('Token forgotten.', 'info'); return; }
+  if (v === 'forget') { setToken(''); tokenLabel(); notify('Token forgotten.', 'info'); route(); return; }
   if (v !== 'save') return;
   const t = input.value.trim();
   setToken(t);
@@ -97,12 +117,16 @@ async function tokenDialog() {
   if (!t) return;
   try {
     const r = await checkToken(t);
-    if (r.status === 401) notify(`This token was refused by the server (401: ${r.detail || 'unknown token'}). Actions will fail until you enter a valid one.`, 'error');
-    else if (r.status === 403) notify('Token accepted, but its scope is too small for admin actions (pause, clear, mark, backfill).', 'info');
+    if (r.status === 401) {
+      notify(`This token was refused by the server (401: ${r.detail || 'unknown token'}). Pages and actions will fail until you enter a valid one.`, 'error');
+      return;
+    }
+    if (r.status === 403) notify('Token accepted, with a scope too small for admin actions (pause, clear, mark, backfill).', 'info');
     else notify('Token saved and accepted by the server.', 'info');
   } catch (e) {
     notify(`Could not check the token: ${e.message}`, 'error');
   }
+  route(); // show the page again, with the token
 }
 
 document.getElementById('token-btn').addEventListener('click', tokenDialog);

@@ -278,25 +278,27 @@ try {
     console.log(`  grid 500 runs x 40 tasks rendered in ${ms.map((x) => x.toFixed(0)).join(' / ')} ms (first / second / third, to the next frame)`);
   });
 
-  await step('a wrong token gets a clear message; the right one works', async () => {
+  await step('with tokens configured, a page without one says "token required"; a wrong token gets a clear message; the right one works', async () => {
     await page.goto(LOCKED + '/#/dags');
-    await page.locator('tr[data-dag="quick"]').waitFor();
-    await page.locator('tr[data-dag="quick"] button.toggle').click();
+    // Reads need a token too: the view says so instead of a list.
+    await page.locator('section.token-required:has-text("Token required")').waitFor();
     await page.locator('#banner.error:has-text("Enter a valid API token")').waitFor();
+    check(await page.locator('tr[data-dag="quick"]').count() === 0, 'no DAG is shown without a token');
     await page.click('#token-btn');
     await page.fill('#token-input', 'not-the-token');
     await page.click('dialog button[value="save"]');
     await page.locator('#banner.error:has-text("This token was refused by the server (401")').waitFor();
     await shot('token');
     check(await page.evaluate(() => document.cookie === '' && !location.href.includes('not-the-token')), 'the token is neither a cookie nor in the URL');
-    check((await api('GET', '/dags/quick', undefined, LOCKED)).body.is_paused === false, 'the refused action changed nothing');
+    check((await api('GET', '/dags/quick', undefined, LOCKED, TOKEN)).body.is_paused === false, 'the refused token changed nothing');
     await page.click('#token-btn');
     await page.fill('#token-input', TOKEN);
     await page.click('dialog button[value="save"]');
     await page.locator('#banner.info:has-text("accepted")').waitFor();
+    // The page comes back with the token: the list, then an action.
     await page.locator('tr[data-dag="quick"] button.toggle').click();
     await page.locator('tr[data-dag="quick"] button.toggle[data-paused="true"]').waitFor();
-    check((await api('GET', '/dags/quick', undefined, LOCKED)).body.is_paused === true, 'the right token paused the DAG');
+    check((await api('GET', '/dags/quick', undefined, LOCKED, TOKEN)).body.is_paused === true, 'the right token paused the DAG');
   });
 
   check(errors.length === 0, `no page errors (${errors.join('; ')})`);

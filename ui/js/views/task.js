@@ -53,7 +53,7 @@ export function mount(root, params, ctx) {
     const down = downstream.checked;
     if (!await confirmAction(`Clear ${task}?`, `Clear ${task}${down ? ' and its downstream tasks' : ''} in run ${run}: they will run again.`, 'Clear')) return;
     try {
-      const r = await request('POST', `/dags/${enc(dag)}/clearTaskInstances`, { body: { dag_run_id: run, task_ids: [task], include_downstream: down, only_failed: false } });
+      const r = await request('POST', `/dags/${enc(dag)}/clearTaskInstances`, { body: { dag_run_id: run, task_ids: [task], include_downstream: down, only_failed: false, dry_run: false } });
       ctx.notify(`Cleared ${r.task_instances.map((x) => x.task_id).join(', ') || 'nothing'}.`, 'info');
       // Follow the next try from now on.
       if (fixedTry) location.hash = `#/tasks/${enc(dag)}/${enc(run)}/${enc(task)}`;
@@ -64,7 +64,7 @@ export function mount(root, params, ctx) {
   async function mark(state) {
     if (!await confirmAction(`Mark ${task} ${state}?`, `Set ${task} in run ${run} to ${state} without running it.`, `Mark ${state}`)) return;
     try {
-      await request('PATCH', `${base}/taskInstances/${enc(task)}`, { body: { new_state: state } });
+      await request('PATCH', `${base}/taskInstances/${enc(task)}`, { body: { new_state: state, dry_run: false } });
       ctx.notify(`Marked ${task} ${state}.`, 'info');
       kick && kick();
     } catch (e) { if (e.status !== 401 && e.status !== 403) ctx.notify(e.explain ? e.explain() : e.message); }

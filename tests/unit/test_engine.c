@@ -1,0 +1,131 @@
+/* Unit tests of the scheduling engine over a real store, with the clock
+ * passed in: what happens to a run whose DAG file is removed while a try
+ * of it runs. The running try finishes and its end is recorded (success
+ * or failure, never a retry: the task is not known any more); no new try
+ * starts, nothing is decided for the run, which keeps its state for the
+ * API to mark or clear; and when the file comes back, the run goes on.
+ * SPDX-License-Identifier: MIT */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "dagd/engine.h"
+#include "dagd/err.h"
+#include "dagd/lua.h"
+#include "dagd/store.h"
+
+#define NOW 1767225600.0 /* 2026-01-01T00:00:00Z */
+
+static void test_removed_dag_lets_tries_finish(void **state) {
+  char dir[] = "/tmp/dagd-engine-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char path[128];
+  snprintf(path, sizeof(path), "%s/etl.lua", dir);
+  FILE *fp = fopen(path, "w");
+  fputs("local dagd = require 'dagd'\n"
+        "local d = dagd.dag { id = 'etl', default_args = { retries = 3 } }\n"
+        "local a = d:shell { id = 'a', cmd = 'true' }\n"
+        "local b = d:shell { id = 'b', cmd = 'true' }\n"
+        "local c = d:shell { id = 'c', cmd = 'true' }\n"
+        "d:chain({ a, b }, c)\n",
+        fp);
+  fclose(fp);
+  dagd_load_opts opts;
+  dagd_load_opts_default(&opts);
+  dagd_dagbag bag;
+  dagd_dagbag_init(&bag);
+  assert_int_equal(dagd_lua_load_file(path, &opts, &bag), 0);
+  snprintf(path, sizeof(path), "%s/state.db", dir);
+  dagd_err err;
+  dagd_err_init(&err);
+  dagd_store *st;
+  assert_int_equal(dagd_store_open(path, &st, &err), 0);
+  dagd_engine_opts eo = {.parallelism = 1, .seed = 1};
+  dagd_engine *e = dagd_engine_new(st, &eo);
+  const dagd_dag *const *dags = (const dagd_dag *const *)bag.dags;
+  assert_int_equal(dagd_engine_set_dags(e, dags, bag.n_dags, &err), 0);
+
+  /* A manual run; one slot, so one of a, b starts. */
+  dagd_store_run run = {.dag_id = "etl", .run_id = "r", .run_type = DAGD_RUN_MANUAL, .logical_date = (int64_t)NOW,
+                        .conf = "{}", .state = DAGD_RUN_QUEUED, .queued_at = NOW};
+  assert_int_equal(dagd_store_begin(st, &err), 0);
+  assert_int_equal(dagd_store_run_create(st, bag.dags[0], &run, &err), 0);
+  assert_int_equal(dagd_store_commit(st, &err), 0);
+  dagd_engine_actions act;
+  dagd_engine_actions_init(&act);
+  assert_int_equal(dagd_engine_pass(e, NOW, &act, &err), 0);
+  assert_int_equal(act.n_starts, 1);
+  char *started = strdup(act.starts[0].task_id);
+  int try_number = act.starts[0].try_number;
+  dagd_engine_actions_close(&act);
+
+  /* The file goes: the engine has no DAG. */
+  assert_int_equal(dagd_engine_set_dags(e, NULL, 0, &err), 0);
+  assert_int_equal(dagd_engine_in_flight(e), 1);
+  dagd_engine_actions_init(&act);
+  assert_int_equal(dagd_engine_pass(e, NOW + 1, &act, &err), 0);
+  assert_int_equal(act.n_starts, 0); /* no new try */
+  dagd_engine_actions_close(&act);
+
+  /* The running try fails: recorded, with no retry (the task is unknown). */
+  dagd_engine_end end = {.run_pk = run.pk, .task_id = started, .try_number = try_number,
+                         .result = {.how = DAGD_TRY_EXITED, .code = 1}};
+  dagd_engine_ended ended;
+  assert_int_equal(dagd_engine_try_end(e, &end, NOW + 2, &ended, &err), 0);
+  assert_true(ended.current);
+  assert_null(ended.dag);
+  assert_int_equal(ended.state, DAGD_TI_FAILED);
+  dagd_engine_ended_close(&ended);
+  assert_int_equal(dagd_engine_in_flight(e), 0);
+  dagd_store_ti ti;
+  assert_int_equal(dagd_store_ti_get(st, run.pk, started, &ti, &err), 0);
+  assert_int_equal(ti.state, DAGD_TI_FAILED);
+  assert_true(ti.end_date > 0);
+  dagd_store_ti_clear(&ti);
+
+  /* Passes go on deciding nothing for it: the run stays running, the other
+   * tasks untouched. */
+  dagd_engine_actions_init(&act);
+  assert_int_equal(dagd_engine_pass(e, NOW + 3, &act, &err), 0);
+  assert_int_equal(act.n_starts, 0);
+  assert_int_equal(act.n_run_ends, 0);
+  dagd_engine_actions_close(&act);
+  dagd_store_run now_run;
+  assert_int_equal(dagd_store_run_get(st, "etl", "r", &now_run, &err), 0);
+  assert_int_equal(now_run.state, DAGD_RUN_RUNNING);
+  dagd_store_run_clear(&now_run);
+  const char *other = strcmp(started, "a") == 0 ? "b" : "a";
+  assert_int_equal(dagd_store_ti_get(st, run.pk, other, &ti, &err), 0);
+  assert_int_equal(ti.state, DAGD_TI_SCHEDULED);
+  dagd_store_ti_clear(&ti);
+
+  /* The file comes back: the run goes on (the other root starts). */
+  assert_int_equal(dagd_engine_set_dags(e, dags, bag.n_dags, &err), 0);
+  dagd_engine_actions_init(&act);
+  assert_int_equal(dagd_engine_pass(e, NOW + 4, &act, &err), 0);
+  assert_int_equal(act.n_starts, 1);
+  assert_string_equal(act.starts[0].task_id, other);
+  dagd_engine_actions_close(&act);
+
+  free(started); /* run's strings are literals: nothing to free */
+  dagd_engine_free(e);
+  dagd_store_close(st);
+  dagd_dagbag_close(&bag);
+  char cmd[96];
+  snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_removed_dag_lets_tries_finish),
+  };
+  return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
+}
