@@ -64,7 +64,10 @@ void dagd_problem_write(dagd_buf *body, int status, const char *detail) {
   json_t *doc = json_pack("{s:s, s:s, s:i, s:o}", "type", "about:blank", "title", title, "status", status,
                           "detail", d);
   char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-  dagd_buf_puts(body, text ? text : "{\"type\":\"about:blank\",\"title\":\"Internal Server Error\",\"status\":500}");
+  /* Only an allocation failure in jansson leaves no text. */
+  dagd_buf_puts(body, text ? text
+                           : "{\"type\":\"about:blank\",\"title\":\"Internal Server Error\",\"status\":500,"
+                             "\"detail\":\"out of memory\"}");
   dagd_buf_putc(body, '\n');
   free(text);
   json_decref(doc);
