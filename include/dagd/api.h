@@ -3,7 +3,10 @@
  * loop: the HTTP server (http) hands requests in, the daemon provides the
  * hooks below, and tests call the handlers directly. Shapes follow
  * Airflow's REST API (dag_id, dag_run_id, logical_date, state, conf, ...);
- * times are RFC 3339 UTC; errors are {"title", "status", "detail"}.
+ * times are RFC 3339 UTC; errors are RFC 9457 problem documents
+ * ({"type", "title", "status", "detail"}, application/problem+json). The
+ * whole API is described by docs/openapi.yaml, served as
+ * /api/v1/openapi.json.
  * SPDX-License-Identifier: MIT */
 #ifndef DAGD_API_H
 #define DAGD_API_H
@@ -144,6 +147,10 @@ void dagd_api_mask(const dagd_api *api, dagd_buf *text);
  * seconds; DAGD_ERANGE when it is older (a replay) or further ahead (a
  * wrong clock). Pure: the clock is passed in. */
 int dagd_api_timestamp_check(const char *timestamp, double now, int64_t window, struct dagd_err *err);
+
+/* docs/openapi.yaml as JSON text, built in (NUL-terminated, static);
+ * *len, when len is not NULL, is its length. */
+const char *dagd_api_openapi(size_t *len);
 
 /* Parses a scope name ("read", "trigger", "admin"). */
 int dagd_scope_parse(const char *name, dagd_scope *out);

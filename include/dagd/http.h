@@ -203,8 +203,7 @@ typedef struct dagd_http_response {
   dagd_http_framing framing;
 } dagd_http_response;
 
-/* The reason phrase of a status ("Not Found"), "Unknown" for others. */
-const char *dagd_http_status_reason(int status);
+/* A status's reason phrase is dagd_status_reason (dagd/util.h). */
 
 /* Appends the serialized response (status line, Content-Type,
  * Content-Length or Transfer-Encoding, Connection, the extra headers, the
@@ -241,7 +240,7 @@ typedef struct dagd_http_server_opts {
   size_t max_connections;        /* 0: 1024; beyond, a connection gets 503 and is closed */
   size_t max_write_queue;        /* unsent bytes before a streaming client that does
                                     not read is dropped; 0: 8 MiB */
-  dagd_http_error_body_cb error_body; /* NULL: {"error": message, "status": N} as JSON */
+  dagd_http_error_body_cb error_body; /* NULL: a problem document (dagd_problem_write) */
   void *error_body_data;
 } dagd_http_server_opts;
 

@@ -52,6 +52,20 @@ bool dagd_str_has_suffix(const char *s, const char *suffix);
  * Returns one of candidates (NULL entries are skipped). */
 const char *dagd_str_suggest(const char *name, const char *const *candidates, size_t n);
 
+/* The reason phrase of an HTTP status (RFC 9110: "Not Found"), "Unknown"
+ * for a status it does not know. */
+const char *dagd_status_reason(int status);
+
+/* The media type of a problem document (RFC 9457, formerly RFC 7807). */
+#define DAGD_PROBLEM_CONTENT_TYPE "application/problem+json"
+
+/* Appends the problem document of an error and a newline to body:
+ * {"type": "about:blank", "title": <the status's reason phrase>, "status",
+ * "detail": detail}. Every error dagd answers, from the API's handlers, the
+ * HTTP server and the UI alike, is made here. detail NULL is the title;
+ * detail that is not UTF-8 is replaced by a note saying so. */
+void dagd_problem_write(dagd_buf *body, int status, const char *detail);
+
 /* Removes a folder and everything under it (symlinks are removed, never
  * followed). A path that does not exist is not an error. Returns 0 or -1
  * with errno set. */

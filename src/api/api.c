@@ -24,6 +24,7 @@
 const dagd_api_route dagd_api_routes[] = {
     {"GET", "/health", dagd__api_health, DAGD_SCOPE_NONE, NULL, NULL},
     {"GET", "/metrics", dagd__api_metrics, DAGD_SCOPE_READ, NULL, NULL},
+    {"GET", "/api/v1/openapi.json", dagd__api_openapi, DAGD_SCOPE_NONE, NULL, NULL},
     {"GET", "/api/v1/dags", dagd__api_dags_list, DAGD_SCOPE_READ, NULL, Q_PAGE " tags* order_by"},
     {"GET", "/api/v1/dags/{dag_id}", dagd__api_dag_get, DAGD_SCOPE_READ, NULL, NULL},
     {"PATCH", "/api/v1/dags/{dag_id}", dagd__api_dag_patch, DAGD_SCOPE_ADMIN, NULL, NULL},
@@ -105,21 +106,6 @@ void dagd_api_response_close(dagd_api_response *r) {
   memset(r, 0, sizeof(*r));
 }
 
-static const char *status_title(int status) {
-  switch (status) {
-  case 400: return "Bad Request";
-  case 401: return "Unauthorized";
-  case 403: return "Forbidden";
-  case 404: return "Not Found";
-  case 409: return "Conflict";
-  case 413: return "Payload Too Large";
-  case 415: return "Unsupported Media Type";
-  case 422: return "Unprocessable Entity";
-  case 503: return "Service Unavailable";
-  default: return status >= 500 ? "Internal Server Error" : "Error";
-  }
-}
-
 int dagd__api_json(dagd_api_response *resp, int status, json_t *doc) {
   char *text = json_dumps(doc, DAGD_API_DUMP);
   dagd_buf_reset(&resp->body);
@@ -138,11 +124,11 @@ int dagd__api_error(dagd_api_response *resp, int status, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(detail, sizeof(detail), fmt, ap);
   va_end(ap);
-  /* Messages quote user input; keep the JSON valid whatever it holds. */
-  json_t *d = json_string(detail);
-  if (d == NULL) d = json_string("(message not valid UTF-8)");
-  return dagd__api_json(resp, status, json_pack("{s:s, s:i, s:o}", "title", status_title(status), "status", status,
-                                                "detail", d));
+  dagd_buf_reset(&resp->body);
+  dagd_problem_write(&resp->body, status, detail);
+  resp->status = status;
+  resp->content_type = DAGD_PROBLEM_CONTENT_TYPE;
+  return status;
 }
 
 int dagd__api_store_error(dagd_api_response *resp, const dagd_err *err) {

@@ -12,7 +12,8 @@
  * back every decimal of up to 15 digits exactly and print 0.3 as 0.3. */
 #define DAGD_API_DUMP (JSON_COMPACT | JSON_REAL_PRECISION(15))
 
-/* Sets an error response {"title", "status", "detail"}; returns status. */
+/* Sets an error response: the problem document of dagd_problem_write
+ * (application/problem+json) with the formatted detail; returns status. */
 int dagd__api_error(dagd_api_response *resp, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Sets a JSON response (takes the reference). */
@@ -78,6 +79,7 @@ int dagd__api_end(dagd_api *api, bool dry_run, int rc, dagd_err *err);
 
 int dagd__api_health(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
 int dagd__api_metrics(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
+int dagd__api_openapi(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
 int dagd__api_dags_list(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
 int dagd__api_dag_get(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
 int dagd__api_dag_patch(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);

@@ -12,7 +12,6 @@
 #include "dagd/http.h"
 #include "dagd/log.h"
 #include "dagd/util.h"
-#include <jansson.h>
 #include "daemon.h"
 
 /* What a router entry carries: the daemon and the API route. */
@@ -187,16 +186,11 @@ static void on_request(dagd_http_exchange *x, void *data) {
   answer(b->d, x, b->route, false);
 }
 
-/* Errors the server answers by itself take the API's error shape. */
+/* Errors the server answers by itself (bad requests, unknown paths,
+ * wrong methods, limits) take the API's error shape, and are counted. */
 static void error_body(void *data, int status, const char *message, dagd_buf *body, const char **content_type) {
-  json_t *doc = json_pack("{s:s, s:i, s:s}", "title", dagd_http_status_reason(status), "status", status, "detail",
-                          message ? message : dagd_http_status_reason(status));
-  char *text = json_dumps(doc, JSON_COMPACT);
-  dagd_buf_puts(body, text ? text : "{}");
-  dagd_buf_putc(body, '\n');
-  free(text);
-  json_decref(doc);
-  *content_type = "application/json";
+  dagd_problem_write(body, status, message);
+  *content_type = DAGD_PROBLEM_CONTENT_TYPE;
   ((daemon_t *)data)->http_codes[status / 100 < 6 ? status / 100 : 5]++;
 }
 

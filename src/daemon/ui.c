@@ -48,6 +48,14 @@ static const char *content_type(const char *path) {
  * holds no '/' (the router already refuses that) or NUL. */
 static bool segment_ok(const char *s) { return s && s[0] != '\0' && s[0] != '.' && strchr(s, '/') == NULL; }
 
+static void not_found(dagd_http_exchange *x) {
+  dagd_buf body;
+  dagd_buf_init(&body);
+  dagd_problem_write(&body, 404, "no such UI file");
+  dagd_http_reply(x, 404, DAGD_PROBLEM_CONTENT_TYPE, body.data, body.len, NULL, 0);
+  dagd_buf_close(&body);
+}
+
 static void serve_file(dagd_http_exchange *x, const char *rel) {
   static const dagd_http_header no_cache[] = {{"Cache-Control", "no-cache"},
                                               {"X-Content-Type-Options", "nosniff"}};
@@ -58,8 +66,7 @@ static void serve_file(dagd_http_exchange *x, const char *rel) {
   if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > UI_MAX_FILE) {
     if (fd >= 0) close(fd);
     free(path);
-    const char *msg = "{\"title\":\"Not Found\",\"status\":404,\"detail\":\"no such UI file\"}\n";
-    dagd_http_reply(x, 404, "application/json", msg, strlen(msg), NULL, 0);
+    not_found(x);
     return;
   }
   char *data = dagd_malloc((size_t)st.st_size + 1);
@@ -84,8 +91,7 @@ static void on_asset(dagd_http_exchange *x, void *data) {
     dagd_buf_puts(&rel, req->params[i].value);
   }
   if (!ok) {
-    const char *msg = "{\"title\":\"Not Found\",\"status\":404,\"detail\":\"no such UI file\"}\n";
-    dagd_http_reply(x, 404, "application/json", msg, strlen(msg), NULL, 0);
+    not_found(x);
   } else {
     serve_file(x, rel.data);
   }

@@ -31,8 +31,8 @@ typedef struct dagd__request {
 
 dagd__request *dagd__request_new(void);
 
-/* The default error body: {"error": message, "status": N} (a
- * dagd_http_error_body_cb). */
+/* The default error body: the problem document of dagd_problem_write
+ * (a dagd_http_error_body_cb). */
 void dagd__http_error_body(void *data, int status, const char *message, struct dagd_buf *body,
                            const char **content_type);
 

@@ -10,52 +10,6 @@
 #include "dagd/util.h"
 #include "internal.h"
 
-const char *dagd_http_status_reason(int status) {
-  switch (status) {
-  case 100: return "Continue";
-  case 101: return "Switching Protocols";
-  case 200: return "OK";
-  case 201: return "Created";
-  case 202: return "Accepted";
-  case 204: return "No Content";
-  case 206: return "Partial Content";
-  case 301: return "Moved Permanently";
-  case 302: return "Found";
-  case 303: return "See Other";
-  case 304: return "Not Modified";
-  case 307: return "Temporary Redirect";
-  case 308: return "Permanent Redirect";
-  case 400: return "Bad Request";
-  case 401: return "Unauthorized";
-  case 403: return "Forbidden";
-  case 404: return "Not Found";
-  case 405: return "Method Not Allowed";
-  case 406: return "Not Acceptable";
-  case 408: return "Request Timeout";
-  case 409: return "Conflict";
-  case 410: return "Gone";
-  case 411: return "Length Required";
-  case 412: return "Precondition Failed";
-  case 413: return "Content Too Large";
-  case 414: return "URI Too Long";
-  case 415: return "Unsupported Media Type";
-  case 417: return "Expectation Failed";
-  case 422: return "Unprocessable Content";
-  case 425: return "Too Early";
-  case 428: return "Precondition Required";
-  case 429: return "Too Many Requests";
-  case 431: return "Request Header Fields Too Large";
-  case 500: return "Internal Server Error";
-  case 501: return "Not Implemented";
-  case 502: return "Bad Gateway";
-  case 503: return "Service Unavailable";
-  case 504: return "Gateway Timeout";
-  case 505: return "HTTP Version Not Supported";
-  case 507: return "Insufficient Storage";
-  default: return "Unknown";
-  }
-}
-
 static bool value_valid(const char *v) { return strpbrk(v, "\r\n") == NULL; }
 
 static bool name_valid(const char *n) {
@@ -87,7 +41,7 @@ int dagd_http_response_serialize(const dagd_http_response *r, dagd_buf *out, dag
   int rc = check(r, err);
   if (rc != 0) return rc;
   bool bodiless = r->status < 200 || r->status == 204 || r->status == 304;
-  dagd_buf_printf(out, "HTTP/1.1 %d %s\r\n", r->status, dagd_http_status_reason(r->status));
+  dagd_buf_printf(out, "HTTP/1.1 %d %s\r\n", r->status, dagd_status_reason(r->status));
   if (r->content_type) dagd_buf_printf(out, "Content-Type: %s\r\n", r->content_type);
   if (!bodiless) {
     if (r->framing == DAGD_HTTP_FRAME_LENGTH)
@@ -116,8 +70,6 @@ void dagd_http_chunk_serialize(const void *data, size_t n, dagd_buf *out) {
 
 void dagd__http_error_body(void *data, int status, const char *message, dagd_buf *body,
                            const char **content_type) {
-  dagd_buf_puts(body, "{\"error\": ");
-  dagd_buf_json_str(body, message);
-  dagd_buf_printf(body, ", \"status\": %d}\n", status);
-  *content_type = "application/json";
+  dagd_problem_write(body, status, message);
+  *content_type = DAGD_PROBLEM_CONTENT_TYPE;
 }

@@ -5,6 +5,7 @@
  * alerts, cooldown, paused DAGs), tokens, scopes and HMAC signatures, and
  * bad input answered with the right status and no state change.
  * SPDX-License-Identifier: MIT */
+#include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -706,8 +708,9 @@ static int status_of(fixture *f, const char *method, const char *path, const cha
   return 0;
 }
 
-/* With tokens configured every route but /health needs one: reads (logs,
- * confs, payloads) too. Each route without a token, with a wrong one, a
+/* With tokens configured every route but /health and the OpenAPI document
+ * (static, no state, like the UI's files) needs one: reads (logs, confs,
+ * payloads) too. Each route without a token, with a wrong one, a
  * read token and an admin token; every 401 carries a Bearer challenge. */
 static void test_every_route_needs_a_token(void **state) {
   fixture *f = *state;
@@ -720,7 +723,7 @@ static void test_every_route_needs_a_token(void **state) {
     const char *body = get ? NULL : "{}";
     char *www = NULL;
     int st = status_of(f, r->method, r->pattern, body, NULL, &www);
-    if (strcmp(r->pattern, "/health") == 0) {
+    if (strcmp(r->pattern, "/health") == 0 || strcmp(r->pattern, "/api/v1/openapi.json") == 0) {
       assert_int_equal(st, 200);
       assert_null(www);
       continue;
@@ -1067,8 +1070,108 @@ static void test_logs(void **state) {
   json_decref(request(f, "GET", "/metrics", NULL, NULL, 200));
 }
 
+/* Every error the handlers answer is a problem document (RFC 9457):
+ * application/problem+json with exactly type, title, status and detail. */
+static void test_errors_are_problems(void **state) {
+  fixture *f = *state;
+  static const struct {
+    const char *method, *path, *body, *ctype, *auth;
+    int status;
+    const char *title, *detail;
+  } cases[] = {
+      {"GET", "/api/v1/dags/nope", NULL, NULL, "Bearer reader-token", 404, "Not Found", "no DAG \"nope\""},
+      {"POST", "/api/v1/dags/etl/dagRuns", "{bad", "application/json", "Bearer admin-token", 400, "Bad Request", NULL},
+      {"POST", "/api/v1/dags/etl/dagRuns", "{}", "text/plain", "Bearer admin-token", 415, "Unsupported Media Type",
+       NULL},
+      {"POST", "/api/v1/dags/etl/dagRuns", "{}", NULL, NULL, 401, "Unauthorized", NULL},
+      {"POST", "/api/v1/dags/etl/dagRuns", "{}", NULL, "Bearer reader-token", 403, "Forbidden", NULL},
+      {"GET", "/api/v1/dags?limit=0", NULL, NULL, "Bearer reader-token", 400, "Bad Request", NULL},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    const dagd_api_route *route = NULL;
+    const char *q = strchr(cases[i].path, '?');
+    char path[128];
+    snprintf(path, sizeof(path), "%.*s", q ? (int)(q - cases[i].path) : (int)strlen(cases[i].path), cases[i].path);
+    const char *pattern = strcmp(path, "/api/v1/dags/nope") == 0 ? "/api/v1/dags/{dag_id}"
+                          : strcmp(path, "/api/v1/dags") == 0    ? "/api/v1/dags"
+                                                                 : "/api/v1/dags/{dag_id}/dagRuns";
+    for (size_t r = 0; r < dagd_api_n_routes; r++)
+      if (strcmp(dagd_api_routes[r].method, cases[i].method) == 0 && strcmp(dagd_api_routes[r].pattern, pattern) == 0)
+        route = &dagd_api_routes[r];
+    assert_non_null(route);
+    const char *params[] = {strcmp(path, "/api/v1/dags/nope") == 0 ? "nope" : "etl"};
+    dagd_api_request req = {.method = cases[i].method, .path = path, .params = params, .n_params = 1,
+                            .query = q ? q + 1 : "", .body = cases[i].body,
+                            .body_len = cases[i].body ? strlen(cases[i].body) : 0, .content_type = cases[i].ctype,
+                            .authorization = cases[i].auth, .local = true, .now = f->now};
+    dagd_api_response resp;
+    dagd_api_response_init(&resp);
+    dagd_api_dispatch(&f->api, route, &req, &resp);
+    assert_int_equal(resp.status, cases[i].status);
+    assert_string_equal(resp.content_type, "application/problem+json");
+    json_t *doc = json_loads(resp.body.data, 0, NULL);
+    assert_non_null(doc);
+    assert_int_equal(json_object_size(doc), 4);
+    assert_string_equal(jstr(doc, "type"), "about:blank");
+    assert_string_equal(jstr(doc, "title"), cases[i].title);
+    assert_int_equal(json_integer_value(json_object_get(doc, "status")), cases[i].status);
+    assert_non_null(jstr(doc, "detail"));
+    if (cases[i].detail) assert_string_equal(jstr(doc, "detail"), cases[i].detail);
+    json_decref(doc);
+    dagd_api_response_close(&resp);
+  }
+}
+
+/* docs/openapi.yaml, built in, describes every route of the router and no
+ * route the router lacks, and GET /api/v1/openapi.json serves it as is. */
+static void test_openapi_covers_routes(void **state) {
+  fixture *f = *state;
+  size_t len;
+  const char *text = dagd_api_openapi(&len);
+  assert_true(len > 1000);
+  assert_int_equal(strlen(text), len);
+  json_error_t jerr;
+  json_t *doc = json_loadb(text, len, 0, &jerr);
+  if (doc == NULL) fail_msg("openapi.json: %s", jerr.text);
+  assert_string_equal(json_string_value(json_object_get(doc, "openapi")), "3.1.0");
+  json_t *paths = json_object_get(doc, "paths");
+  size_t operations = 0;
+  const char *p;
+  json_t *item;
+  json_object_foreach(paths, p, item) {
+    const char *m;
+    json_t *op;
+    json_object_foreach(item, m, op) {
+      if (strcmp(m, "parameters") == 0) continue;
+      operations++;
+      bool routed = false;
+      for (size_t r = 0; r < dagd_api_n_routes; r++)
+        routed |= strcmp(dagd_api_routes[r].pattern, p) == 0 && strcasecmp(dagd_api_routes[r].method, m) == 0;
+      if (!routed) fail_msg("the document has %s %s, the router does not", m, p);
+    }
+  }
+  for (size_t r = 0; r < dagd_api_n_routes; r++) {
+    char m[16];
+    size_t k = 0;
+    for (; dagd_api_routes[r].method[k] && k < sizeof(m) - 1; k++) m[k] = (char)tolower(dagd_api_routes[r].method[k]);
+    m[k] = '\0';
+    if (json_object_get(json_object_get(paths, dagd_api_routes[r].pattern), m) == NULL)
+      fail_msg("the router has %s %s, docs/openapi.yaml does not", dagd_api_routes[r].method,
+               dagd_api_routes[r].pattern);
+  }
+  assert_int_equal(operations, dagd_api_n_routes);
+  json_decref(doc);
+  json_t *served = request(f, "GET", "/api/v1/openapi.json", NULL, NULL, 200);
+  json_t *again = json_loadb(text, len, 0, NULL);
+  assert_true(json_equal(served, again));
+  json_decref(again);
+  json_decref(served);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_errors_are_problems, setup_tokens, teardown),
+      cmocka_unit_test_setup_teardown(test_openapi_covers_routes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_trigger_and_runs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_trigger_same_second, setup, teardown),
       cmocka_unit_test_setup_teardown(test_mark_clear_pause, setup, teardown),

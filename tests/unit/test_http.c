@@ -564,8 +564,8 @@ static void test_response_serialize(void **state) {
   assert_int_equal(dagd_http_response_serialize(&r, &b, NULL), DAGD_EINVAL);
   assert_int_equal(b.len, 0);
 
-  assert_string_equal(dagd_http_status_reason(431), "Request Header Fields Too Large");
-  assert_string_equal(dagd_http_status_reason(599), "Unknown");
+  assert_string_equal(dagd_status_reason(431), "Request Header Fields Too Large");
+  assert_string_equal(dagd_status_reason(599), "Unknown");
   dagd_buf_close(&b);
 }
 
@@ -961,8 +961,8 @@ static void test_server_request_response(void **state) {
   assert_int_equal(responses(d, rs, 4), 4);
   assert_string_equal(rs[0].body, "my dag|r:1");
   assert_int_equal(rs[1].status, 404);
-  assert_string_equal(rs[1].content_type, "application/json");
-  assert_non_null(strstr(rs[1].body, "\"status\": 404"));
+  assert_string_equal(rs[1].content_type, "application/problem+json");
+  assert_non_null(strstr(rs[1].body, "\"type\":\"about:blank\",\"title\":\"Not Found\",\"status\":404"));
   assert_int_equal(rs[2].status, 405);
   assert_string_equal(rs[2].allow, "GET, HEAD");
   assert_int_equal(rs[3].status, 200);

@@ -281,8 +281,32 @@ static void test_suggest_ids(void **state) {
   assert_string_equal(dagd_str_suggest("limt", short_names, 2), "limit");
 }
 
+/* Every error dagd answers is an RFC 9457 problem document. */
+static void test_problem(void **state) {
+  assert_string_equal(dagd_status_reason(404), "Not Found");
+  assert_string_equal(dagd_status_reason(413), "Content Too Large");
+  assert_string_equal(dagd_status_reason(299), "Unknown");
+  assert_string_equal(DAGD_PROBLEM_CONTENT_TYPE, "application/problem+json");
+  dagd_buf b;
+  dagd_buf_init(&b);
+  dagd_problem_write(&b, 404, "no DAG \"a\\b\"");
+  assert_string_equal(b.data, "{\"type\":\"about:blank\",\"title\":\"Not Found\",\"status\":404,"
+                              "\"detail\":\"no DAG \\\"a\\\\b\\\"\"}\n");
+  /* Appends; no detail says the title; bytes that are not UTF-8 never
+   * make the document invalid. */
+  dagd_problem_write(&b, 503, NULL);
+  assert_non_null(strstr(b.data, "}\n{\"type\":\"about:blank\",\"title\":\"Service Unavailable\",\"status\":503,"
+                                 "\"detail\":\"Service Unavailable\"}\n"));
+  dagd_buf_reset(&b);
+  dagd_problem_write(&b, 400, "bad \xff\xfe id");
+  assert_string_equal(b.data, "{\"type\":\"about:blank\",\"title\":\"Bad Request\",\"status\":400,"
+                              "\"detail\":\"(message not valid UTF-8)\"}\n");
+  dagd_buf_close(&b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_problem),
       cmocka_unit_test(test_err_first_wins), cmocka_unit_test(test_buf), cmocka_unit_test(test_suggest),
       cmocka_unit_test(test_ids),            cmocka_unit_test(test_civil),
       cmocka_unit_test(test_duration),       cmocka_unit_test(test_time_parse),
