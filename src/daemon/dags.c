@@ -186,7 +186,8 @@ static int finish_load(daemon_t *d, dags_load *l, dagd_dagbag *results) {
   }
   for (size_t i = 0; i < bag.n_errors; i++) {
     const dagd_load_error *e = &bag.errors[i];
-    bool fresh = initial || i < n_walk_errors;
+    /* What the walk found is said once, not at every reload. */
+    bool fresh = initial || (i < n_walk_errors && !file_has_error(&d->bag, e->file));
     for (size_t c = 0; c < l->n_changed && !fresh; c++) fresh = strcmp(l->changed[c], e->file) == 0;
     if (fresh) DAGD_LOG(DAGD_LOG_ERROR, "loader", "%s:%d: %s", e->file, e->line, e->message);
   }
