@@ -68,7 +68,7 @@ stops_within() {
 start
 run wait_log 10 "2 files, 1 DAGs, 1 errors"
 expect_rc 0 "first load"
-out=$(curl -s -H "Authorization: Bearer $TOKEN" "$(url)/api/v1/dags"; echo; cat "$WORK/dagd.log")
+out=$(curl -s -m 5 -H "Authorization: Bearer $TOKEN" "$(url)/api/v1/dags"; echo; cat "$WORK/dagd.log")
 expect_no_out "$TOKEN" "the token value is served or logged"
 expect_out 'leak.lua' "the import error names the file"
 expect_out 'cannot use token *** here; env says nil' "the import error is masked and os.getenv sees no DAGD_API_TOKEN"
@@ -99,7 +99,7 @@ out=$(cat "$WORK/dagd.log")
 expect_no_out "4 files, " "the reload is still parsing when /health answers"
 touch "$WORK/dags/go.flag"
 run wait_log $((LIMIT * 3)) "4 files, 2 DAGs, 5 errors"
-out=$(cat "$WORK/dagd.log"; curl -s -H "Authorization: Bearer $TOKEN" "$(url)/api/v1/dags")
+out=$(cat "$WORK/dagd.log"; curl -s -m 5 -H "Authorization: Bearer $TOKEN" "$(url)/api/v1/dags")
 expect_rc 0 "the reload ends with the good DAGs and one error per bad entry"
 expect_out "regex.lua:0: time limit (${LIMIT}s) exceeded" "the busy file gets a time-limit error"
 expect_out "x.lua:0: a FIFO, not a regular file: not loaded" "the FIFO is refused by name"
