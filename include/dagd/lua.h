@@ -37,12 +37,20 @@ typedef struct dagd_dagbag {
   size_t id_cap;
 } dagd_dagbag;
 
+/* The wall-time limit of one DAG file: the loader's default and the
+ * configured parse_timeout's (docs/lua-api.md, docs/configuration). */
+#define DAGD_PARSE_TIMEOUT_DEFAULT_MS 30000
+
 typedef struct dagd_load_opts {
   uint64_t instruction_budget;  /* VM instructions per file; default 50M */
-  int64_t time_limit_ms;        /* wall time per file; default 5000 */
+  int64_t time_limit_ms;        /* wall time per file; default DAGD_PARSE_TIMEOUT_DEFAULT_MS */
   size_t memory_limit;          /* bytes per file; default 256 MiB */
   const char *lua_dir;          /* the lua/ folder holding dagd/; NULL: search */
   int threads;                  /* files loaded in parallel by load_paths; 0: one per CPU (max 8) */
+  /* The folder a DAG file may read below (io.open, io.lines,
+   * dagd.read_json, dagd.glob), resolved without symbolic links. NULL:
+   * the folder load_paths was given, or else the file's own folder. */
+  const char *read_root;
 } dagd_load_opts;
 
 void dagd_load_opts_default(dagd_load_opts *opts);
@@ -75,7 +83,31 @@ int dagd_lua_list_files(const char *dir, char ***files, size_t *n, dagd_dagbag *
 /* Loads the given files in parallel, merged in order into bag. */
 int dagd_lua_load_files(char *const *files, size_t n, const dagd_load_opts *opts, dagd_dagbag *bag);
 
+/* Moves everything of file_bag (one file's load, as from a parse child)
+ * into bag, as a load of that file would have: all its DAGs, or only its
+ * errors when it has any or declares an id bag has already (an error of
+ * this file). file_bag is left empty. Returns the file's first error
+ * code or 0. */
+int dagd_dagbag_merge(dagd_dagbag *bag, dagd_dagbag *file_bag);
+
 struct dagd_err;
+
+/* The parse child's answer (src/lua/wire.c): a loaded DAG as JSON and a
+ * DAG rebuilt (and finalized) from it; a bag's DAGs and errors as
+ * {"dags": [...], "errors": [{"file","line","message"}]} and back
+ * (appended to bag). New references / the caller frees the DAG. */
+json_t *dagd_dag_to_wire(const dagd_dag *dag);
+int dagd_dag_from_wire(const json_t *j, dagd_dag **out, struct dagd_err *err);
+json_t *dagd_dagbag_to_wire(const dagd_dagbag *bag);
+int dagd_dagbag_from_wire(const json_t *j, dagd_dagbag *bag, struct dagd_err *err);
+
+/* `dagd parse [--time-limit-ms N] [--root DIR] [--lua-dir DIR] FILE...`:
+ * the child the daemon parses DAG files in (src/lua/parse.c). Loads each
+ * file in the sandbox and writes to stdout, one line each, {"begin": I}
+ * when file I starts and {"index": I, "dags": [...], "errors": [...]}
+ * when it is done. Exit status 0, 2 on a usage error. */
+int dagd_lua_parse_main(int argc, char **argv);
+
 /* Runs a Lua function a task declared, for `dagd op`: loads the DAG file
  * at path again in the same sandbox and limits (opts may be NULL for the
  * defaults), finds the value of `field` in the config of task task_id of

@@ -18,7 +18,9 @@ local sfmt, sfind, smatch, sbyte, slower, supper, ssub = string.format, string.f
 local tconcat, tsort = table.concat, table.sort
 local mtype, mfloor, mmin, mabs, mtointeger = math.type, math.floor, math.min, math.abs, math.tointeger
 local HUGE = math.huge
-local io_open, io_lines, io_stderr = io.open, io.lines, io.stderr
+local io_stderr = io.stderr
+-- Reads confined to the DAG folder, regular files only, never blocking.
+local core_open = core.open
 
 local PATH = core.path              -- the DAG file, as the loader names it
 local DIR = core.dir                -- its folder: relative paths start here
@@ -1204,7 +1206,9 @@ local ENV = {
   -- The libraries themselves, not copies: trusted code captured what it
   -- uses above, so a file that changes them only changes its own view.
   string = string, table = table, math = math, utf8 = utf8,
-  os = { time = os.time, date = os.date, clock = os.clock, getenv = os.getenv },
+  -- os.getenv hides the daemon's own settings and secrets: DAGD_* names
+  -- read as unset.
+  os = { time = os.time, date = os.date, clock = os.clock, getenv = core.getenv },
   _VERSION = _VERSION,
 }
 ENV._G = ENV
@@ -1247,11 +1251,14 @@ ENV.io = {
     if mode ~= nil and mode ~= "r" and mode ~= "rb" then
       error(sfmt('io.open: mode "%s" is not allowed in a DAG file (read-only)', tostring(mode)), 2)
     end
-    return io_open(resolve(path), mode or "r")
+    return core_open(resolve(path), path)
   end,
   lines = function(path, ...)
     if type(path) ~= "string" then error("io.lines: a file name is required in a DAG file", 2) end
-    return io_lines(resolve(path), ...)
+    local f, msg = core_open(resolve(path), path)
+    if not f then error(msg, 2) end
+    -- As io.lines does: the file is closed when the loop ends (4th value).
+    return f:lines(...), nil, nil, f
   end,
 }
 

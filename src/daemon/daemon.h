@@ -21,6 +21,8 @@
 #include "dagd/store.h"
 
 typedef struct daemon daemon_t;
+typedef struct daemon_parse daemon_parse;
+typedef struct dags_load dags_load;
 typedef struct daemon_metrics daemon_metrics;
 typedef struct route_binding route_binding;
 struct pending;
@@ -70,6 +72,9 @@ struct daemon {
   uv_signal_t sigint, sigterm, sighup;
   uv_fs_event_t watch;
   bool watching;
+  daemon_parse *parse;  /* the DAG files being parsed (parse.c), or NULL */
+  dags_load *load;      /* the load that parse belongs to (dags.c) */
+  bool reload_again;    /* the folder changed during that load */
   running_try *running;
   size_t n_running;
   bool stopped;
@@ -97,6 +102,25 @@ struct daemon {
 int daemon_load_dags(daemon_t *d, bool initial);
 void daemon_dags_close(daemon_t *d);
 void daemon_watch_dags(daemon_t *d);
+/* Ends a load in progress (its parser child is killed): at stop. */
+void daemon_dags_stop(daemon_t *d);
+
+/* parse.c */
+/* Called on the loop when every file has a result: results[i] is file
+ * i's DAGs or errors (move them out; the rest is freed with p). The
+ * callback frees p with daemon_parse_free. */
+typedef void (*daemon_parse_cb)(daemon_t *d, daemon_parse *p, dagd_dagbag *results, size_t n);
+/* Parses files[0..n) (borrowed until done, n > 0) in `dagd parse`
+ * children, with d->cfg.parse_timeout as the limit per file; sets
+ * d->parse to the parse before anything can end it. */
+daemon_parse *daemon_parse_start(daemon_t *d, char *const *files, size_t n, daemon_parse_cb done);
+/* Blocks for at most ms waiting for the parse to end (the first load,
+ * before the API listens): true when it ended (done has run). */
+bool daemon_parse_wait(daemon_parse *p, uint64_t ms);
+/* Files not parsed yet. */
+size_t daemon_parse_pending(const daemon_parse *p);
+/* Kills the child if it runs; frees p once its handles closed. */
+void daemon_parse_free(daemon_parse *p);
 
 /* pass.c */
 /* A pass soon: coalesces the events of one loop turn. */

@@ -10,6 +10,7 @@
 #include "dagd/cron.h"
 #include "dagd/err.h"
 #include "dagd/log.h"
+#include "dagd/mask.h"
 #include "dagd/time.h"
 #include "dagd/tz.h"
 #include "dagd/util.h"
@@ -96,52 +97,108 @@ static void report_dag(daemon_t *d, const dagd_dag *dag, int64_t now) {
   dagd_buf_close(&events);
 }
 
-int daemon_load_dags(daemon_t *d, bool initial) {
-  dagd_load_opts opts;
-  dagd_load_opts_default(&opts);
-  opts.time_limit_ms = d->cfg.parse_timeout * 1000;
+/* A load between the walk of the folder and the end of the parse. */
+struct dags_load {
+  bool initial;
+  int walk_rc;
+  dagd_dagbag walk_errors; /* what the walk found wrong */
+  file_state *states;      /* every file, sorted; the paths are owned here */
+  size_t n_paths;
+  char **changed;          /* borrowed from states */
+  size_t n_changed;
+};
+
+static void load_free(dags_load *l) {
+  if (l == NULL) return;
+  for (size_t i = 0; i < l->n_paths; i++) free(l->states[i].path);
+  free(l->states);
+  free(l->changed);
+  dagd_dagbag_close(&l->walk_errors);
+  free(l);
+}
+
+static void mask_str(const dagd_mask *m, char **s) {
+  if (*s == NULL) return;
+  dagd_buf b;
+  dagd_buf_init(&b);
+  dagd_buf_append(&b, *s, strlen(*s));
+  dagd_mask_text(m, &b);
+  free(*s);
+  *s = dagd_strndup(b.data, b.len);
+  dagd_buf_close(&b);
+}
+
+/* What the API serves of a DAG file (descriptions, docs, import errors)
+ * never shows a secret of the daemon: masked as its logs are. */
+static void mask_file_fields(const daemon_t *d, dagd_dagbag *bag) {
+  dagd_mask m;
+  dagd_mask_init(&m);
+  extern char **environ;
+  dagd_mask_add_env_secrets(&m, environ);
+  for (size_t i = 0; i < d->cfg.n_api_tokens; i++) dagd_mask_add_secret(&m, d->cfg.api_tokens[i]);
+  for (size_t i = 0; i < d->cfg.n_webhook_secrets; i++) dagd_mask_add_secret(&m, d->cfg.webhook_secrets[i].value);
+  const char *token = getenv("DAGD_API_TOKEN");
+  if (token) dagd_mask_add_secret(&m, token);
+  if (m.n == 0) {
+    dagd_mask_close(&m);
+    return;
+  }
+  for (size_t i = 0; i < bag->n_errors; i++) {
+    mask_str(&m, &bag->errors[i].message);
+    mask_str(&m, &bag->errors[i].file);
+    mask_str(&m, &bag->errors[i].traceback);
+  }
+  for (size_t i = 0; i < bag->n_dags; i++) {
+    dagd_dag *dag = bag->dags[i];
+    mask_str(&m, &dag->description);
+    for (size_t t = 0; t < dag->n_tasks; t++) mask_str(&m, &dag->tasks[t]->doc);
+  }
+  dagd_mask_close(&m);
+}
+
+static void on_parsed(daemon_t *d, daemon_parse *p, dagd_dagbag *results, size_t n);
+
+/* The end of a load: the new bag from the unchanged files' DAGs and the
+ * parse results, handed to the engine. */
+static int finish_load(daemon_t *d, dags_load *l, dagd_dagbag *results) {
+  bool initial = l->initial;
   dagd_dagbag bag;
   dagd_dagbag_init(&bag);
-  char **paths = NULL;
-  size_t n_paths = 0;
-  int load_rc = dagd_lua_list_files(d->cfg.dags_folder, &paths, &n_paths, &bag);
-  /* Which files changed since the last load: size, mtime or inode. */
-  file_state *states = dagd_calloc(n_paths ? n_paths : 1, sizeof(*states));
-  char **changed = dagd_calloc(n_paths ? n_paths : 1, sizeof(*changed));
-  size_t n_changed = 0;
-  for (size_t i = 0; i < n_paths; i++) {
-    struct stat st;
-    states[i].path = paths[i];
-    if (stat(paths[i], &st) == 0) {
-      states[i].mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-      states[i].size = st.st_size;
-      states[i].ino = st.st_ino;
-    }
-    const file_state *old = initial ? NULL : find_file(d, paths[i]);
-    if (old && old->mtime_ns == states[i].mtime_ns && old->size == states[i].size && old->ino == states[i].ino)
-      carry_over(&d->bag, &bag, paths[i]);
-    else
-      changed[n_changed++] = paths[i];
+  int load_rc = l->walk_rc;
+  for (size_t i = 0; i < l->walk_errors.n_errors; i++) {
+    const dagd_load_error *e = &l->walk_errors.errors[i];
+    dagd_dagbag_add_error(&bag, e->file, e->line, e->message);
   }
+  size_t n_walk_errors = bag.n_errors;
   /* Unchanged files went first, so a changed file that now declares an
    * id another file has is the one in error. */
-  if (n_changed > 0) {
-    int rc = dagd_lua_load_files(changed, n_changed, &opts, &bag);
+  for (size_t i = 0, c = 0; i < l->n_paths; i++) {
+    if (c < l->n_changed && l->changed[c] == l->states[i].path) {
+      c++;
+      continue;
+    }
+    carry_over(&d->bag, &bag, l->states[i].path);
+  }
+  for (size_t c = 0; c < l->n_changed; c++) {
+    mask_file_fields(d, &results[c]);
+    int rc = dagd_dagbag_merge(&bag, &results[c]);
     if (load_rc == 0) load_rc = rc;
   }
   for (size_t i = 0; i < bag.n_errors; i++) {
     const dagd_load_error *e = &bag.errors[i];
-    bool fresh = initial;
-    for (size_t c = 0; c < n_changed && !fresh; c++) fresh = strcmp(changed[c], e->file) == 0;
+    /* What the walk found is said once, not at every reload. */
+    bool fresh = initial || (i < n_walk_errors && !file_has_error(&d->bag, e->file));
+    for (size_t c = 0; c < l->n_changed && !fresh; c++) fresh = strcmp(l->changed[c], e->file) == 0;
     if (fresh) DAGD_LOG(DAGD_LOG_ERROR, "loader", "%s:%d: %s", e->file, e->line, e->message);
   }
-  bag.n_files = n_paths;
+  bag.n_files = l->n_paths;
   if (!initial) keep_last_good(&d->bag, &bag);
-  if (!initial) DAGD_LOG(DAGD_LOG_INFO, "loader", "%zu of %zu files changed", n_changed, n_paths);
-  free(paths); /* the strings now belong to states */
+  if (!initial) DAGD_LOG(DAGD_LOG_INFO, "loader", "%zu of %zu files changed", l->n_changed, l->n_paths);
   daemon_dags_close(d);
-  d->files = states;
-  d->n_files = n_paths;
+  d->files = l->states; /* the paths now belong to d->files */
+  d->n_files = l->n_paths;
+  l->states = NULL;
+  l->n_paths = 0;
 
   /* The engine records every DAG (a DAG new to the store takes its
    * paused flag from is_paused_upon_creation) in one transaction. */
@@ -151,7 +208,6 @@ int daemon_load_dags(daemon_t *d, bool initial) {
   if (rc != 0) {
     DAGD_LOG(DAGD_LOG_ERROR, "store", "recording DAGs: %s", err.msg);
     dagd_dagbag_close(&bag);
-    free(changed);
     return rc;
   }
   dagd_dagbag_close(&d->bag); /* the engine no longer points into it */
@@ -162,17 +218,85 @@ int daemon_load_dags(daemon_t *d, bool initial) {
   int64_t now = (int64_t)daemon_now();
   for (size_t i = 0; i < bag.n_dags; i++) {
     bool fresh = initial;
-    for (size_t c = 0; c < n_changed && !fresh; c++)
-      fresh = bag.dags[i]->fileloc && strcmp(changed[c], bag.dags[i]->fileloc) == 0;
+    for (size_t c = 0; c < l->n_changed && !fresh; c++)
+      fresh = bag.dags[i]->fileloc && strcmp(l->changed[c], bag.dags[i]->fileloc) == 0;
     if (fresh) report_dag(d, bag.dags[i], now);
   }
-  free(changed);
   daemon_kick(d);
   return load_rc;
 }
 
+/* The first load waits this long (the API not listening yet) so that a
+ * client that sees the daemon listen finds its DAGs; a slower parse goes
+ * on with the API up, and its DAGs appear when it ends. */
+#define FIRST_LOAD_WAIT_MS 3000
+
+int daemon_load_dags(daemon_t *d, bool initial) {
+  if (d->stopped) return 0;
+  if (d->parse != NULL) { /* once this one ends */
+    d->reload_again = true;
+    return 0;
+  }
+  dags_load *l = dagd_calloc(1, sizeof(*l));
+  l->initial = initial;
+  dagd_dagbag_init(&l->walk_errors);
+  char **paths = NULL;
+  l->walk_rc = dagd_lua_list_files(d->cfg.dags_folder, &paths, &l->n_paths, &l->walk_errors);
+  /* Which files changed since the last load: size, mtime or inode. */
+  l->states = dagd_calloc(l->n_paths ? l->n_paths : 1, sizeof(*l->states));
+  l->changed = dagd_calloc(l->n_paths ? l->n_paths : 1, sizeof(*l->changed));
+  for (size_t i = 0; i < l->n_paths; i++) {
+    struct stat st;
+    l->states[i].path = paths[i];
+    if (stat(paths[i], &st) == 0) {
+      l->states[i].mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+      l->states[i].size = st.st_size;
+      l->states[i].ino = st.st_ino;
+    }
+    const file_state *old = initial ? NULL : find_file(d, paths[i]);
+    if (!(old && old->mtime_ns == l->states[i].mtime_ns && old->size == l->states[i].size &&
+          old->ino == l->states[i].ino))
+      l->changed[l->n_changed++] = paths[i];
+  }
+  free(paths); /* the strings now belong to states */
+  if (l->n_changed == 0) {
+    int rc = finish_load(d, l, NULL);
+    load_free(l);
+    return rc;
+  }
+  d->load = l;
+  daemon_parse_start(d, l->changed, l->n_changed, on_parsed); /* sets d->parse */
+  if (initial && d->parse != NULL && !daemon_parse_wait(d->parse, FIRST_LOAD_WAIT_MS))
+    DAGD_LOG(DAGD_LOG_WARN, "loader",
+             "%s: %zu files still parsing after %d s; serving the API meanwhile (their DAGs appear when they load)",
+             d->cfg.dags_folder, daemon_parse_pending(d->parse), FIRST_LOAD_WAIT_MS / 1000);
+  return 0;
+}
+
+static void on_parsed(daemon_t *d, daemon_parse *p, dagd_dagbag *results, size_t n) {
+  dags_load *l = d->load;
+  d->load = NULL;
+  d->parse = NULL;
+  finish_load(d, l, results);
+  load_free(l);
+  daemon_parse_free(p);
+  if (d->reload_again && !d->stopped) {
+    d->reload_again = false;
+    daemon_load_dags(d, false);
+  }
+}
+
+void daemon_dags_stop(daemon_t *d) {
+  if (d->parse == NULL) return;
+  daemon_parse_free(d->parse);
+  d->parse = NULL;
+  load_free(d->load);
+  d->load = NULL;
+}
+
 static void on_reload(uv_timer_t *h) {
   daemon_t *d = h->data;
+  if (d->stopped) return;
   DAGD_LOG(DAGD_LOG_INFO, "loader", "%s changed: reloading", d->cfg.dags_folder);
   daemon_load_dags(d, false);
 }

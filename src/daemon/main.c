@@ -104,6 +104,7 @@ void daemon_stop_now(daemon_t *d) {
     DAGD_LOG(DAGD_LOG_WARN, "daemon", "leaving %zu running tries to their shims; the next start re-adopts them",
              d->n_running);
   daemon_api_stop(d);
+  daemon_dags_stop(d);
   daemon_tries_close(d);
   dagd_exec_close(d->exec);
   d->exec = NULL;
@@ -227,6 +228,8 @@ int main(int argc, char **argv) {
   /* So are operators that run in-process: `dagd op SPEC`. */
   if (argc > 1 && strcmp(argv[1], "op") == 0) return dagd_operator_main(argc - 1, argv + 1);
   if (argc > 1 && strcmp(argv[1], "notify") == 0) return dagd_notify_main(argc - 1, argv + 1);
+  /* And the child DAG files are parsed in (src/lua/parse.c). */
+  if (argc > 1 && strcmp(argv[1], "parse") == 0) return dagd_lua_parse_main(argc - 1, argv + 1);
   while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
     switch (opt) {
     case 'c': config = optarg; break;

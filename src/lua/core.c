@@ -1,11 +1,17 @@
 /* The private helpers lua/dagd/init.lua receives as `core`: where in the
  * DAG file a call comes from, duration and date checks, file reading for
- * dagd.read_json / dagd.glob, and the pcall/xpcall the sandbox exposes
+ * dagd.read_json / dagd.glob / io.open (confined to the DAG folder),
+ * os.getenv without DAGD_* names, and the pcall/xpcall the sandbox exposes
  * (which never swallow a limit error). DAG files never see `core` itself.
  * SPDX-License-Identifier: MIT */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <glob.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <jansson.h>
 #include <lauxlib.h>
 #include <string.h>
@@ -248,22 +254,117 @@ static void push_json(lua_State *L, json_t *j, int depth) {
   }
 }
 
-/* core.read_json(path, shown_path) -> value; JSON null is dagd.null. */
-static int core_read_json(lua_State *L) {
+/* Whether the resolved path real lies inside the DAG folder's root. */
+static bool under_root(const dagd__lua_ctx *ctx, const char *real) {
+  size_t n = strlen(ctx->root);
+  if (strcmp(ctx->root, "/") == 0) return true;
+  return strncmp(real, ctx->root, n) == 0 && (real[n] == '/' || real[n] == '\0');
+}
+
+/* Opens path for reading as a DAG file may: only a regular file, only
+ * below the root once every symbolic link is resolved, and without
+ * blocking (a FIFO is refused, not waited on). Returns the descriptor,
+ * or -1 with a message in why. The check is made on what was opened
+ * (/proc/self/fd), so a link swapped in between cannot lead out. */
+static int open_confined(const dagd__lua_ctx *ctx, const char *path, char *why, size_t whylen) {
+  char real[PATH_MAX];
+  if (realpath(path, real) == NULL) {
+    snprintf(why, whylen, "%s", strerror(errno));
+    return -1;
+  }
+  if (!under_root(ctx, real)) {
+    snprintf(why, whylen, "outside the DAG folder %s (a DAG file reads only below it)", ctx->root);
+    return -1;
+  }
+  int fd = open(real, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    snprintf(why, whylen, "%s", strerror(errno));
+    return -1;
+  }
+  struct stat st;
+  char link[64], now[PATH_MAX];
+  snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(link, now, sizeof(now) - 1);
+  if (n >= 0) now[n] = '\0';
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    snprintf(why, whylen, "not a regular file");
+  } else if (n >= 0 && !under_root(ctx, now)) {
+    snprintf(why, whylen, "outside the DAG folder %s (a DAG file reads only below it)", ctx->root);
+  } else {
+    /* Reads of a regular file never block; plain blocking mode for stdio. */
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    return fd;
+  }
+  close(fd);
+  return -1;
+}
+
+static int stream_close(lua_State *L) {
+  luaL_Stream *p = (luaL_Stream *)luaL_checkudata(L, 1, LUA_FILEHANDLE);
+  return luaL_fileresult(L, fclose(p->f) == 0, NULL);
+}
+
+/* core.open(path, shown_path) -> file | nil, message: io.open in read
+ * mode, confined (open_confined). */
+static int core_open(lua_State *L) {
+  dagd__lua_ctx *ctx = dagd__lua_ctx_of(L);
   const char *path = luaL_checkstring(L, 1);
   const char *shown = luaL_optstring(L, 2, path);
-  struct stat st;
-  if (stat(path, &st) != 0) {
-    lua_pushfstring(L, "dagd.read_json(\"%s\"): %s", shown, strerror(errno));
+  luaL_Stream *p = (luaL_Stream *)lua_newuserdatauv(L, sizeof(luaL_Stream), 0);
+  p->closef = NULL; /* closed until the file is open */
+  luaL_setmetatable(L, LUA_FILEHANDLE);
+  char why[PATH_MAX + 96];
+  int fd = open_confined(ctx, path, why, sizeof(why));
+  FILE *f = fd < 0 ? NULL : fdopen(fd, "r");
+  if (f == NULL) {
+    if (fd >= 0) {
+      snprintf(why, sizeof(why), "%s", strerror(errno));
+      close(fd);
+    }
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", shown, why);
+    return 2;
+  }
+  p->f = f;
+  p->closef = stream_close;
+  return 1;
+}
+
+/* core.getenv(name) -> value | nil: os.getenv without the daemon's own
+ * settings and secrets (every DAGD_* name reads as unset). */
+static int core_getenv(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  if (strncmp(name, "DAGD_", 5) == 0) {
+    lua_pushnil(L);
+    return 1;
+  }
+  const char *v = getenv(name);
+  if (v == NULL) lua_pushnil(L);
+  else lua_pushstring(L, v);
+  return 1;
+}
+
+/* core.read_json(path, shown_path) -> value; JSON null is dagd.null. */
+static int core_read_json(lua_State *L) {
+  dagd__lua_ctx *ctx = dagd__lua_ctx_of(L);
+  const char *path = luaL_checkstring(L, 1);
+  const char *shown = luaL_optstring(L, 2, path);
+  char why[PATH_MAX + 96];
+  int fd = open_confined(ctx, path, why, sizeof(why));
+  if (fd < 0) {
+    lua_pushfstring(L, "dagd.read_json(\"%s\"): %s", shown, why);
     return lua_error(L);
   }
-  if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > READ_JSON_MAX) {
+  struct stat st;
+  if (fstat(fd, &st) != 0 || (uint64_t)st.st_size > READ_JSON_MAX) {
+    close(fd);
     lua_pushfstring(L, "dagd.read_json(\"%s\"): not a regular file of at most 64 MiB", shown);
     return lua_error(L);
   }
   cleanup_box *box = push_box(L, json_release);
   json_error_t je;
-  json_t *j = json_load_file(path, JSON_DECODE_ANY, &je);
+  json_t *j = json_loadfd(fd, JSON_DECODE_ANY, &je);
+  close(fd);
   if (j == NULL) {
     lua_pushfstring(L, "dagd.read_json(\"%s\"): line %d: %s", shown, je.line, je.text);
     return lua_error(L);
@@ -300,10 +401,14 @@ static int core_glob(lua_State *L) {
     return lua_error(L);
   }
   lua_createtable(L, (int)g->gl_pathc, 0);
+  lua_Integer k = 0;
   for (size_t i = 0; i < g->gl_pathc; i++) {
     const char *m = g->gl_pathv[i];
+    /* Only names below the DAG folder: a listing is information too. */
+    char real[PATH_MAX];
+    if (realpath(m, real) == NULL || !under_root(ctx, real)) continue;
     lua_pushstring(L, strlen(m) >= strip ? m + strip : m);
-    lua_rawseti(L, -2, (lua_Integer)i + 1);
+    lua_rawseti(L, -2, ++k);
   }
   globfree(g);
   box->p = NULL;
@@ -369,7 +474,7 @@ void dagd__lua_push_core(lua_State *L, dagd__lua_ctx *ctx) {
       {"userline", core_userline}, {"fieldline", core_fieldline}, {"duration", core_duration},
       {"checkdate", core_checkdate}, {"read_json", core_read_json}, {"glob", core_glob},
       {"pcall", core_pcall},       {"xpcall", core_xpcall},       {"report", core_report},
-      {NULL, NULL},
+      {"open", core_open},         {"getenv", core_getenv},       {NULL, NULL},
   };
   lua_newtable(L);
   lua_setfield(L, LUA_REGISTRYINDEX, "dagd.modules");

@@ -47,6 +47,7 @@ typedef int (*dagd__lua_after_fn)(lua_State *L, int api, struct dagd__lua_ctx *c
 typedef struct dagd__lua_ctx {
   const char *path;          /* the file as the caller named it */
   char *dir;                 /* its folder, for relative paths */
+  char *root;                /* reads stay below this folder (no links) */
   const char *src;           /* file contents */
   size_t src_len;
   size_t *line_starts;       /* offsets of each line, built on first use */

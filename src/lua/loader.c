@@ -5,6 +5,8 @@
  * when anything in it is wrong, none.
  * SPDX-License-Identifier: MIT */
 #include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <errno.h>
 #include <lauxlib.h>
@@ -33,13 +35,18 @@
  * and the clock are checked often, large enough to cost nothing. */
 #define HOOK_EVERY 1000
 #define DAG_FILE_MAX (16u << 20)
+#define DAGD_WALK_MAX_DEPTH 16
+#define DAGD_WALK_MAX_ENTRIES 100000
+#define DAGD_STR_(x) #x
+#define DAGD_STR(x) DAGD_STR_(x)
 
 void dagd_load_opts_default(dagd_load_opts *opts) {
   opts->instruction_budget = 50000000;
-  opts->time_limit_ms = 5000;
+  opts->time_limit_ms = DAGD_PARSE_TIMEOUT_DEFAULT_MS;
   opts->memory_limit = 256u << 20;
   opts->lua_dir = NULL;
   opts->threads = 0;
+  opts->read_root = NULL;
 }
 
 void dagd_dagbag_init(dagd_dagbag *bag) { memset(bag, 0, sizeof(*bag)); }
@@ -378,27 +385,36 @@ static int run_file(lua_State *L) {
   return 0;
 }
 
+/* Reads a DAG file. Opened without blocking (a FIFO or a device would
+ * block the open until a writer appears) and refused unless it is a
+ * regular file. */
 static char *read_file(const char *path, size_t *len, char *errbuf, size_t errlen) {
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) {
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) {
     snprintf(errbuf, errlen, "cannot open: %s", strerror(errno));
     return NULL;
   }
   struct stat st;
-  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > DAG_FILE_MAX) {
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > DAG_FILE_MAX) {
     snprintf(errbuf, errlen, "not a regular file of at most 16 MiB");
-    fclose(f);
+    close(fd);
     return NULL;
   }
   char *buf = dagd_malloc((size_t)st.st_size + 1);
-  size_t n = fread(buf, 1, (size_t)st.st_size, f);
-  if (ferror(f)) {
-    snprintf(errbuf, errlen, "read error: %s", strerror(errno));
-    free(buf);
-    fclose(f);
-    return NULL;
+  size_t n = 0;
+  while (n < (size_t)st.st_size) {
+    ssize_t r = read(fd, buf + n, (size_t)st.st_size - n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      snprintf(errbuf, errlen, "read error: %s", strerror(errno));
+      free(buf);
+      close(fd);
+      return NULL;
+    }
+    if (r == 0) break;
+    n += (size_t)r;
   }
-  fclose(f);
+  close(fd);
   buf[n] = '\0';
   *len = n;
   return buf;
@@ -417,6 +433,13 @@ static char *dir_of(const char *path) {
   if (slash == NULL) return dagd_strdup(".");
   if (slash == path) return dagd_strdup("/");
   return dagd_strndup(path, (size_t)(slash - path));
+}
+
+/* The folder reads are confined to, without symbolic links. */
+static char *real_root(const char *dir) {
+  char buf[PATH_MAX];
+  if (realpath(dir, buf) != NULL) return dagd_strdup(buf);
+  return dagd_strdup(dir);
 }
 
 /* Records the error a failed pcall left. */
@@ -471,8 +494,9 @@ static void load_one_with(const char *path, const dagd_load_opts *opts, dagd__lu
   ctx.after_data = data;
   ctx.path = path;
   ctx.dir = dir_of(path);
+  ctx.root = real_root(opts->read_root ? opts->read_root : ctx.dir);
   ctx.budget = opts->instruction_budget ? opts->instruction_budget : 50000000;
-  ctx.time_limit_ms = opts->time_limit_ms > 0 ? opts->time_limit_ms : 5000;
+  ctx.time_limit_ms = opts->time_limit_ms > 0 ? opts->time_limit_ms : DAGD_PARSE_TIMEOUT_DEFAULT_MS;
   ctx.mem_limit = opts->memory_limit ? opts->memory_limit : (256u << 20);
   ctx.mem_cap = ctx.mem_limit;
   ctx.list_ref = LUA_NOREF;
@@ -532,6 +556,7 @@ done:
   free(ctx.err_msg);
   free(ctx.line_starts);
   free(ctx.dir);
+  free(ctx.root);
   free(src);
 }
 
@@ -609,39 +634,122 @@ static void path_add(path_list *l, char *p) {
 
 static int cmp_path(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+static void walk_error(dagd_dagbag *bag, const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void walk_error(dagd_dagbag *bag, const char *path, const char *fmt, ...) {
+  dagd_buf b;
+  dagd_buf_init(&b);
+  va_list ap;
+  va_start(ap, fmt);
+  dagd_buf_vprintf(&b, fmt, ap);
+  va_end(ap);
+  bag->errors = dagd_realloc(bag->errors, (bag->n_errors + 1) * sizeof(*bag->errors));
+  dagd_load_error *e = &bag->errors[bag->n_errors++];
+  e->file = dagd_strdup(path);
+  e->line = 0;
+  e->message = dagd_buf_steal(&b);
+  e->traceback = NULL;
+}
+
+static const char *kind_of(mode_t m) {
+  if (S_ISFIFO(m)) return "a FIFO";
+  if (S_ISCHR(m) || S_ISBLK(m)) return "a device";
+  if (S_ISSOCK(m)) return "a socket";
+  if (S_ISDIR(m)) return "a folder";
+  return "not a regular file";
+}
+
+/* The walk of a DAG folder, bounded so that no folder shape can keep it
+ * busy: entries are read with lstat (never opened), folder links are not
+ * followed, and depth and entry count are capped. */
+typedef struct walk_state {
+  path_list *out;
+  dagd_dagbag *bag;
+  char *root;          /* the folder walked, without symbolic links */
+  size_t entries;
+  bool truncated;
+} walk_state;
+
+/* Whether path (resolved) lies inside the walk's root. */
+static bool link_inside(const walk_state *w, const char *path) {
+  char buf[PATH_MAX];
+  if (realpath(path, buf) == NULL) return false;
+  size_t n = strlen(w->root);
+  return strncmp(buf, w->root, n) == 0 && (buf[n] == '/' || buf[n] == '\0' || strcmp(w->root, "/") == 0);
+}
+
 /* Collects *.lua under dir, skipping hidden entries. Unreadable folders
- * become errors of the folder. */
-static void walk(const char *dir, path_list *out, dagd_dagbag *bag, int depth) {
-  DIR *d = opendir(dir);
-  if (d == NULL || depth > 32) {
-    if (d) closedir(d);
-    bag->errors = dagd_realloc(bag->errors, (bag->n_errors + 1) * sizeof(*bag->errors));
-    dagd_load_error *e = &bag->errors[bag->n_errors++];
-    e->file = dagd_strdup(dir);
-    e->line = 0;
-    e->message = dagd_asprintf("cannot read folder: %s", depth > 32 ? "nested too deeply" : strerror(errno));
-    e->traceback = NULL;
+ * and entries named *.lua that cannot be DAG files become errors. */
+static void walk(const char *dir, walk_state *w, int depth) {
+  DIR *d = depth > DAGD_WALK_MAX_DEPTH ? NULL : opendir(dir);
+  if (d == NULL) {
+    walk_error(w->bag, dir, "cannot read folder: %s",
+               depth > DAGD_WALK_MAX_DEPTH ? "nested too deeply (more than " DAGD_STR(DAGD_WALK_MAX_DEPTH) " levels)"
+                                           : strerror(errno));
     return;
   }
   struct dirent *ent;
   while ((ent = readdir(d)) != NULL) {
     if (ent->d_name[0] == '.') continue;
+    if (++w->entries > DAGD_WALK_MAX_ENTRIES) {
+      if (!w->truncated)
+        walk_error(w->bag, dir, "cannot read folder: more than %d entries in the DAG folder; the rest are skipped",
+                   DAGD_WALK_MAX_ENTRIES);
+      w->truncated = true;
+      break;
+    }
     char *p = dagd_asprintf("%s/%s", dir, ent->d_name);
+    bool lua = dagd_str_has_suffix(ent->d_name, ".lua");
     struct stat st;
-    if (stat(p, &st) != 0) {
+    if (lstat(p, &st) != 0) {
       free(p);
       continue;
     }
     if (S_ISDIR(st.st_mode)) {
-      walk(p, out, bag, depth + 1);
+      walk(p, w, depth + 1);
       free(p);
-    } else if (S_ISREG(st.st_mode) && dagd_str_has_suffix(ent->d_name, ".lua")) {
-      path_add(out, p);
+      continue;
+    }
+    if (S_ISLNK(st.st_mode)) {
+      /* A link to a regular file inside the folder is loaded (as
+       * Kubernetes ConfigMap volumes lay files out); a link to a folder
+       * is never followed (links can make loops), and a link that leads
+       * out of the folder or to anything else is refused. */
+      struct stat t;
+      if (stat(p, &t) != 0) {
+        if (lua) walk_error(w->bag, p, "broken symbolic link: skipped");
+      } else if (S_ISDIR(t.st_mode)) {
+        walk_error(w->bag, p, "symbolic link to a folder: not followed (DAG folder links are not followed)");
+      } else if (!lua) {
+      } else if (!S_ISREG(t.st_mode)) {
+        walk_error(w->bag, p, "symbolic link to %s, not a regular file: not loaded", kind_of(t.st_mode));
+      } else if (!link_inside(w, p)) {
+        walk_error(w->bag, p, "symbolic link to a file outside the DAG folder: not loaded");
+      } else {
+        path_add(w->out, p);
+        continue;
+      }
+      free(p);
+      continue;
+    }
+    if (!lua) {
+      free(p);
+    } else if (!S_ISREG(st.st_mode)) {
+      walk_error(w->bag, p, "%s, not a regular file: not loaded", kind_of(st.st_mode));
+      free(p);
     } else {
-      free(p);
+      path_add(w->out, p);
     }
   }
   closedir(d);
+}
+
+static void walk_root(const char *dir, path_list *out, dagd_dagbag *bag) {
+  size_t len = strlen(dir);
+  char *root = dagd_strndup(dir, len > 1 && dir[len - 1] == '/' ? len - 1 : len);
+  walk_state w = {.out = out, .bag = bag, .root = real_root(root)};
+  walk(root, &w, 0);
+  free(w.root);
+  free(root);
 }
 
 /* Work shared by the loader threads: each takes the next file index. */
@@ -708,13 +816,13 @@ int dagd_lua_load_paths(const char *const *paths, size_t n, const dagd_load_opts
     if (stat(paths[i], &st) == 0 && S_ISDIR(st.st_mode)) {
       path_list files = {0};
       size_t errs = bag->n_errors;
-      size_t len = strlen(paths[i]);
-      char *root = dagd_strndup(paths[i], len > 1 && paths[i][len - 1] == '/' ? len - 1 : len);
-      walk(root, &files, bag, 0);
-      free(root);
+      walk_root(paths[i], &files, bag);
       if (bag->n_errors != errs && rc == 0) rc = DAGD_EIO;
       qsort(files.v, files.n, sizeof(*files.v), cmp_path);
-      int r = load_many(files.v, files.n, opts, bag);
+      /* Reads of its files stay inside the folder named. */
+      dagd_load_opts in_dir = *opts;
+      if (in_dir.read_root == NULL) in_dir.read_root = paths[i];
+      int r = load_many(files.v, files.n, &in_dir, bag);
       if (r != 0 && rc == 0) rc = r;
       for (size_t j = 0; j < files.n; j++) free(files.v[j]);
       free(files.v);
@@ -728,6 +836,15 @@ int dagd_lua_load_paths(const char *const *paths, size_t n, const dagd_load_opts
 
 void dagd_dagbag_add(dagd_dagbag *bag, dagd_dag *dag) { bag_add(bag, dag); }
 
+int dagd_dagbag_merge(dagd_dagbag *bag, dagd_dagbag *file_bag) {
+  file_result r = {.dags = file_bag->dags, .n_dags = file_bag->n_dags, .errors = file_bag->errors,
+                   .n_errors = file_bag->n_errors};
+  r.first_code = r.n_errors ? DAGD_EINVAL : 0;
+  free(file_bag->id_slots);
+  memset(file_bag, 0, sizeof(*file_bag));
+  return merge(bag, &r);
+}
+
 void dagd_dagbag_add_error(dagd_dagbag *bag, const char *file, int line, const char *message) {
   bag->errors = dagd_realloc(bag->errors, (bag->n_errors + 1) * sizeof(*bag->errors));
   dagd_load_error *e = &bag->errors[bag->n_errors++];
@@ -740,10 +857,7 @@ void dagd_dagbag_add_error(dagd_dagbag *bag, const char *file, int line, const c
 int dagd_lua_list_files(const char *dir, char ***files, size_t *n, dagd_dagbag *bag) {
   path_list l = {0};
   size_t errs = bag->n_errors;
-  size_t len = strlen(dir);
-  char *root = dagd_strndup(dir, len > 1 && dir[len - 1] == '/' ? len - 1 : len);
-  walk(root, &l, bag, 0);
-  free(root);
+  walk_root(dir, &l, bag);
   qsort(l.v, l.n, sizeof(*l.v), cmp_path);
   *files = l.v;
   *n = l.n;

@@ -13,12 +13,15 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "dagd/cron.h"
 #include "dagd/err.h"
 #include "dagd/lua.h"
 #include "dagd/model.h"
 #include "dagd/tz.h"
+#include "dagd/util.h"
 
 #define DATA DAGD_SOURCE_DIR "/tests/unit/data/lua/"
 
@@ -413,6 +416,154 @@ static void test_sandbox(void **state) {
   assert_null(f);
 }
 
+/* Writes text to dir/name. */
+static void put(const char *dir, const char *name, const char *text) {
+  char path[512];
+  snprintf(path, sizeof(path), "%s/%s", dir, name);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+/* A DAG file reads only regular files below its DAG folder (links
+ * resolved), never blocks on a FIFO, and sees no DAGD_* variable. */
+static void test_confined_reads(void **state) {
+  char dir[] = "/tmp/dagd-test-lua-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char sub[200], path[300];
+  snprintf(sub, sizeof(sub), "%s/dags", dir);
+  assert_int_equal(mkdir(sub, 0700), 0);
+  put(dir, "outside.json", "{\"secret\": 1}");
+  put(sub, "data.json", "{\"x\": \"in\"}");
+  snprintf(path, sizeof(path), "%s/out.json", sub);
+  assert_int_equal(symlink("../outside.json", path), 0);
+  snprintf(path, sizeof(path), "%s/fifo", sub);
+  assert_int_equal(mkfifo(path, 0600), 0);
+  put(sub, "probe.lua",
+      "local dagd = require \"dagd\"\n"
+      "local function try(f, ...) local ok, r = pcall(f, ...) return ok and 'ok' or tostring(r) end\n"
+      "local f, passwd = io.open('/etc/passwd')\n"
+      "local g, environ = io.open('/proc/self/environ')\n"
+      "local h, link = io.open('out.json')\n"
+      "local k, fifo = io.open('fifo')\n"
+      "local up, dotdot = io.open('../outside.json')\n"
+      "local inside = io.open('data.json'):read('a')\n"
+      "local n = 0 for _ in io.lines('data.json') do n = n + 1 end\n"
+      "dagd.dag { id = 'probe', params = {\n"
+      "  passwd = tostring(passwd), environ = tostring(environ), link = tostring(link), fifo = tostring(fifo),\n"
+      "  dotdot = tostring(dotdot), inside = inside, lines = n,\n"
+      "  json_out = try(dagd.read_json, 'out.json'), json_in = dagd.read_json('data.json').x,\n"
+      "  json_fifo = try(dagd.read_json, 'fifo'), lines_out = try(io.lines, '/etc/passwd'),\n"
+      "  glob_out = #dagd.glob('../*.json'), glob_in = #dagd.glob('*.json'),\n"
+      "  token = tostring(os.getenv('DAGD_API_TOKEN')), secret = tostring(os.getenv('DAGD_SECRET_S1')),\n"
+      "  plain = tostring(os.getenv('DAGD_TEST_PLAIN_VAR_X') or os.getenv('TEST_LUA_PLAIN')) } }\n");
+  setenv("DAGD_API_TOKEN", "tok-unit-123456", 1);
+  setenv("DAGD_SECRET_S1", "s1-unit-123456", 1);
+  setenv("TEST_LUA_PLAIN", "plain", 1);
+  dagd_load_opts o = opts();
+  dagd_dagbag bag;
+  dagd_dagbag_init(&bag);
+  const char *paths[] = {sub};
+  int rc = dagd_lua_load_paths(paths, 1, &o, &bag);
+  print_errors(&bag);
+  assert_int_equal(rc, 0);
+  const dagd_dag *d = dagd_dagbag_find(&bag, "probe");
+  assert_non_null(d);
+  for (size_t i = 0; i < 5; i++) {
+    static const char *const keys[] = {"passwd", "environ", "link", "dotdot", "json_out"};
+    print_message("%s: %s\n", keys[i], param_str(d, keys[i]));
+    assert_non_null(strstr(param_str(d, keys[i]), "outside the DAG folder"));
+  }
+  assert_non_null(strstr(param_str(d, "fifo"), "not a regular file"));
+  assert_non_null(strstr(param_str(d, "json_fifo"), "not a regular file"));
+  assert_non_null(strstr(param_str(d, "lines_out"), "outside the DAG folder"));
+  assert_string_equal(param_str(d, "inside"), "{\"x\": \"in\"}");
+  assert_string_equal(param_str(d, "json_in"), "in");
+  assert_int_equal(json_integer_value(json_object_get(d->params, "lines")), 1);
+  assert_int_equal(json_integer_value(json_object_get(d->params, "glob_out")), 0);
+  assert_int_equal(json_integer_value(json_object_get(d->params, "glob_in")), 1); /* data.json; out.json leads out */
+  assert_string_equal(param_str(d, "token"), "nil");
+  assert_string_equal(param_str(d, "secret"), "nil");
+  assert_string_equal(param_str(d, "plain"), "plain");
+  dagd_dagbag_close(&bag);
+  unsetenv("DAGD_API_TOKEN");
+  unsetenv("DAGD_SECRET_S1");
+  char cmd[700];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
+/* A FIFO named *.lua, folder links (loops) and links out of the folder
+ * are reported by name, without blocking or looping; the rest loads. */
+static void test_hostile_folder(void **state) {
+  char dir[] = "/tmp/dagd-test-lua-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char path[600];
+  put(dir, "good.lua", "local dagd = require 'dagd'\ndagd.dag { id = 'good' }\n");
+  snprintf(path, sizeof(path), "%s/x.lua", dir);
+  assert_int_equal(mkfifo(path, 0600), 0);
+  snprintf(path, sizeof(path), "%s/a", dir);
+  assert_int_equal(symlink(".", path), 0);
+  snprintf(path, sizeof(path), "%s/b", dir);
+  assert_int_equal(symlink(".", path), 0);
+  snprintf(path, sizeof(path), "%s/passwd.lua", dir);
+  assert_int_equal(symlink("/etc/passwd", path), 0);
+  snprintf(path, sizeof(path), "%s/z_alias.lua", dir);
+  assert_int_equal(symlink("good.lua", path), 0); /* inside: loaded (and a duplicate id) */
+  dagd_dagbag bag;
+  dagd_dagbag_init(&bag);
+  const char *paths[] = {dir};
+  dagd_load_opts o = opts();
+  assert_int_not_equal(dagd_lua_load_paths(paths, 1, &o, &bag), 0);
+  print_errors(&bag);
+  assert_non_null(dagd_dagbag_find(&bag, "good"));
+  static const struct {
+    const char *file, *text;
+  } want[] = {{"/x.lua", "a FIFO, not a regular file"},
+              {"/a", "symbolic link to a folder: not followed"},
+              {"/b", "symbolic link to a folder: not followed"},
+              {"/passwd.lua", "outside the DAG folder"},
+              {"/z_alias.lua", "duplicate DAG id \"good\""}};
+  for (size_t w = 0; w < sizeof(want) / sizeof(want[0]); w++) {
+    bool found = false;
+    for (size_t i = 0; i < bag.n_errors && !found; i++)
+      found = dagd_str_has_suffix(bag.errors[i].file, want[w].file) && strstr(bag.errors[i].message, want[w].text);
+    if (!found) fail_msg("no error for %s: %s", want[w].file, want[w].text);
+  }
+  assert_int_equal(bag.n_errors, 5);
+  dagd_dagbag_close(&bag);
+  char cmd[700];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
+/* The parse child's answer rebuilds the same DAGs. */
+static void test_wire_round_trip(void **state) {
+  dagd_dagbag bag;
+  assert_int_equal(load("full.lua", &bag, NULL), 0);
+  json_t *w = dagd_dagbag_to_wire(&bag);
+  dagd_dagbag back;
+  dagd_dagbag_init(&back);
+  dagd_err err;
+  dagd_err_init(&err);
+  assert_int_equal(dagd_dagbag_from_wire(w, &back, &err), 0);
+  assert_int_equal(back.n_dags, bag.n_dags);
+  json_t *w2 = dagd_dagbag_to_wire(&back);
+  assert_true(json_equal(w, w2));
+  for (size_t i = 0; i < bag.n_dags; i++) {
+    assert_int_equal(back.dags[i]->n_tasks, bag.dags[i]->n_tasks);
+    for (size_t t = 0; t < bag.dags[i]->n_tasks; t++) {
+      assert_int_equal(back.dags[i]->tasks[t]->weight, bag.dags[i]->tasks[t]->weight);
+      assert_int_equal(back.dags[i]->tasks[t]->n_upstream, bag.dags[i]->tasks[t]->n_upstream);
+    }
+  }
+  json_decref(w);
+  json_decref(w2);
+  dagd_dagbag_close(&back);
+  dagd_dagbag_close(&bag);
+}
+
 static void test_instruction_budget(void **state) {
   dagd_load_opts o = opts();
   o.instruction_budget = 2000000;
@@ -562,6 +713,9 @@ int main(void) {
       cmocka_unit_test(test_duplicate_dag_ids),
       cmocka_unit_test(test_missing_file),
       cmocka_unit_test(test_example_dags),
+      cmocka_unit_test(test_confined_reads),
+      cmocka_unit_test(test_hostile_folder),
+      cmocka_unit_test(test_wire_round_trip),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
