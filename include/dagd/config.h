@@ -8,24 +8,6 @@
 
 #if defined(DAGD_LAYER_PURE) || defined(DAGD_LAYER_STORE) || defined(DAGD_LAYER_ENGINE) || defined(DAGD_LAYER_API)
 #error "dagd/config.h is above this layer (see the layers in CMakeLists.txt)"
-/* Makes every path setting (dags_folder, state, logs_folder, the config
- * file's own name) absolute against `cwd`, the absolute working directory
- * at start, so that what tasks are handed means the same from their own
- * working directory. "." and empty segments are dropped. Call once, after
- * the last source (flags). DAGD_EINVAL when a path is relative and cwd is
- * not absolute. */
-int dagd_config_resolve(dagd_config *cfg, const char *cwd, struct dagd_err *err);
-/* One path made absolute against cwd the same way. *out is a heap string
- * (free) on success, NULL otherwise. */
-int dagd_config_path_absolute(const char *path, const char *cwd, char **out, struct dagd_err *err);
-
-/* Whether "host:port" names a loopback address (127.x, [::1], localhost). */
-bool dagd_config_listen_is_loopback(const char *listen);
-/* The rules that span keys, which the daemon and `dagd --check-config`
- * both apply before anything is created: no listening on a non-loopback
- * address without api_tokens. DAGD_EINVAL with the reason. */
-int dagd_config_check(const dagd_config *cfg, struct dagd_err *err);
-
 #endif
 
 #include <stdbool.h>
@@ -87,6 +69,12 @@ int dagd_config_resolve(dagd_config *cfg, const char *cwd, struct dagd_err *err)
 /* One path made absolute against cwd the same way. *out is a heap string
  * (free) on success, NULL otherwise. */
 int dagd_config_path_absolute(const char *path, const char *cwd, char **out, struct dagd_err *err);
+
+/* Makes the environment variable `name` (a path, e.g. DAGD_LUA_PATH)
+ * absolute against cwd in this process's environment, so the children
+ * that inherit it read the same folder from any working directory. Not
+ * thread-safe (setenv): call at start. */
+int dagd_config_absolute_env(const char *name, const char *cwd, struct dagd_err *err);
 
 /* Whether "host:port" names a loopback address (127.x, [::1], localhost). */
 bool dagd_config_listen_is_loopback(const char *listen);

@@ -395,3 +395,15 @@ int dagd_config_check(const dagd_config *cfg, dagd_err *err) {
                         cfg->listen);
   return 0;
 }
+
+int dagd_config_absolute_env(const char *name, const char *cwd, dagd_err *err) {
+  const char *v = getenv(name);
+  if (v == NULL || *v == '\0' || v[0] == '/') return 0;
+  char *abs;
+  dagd_err sub;
+  dagd_err_init(&sub);
+  if (dagd_config_path_absolute(v, cwd, &abs, &sub) < 0) return dagd_err_set(err, sub.code, "%s: %s", name, sub.msg);
+  int rc = setenv(name, abs, 1) == 0 ? 0 : dagd_err_set(err, DAGD_ENOMEM, "%s: %s", name, strerror(errno));
+  free(abs);
+  return rc;
+}
