@@ -68,4 +68,21 @@ expect_rc 0 "--once with relative paths"
 expect_out "$TOP/sub/../dags: 1 files, 1 DAGs, 0 errors" "the DAG folder is absolute"
 [ -d "$TOP/sub/var" ] && [ -d "$TOP/sub/logs" ] && ok || fail "the folders are made where the paths say"
 
+# dagctl makes them absolute too: `dagctl test` of a d:lua task, with the
+# default (relative) dags folder, hands the task its DAG file and
+# $DAGD_OUTPUT from the DAG file's folder.
+cat >"$TOP/dags/probe.lua" <<'LUA'
+local dagd = require "dagd"
+local d = dagd.dag { id = "probe" }
+d:lua { id = "f", fn = function(c) return { answer = "42" } end }
+d:shell { id = "s", cmd = 'echo where=$DAGD_OUTPUT > "$DAGD_OUTPUT"' }
+LUA
+cd "$TOP"
+run "$DAGCTL" test probe f 2026-03-02
+expect_rc 0 "dagctl test of a d:lua task with the default dags folder"
+expect_out "answer" "the d:lua task's outputs"
+run "$DAGCTL" test probe s 2026-03-02
+expect_rc 0 "dagctl test of a shell task with the default dags folder"
+expect_out "in $TOP/dags:" "the task runs in its DAG file's absolute folder"
+
 finish

@@ -5,7 +5,8 @@
    Type=notify with a watchdog; the dagd user (contrib/dagd.sysusers,
    applied with systemd-sysusers to a scratch root); StateDirectory and
    LogsDirectory are the folders contrib/dagd.lua.example points at;
-   TimeoutStopSec is longer than dagd's drain.
+   TimeoutStopSec is longer than dagd's drain; nothing is set that a try
+   outliving a stop would lose (PrivateTmp, RemoveIPC).
 2. sd_notify: dagd started with NOTIFY_SOCKET (a datagram socket this test
    opens) and WATCHDOG_USEC says READY=1 only once it listens with its
    DAGs loaded, then WATCHDOG=1 again and again, and STOPPING=1 on
@@ -112,6 +113,10 @@ def check_unit(work):
           "the example config keeps its state and logs in the unit's StateDirectory and LogsDirectory")
     check(seconds(s.get("TimeoutStopSec", ["90s"])[-1]) > 60, "TimeoutStopSec is longer than the 60 s drain")
     check(s.get("KillMode") == ["process"], "KillMode=process (see the KillMode check below for why)")
+    # What a try that outlives dagd's stop would lose: systemd deletes a
+    # PrivateTmp when the unit stops, and RemoveIPC its user's IPC objects.
+    for k in ("PrivateTmp", "RemoveIPC"):
+        check(s.get(k, ["no"])[-1] in ("no", "false", "0"), f"{k} is off, as tries outlive a stop")
     root = os.path.join(work, "sysroot")
     os.makedirs(os.path.join(root, "etc"))
     r = subprocess.run(["systemd-sysusers", "--root=" + root, os.path.join(SRC, "contrib", "dagd.sysusers")],
