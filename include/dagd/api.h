@@ -22,6 +22,8 @@
 #include "dagd/store.h"
 #include "dagd/util.h"
 
+struct dagd_err;
+
 typedef enum {
   DAGD_SCOPE_NONE,     /* anyone (reads, health) */
   DAGD_SCOPE_READ,
@@ -93,6 +95,7 @@ typedef struct dagd_api {
   const char *logs_folder;
   int64_t max_backfill_runs;       /* 10000 */
   size_t max_log_bytes;            /* per response, 1 MiB */
+  int64_t grafana_timestamp_window; /* seconds a signed timestamp may be off now, either way; 300 */
   /* Counters for /metrics. */
   uint64_t events_received, events_duplicate, events_rejected;
 } dagd_api;
@@ -126,6 +129,13 @@ void dagd_api_dispatch(dagd_api *api, const dagd_api_route *route, const dagd_ap
 void dagd_api_add_secret(dagd_api *api, const char *value);
 /* Replaces every secret in text with "***". */
 void dagd_api_mask(const dagd_api *api, dagd_buf *text);
+
+/* Checks a webhook's signed timestamp (decimal Unix seconds, as Grafana
+ * sends it in its timestamp header) against now: 0 when it lies within
+ * `window` seconds of now either way; DAGD_EINVAL when it is not Unix
+ * seconds; DAGD_ERANGE when it is older (a replay) or further ahead (a
+ * wrong clock). Pure: the clock is passed in. */
+int dagd_api_timestamp_check(const char *timestamp, double now, int64_t window, struct dagd_err *err);
 
 /* Parses a scope name ("read", "trigger", "admin"). */
 int dagd_scope_parse(const char *name, dagd_scope *out);

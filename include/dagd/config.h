@@ -33,6 +33,7 @@ typedef struct dagd_config {
   size_t n_webhook_secrets;
   char *grafana_signature_header;  /* "X-Grafana-Alerting-Signature" */
   char *grafana_timestamp_header;  /* "X-Grafana-Alerting-Signature-Timestamp" */
+  int64_t grafana_timestamp_window; /* seconds a signed timestamp may be off now, either way; 300 */
   char *executor;           /* "local" | "kubernetes" */
   int64_t parse_timeout;    /* seconds per DAG file, 30 */
   int64_t log_retention;    /* seconds, 0 = keep forever; 30d */

@@ -92,13 +92,23 @@ typedef struct dagd_engine_sla {
   char *run_id;
   int try_number;
   dagd_ti_state state;
+  const json_t *notify;        /* the task's on_failure, else the DAG's, or NULL (the DAG's) */
+  dagd_store_run run;          /* the run's row, for the notification's context */
+  char *outputs;               /* the run's outputs so far ({"task": {"key": "value"}}), when notify */
 } dagd_engine_sla;
 
-/* A run that ended in the pass. */
+/* A run that ended in the pass. notify is the DAG-level callback the end
+ * calls, once per run: the DAG's on_success for a run that succeeded,
+ * its on_failure for one that failed (NULL: none). */
 typedef struct dagd_engine_run_end {
   const dagd_dag *dag;
   char *run_id;
   dagd_run_state state;
+  const json_t *notify;        /* the DAG's */
+  dagd_store_run run;          /* the run's row as it ended */
+  char **failed_tasks;         /* ids of its failed task instances, in the DAG's order */
+  size_t n_failed_tasks;
+  char *outputs;               /* the run's outputs, when notify */
 } dagd_engine_run_end;
 
 /* What a pass asks of its caller, after the pass's commit. */
@@ -154,6 +164,14 @@ typedef struct dagd_engine_ended {
   const dagd_dag *dag;         /* NULL when the DAG is no longer loaded */
   const dagd_task *task;       /* NULL when the task left the DAG */
   char *note;                  /* a line for the try's log, or NULL (heap) */
+  /* The task-level callback this end calls, or NULL: the task's own
+   * on_success or on_failure (the DAG's fire once per run, at its end:
+   * dagd_engine_run_end), or for a retry the task's on_retry, else the
+   * DAG's. notify_event is "success", "failure" or "retry". */
+  const json_t *notify;        /* the task's or the DAG's */
+  const char *notify_event;
+  dagd_store_run run;          /* the try's run, for the notification's context */
+  char *outputs;               /* the run's outputs, when notify */
 } dagd_engine_ended;
 
 void dagd_engine_ended_close(dagd_engine_ended *x);

@@ -1,5 +1,5 @@
 /* Notifications of task outcomes: `dagd notify SPEC` posts one (see
- * src/operators/notify.c); the daemon starts it when a try ends.
+ * src/operators/notify.c); the daemon starts it when a try or a run ends.
  * SPDX-License-Identifier: MIT */
 #ifndef DAGD_NOTIFY_H
 #define DAGD_NOTIFY_H
@@ -8,8 +8,9 @@
 #error "dagd/notify.h is above this layer (see the layers in CMakeLists.txt)"
 #endif
 
-/* `dagd notify SPEC`: SPEC is a JSON file {url, method?, headers?, body?,
- * timeout?, payload}; returns the process exit status (0 delivered). */
+/* `dagd notify SPEC`: SPEC is a JSON file (or "-": the standard input)
+ * {url, method?, headers?, body?, timeout?, payload}, rendered already
+ * (dagd_ops_notify); returns the process exit status (0 delivered). */
 int dagd_notify_main(int argc, char **argv);
 
 #endif

@@ -62,8 +62,34 @@ bool dagd_ops_in_process(dagd_op op);
 
 /* The template context of a try: ds, ds_nodash, ts, logical_date,
  * data_interval_start, data_interval_end, run_id, dag_id, task_id,
- * try_number, params, conf, outputs, env. New reference. */
+ * try_number, params, conf, outputs, env (task_id and try_number only
+ * when info->task is set: a run's context has none). New reference. */
 json_t *dagd_ops_context(const dagd_try_info *info);
+
+/* What a notification is about, besides the try (or run) of its
+ * dagd_try_info. */
+typedef struct dagd_notify_about {
+  const char *event;           /* "success", "failure", "retry", "sla_miss" */
+  const char *state;           /* the task instance's state, or the run's */
+  const char *what;            /* for the default text: "failed", "missed its SLA of 1s", ... */
+  const char *log;             /* the try's log file, or NULL */
+  char *const *failed_tasks;   /* a run's failed task instances */
+  size_t n_failed_tasks;
+} dagd_notify_about;
+
+/* Builds what `dagd notify` sends for a callback: a copy of the notify
+ * spec with every string field (url, method, header values, body)
+ * rendered, plus "payload", the default JSON body ({text, event, dag_id,
+ * run_id, state, logical_date, data_interval_start, data_interval_end,
+ * and task_id, try_number, log for a task; failed_tasks for a run}).
+ * The templates see the try's context (dagd_ops_context) and event,
+ * state and failed_tasks; info->task NULL makes it a run's callback
+ * (no task_id, try_number). secret() goes through info->secret; the
+ * values rendered are added to *secrets (*n_secrets; heap strings the
+ * caller frees, with the array). *out is a new reference. A template
+ * error (DAGD_ENOENT, DAGD_ESYNTAX) names the field. */
+int dagd_ops_notify(const dagd_try_info *info, const json_t *spec, const dagd_notify_about *about, json_t **out,
+                    char ***secrets, size_t *n_secrets, struct dagd_err *err);
 
 /* Builds the command of a try. DAGD_ENOENT/DAGD_ESYNTAX for template
  * errors (the message names the field), DAGD_EINVAL for an operator that

@@ -58,6 +58,22 @@ dagd_trigger_decision dagd_sched_trigger(dagd_trigger_rule rule, const dagd_upst
 void dagd_sched_plan_runs(const dagd_dag *dag, const int64_t *last, int active, int64_t now, dagd_interval *out,
                           size_t cap, size_t *n_out, int64_t *next_due, bool *has_next);
 
+/* When the DAG's next scheduled run can be created (Airflow's
+ * next_dagrun_create_after, `next_run_after` in the API): the data
+ * interval of the first run not yet created after `last` (the logical
+ * date of the latest scheduled run planned, NULL if none), as
+ * dagd_sched_plan_runs would create it at `now`; its run_after (its end)
+ * is the answer. With catchup that is the interval after the last run
+ * (or the first at or after start_date); without catchup, when that one
+ * is already due, the latest complete interval. A run_after at or before
+ * `now` means the run is due and not yet created: the DAG is late, or
+ * held by max_active_runs (Airflow would show nothing then; dagd keeps
+ * the time, so that lateness can be seen). False, and *out untouched,
+ * when no run will be created: no schedule (event or manual only),
+ * paused, or the next interval would end after end_date. */
+bool dagd_sched_next_run_after(const dagd_dag *dag, const int64_t *last, bool paused, int64_t now,
+                               dagd_interval *out);
+
 /* Airflow-style run id: "<type>__2026-01-01T02:00:00+00:00". out holds 64. */
 void dagd_sched_run_id(dagd_run_type type, int64_t logical_date, char *out);
 

@@ -25,7 +25,7 @@ struct dagd_err;
 typedef struct dagd_store dagd_store;
 
 /* The schema version this build writes. */
-#define DAGD_STORE_SCHEMA_VERSION 4
+#define DAGD_STORE_SCHEMA_VERSION 5
 
 /* The run and task instance states and the run types are the model's
  * (model.h); the store keeps them by name. */
@@ -196,8 +196,9 @@ typedef struct dagd_store_event {
   char *external_id;   /* the sender's id, for deduplication; may be NULL */
   char *payload;       /* JSON text */
   double received_at;
-  char *outcome;       /* accepted | duplicate | ignored */
+  char *outcome;       /* accepted | duplicate | resolved | ignored */
   int runs_started;
+  char *detail;        /* the outcome in words, e.g. no DAG listens to "x"; may be NULL */
 } dagd_store_event;
 
 void dagd_store_event_clear(dagd_store_event *e);
@@ -208,6 +209,8 @@ int dagd_store_event_find(dagd_store *st, const char *source, const char *extern
                           struct dagd_err *err);
 int dagd_store_event_set_outcome(dagd_store *st, int64_t id, const char *outcome, int runs_started,
                                  struct dagd_err *err);
+/* Sets the outcome's words (NULL clears them). */
+int dagd_store_event_set_detail(dagd_store *st, int64_t id, const char *detail, struct dagd_err *err);
 /* Newest first. *out is an array of *n events (clear each, free the array). */
 int dagd_store_event_list(dagd_store *st, int64_t limit, int64_t offset, dagd_store_event **out, size_t *n,
                           int64_t *total, struct dagd_err *err);

@@ -45,6 +45,10 @@ bool dagd_id_valid(const char *id);
 bool dagd_run_id_valid(const char *id);
 
 bool dagd_str_has_suffix(const char *s, const char *suffix);
+/* The candidate nearest to name (a typo of it: at most 1 edit for a name
+ * of up to 4 characters, else 2; case ignored), for a "did you mean";
+ * NULL when none is that near. Returns one of candidates. */
+const char *dagd_str_suggest(const char *name, const char *const *candidates, size_t n);
 
 /* Removes a folder and everything under it (symlinks are removed, never
  * followed). A path that does not exist is not an error. Returns 0 or -1

@@ -298,16 +298,23 @@ local function v_table(v, what, field)
   return v
 end
 
-local function v_enum(values)
+-- renamed: old name -> { new name, why }, for names other tools used.
+local function v_enum(values, renamed)
   local set = {}
   for i = 1, #values do set[values[i]] = true end
   local desc = '"' .. tconcat(values, '", "') .. '"'
   return function(v, what, field)
     if type(v) ~= "string" then bad(what, field, "one of " .. desc, v) end
     if not set[v] then
-      local s = suggest(v, values)
-      fail(sfmt('%s: field "%s" must be one of %s, got "%s"%s', what, field, desc, v,
-        s and sfmt(' (did you mean "%s"?)', s) or ""), field)
+      local r = renamed and renamed[slower(v)]
+      local hint
+      if r then
+        hint = sfmt(' (did you mean "%s"? %s)', r[1], r[2])
+      else
+        local s = suggest(v, values)
+        hint = s and sfmt(' (did you mean "%s"?)', s) or ""
+      end
+      fail(sfmt('%s: field "%s" must be one of %s, got "%s"%s', what, field, desc, v, hint), field)
     end
     return v
   end
@@ -317,7 +324,12 @@ local TRIGGER_RULES = {
   "all_success", "all_failed", "all_done", "all_skipped", "one_success", "one_failed",
   "one_done", "none_failed", "none_failed_min_one_success", "none_skipped", "always",
 }
-local v_trigger_rule = v_enum(TRIGGER_RULES)
+-- Rule names Airflow used to have.
+local TRIGGER_RULES_RENAMED = {
+  none_failed_or_skipped = { "none_failed_min_one_success", "Airflow renamed none_failed_or_skipped to it" },
+  dummy = { "always", "Airflow renamed dummy to always" },
+}
+local v_trigger_rule = v_enum(TRIGGER_RULES, TRIGGER_RULES_RENAMED)
 
 local function v_method(v, what, field)
   if type(v) ~= "string" then bad(what, field, "an HTTP method", v) end
@@ -489,7 +501,7 @@ function TaskMethods.before(self, ...)
   return self
 end
 
-local TaskMT = {
+TaskMT = {
   __index = function(t, k)
     local r = TASKS[t]
     if k == "id" then return r.id end
@@ -873,6 +885,11 @@ local OPS = {
 
 for name, op in next, OPS do op.name = name end
 
+-- Operators whose outcome a retry cannot change (the same inputs give the
+-- same answer): they take `retries` only from their own fields, never from
+-- default_args, so a failed gate is not run again for nothing.
+local NO_DEFAULT_RETRIES = { gate = true, branch = true, short_circuit = true, data_check = true }
+
 -- An operator's field order and defaults, worked out on first use: most
 -- files use a few operators, and every file pays for what runs here.
 local function prepare(op)
@@ -951,7 +968,7 @@ local function declare(self, opname, spec)
     local v = spec[k]
     if v ~= nil then
       rec[k] = COMMON[k](v, what, k, dag)
-    elseif defaults then
+    elseif defaults and not (k == "retries" and NO_DEFAULT_RETRIES[opname]) then
       rec[k] = defaults[k]
     end
   end
@@ -1030,9 +1047,35 @@ end
 local DEFAULTABLE_SET = {}
 for _, k in ipairs(DEFAULTABLE) do DEFAULTABLE_SET[k] = COMMON[k] end
 
+-- Going on after a bad task or DAG, so that one load reports every one of
+-- them (each as file:line: message), not only the first: the error is
+-- reported (the file then yields no DAG), and a stand-in object with the
+-- same id lets the rest of the file run as written. Limits still end the
+-- file (core.pcall lets them through), and so does a mistake no stand-in
+-- can cover (a method called without its object).
+local report, cpcall = core.report, core.pcall
+local TaskMT, DagMT
+
+local function stand_in_task(dag, opname, spec)
+  local id = plain_table(spec) and spec.id or nil
+  local rec = { id = is_id(id) and id or "?", op = "empty", opname = opname, line = userline(), dag = dag,
+                config = {}, broken = true }
+  if is_id(id) and not dag.by_id[id] then dag.by_id[id] = rec end
+  local obj = setmetatable({}, TaskMT)
+  TASKS[obj] = rec
+  return obj
+end
+
 local DagMethods = {}
 for name in pairs(OPS) do
-  DagMethods[name] = function(self, spec) return declare(self, name, spec) end
+  DagMethods[name] = function(self, spec)
+    local ok, r = cpcall(declare, self, name, spec)
+    if ok then return r end
+    local dag = DAGS[self]
+    if not dag then error(r, 0) end
+    report(tostring(r))
+    return stand_in_task(dag, name, spec)
+  end
 end
 
 -- d:chain(a, b, { c, d }, e): each argument runs after the one before it;
@@ -1063,7 +1106,7 @@ function DagMethods.task(self, id)
   return nil
 end
 
-local DagMT = {
+DagMT = {
   __index = function(t, k)
     if k == "id" then return DAGS[t].id end
     return DagMethods[k]
@@ -1075,7 +1118,7 @@ local DagMT = {
 
 local M = {}
 
-function M.dag(spec)
+local function declare_dag(spec)
   if rawequal(spec, M) then fail("use dagd.dag{...} with a dot, not a colon") end
   if not plain_table(spec) then
     fail(sfmt("dagd.dag expects a table of fields ({ id = ..., ... }), got %s", describe(spec)))
@@ -1109,6 +1152,21 @@ function M.dag(spec)
   DAGS[obj] = rec
   DAG_LIST[#DAG_LIST + 1] = rec
   DAG_BY_ID[id] = rec
+  return obj
+end
+
+function M.dag(spec)
+  local ok, r = cpcall(declare_dag, spec)
+  if ok then return r end
+  if rawequal(spec, M) then error(r, 0) end
+  report(tostring(r))
+  -- A stand-in, so that the DAG's tasks are still checked.
+  local id = plain_table(spec) and spec.id or nil
+  local rec = { id = is_id(id) and id or "?", line = userline(), tasks = {}, by_id = {}, e_up = {}, e_down = {},
+                e_line = {}, broken = true }
+  if is_id(id) and not DAG_BY_ID[id] then DAG_BY_ID[id] = rec end
+  local obj = setmetatable({}, DagMT)
+  DAGS[obj] = rec
   return obj
 end
 

@@ -65,6 +65,7 @@ void dagd_api_init(dagd_api *api, dagd_store *store, const dagd_api_hooks *hooks
   if (hooks) api->hooks = *hooks;
   api->max_backfill_runs = 10000;
   api->max_log_bytes = 1 << 20;
+  api->grafana_timestamp_window = 300;
   api->tokens = dagd_calloc(n_tokens ? n_tokens : 1, sizeof(*api->tokens));
   for (size_t i = 0; i < n_tokens; i++) {
     sha256(tokens[i], strlen(tokens[i]), api->tokens[i].sha256);
@@ -254,8 +255,36 @@ static const char *hook_secret(const dagd_api *api, const char *hook) {
   return NULL;
 }
 
-/* Grafana signs "timestamp:body" when it sends a timestamp, else the body. */
-static bool grafana_ok(const char *secret, const dagd_api_request *req) {
+int dagd_api_timestamp_check(const char *timestamp, double now, int64_t window, dagd_err *err) {
+  const char *p = timestamp;
+  int64_t t = 0;
+  if (p == NULL || *p == '\0')
+    return dagd_err_set(err, DAGD_EINVAL, "the signature timestamp is empty (expected Unix seconds)");
+  for (; *p; p++) {
+    /* 12 digits reach the year 33658: anything longer is not seconds. */
+    if (!isdigit((unsigned char)*p) || p - timestamp >= 12)
+      return dagd_err_set(err, DAGD_EINVAL, "the signature timestamp \"%.40s\" is not Unix seconds", timestamp);
+    t = t * 10 + (*p - '0');
+  }
+  double age = now - (double)t;
+  if (age > (double)window)
+    return dagd_err_set(err, DAGD_ERANGE,
+                        "the signature timestamp %lld is %.0f s old, more than grafana_timestamp_window "
+                        "(%lld s) allows: a replayed or delayed delivery",
+                        (long long)t, age, (long long)window);
+  if (-age > (double)window)
+    return dagd_err_set(err, DAGD_ERANGE,
+                        "the signature timestamp %lld is %.0f s in the future, more than "
+                        "grafana_timestamp_window (%lld s) allows: check the clocks",
+                        (long long)t, -age, (long long)window);
+  return 0;
+}
+
+/* Grafana signs "timestamp:body" when it sends a timestamp, else the body
+ * (its webhook contact point's HMAC settings). A signed timestamp must be
+ * within the window around now, so a captured delivery cannot be replayed
+ * later. */
+static bool grafana_ok(const dagd_api *api, const char *secret, const dagd_api_request *req, dagd_err *err) {
   if (req->grafana_timestamp == NULL) return hmac_ok(secret, req->body, req->body_len, req->grafana_signature);
   dagd_buf b;
   dagd_buf_init(&b);
@@ -263,6 +292,8 @@ static bool grafana_ok(const char *secret, const dagd_api_request *req) {
   dagd_buf_append(&b, req->body, req->body_len);
   bool ok = hmac_ok(secret, b.data, b.len, req->grafana_signature);
   dagd_buf_close(&b);
+  if (ok && dagd_api_timestamp_check(req->grafana_timestamp, req->now, api->grafana_timestamp_window, err) != 0)
+    return false;
   return ok;
 }
 
@@ -272,11 +303,14 @@ void dagd_api_dispatch(dagd_api *api, const dagd_api_route *route, const dagd_ap
   const char *secret = hook_secret(api, route->hook);
   /* A webhook with a configured secret must be signed, tokens or not. */
   if (secret != NULL) {
-    bool ok = strcmp(route->hook, "grafana") == 0 ? grafana_ok(secret, req)
+    dagd_err err;
+    dagd_err_init(&err);
+    bool ok = strcmp(route->hook, "grafana") == 0 ? grafana_ok(api, secret, req, &err)
                                                   : hmac_ok(secret, req->body, req->body_len, req->signature);
     if (!ok) {
       api->events_rejected++;
-      dagd__api_error(resp, 401, "missing or bad HMAC-SHA256 signature");
+      if (dagd_err_is_set(&err)) dagd__api_error(resp, 401, "%s", err.msg);
+      else dagd__api_error(resp, 401, "missing or bad HMAC-SHA256 signature");
       return;
     }
   } else if (api->n_tokens > 0 && route->scope > DAGD_SCOPE_READ) {

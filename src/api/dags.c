@@ -46,7 +46,9 @@ static json_t *strv_json(char *const *v, size_t n) {
   return a;
 }
 
-/* Airflow's DAG shape plus what dagctl and the UI show. */
+/* Airflow's DAG shape plus what dagctl and the UI show. next_run_after
+ * is what the engine's last pass recorded (dagd_sched_next_run_after);
+ * a DAG paused since then has none. */
 static json_t *dag_json(dagd_api *api, const dagd_dag *dag, dagd_err *err) {
   dagd_store_dag row = {0};
   bool known = dagd_store_dag_get(api->store, dag->id, &row, err) == 0;
@@ -57,7 +59,7 @@ static json_t *dag_json(dagd_api *api, const dagd_dag *dag, dagd_err *err) {
   json_t *j = json_pack("{s:s, s:b, s:o, s:s?, s:s, s:o, s:o, s:s, s:s?, s:o, s:o, s:i, s:o}",
                         "dag_id", dag->id, "is_paused", known && row.is_paused, "schedule", sched,
                         "schedule_description", words, "timezone", dagd_tz_name(dag->tz), "next_run_after",
-                        known && row.has_next_run ? dagd__api_time((double)row.next_run_after) : json_null(),
+                        known && row.has_next_run && !row.is_paused ? dagd__api_time((double)row.next_run_after) : json_null(),
                         "tags", strv_json(dag->tags, dag->n_tags), "fileloc", dag->fileloc ? dag->fileloc : "",
                         "description", dag->description, "on_event", strv_json(dag->on_event, dag->n_on_event),
                         "last_run_state", has_last ? json_string(dagd_run_state_name(last.state)) : json_null(),

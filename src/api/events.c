@@ -2,7 +2,8 @@
  * Alertmanager's webhook (version 4) and Grafana's webhook contact point.
  * Every delivery is committed before the 202; repeats (the sender's event
  * id; an alert's fingerprint and startsAt) and resolved alerts start
- * nothing; event_cooldown and paused DAGs hold runs back.
+ * nothing; event_cooldown and paused DAGs hold runs back; an event no DAG
+ * listens to is said so, in the answer and the event list.
  * SPDX-License-Identifier: MIT */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,13 +19,17 @@ static bool listens(const dagd_dag *dag, const char *event) {
 
 /* Starts a run of every DAG listening to `event`, unless it is paused or
  * in its cooldown window. conf is borrowed. Appends {"dag_id",
- * "dag_run_id"} to started. Within the caller's transaction. */
+ * "dag_run_id"} to started and {"dag_id", "reason"} to held; *listeners
+ * counts the DAGs that listen (held ones too). Within the caller's
+ * transaction. */
 static int start_runs(dagd_api *api, const char *event, const json_t *conf, int64_t event_id, double now,
-                      json_t *started, json_t *held, dagd_err *err) {
+                      json_t *started, json_t *held, int *listeners, dagd_err *err) {
   const dagd_dagbag *bag = api->hooks.bag ? api->hooks.bag(api->hooks.data) : NULL;
+  *listeners = 0;
   for (size_t i = 0; bag && i < bag->n_dags; i++) {
     const dagd_dag *dag = bag->dags[i];
     if (dag == NULL || !listens(dag, event)) continue;
+    (*listeners)++;
     dagd_store_dag row;
     bool paused = dagd_store_dag_get(api->store, dag->id, &row, err) == 0 && row.is_paused;
     if (dagd_err_is_set(err) && err->code != DAGD_ENOENT) return err->code;
@@ -53,6 +58,15 @@ static int start_runs(dagd_api *api, const char *event, const json_t *conf, int6
     dagd_store_run_clear(&run);
   }
   return 0;
+}
+
+/* The words for an event nobody listens to, appended to *detail ("; "
+ * between notes). */
+static void note_unheard(char **detail, const char *event) {
+  char *next = *detail ? dagd_asprintf("%s; no DAG listens to \"%s\"", *detail, event)
+                       : dagd_asprintf("no DAG listens to \"%s\"", event);
+  free(*detail);
+  *detail = next;
 }
 
 static void notify_started(dagd_api *api, const json_t *started) {
@@ -113,11 +127,15 @@ int dagd__api_events_post(dagd_api *api, const dagd_api_request *req, dagd_api_r
     if (duplicate) ev.external_id = NULL;
     rc = dagd_store_event_insert(api->store, &ev, &err);
   }
+  char *detail = NULL;
   if (rc == 0 && !duplicate) {
     json_t *conf = json_pack("{s:s, s:o}", "event", name, "payload", payload ? json_incref(payload) : json_object());
-    rc = start_runs(api, name, conf, ev.id, req->now, started, held, &err);
+    int listeners;
+    rc = start_runs(api, name, conf, ev.id, req->now, started, held, &listeners, &err);
     json_decref(conf);
+    if (rc == 0 && listeners == 0) note_unheard(&detail, name);
     if (rc == 0) rc = dagd_store_event_set_outcome(api->store, ev.id, "accepted", (int)json_array_size(started), &err);
+    if (rc == 0 && detail) rc = dagd_store_event_set_detail(api->store, ev.id, detail, &err);
   }
   if (rc == 0) rc = dagd_store_commit_durable(api->store, &err);
   free(payload_text);
@@ -125,6 +143,7 @@ int dagd__api_events_post(dagd_api *api, const dagd_api_request *req, dagd_api_r
     dagd_store_rollback(api->store);
     json_decref(started);
     json_decref(held);
+    free(detail);
     /* Not committed: the sender must retry, so 503, never a 4xx. */
     status = dagd__api_error(resp, 503, "the event could not be recorded, retry: %s", err.msg);
     goto out;
@@ -132,9 +151,11 @@ int dagd__api_events_post(dagd_api *api, const dagd_api_request *req, dagd_api_r
   if (duplicate) api->events_duplicate++;
   else api->events_received++;
   notify_started(api, started);
-  status = dagd__api_json(resp, 202, json_pack("{s:I, s:s, s:b, s:o, s:o}", "event_id",
-                                               (json_int_t)(duplicate ? first_id : ev.id), "name", name,
-                                               "duplicate", duplicate, "dag_runs", started, "held", held));
+  status = dagd__api_json(resp, 202, json_pack("{s:I, s:s, s:s, s:b, s:s?, s:o, s:o}", "event_id",
+                                               (json_int_t)(duplicate ? first_id : ev.id), "name", name, "outcome",
+                                               duplicate ? "duplicate" : "accepted", "duplicate", duplicate,
+                                               "detail", detail, "dag_runs", started, "held", held));
+  free(detail);
 out:
   json_decref(body);
   return status;
@@ -151,9 +172,43 @@ static json_t *alert_conf(const json_t *a) {
                    json_string_value(json_object_get(a, "generatorURL")));
 }
 
+/* The event an alert names: its label "event", else "alertname". */
+static const char *alert_event(const json_t *a) {
+  json_t *labels = json_object_get(a, "labels");
+  const char *name = json_string_value(json_object_get(labels, "event"));
+  return name ? name : json_string_value(json_object_get(labels, "alertname"));
+}
+
+/* The delivery's name in the event list: the distinct events its alerts
+ * name, in order, joined by ","; NULL when no alert names one. */
+static char *delivery_name(const json_t *alerts) {
+  json_t *seen = json_object();
+  dagd_buf b;
+  dagd_buf_init(&b);
+  size_t i;
+  json_t *a;
+  json_array_foreach(alerts, i, a) {
+    const char *name = alert_event(a);
+    if (name == NULL || json_object_get(seen, name)) continue;
+    json_object_set_new(seen, name, json_true());
+    dagd_buf_printf(&b, "%s%s", b.len ? "," : "", name);
+  }
+  json_decref(seen);
+  if (b.len == 0) {
+    dagd_buf_close(&b);
+    return NULL;
+  }
+  return dagd_buf_steal(&b);
+}
+
 /* Alertmanager (v4) and Grafana send the same shape: {"status",
- * "alerts": [{"status", "labels", "annotations", "startsAt",
- * "fingerprint", ...}], ...}; unknown fields are ignored. */
+ * "groupKey", "truncatedAlerts", "alerts": [{"status", "labels",
+ * "annotations", "startsAt", "fingerprint", ...}], ...}; unknown fields
+ * are ignored. The delivery's outcome: accepted when a firing alert is
+ * new (whether or not a DAG listens: the detail says when none does),
+ * duplicate when every firing alert was seen before, resolved when it
+ * carries resolved alerts only (they start nothing), ignored when no alert
+ * names an event. */
 static int handle_alerts(dagd_api *api, const char *source, const dagd_api_request *req, dagd_api_response *resp) {
   json_t *body;
   if (dagd__api_body(req, resp, &body) != 0) {
@@ -177,36 +232,45 @@ static int handle_alerts(dagd_api *api, const char *source, const dagd_api_reque
     }
   }
   char *text = dagd_strndup(req->body, req->body_len);
+  char *dname = delivery_name(alerts);
   const char *group = json_string_value(json_object_get(body, "groupKey"));
-  dagd_store_event ev = {.source = (char *)source, .name = (char *)(group ? group : source), .payload = text,
-                         .received_at = req->now, .outcome = "accepted"};
+  json_t *truncated = json_object_get(body, "truncatedAlerts");
+  dagd_store_event ev = {.source = (char *)source, .name = dname, .payload = text, .received_at = req->now,
+                         .outcome = "accepted"};
   dagd_err err;
   dagd_err_init(&err);
   json_t *started = json_array(), *held = json_array();
   /* event name -> [alerts] of the new firing alerts, in order. */
   json_t *by_event = json_object();
   json_t *order = json_array();
+  int n_seen = 0, n_resolved = 0;
+  char *detail = NULL;
   int rc = dagd_store_begin_durable(api->store, &err);
   if (rc == 0) rc = dagd_store_event_insert(api->store, &ev, &err);
   json_array_foreach(alerts, i, a) {
     if (rc != 0) break;
     const char *st = json_string_value(json_object_get(a, "status"));
-    if (st == NULL || strcmp(st, "firing") != 0) continue; /* resolved alerts start nothing */
-    json_t *labels = json_object_get(a, "labels");
-    const char *name = json_string_value(json_object_get(labels, "event"));
-    if (name == NULL) name = json_string_value(json_object_get(labels, "alertname"));
+    if (st == NULL || strcmp(st, "firing") != 0) { /* resolved alerts start nothing */
+      if (st && strcmp(st, "resolved") == 0) n_resolved++;
+      continue;
+    }
+    const char *name = alert_event(a);
     if (name == NULL) continue;
     const char *fp = json_string_value(json_object_get(a, "fingerprint"));
     const char *starts = json_string_value(json_object_get(a, "startsAt"));
     char *fallback = NULL;
     if (fp == NULL) { /* Grafana may omit it: the labels identify the alert */
-      fallback = json_dumps(labels, JSON_COMPACT | JSON_SORT_KEYS);
+      fallback = json_dumps(json_object_get(a, "labels"), JSON_COMPACT | JSON_SORT_KEYS);
       fp = fallback;
     }
     bool seen = false;
     rc = dagd_store_alert_seen(api->store, fp, starts ? starts : "", ev.id, &seen, &err);
     free(fallback);
-    if (rc != 0 || seen) continue;
+    if (rc != 0) break;
+    if (seen) {
+      n_seen++;
+      continue;
+    }
     json_t *list = json_object_get(by_event, name);
     if (list == NULL) {
       list = json_array();
@@ -223,12 +287,25 @@ static int handle_alerts(dagd_api *api, const char *source, const dagd_api_reque
     json_t *first = json_array_get(list, 0);
     json_t *conf = json_pack("{s:s, s:O, s:O, s:O}", "event", name, "labels", json_object_get(first, "labels"),
                              "annotations", json_object_get(first, "annotations"), "alerts", list);
-    rc = start_runs(api, name, conf, ev.id, req->now, started, held, &err);
+    /* The sender's grouping, so a task can tell deliveries of one group
+     * apart from another, and how many alerts the sender left out. */
+    if (group) json_object_set_new(conf, "group_key", json_string(group));
+    if (json_is_integer(truncated)) json_object_set(conf, "truncated_alerts", truncated);
+    int listeners;
+    rc = start_runs(api, name, conf, ev.id, req->now, started, held, &listeners, &err);
     json_decref(conf);
+    if (rc == 0 && listeners == 0) note_unheard(&detail, name);
   }
-  bool dup = rc == 0 && json_object_size(by_event) == 0;
-  if (rc == 0)
-    rc = dagd_store_event_set_outcome(api->store, ev.id, dup ? "duplicate" : "accepted", (int)json_array_size(started), &err);
+  const char *outcome = "accepted";
+  if (json_object_size(by_event) == 0) {
+    outcome = n_seen ? "duplicate" : n_resolved ? "resolved" : "ignored";
+    free(detail);
+    detail = dagd_strdup(n_seen      ? "every firing alert was seen before (same fingerprint and startsAt)"
+                         : n_resolved ? "resolved alerts start no run"
+                                      : "no firing alert names an event (label event or alertname)");
+  }
+  if (rc == 0) rc = dagd_store_event_set_outcome(api->store, ev.id, outcome, (int)json_array_size(started), &err);
+  if (rc == 0) rc = dagd_store_event_set_detail(api->store, ev.id, detail, &err);
   if (rc == 0) rc = dagd_store_commit_durable(api->store, &err);
   free(text);
   json_decref(by_event);
@@ -237,14 +314,19 @@ static int handle_alerts(dagd_api *api, const char *source, const dagd_api_reque
     dagd_store_rollback(api->store);
     json_decref(started);
     json_decref(held);
+    free(dname);
+    free(detail);
     status = dagd__api_error(resp, 503, "the delivery could not be recorded, retry: %s", err.msg);
     goto out;
   }
-  if (dup) api->events_duplicate++;
+  if (strcmp(outcome, "duplicate") == 0) api->events_duplicate++;
   else api->events_received++;
   notify_started(api, started);
-  status = dagd__api_json(resp, 202, json_pack("{s:I, s:o, s:o}", "event_id", (json_int_t)ev.id, "dag_runs", started,
-                                               "held", held));
+  status = dagd__api_json(resp, 202, json_pack("{s:I, s:s?, s:s, s:s?, s:o, s:o}", "event_id", (json_int_t)ev.id,
+                                               "name", dname, "outcome", outcome, "detail", detail, "dag_runs",
+                                               started, "held", held));
+  free(dname);
+  free(detail);
 out:
   json_decref(body);
   return status;
@@ -273,11 +355,12 @@ int dagd__api_events_list(dagd_api *api, const dagd_api_request *req, dagd_api_r
   json_t *list = json_array();
   for (size_t i = 0; i < n; i++) {
     json_t *payload = json_loads(evs[i].payload ? evs[i].payload : "null", JSON_DECODE_ANY, NULL);
-    json_array_append_new(list, json_pack("{s:I, s:s, s:s?, s:s?, s:o, s:o, s:s, s:i}", "event_id",
+    json_array_append_new(list, json_pack("{s:I, s:s, s:s?, s:s?, s:o, s:o, s:s, s:i, s:s?}", "event_id",
                                           (json_int_t)evs[i].id, "source", evs[i].source, "name", evs[i].name,
                                           "id", evs[i].external_id, "payload", payload ? payload : json_null(),
                                           "received_at", dagd__api_time(evs[i].received_at), "outcome",
-                                          evs[i].outcome, "runs_started", evs[i].runs_started));
+                                          evs[i].outcome, "runs_started", evs[i].runs_started, "detail",
+                                          evs[i].detail));
     dagd_store_event_clear(&evs[i]);
   }
   free(evs);

@@ -29,14 +29,11 @@ static void on_pruned(void *data, const char *dag_id, const char *run_id) {
 }
 
 static int db_prune(cli *c, int argc, char **argv) {
-  static const struct option longopts[] = {{"older-than", required_argument, 0, 'o'},
-                                           {"dry-run", no_argument, 0, 'n'},
-                                           {0, 0, 0, 0}};
   const char *older = NULL;
   bool dry = false;
   int opt;
   optind = 0;
-  while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+  while ((opt = cli_getopt(c, argc, argv)) != -1) {
     if (opt == 'o') older = optarg;
     else if (opt == 'n') dry = true;
     else return CLI_USAGE;

@@ -49,9 +49,8 @@ static void reset_getopt(void) {
 }
 
 int cli_cmd_validate(cli *c, int argc, char **argv) {
-  static const struct option longopts[] = {{0, 0, 0, 0}};
   reset_getopt();
-  if (getopt_long(argc, argv, "", longopts, NULL) != -1) return CLI_USAGE;
+  if (cli_getopt(c, argc, argv) != -1) return CLI_USAGE;
   dagd_dagbag bag;
   cli_load_dags(c, (const char *const *)argv + optind, (size_t)(argc - optind), &bag);
   if (c->json) {
@@ -72,8 +71,7 @@ int cli_cmd_validate(cli *c, int argc, char **argv) {
     }
     json_object_set_new(root, "dags", dags);
     json_object_set_new(root, "errors", errors);
-    json_dumpf(root, stdout, JSON_INDENT(2));
-    fputc('\n', stdout);
+    cli_print_doc(c, root);
     json_decref(root);
   } else {
     for (size_t i = 0; i < bag.n_errors; i++) print_load_error(stdout, &bag.errors[i]);
@@ -99,11 +97,10 @@ static size_t *task_layers(const dagd_dag *dag) {
 }
 
 int cli_cmd_graph(cli *c, int argc, char **argv) {
-  static const struct option longopts[] = {{"format", required_argument, 0, 'f'}, {0, 0, 0, 0}};
   const char *format = "text";
   int opt;
   reset_getopt();
-  while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+  while ((opt = cli_getopt(c, argc, argv)) != -1) {
     if (opt != 'f') return CLI_USAGE;
     format = optarg;
   }
@@ -175,13 +172,11 @@ static int parse_after(const dagd_dag *dag, const char *text, int64_t *out) {
 }
 
 int cli_cmd_next(cli *c, int argc, char **argv) {
-  static const struct option longopts[] = {
-      {"count", required_argument, 0, 'n'}, {"after", required_argument, 0, 'a'}, {0, 0, 0, 0}};
   const char *after_text = NULL;
   long count = 5;
   int opt;
   reset_getopt();
-  while ((opt = getopt_long(argc, argv, "n:", longopts, NULL)) != -1) {
+  while ((opt = cli_getopt(c, argc, argv)) != -1) {
     char *end;
     switch (opt) {
     case 'n':
@@ -241,8 +236,7 @@ int cli_cmd_next(cli *c, int argc, char **argv) {
     }
   }
   if (list) {
-    json_dumpf(list, stdout, JSON_INDENT(2));
-    fputc('\n', stdout);
+    cli_print_doc(c, list);
     json_decref(list);
   }
 out:

@@ -63,11 +63,10 @@ static volatile sig_atomic_t timed_out;
 static void on_alarm(int sig) { timed_out = 1; }
 
 int cli_cmd_test(cli *c, int argc, char **argv) {
-  static const struct option longopts[] = {{"conf", required_argument, 0, 'c'}, {0, 0, 0, 0}};
   const char *conf = "{}";
   int opt;
   optind = 0;
-  while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+  while ((opt = cli_getopt(c, argc, argv)) != -1) {
     if (opt != 'c') return CLI_USAGE;
     conf = optarg;
   }
@@ -101,6 +100,8 @@ int cli_cmd_test(cli *c, int argc, char **argv) {
   char run_id[64], ts[32];
   dagd_time_format_offset(iv.start, 0, ts);
   snprintf(run_id, sizeof(run_id), "test__%s", ts);
+  /* Shown as the templates see it: in the DAG's zone (ds is its day). */
+  dagd_time_format_offset(iv.start, dagd_tz_offset(dag->tz, iv.start), ts);
   if ((outfd = mkstemp(outpath)) < 0) {
     fprintf(stderr, "dagctl test: cannot create a temporary file: %s\n", strerror(errno));
     goto out;
@@ -200,8 +201,7 @@ int cli_cmd_test(cli *c, int argc, char **argv) {
       fprintf(stderr, "dagctl test: %s\n", err.msg);
       rc = CLI_FAILED;
     } else if (c->json) {
-      json_dumpf(outs, stdout, JSON_INDENT(2));
-      fputc('\n', stdout);
+      cli_print_doc(c, outs);
     } else {
       const char *k;
       json_t *v;

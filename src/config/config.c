@@ -27,6 +27,7 @@ void dagd_config_init(dagd_config *cfg) {
   cfg->executor = dagd_strdup("local");
   cfg->grafana_signature_header = dagd_strdup("X-Grafana-Alerting-Signature");
   cfg->grafana_timestamp_header = dagd_strdup("X-Grafana-Alerting-Signature-Timestamp");
+  cfg->grafana_timestamp_window = 300;
   cfg->parse_timeout = 30;
   cfg->log_retention = 30 * 86400;
   cfg->drain_timeout = 60;
@@ -117,6 +118,24 @@ static int parse_pool(dagd_config *cfg, const char *spec, dagd_err *err) {
   return rc;
 }
 
+/* Every key a config file may set (for "did you mean"). */
+static const char *const config_keys[] = {
+    "dags_folder", "state", "logs_folder", "listen", "parallelism", "executor", "parse_timeout",
+    "log_retention", "pools", "api_token", "api_tokens", "webhook_secrets", "grafana_signature_header",
+    "grafana_timestamp_header", "grafana_timestamp_window", "drain_timeout"};
+
+static int unknown_key(const char *key, dagd_err *err) {
+  const char *s = dagd_str_suggest(key, config_keys, DAGD_ARRAY_LEN(config_keys));
+  if (s) return dagd_err_set(err, DAGD_ENOENT, "unknown config key \"%s\" (did you mean \"%s\"?)", key, s);
+  return dagd_err_set(err, DAGD_ENOENT, "unknown config key \"%s\"", key);
+}
+
+static bool known_key(const char *key) {
+  for (size_t i = 0; i < DAGD_ARRAY_LEN(config_keys); i++)
+    if (strcmp(config_keys[i], key) == 0) return true;
+  return false;
+}
+
 int dagd_config_set(dagd_config *cfg, const char *key, const char *value, dagd_err *err) {
   bool path = strcmp(key, "dags_folder") == 0 || strcmp(key, "state") == 0 || strcmp(key, "logs_folder") == 0;
   if (path && *value == '\0') return dagd_err_set(err, DAGD_EINVAL, "%s: empty path", key);
@@ -140,6 +159,13 @@ int dagd_config_set(dagd_config *cfg, const char *key, const char *value, dagd_e
     if (strcmp(value, "local") != 0 && strcmp(value, "kubernetes") != 0)
       return dagd_err_set(err, DAGD_EINVAL, "executor: \"%s\" is not local or kubernetes", value);
     set_str(&cfg->executor, value);
+  } else if (strcmp(key, "grafana_timestamp_window") == 0) {
+    int64_t secs = 0;
+    dagd_err sub;
+    dagd_err_init(&sub);
+    if (dagd_duration_parse(value, &secs, &sub) < 0) return dagd_err_set(err, sub.code, "%s: %s", key, sub.msg);
+    if (secs < 1) return dagd_err_set(err, DAGD_EINVAL, "%s: must be at least 1s", key);
+    cfg->grafana_timestamp_window = secs;
   } else if (strcmp(key, "parse_timeout") == 0 || strcmp(key, "log_retention") == 0 ||
              strcmp(key, "drain_timeout") == 0) {
     /* parse_timeout must be positive; "0" means never for log_retention
@@ -165,7 +191,7 @@ int dagd_config_set(dagd_config *cfg, const char *key, const char *value, dagd_e
     if (*value == '\0') return dagd_err_set(err, DAGD_EINVAL, "%s: empty token", key);
     add_token(cfg, value, "admin");
   } else {
-    return dagd_err_set(err, DAGD_ENOENT, "unknown config key \"%s\"", key);
+    return unknown_key(key, err);
   }
   return 0;
 }
@@ -198,6 +224,12 @@ static int load_field(lua_State *L, dagd_config *cfg, const char *path, dagd_err
   dagd_buf text;
   dagd_buf_init(&text);
   int rc = 0;
+  if (!known_key(key)) { /* before its value's type, which a typo makes meaningless */
+    dagd_err sub;
+    dagd_err_init(&sub);
+    unknown_key(key, &sub);
+    return dagd_err_set(err, sub.code, "%s: %s", path, sub.msg);
+  }
   if (strcmp(key, "pools") == 0 || strcmp(key, "webhook_secrets") == 0) {
     if (t != LUA_TTABLE) {
       rc = dagd_err_set(err, DAGD_EINVAL, "%s: %s must be a table", path, key);

@@ -147,11 +147,11 @@ char *dagd_cron_describe(const dagd_cron *c) {
   bool dom_any = is_star(c->field[DAGD__DOM]), dow_any = is_star(c->field[DAGD__DOW]);
   if (dom_any && dow_any) {
     if (fixed_time) dagd_buf_puts(&b, " every day");
-  } else if (!dow_any && (dom_any || c->dom_star)) {
+  } else if (!dow_any && (dom_any || c->dom_all)) {
     dagd_buf_putc(&b, ' ');
     describe_dow(&b, c);
     if (!dom_any) dagd_buf_printf(&b, " if the day of the month is %s", c->field[DAGD__DOM]);
-  } else if (!dom_any && (dow_any || c->dow_star)) {
+  } else if (!dom_any && (dow_any || c->dow_all)) {
     dagd_buf_putc(&b, ' ');
     describe_dom(&b, c);
     if (!dow_any) dagd_buf_printf(&b, " if the day of the week is %s", c->field[DAGD__DOW]);

@@ -21,8 +21,12 @@ struct dagd_cron {
    * mon 1-12, dow 0-6 with Sunday 0). */
   uint64_t bits[DAGD__NFIELDS];
   bool has_seconds;   /* written with a leading seconds field */
-  bool dom_star;      /* the day-of-month text starts with '*' or '?' */
-  bool dow_star;      /* the day-of-week text starts with '*' or '?' */
+  /* croniter's reading of the day fields (docs/cron.md): a day field is
+   * unrestricted when one of its items is a bare '*' or '?', or when it
+   * lists every value of its range, counted as croniter counts them. Both
+   * restricted means a day matches if either field matches (OR). */
+  bool dom_all;
+  bool dow_all;
   bool hour_wild;     /* '*' or a step in the hour field: follows real time through a repeated hour */
   /* Day-of-month specials: bit n of dom_last set for "L-n" ("L" is n=0);
    * bit d of dom_weekday for "dW"; dom_last_weekday for "LW". */

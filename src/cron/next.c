@@ -71,9 +71,9 @@ uint32_t dagd__cron_day_mask(const dagd_cron *c, int year, int mon) {
       dow |= 1u << d;
   }
 #undef WDAY
-  /* Vixie cron: when either day field starts with '*' both must match,
-   * otherwise either may. */
-  return (c->dom_star || c->dow_star) ? (dom & dow) : (dom | dow);
+  /* croniter (Airflow): OR when both day fields are restricted, else AND
+   * (an unrestricted field matches every day, so AND is the other one). */
+  return (c->dom_all || c->dow_all) ? (dom & dow) : (dom | dow);
 }
 
 /* A wall time taken apart; the matcher edits the fields and normalises by

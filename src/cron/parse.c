@@ -340,6 +340,37 @@ range:
   return dagd_err_set(err, DAGD_ERANGE, "bad cron \"%s\": interval longer than 10 years", text);
 }
 
+/* True when a list item of `text` is a bare "*" or "?". */
+static bool has_star_item(const char *text) {
+  for (const char *p = text;;) {
+    size_t n = strcspn(p, ",");
+    if (n == 1 && (*p == '*' || *p == '?')) return true;
+    if (p[n] == '\0') return false;
+    p += n + 1;
+  }
+}
+
+/* croniter's test for an unrestricted day of month: a '*' item, or 31
+ * distinct values, where each day number and each special item ("L", and
+ * our "L-n", "nW", "LW", which croniter lacks) counts as one value. So
+ * "1-30,L" is unrestricted and "1-31,L" is not, exactly as in croniter. */
+static bool dom_unrestricted(const dagd_cron *c) {
+  if (has_star_item(c->field[DAGD__DOM])) return true;
+  int n = __builtin_popcountll(c->bits[DAGD__DOM] & 0xfffffffeULL) + __builtin_popcount(c->dom_last) +
+          __builtin_popcount(c->dom_weekday) + (c->dom_last_weekday ? 1 : 0);
+  return n == 31;
+}
+
+/* croniter's test for an unrestricted day of week: a '*' item, or all 7
+ * weekdays named, where "w#n" and "wL" name their weekday w. */
+static bool dow_unrestricted(const dagd_cron *c) {
+  if (has_star_item(c->field[DAGD__DOW])) return true;
+  unsigned days = (unsigned)c->bits[DAGD__DOW] | c->dow_last;
+  for (int w = 0; w < 7; w++)
+    if (c->dow_nth[w]) days |= 1u << w;
+  return __builtin_popcount(days & 0x7f) == 7;
+}
+
 static int parse_cron(dagd_cron *c, const char *text, const char *expr, dagd_err *err) {
   char *fields[8];
   int nf = 0;
@@ -370,8 +401,8 @@ static int parse_cron(dagd_cron *c, const char *text, const char *expr, dagd_err
     c->field[f] = dagd_strdup(ftext);
     if ((rc = parse_field(&x, ftext)) != 0) goto done;
   }
-  c->dom_star = c->field[DAGD__DOM][0] == '*' || c->field[DAGD__DOM][0] == '?';
-  c->dow_star = c->field[DAGD__DOW][0] == '*' || c->field[DAGD__DOW][0] == '?';
+  c->dom_all = dom_unrestricted(c);
+  c->dow_all = dow_unrestricted(c);
   c->hour_wild = strpbrk(c->field[DAGD__HOUR], "*/") != NULL;
 done:
   for (int i = 0; i < nf && i < 8; i++) free(fields[i]);

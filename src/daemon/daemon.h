@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <uv.h>
 
@@ -141,8 +142,26 @@ void daemon_api_free(daemon_t *d);
 /* Answers the long polls waiting on this run. */
 void daemon_api_run_changed(daemon_t *d, int64_t run_pk);
 
+/* One command-line option of dagd (usage.c): what main() parses, and
+ * what --help and --man show. */
+typedef struct daemon_option {
+  const char *name;       /* long name, without "--" */
+  int val;                /* getopt_long's value for it */
+  const char *arg;        /* the value's name, NULL for a flag */
+  const char *config_key; /* the config key it sets, or NULL */
+  const char *help;
+} daemon_option;
+
+/* Ended by an entry with a NULL name. */
+extern const daemon_option daemon_options[];
+/* `dagd --help`. */
+void daemon_usage(FILE *out);
+/* `dagd --man`: the manual page in man(7) markup. */
+void daemon_man(FILE *out);
+
 /* metrics.c */
-void daemon_metrics_run(daemon_t *d, const char *dag_id, bool success);
+/* seconds: how long the run ran; < 0: unknown */
+void daemon_metrics_run(daemon_t *d, const char *dag_id, bool success, double seconds);
 /* outcome: 0 success, 1 failed, 2 lost, 3 timed out; seconds < 0: unknown */
 void daemon_metrics_try(daemon_t *d, const char *dag_id, int outcome, double seconds);
 void daemon_metrics_write(daemon_t *d, dagd_buf *out);
@@ -151,13 +170,16 @@ void daemon_metrics_free(daemon_t *d);
 /* ui.c: GET / and /ui/... from the UI folder. */
 int daemon_ui_routes(daemon_t *d, struct dagd_err *err);
 
-/* notify.c: on_failure / on_success / on_retry, sent apart by `dagd notify`. */
-void daemon_notify(daemon_t *d, const dagd_dag *dag, const dagd_task *task, const char *run_id, const char *base,
-                   int try_number, dagd_ti_state state);
-/* A task not finished `sla` after its run started: once per task
- * instance, to its on_failure spec (event "sla_miss"). */
-void daemon_notify_sla(daemon_t *d, const dagd_dag *dag, const dagd_task *task, const char *run_id, const char *base,
-                       int try_number, dagd_ti_state state);
+/* notify.c: the callbacks the engine chose, each sent apart by `dagd
+ * notify` (rendered, with its outcome in a log). */
+/* A try's end: its task-level callback, if any (x->notify). base is the
+ * try's file base. */
+void daemon_notify_try(daemon_t *d, const dagd_engine_ended *x, const char *base, int try_number);
+/* A task not finished `sla` after its run started (once per task
+ * instance; event "sla_miss"). */
+void daemon_notify_sla(daemon_t *d, const dagd_engine_sla *m, const char *base);
+/* A run's end: the DAG's on_success or on_failure, once per run. */
+void daemon_notify_run(daemon_t *d, const dagd_engine_run_end *r);
 
 /* retention.c */
 void daemon_retention_start(daemon_t *d);

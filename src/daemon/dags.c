@@ -7,8 +7,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "dagd/cron.h"
 #include "dagd/err.h"
 #include "dagd/log.h"
+#include "dagd/time.h"
+#include "dagd/tz.h"
 #include "dagd/util.h"
 #include "daemon.h"
 
@@ -60,6 +63,39 @@ static void carry_over(dagd_dagbag *old, dagd_dagbag *bag, const char *path) {
       dagd_dagbag_add_error(bag, old->errors[i].file, old->errors[i].line, old->errors[i].message);
 }
 
+/* Says how a loaded DAG will start runs: its next scheduled run (as
+ * `dagctl next` computes it, in the DAG's zone), the events it listens
+ * to, or that only a request starts it; and whether it is paused. */
+static void report_dag(daemon_t *d, const dagd_dag *dag, int64_t now) {
+  dagd_store_dag row;
+  dagd_err err;
+  dagd_err_init(&err);
+  bool paused = dagd_store_dag_get(d->store, dag->id, &row, &err) == 0 && row.is_paused;
+  if (!dagd_err_is_set(&err)) dagd_store_dag_clear(&row);
+  const char *note = paused ? " (paused: no run starts until it is unpaused)" : "";
+  dagd_buf events;
+  dagd_buf_init(&events);
+  for (size_t i = 0; i < dag->n_on_event; i++) dagd_buf_printf(&events, "%s\"%s\"", i ? ", " : "", dag->on_event[i]);
+  dagd_interval iv;
+  if (dag->schedule && dagd_dag_next_interval(dag, now, &iv) == 0) {
+    char at[40], from[40];
+    dagd_time_format_offset(iv.run_after, dagd_tz_offset(dag->tz, iv.run_after), at);
+    dagd_time_format_offset(iv.start, dagd_tz_offset(dag->tz, iv.start), from);
+    DAGD_LOG(DAGD_LOG_INFO, "loader", "dag %s: next run %s (schedule \"%s\", %s; data interval from %s)%s%s%s", dag->id,
+             at, dagd_cron_text(dag->schedule), dagd_tz_name(dag->tz), from,
+             events.len ? "; also on events " : "", events.len ? events.data : "", note);
+  } else if (dag->schedule) {
+    DAGD_LOG(DAGD_LOG_INFO, "loader", "dag %s: no further scheduled run (schedule \"%s\" ends)%s%s%s", dag->id,
+             dagd_cron_text(dag->schedule), events.len ? "; on events " : "", events.len ? events.data : "", note);
+  } else if (events.len) {
+    DAGD_LOG(DAGD_LOG_INFO, "loader", "dag %s: no schedule; runs on events %s or on request%s", dag->id, events.data,
+             note);
+  } else {
+    DAGD_LOG(DAGD_LOG_INFO, "loader", "dag %s: no schedule; runs on request only%s", dag->id, note);
+  }
+  dagd_buf_close(&events);
+}
+
 int daemon_load_dags(daemon_t *d, bool initial) {
   dagd_load_opts opts;
   dagd_load_opts_default(&opts);
@@ -102,7 +138,6 @@ int daemon_load_dags(daemon_t *d, bool initial) {
   bag.n_files = n_paths;
   if (!initial) keep_last_good(&d->bag, &bag);
   if (!initial) DAGD_LOG(DAGD_LOG_INFO, "loader", "%zu of %zu files changed", n_changed, n_paths);
-  free(changed);
   free(paths); /* the strings now belong to states */
   daemon_dags_close(d);
   d->files = states;
@@ -116,12 +151,22 @@ int daemon_load_dags(daemon_t *d, bool initial) {
   if (rc != 0) {
     DAGD_LOG(DAGD_LOG_ERROR, "store", "recording DAGs: %s", err.msg);
     dagd_dagbag_close(&bag);
+    free(changed);
     return rc;
   }
   dagd_dagbag_close(&d->bag); /* the engine no longer points into it */
   d->bag = bag;
   DAGD_LOG(DAGD_LOG_INFO, "loader", "%s: %zu files, %zu DAGs, %zu errors", d->cfg.dags_folder, bag.n_files,
            bag.n_dags, bag.n_errors);
+  /* Each DAG of a file (re)loaded now, with when it runs next. */
+  int64_t now = (int64_t)daemon_now();
+  for (size_t i = 0; i < bag.n_dags; i++) {
+    bool fresh = initial;
+    for (size_t c = 0; c < n_changed && !fresh; c++)
+      fresh = bag.dags[i]->fileloc && strcmp(changed[c], bag.dags[i]->fileloc) == 0;
+    if (fresh) report_dag(d, bag.dags[i], now);
+  }
+  free(changed);
   daemon_kick(d);
   return load_rc;
 }

@@ -236,6 +236,7 @@ int daemon_api_start(daemon_t *d) {
   dagd_api_init(d->api, d->store, &hooks, cfg->api_tokens, cfg->api_token_scopes, cfg->n_api_tokens);
   d->api->webhook_secrets = cfg->webhook_secrets;
   d->api->n_webhook_secrets = cfg->n_webhook_secrets;
+  d->api->grafana_timestamp_window = cfg->grafana_timestamp_window;
   d->api->logs_folder = cfg->logs_folder;
   /* What the API must never show: template secrets, tokens, webhook secrets. */
   extern char **environ;

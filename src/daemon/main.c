@@ -31,17 +31,6 @@
 
 extern char **environ;
 
-static void usage(FILE *out) {
-  fprintf(out,
-          "usage: dagd [--config FILE] [--dags-folder DIR] [--state FILE] [--logs-folder DIR]\n"
-          "            [--listen HOST:PORT] [--parallelism N] [--executor local|kubernetes]\n"
-          "            [--log-level error|warn|info|debug] [--once] [--check-config] [--version]\n"
-          "\n"
-          "Loads the DAG folder and reports its DAGs and errors; with --once it exits\n"
-          "after the report (status 1 if any DAG file has an error), otherwise it keeps\n"
-          "running until SIGINT or SIGTERM, reloading the DAG folder on SIGHUP.\n"
-          "Every option also comes from dagd.lua or a DAGD_<KEY> environment variable.\n");
-}
 
 /* mkdir -p for the folder part of a path (the state file's directory) or
  * the path itself. */
@@ -250,19 +239,14 @@ static int run_daemon(daemon_t *d) {
 }
 
 int main(int argc, char **argv) {
-  static const struct option longopts[] = {
-      {"config", required_argument, 0, 'c'},      {"dags-folder", required_argument, 0, 'D'},
-      {"state", required_argument, 0, 'S'},       {"logs-folder", required_argument, 0, 'L'},
-      {"listen", required_argument, 0, 'l'},      {"parallelism", required_argument, 0, 'p'},
-      {"executor", required_argument, 0, 'e'},    {"log-level", required_argument, 0, 'v'},
-      {"once", no_argument, 0, '1'},              {"check-config", no_argument, 0, 'C'},
-      {"version", no_argument, 0, 'V'},           {"help", no_argument, 0, 'h'},
-      {0, 0, 0, 0}};
-  static const struct { int opt; const char *key; } flag_keys[] = {
-      {'D', "dags_folder"}, {'S', "state"}, {'L', "logs_folder"},
-      {'l', "listen"},      {'p', "parallelism"}, {'e', "executor"}};
+  /* The options come from the table --help and --man are written from. */
+  struct option longopts[32];
+  size_t n_opts = 0;
+  for (const daemon_option *o = daemon_options; o->name && n_opts + 1 < DAGD_ARRAY_LEN(longopts); o++)
+    longopts[n_opts++] = (struct option){o->name, o->arg ? required_argument : no_argument, NULL, o->val};
+  longopts[n_opts] = (struct option){0, 0, 0, 0};
   const char *config = NULL;
-  const char *flag_values[DAGD_ARRAY_LEN(flag_keys)] = {0};
+  const char *flag_values[DAGD_ARRAY_LEN(longopts)] = {0};
   int once = 0, check = 0, opt;
   daemon_t d;
   memset(&d, 0, sizeof(d));
@@ -277,34 +261,33 @@ int main(int argc, char **argv) {
     case '1': once = 1; break;
     case 'C': check = 1; break;
     case 'V': printf("dagd %s\n", DAGD_VERSION); return 0;
-    case 'h': usage(stdout); return 0;
+    case 'h': daemon_usage(stdout); return 0;
+    case 'M': daemon_man(stdout); return 0;
     case 'v':
       if (dagd_log_level_parse(optarg, &dagd_log_threshold) < 0) {
         fprintf(stderr, "dagd: --log-level takes error, warn, info or debug\n");
         return 2;
       }
       break;
-    default: {
-      size_t i;
-      for (i = 0; i < DAGD_ARRAY_LEN(flag_keys); i++)
-        if (flag_keys[i].opt == opt) flag_values[i] = optarg;
+    default:
+      for (size_t i = 0; daemon_options[i].name; i++)
+        if (daemon_options[i].val == opt && daemon_options[i].config_key) flag_values[i] = optarg;
       if (opt == '?') {
-        usage(stderr);
+        daemon_usage(stderr);
         return 2;
       }
     }
-    }
   }
   if (optind != argc) {
-    usage(stderr);
+    daemon_usage(stderr);
     return 2;
   }
   dagd_err err;
   dagd_err_init(&err);
   dagd_config_init(&d.cfg);
   int rc = dagd_config_load(&d.cfg, config, environ, &err);
-  for (size_t i = 0; rc == 0 && i < DAGD_ARRAY_LEN(flag_keys); i++)
-    if (flag_values[i]) rc = dagd_config_set(&d.cfg, flag_keys[i].key, flag_values[i], &err);
+  for (size_t i = 0; rc == 0 && daemon_options[i].name; i++)
+    if (flag_values[i]) rc = dagd_config_set(&d.cfg, daemon_options[i].config_key, flag_values[i], &err);
   if (rc < 0) {
     fprintf(stderr, "dagd: %s\n", err.msg);
     dagd_config_close(&d.cfg);

@@ -1,9 +1,10 @@
 /* Carrying out the engine's passes: a pass runs when something happened
  * (a try ended, the API changed state, the DAG folder was reloaded) or
  * when the engine's wake time comes, never on a polling tick; after it,
- * long polls hear of the runs that changed, SLA misses are notified,
- * tries past their timeout are stopped, the new tries start, and the one
- * wake timer is armed for the time the engine asked for.
+ * long polls hear of the runs that changed, ended runs and SLA misses
+ * are notified, tries past their timeout are stopped, the new tries
+ * start, and the one wake timer is armed for the time the engine asked
+ * for.
  * SPDX-License-Identifier: MIT */
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +43,7 @@ void daemon_kick(daemon_t *d) {
 static void notify_sla(daemon_t *d, const dagd_engine_sla *m) {
   char *base = daemon_try_base(d, m->dag->id, m->run_id, m->task->id, m->try_number > 0 ? m->try_number : 1);
   DAGD_LOG(DAGD_LOG_WARN, "sched", "%s/%s/%s missed its SLA", m->dag->id, m->run_id, m->task->id);
-  daemon_notify_sla(d, m->dag, m->task, m->run_id, base, m->try_number, m->state);
+  daemon_notify_sla(d, m, base);
   free(base);
 }
 
@@ -59,8 +60,12 @@ void daemon_pass(daemon_t *d) {
   }
   d->queue_depth = a.queued;
   for (size_t i = 0; i < a.n_changed_runs; i++) daemon_api_run_changed(d, a.changed_runs[i]);
-  for (size_t i = 0; i < a.n_run_ends; i++)
-    daemon_metrics_run(d, a.run_ends[i].dag->id, a.run_ends[i].state == DAGD_RUN_SUCCESS);
+  for (size_t i = 0; i < a.n_run_ends; i++) {
+    const dagd_engine_run_end *e = &a.run_ends[i];
+    daemon_metrics_run(d, e->dag->id, e->state == DAGD_RUN_SUCCESS,
+                       e->run.start_date > 0 ? e->run.end_date - e->run.start_date : -1);
+    daemon_notify_run(d, e);
+  }
   for (size_t i = 0; i < a.n_sla_misses; i++) notify_sla(d, &a.sla_misses[i]);
   for (size_t i = 0; i < a.n_stops; i++) daemon_try_timeout(d, &a.stops[i]);
   for (size_t i = 0; i < a.n_starts && !d->stopped; i++) daemon_try_start(d, &a.starts[i]);

@@ -148,7 +148,7 @@ static void try_finished(running_try *rt, const dagd_try_result *r) {
   dagd_buf_close(&text);
   if (rc < 0) {
     /* The try's end is in its exit file; the next start re-adopts it. */
-    DAGD_LOG(DAGD_LOG_ERROR, "exec", "recording the end of %s/%s try %d: %s", rt->dag_id, rt->task_id,
+    DAGD_LOG(DAGD_LOG_ERROR, "exec", "recording the end of %s/%s/%s try %d: %s", rt->dag_id, rt->run_id, rt->task_id,
              rt->try_number, err.msg);
     /* Busy: read the exit record again on a later turn. Otherwise the
      * stop released every running try, this one included. */
@@ -167,9 +167,9 @@ static void try_finished(running_try *rt, const dagd_try_result *r) {
                       : r->how == DAGD_TRY_SIGNALED ? "was killed"
                                                     : NULL;
     if (how) log_line(rt->base, "try %d %s", rt->try_number, how);
-    if (x.dag && x.task) daemon_notify(d, x.dag, x.task, rt->run_id, rt->base, rt->try_number, x.state);
-    DAGD_LOG(x.succeeded ? DAGD_LOG_INFO : DAGD_LOG_WARN, "exec", "%s/%s try %d %s (%s %d) -> %s", rt->dag_id,
-             rt->task_id, rt->try_number, x.succeeded ? "succeeded" : how ? how : "failed",
+    daemon_notify_try(d, &x, rt->base, rt->try_number);
+    DAGD_LOG(x.succeeded ? DAGD_LOG_INFO : DAGD_LOG_WARN, "exec", "%s/%s/%s try %d %s (%s %d) -> %s", rt->dag_id,
+             rt->run_id, rt->task_id, rt->try_number, x.succeeded ? "succeeded" : how ? how : "failed",
              r->how == DAGD_TRY_SIGNALED ? "signal" : "exit", r->code, dagd_ti_state_name(x.state));
   }
   dagd_engine_ended_close(&x);
@@ -206,8 +206,8 @@ void daemon_try_timeout(daemon_t *d, const dagd_engine_try *t) {
   running_try *rt = find_try(d, t->run.pk, t->task_id, t->try_number);
   if (rt == NULL || rt->exec == NULL || rt->timed_out) return;
   rt->timed_out = true;
-  DAGD_LOG(DAGD_LOG_WARN, "exec", "%s/%s try %d: execution_timeout reached, stopping it", rt->dag_id, rt->task_id,
-           rt->try_number);
+  DAGD_LOG(DAGD_LOG_WARN, "exec", "%s/%s/%s try %d: execution_timeout reached, stopping it", rt->dag_id, rt->run_id,
+           rt->task_id, rt->try_number);
   log_line(rt->base, "execution_timeout reached: SIGTERM, SIGKILL in %d s", KILL_GRACE_MS / 1000);
   stop_try(rt);
 }
@@ -215,7 +215,8 @@ void daemon_try_timeout(daemon_t *d, const dagd_engine_try *t) {
 /* A try that could not start fails like any other try. */
 static void fail_now(running_try *rt, const char *why) {
   log_line(rt->base, "try %d could not start: %s", rt->try_number, why);
-  DAGD_LOG(DAGD_LOG_WARN, "exec", "%s/%s try %d could not start: %s", rt->dag_id, rt->task_id, rt->try_number, why);
+  DAGD_LOG(DAGD_LOG_WARN, "exec", "%s/%s/%s try %d could not start: %s", rt->dag_id, rt->run_id, rt->task_id,
+           rt->try_number, why);
   dagd_try_result r = {DAGD_TRY_EXITED, 127};
   try_finished(rt, &r);
 }

@@ -117,9 +117,20 @@ void dagd_engine_tries_free(dagd_engine_try *t, size_t n) {
 void dagd_engine_actions_close(dagd_engine_actions *a) {
   dagd_engine_tries_free(a->starts, a->n_starts);
   dagd_engine_tries_free(a->stops, a->n_stops);
-  for (size_t i = 0; i < a->n_sla_misses; i++) free(a->sla_misses[i].run_id);
+  for (size_t i = 0; i < a->n_sla_misses; i++) {
+    free(a->sla_misses[i].run_id);
+    dagd_store_run_clear(&a->sla_misses[i].run);
+    free(a->sla_misses[i].outputs);
+  }
   free(a->sla_misses);
-  for (size_t i = 0; i < a->n_run_ends; i++) free(a->run_ends[i].run_id);
+  for (size_t i = 0; i < a->n_run_ends; i++) {
+    dagd_engine_run_end *r = &a->run_ends[i];
+    free(r->run_id);
+    dagd_store_run_clear(&r->run);
+    for (size_t k = 0; k < r->n_failed_tasks; k++) free(r->failed_tasks[k]);
+    free(r->failed_tasks);
+    free(r->outputs);
+  }
   free(a->run_ends);
   free(a->changed_runs);
   memset(a, 0, sizeof(*a));
@@ -128,4 +139,7 @@ void dagd_engine_actions_close(dagd_engine_actions *a) {
 void dagd_engine_ended_close(dagd_engine_ended *x) {
   free(x->note);
   x->note = NULL;
+  dagd_store_run_clear(&x->run);
+  free(x->outputs);
+  x->outputs = NULL;
 }

@@ -18,6 +18,12 @@ typedef struct engine_dag {
   int64_t next_due;   /* when that interval's run becomes due */
   bool has_planned;
   int64_t planned_to; /* the latest logical date planned: created, or taken by a backfill */
+  /* next_run_after as of the last plan (dagd_sched_next_run_after), and
+   * what the store holds of it (recorded: written by a committed pass). */
+  bool has_nra;
+  int64_t nra;
+  bool recorded, rec_has;
+  int64_t rec_nra;
 } engine_dag;
 
 /* The task instances of an active run, kept between passes (cache.c). */

@@ -166,7 +166,13 @@ static int plan_dag(pass *p, engine_dag *x) {
     }
     if (n < PLAN_CAP) break;
   }
-planned:
+planned:;
+  /* What the API and /metrics publish: the first interval not created,
+   * fixed until the next plan (so a run held past its time shows how
+   * late it is). */
+  dagd_interval nx;
+  x->has_nra = dagd_sched_next_run_after(x->dag, has_from ? &from : NULL, x->paused, (int64_t)p->now, &nx);
+  x->nra = x->has_nra ? nx.run_after : 0;
   /* Due but not created: held by max_active_runs until a run ends. */
   x->blocked = x->has_next && x->next_due <= (int64_t)p->now &&
                p->running_runs[di] + p->queued_runs[di] >= x->dag->max_active_runs;
@@ -244,13 +250,34 @@ static int check_sla(pass *p, const dagd_dag *dag, const dagd_store_run *run, co
     if (dagd_store_output_put(e->store, run->pk, task->id, "_sla_missed", "true", p->err) < 0) return p->err->code;
     dagd_engine_actions *a = p->out;
     a->sla_misses = dagd_realloc(a->sla_misses, (a->n_sla_misses + 1) * sizeof(*a->sla_misses));
-    a->sla_misses[a->n_sla_misses++] =
-        (dagd_engine_sla){dag, task, dagd_strdup(run->run_id), tis[t].try_number, tis[t].state};
+    dagd_engine_sla *m = &a->sla_misses[a->n_sla_misses++];
+    *m = (dagd_engine_sla){.dag = dag, .task = task, .run_id = dagd_strdup(run->run_id),
+                           .try_number = tis[t].try_number, .state = tis[t].state,
+                           .notify = task->on_failure ? task->on_failure : dag->on_failure};
+    dagd__run_copy(&m->run, run);
+    if (m->notify && dagd_store_output_json(e->store, run->pk, &m->outputs, p->err) < 0) return p->err->code;
   }
   return 0;
 }
 
-static int end_run(pass *p, engine_dag *x, dagd_store_run *run, dagd_run_state state) {
+/* The end of a run calls the DAG's own callback once, with the run's
+ * context: the failed tasks (in the DAG's order) and the outputs. */
+static int run_end_action(pass *p, engine_dag *x, const dagd_store_run *run, const dagd_sched_ti *tis) {
+  const dagd_dag *dag = x->dag;
+  dagd_engine_actions *a = p->out;
+  a->run_ends = dagd_realloc(a->run_ends, (a->n_run_ends + 1) * sizeof(*a->run_ends));
+  dagd_engine_run_end *r = &a->run_ends[a->n_run_ends++];
+  *r = (dagd_engine_run_end){.dag = dag, .run_id = dagd_strdup(run->run_id), .state = run->state,
+                             .notify = run->state == DAGD_RUN_SUCCESS ? dag->on_success : dag->on_failure};
+  dagd__run_copy(&r->run, run);
+  r->failed_tasks = dagd_calloc(dag->n_tasks + 1, sizeof(char *));
+  for (size_t t = 0; t < dag->n_tasks; t++)
+    if (tis[t].state == DAGD_TI_FAILED) r->failed_tasks[r->n_failed_tasks++] = dagd_strdup(dag->tasks[t]->id);
+  if (r->notify && dagd_store_output_json(p->e->store, run->pk, &r->outputs, p->err) < 0) return p->err->code;
+  return 0;
+}
+
+static int end_run(pass *p, engine_dag *x, dagd_store_run *run, dagd_run_state state, const dagd_sched_ti *tis) {
   dagd_engine *e = p->e;
   size_t di = (size_t)(x - e->dags);
   run->state = state;
@@ -262,9 +289,7 @@ static int end_run(pass *p, engine_dag *x, dagd_store_run *run, dagd_run_state s
   p->run_ended = true;
   p->finished = dagd_realloc(p->finished, (p->n_finished + 1) * sizeof(int64_t));
   p->finished[p->n_finished++] = run->pk;
-  dagd_engine_actions *a = p->out;
-  a->run_ends = dagd_realloc(a->run_ends, (a->n_run_ends + 1) * sizeof(*a->run_ends));
-  a->run_ends[a->n_run_ends++] = (dagd_engine_run_end){x->dag, dagd_strdup(run->run_id), state};
+  if (run_end_action(p, x, run, tis) < 0) return p->err->code;
   DAGD_LOG(DAGD_LOG_INFO, "sched", "dag %s: run %s %s", x->dag->id, run->run_id, dagd_run_state_name(state));
   return 0;
 }
@@ -329,7 +354,7 @@ static int advance_run(pass *p, size_t ri) {
   if (!e->draining && (rc = check_sla(p, dag, run, tis)) < 0) goto out;
   if (any_changed || state != DAGD_RUN_RUNNING) changed_run(p, run->pk);
   if (state != DAGD_RUN_RUNNING) {
-    rc = end_run(p, x, run, state);
+    rc = end_run(p, x, run, state, tis);
     goto out;
   }
   /* An earlier try still winding down (cleared meanwhile) holds its
@@ -369,6 +394,41 @@ static int settle(pass *p) {
   }
   wake_at(p, p->now); /* more to do than one pass takes on: go on at once */
   return 0;
+}
+
+/* What each DAG's next_run_after is now: nothing while paused or
+ * unscheduled, else what its last plan found. */
+static bool next_run_after(const engine_dag *x, int64_t *at) {
+  if (x->paused || x->dag->schedule == NULL || !x->has_nra) return false;
+  *at = x->nra;
+  return true;
+}
+
+/* Writes the next_run_after of the DAGs where it changed since the store
+ * last got it (in the pass's transaction; marked recorded after the
+ * commit). Not while draining: nothing is planned then, and the values
+ * stay what the next start will find again. */
+static int record_next_runs(pass *p) {
+  dagd_engine *e = p->e;
+  if (e->draining) return 0;
+  for (size_t i = 0; i < e->n_dags; i++) {
+    engine_dag *x = &e->dags[i];
+    int64_t at = 0;
+    bool has = next_run_after(x, &at);
+    if (x->recorded && x->rec_has == has && (!has || x->rec_nra == at)) continue;
+    if (dagd_store_dag_set_next_run(e->store, x->dag->id, has, at, p->err) < 0) return p->err->code;
+  }
+  return 0;
+}
+
+static void next_runs_recorded(dagd_engine *e) {
+  if (e->draining) return;
+  for (size_t i = 0; i < e->n_dags; i++) {
+    engine_dag *x = &e->dags[i];
+    x->recorded = true;
+    x->rec_nra = 0;
+    x->rec_has = next_run_after(x, &x->rec_nra);
+  }
 }
 
 /* Records the picked candidates as running: intent before effect, so a
@@ -469,6 +529,7 @@ int dagd_engine_pass(dagd_engine *e, double now, dagd_engine_actions *out, dagd_
   /* 3. What starts now. */
   if (rc == 0 && p.n_cand > 0 && !e->draining) rc = start_picked(&p);
   else if (rc == 0) out->queued = p.n_cand;
+  if (rc == 0) rc = record_next_runs(&p);
   if (rc == 0) rc = dagd_store_commit(e->store, err);
   if (rc != 0) {
     dagd_store_rollback(e->store);
@@ -478,6 +539,7 @@ int dagd_engine_pass(dagd_engine *e, double now, dagd_engine_actions *out, dagd_
     pass_close(&p);
     return rc;
   }
+  next_runs_recorded(e);
   for (size_t i = 0; i < p.n_finished; i++) dagd__cache_drop(e, p.finished[i]);
   for (size_t i = 0; i < out->n_stops; i++) {
     const dagd_engine_try *s = &out->stops[i];

@@ -114,13 +114,36 @@ static int apply_branch(dagd_engine *e, const dagd_dag *dag, const dagd_task *ta
   return rc;
 }
 
+/* The task-level callback of a try's end. A DAG's on_success and
+ * on_failure are about its runs (called once, when a run ends), so only
+ * the task's own are called here; a retry happens to a task only, so a
+ * DAG's on_retry stands in for the task's. */
+static void choose_notify(dagd_engine_ended *out) {
+  const dagd_task *t = out->task;
+  if (t == NULL || out->dag == NULL) return;
+  switch (out->state) {
+  case DAGD_TI_SUCCESS:
+    out->notify = t->on_success;
+    out->notify_event = "success";
+    break;
+  case DAGD_TI_FAILED:
+    out->notify = t->on_failure;
+    out->notify_event = "failure";
+    break;
+  case DAGD_TI_UP_FOR_RETRY:
+    out->notify = t->on_retry ? t->on_retry : out->dag->on_retry;
+    out->notify_event = "retry";
+    break;
+  default:
+    break;
+  }
+}
+
 /* What the try's end made of the task instance, in the open transaction. */
 static int record_end(dagd_engine *e, const dagd_engine_end *end, double now, dagd_store_ti *ti,
                       dagd_engine_ended *out, dagd_err *err) {
-  dagd_store_run run = {0};
-  if (dagd_store_run_get_pk(e->store, end->run_pk, &run, err) < 0) return err->code;
-  engine_dag *x = dagd__engine_dag(e, run.dag_id);
-  dagd_store_run_clear(&run);
+  if (dagd_store_run_get_pk(e->store, end->run_pk, &out->run, err) < 0) return err->code;
+  engine_dag *x = dagd__engine_dag(e, out->run.dag_id);
   out->dag = x ? x->dag : NULL;
   out->task = x ? dagd_dag_find_task(x->dag, end->task_id) : NULL;
   /* Outputs are kept from failed tries too (a failing gate's report);
@@ -148,6 +171,8 @@ static int record_end(dagd_engine *e, const dagd_engine_end *end, double now, da
     if ((rc = apply_branch(e, out->dag, out->task, end->run_pk, now, err)) < 0) return rc;
     dagd__cache_drop(e, end->run_pk); /* rows other than this one changed */
   }
+  choose_notify(out);
+  if (out->notify && dagd_store_output_json(e->store, end->run_pk, &out->outputs, err) < 0) return err->code;
   return dagd_store_ti_update(e->store, ti, err);
 }
 

@@ -13,6 +13,7 @@
 #include "dagd/cron.h"
 #include "dagd/err.h"
 #include "dagd/model.h"
+#include "dagd/template.h"
 #include "dagd/time.h"
 #include "dagd/tz.h"
 #include "dagd/util.h"
@@ -223,6 +224,68 @@ static void task_env(lua_State *L, int t, dagd_task *task) {
   lua_pop(L, 1);
 }
 
+/* The first template in v (a field's value, as the operators render it:
+ * every string, nested ones too, but not a Lua function's marker) that
+ * cannot render whatever the run: bad syntax or an unknown filter. So
+ * `dagctl validate` and the loader report it as file:line, instead of the
+ * task failing at run time. Returns 0 or the error code, err filled. */
+static int check_templates(const json_t *v, dagd_err *err) {
+  switch (json_typeof(v)) {
+  case JSON_STRING:
+    return dagd_template_has(json_string_value(v)) ? dagd_template_check(json_string_value(v), err) : 0;
+  case JSON_ARRAY: {
+    size_t i;
+    json_t *x;
+    json_array_foreach(v, i, x) {
+      int rc = check_templates(x, err);
+      if (rc != 0) return rc;
+    }
+    return 0;
+  }
+  case JSON_OBJECT: {
+    if (json_object_size(v) == 1 && json_is_string(json_object_get(v, "function"))) return 0;
+    const char *k;
+    json_t *x;
+    json_object_foreach((json_t *)v, k, x) {
+      int rc = check_templates(x, err);
+      if (rc != 0) return rc;
+    }
+    return 0;
+  }
+  default: return 0;
+  }
+}
+
+/* Reports a template error of field `field` (value v) of `what`. */
+static void check_field(dagd__lua_ctx *ctx, int line, const char *what, const char *field, const json_t *v) {
+  dagd_err err;
+  dagd_err_init(&err);
+  if (v != NULL && check_templates(v, &err) != 0)
+    dagd__lua_ctx_error(ctx, err.code, dagd__lua_field_line(ctx, line, field), "%s: field \"%s\": %s", what, field,
+                        err.msg);
+}
+
+/* Every templated field of a task: its operator's config (each top-level
+ * field on its own line), env values, cwd and notify specs. */
+static void check_task_templates(dagd__lua_ctx *ctx, const dagd_task *task, const char *what) {
+  const char *k;
+  json_t *x;
+  json_object_foreach(task->config, k, x) check_field(ctx, task->line, what, k, x);
+  for (size_t i = 0; i < task->n_env; i++) {
+    json_t *v = json_string(task->env[i].value ? task->env[i].value : "");
+    check_field(ctx, task->line, what, "env", v);
+    json_decref(v);
+  }
+  if (task->cwd) {
+    json_t *v = json_string(task->cwd);
+    check_field(ctx, task->line, what, "cwd", v);
+    json_decref(v);
+  }
+  check_field(ctx, task->line, what, "on_failure", task->on_failure);
+  check_field(ctx, task->line, what, "on_success", task->on_success);
+  check_field(ctx, task->line, what, "on_retry", task->on_retry);
+}
+
 static void convert_task(lua_State *L, int t, dagd_dag *dag, dagd__lua_ctx *ctx) {
   char *id = opt_str(L, t, "id"), *opname = opt_str(L, t, "op");
   int64_t line = 0;
@@ -272,6 +335,7 @@ static void convert_task(lua_State *L, int t, dagd_dag *dag, dagd__lua_ctx *ctx)
     task->config = json_object();
   }
   if (task->config == NULL) task->config = json_object();
+  check_task_templates(ctx, task, what);
 out:
   free(id);
   free(opname);
@@ -374,6 +438,9 @@ static void convert_dag(lua_State *L, int r, dagd__lua_ctx *ctx) {
   opt_json(L, r, "on_failure", &dag->on_failure, ctx, line, what);
   opt_json(L, r, "on_success", &dag->on_success, ctx, line, what);
   opt_json(L, r, "on_retry", &dag->on_retry, ctx, line, what);
+  check_field(ctx, line, what, "on_failure", dag->on_failure);
+  check_field(ctx, line, what, "on_success", dag->on_success);
+  check_field(ctx, line, what, "on_retry", dag->on_retry);
 
   if (rawfield(L, r, "tasks") == LUA_TTABLE) {
     int tasks = lua_gettop(L);

@@ -317,6 +317,12 @@ static bool must_rethrow(dagd__lua_ctx *ctx, int status) {
   return ctx->limit_hit || ctx->mem_fatal;
 }
 
+/* core.report(msg): an error the library goes on from (dagd__lua_report). */
+static int core_report(lua_State *L) {
+  dagd__lua_report(L, dagd__lua_ctx_of(L), luaL_checkstring(L, 1));
+  return 0;
+}
+
 /* pcall(f, ...) as in the base library, minus catching limit errors. */
 static int core_pcall(lua_State *L) {
   luaL_checkany(L, 1);
@@ -362,7 +368,8 @@ void dagd__lua_push_core(lua_State *L, dagd__lua_ctx *ctx) {
   static const luaL_Reg fns[] = {
       {"userline", core_userline}, {"fieldline", core_fieldline}, {"duration", core_duration},
       {"checkdate", core_checkdate}, {"read_json", core_read_json}, {"glob", core_glob},
-      {"pcall", core_pcall},       {"xpcall", core_xpcall},       {NULL, NULL},
+      {"pcall", core_pcall},       {"xpcall", core_xpcall},       {"report", core_report},
+      {NULL, NULL},
   };
   lua_newtable(L);
   lua_setfield(L, LUA_REGISTRYINDEX, "dagd.modules");

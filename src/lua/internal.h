@@ -103,6 +103,12 @@ static inline dagd__lua_ctx *dagd__lua_ctx_of(lua_State *L) {
 void dagd__lua_ctx_error(dagd__lua_ctx *ctx, int code, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Records an error the DAG library reported and went on from (a bad task
+ * or DAG: the file yields no DAG, but its other errors are found too).
+ * msg is "file:line: message"; without a position, the DAG file's
+ * current line is used. */
+void dagd__lua_report(lua_State *L, dagd__lua_ctx *ctx, const char *msg);
+
 /* Line of the innermost stack frame running the DAG file itself, 0 if
  * none. */
 int dagd__lua_user_line(lua_State *L, dagd__lua_ctx *ctx);

@@ -276,6 +276,13 @@ static bool split_position(const dagd__lua_ctx *ctx, const char *msg, int *line,
   return false;
 }
 
+void dagd__lua_report(lua_State *L, dagd__lua_ctx *ctx, const char *msg) {
+  int line = 0;
+  const char *rest = msg;
+  if (!split_position(ctx, msg, &line, &rest)) line = dagd__lua_user_line(L, ctx);
+  push_error(ctx, DAGD_EINVAL, line, dagd_strdup(rest), NULL);
+}
+
 static void open_lib(lua_State *L, const char *name, lua_CFunction fn) {
   luaL_requiref(L, name, fn, 1);
   lua_pop(L, 1);
@@ -348,6 +355,10 @@ static int run_file(lua_State *L) {
   ctx->deadline_ns = mono_ns() + ctx->time_limit_ms * 1000000;
   lua_sethook(L, limit_hook, LUA_MASKCOUNT, HOOK_EVERY);
   lua_call(L, 0, 0);
+  if (ctx->n_errors > 0) { /* reported on the way: the file yields nothing */
+    lua_sethook(L, NULL, 0, 0);
+    return 0;
+  }
   if (ctx->after != NULL) {
     /* A call into the file (dagd op): what it calls gets limits of its
      * own, as large as the file's. */
@@ -432,8 +443,12 @@ static void record_pcall_error(lua_State *L, dagd__lua_ctx *ctx, int status) {
   if (ctx->err_msg != NULL && lua_type(L, -1) == LUA_TSTRING) traceback = dagd_strdup(lua_tostring(L, -1));
   dagd_buf b;
   dagd_buf_init(&b);
-  if (syntax && ctx->lib != NULL && rest != msg) dagd_buf_puts(&b, "syntax error: ");
+  if (syntax && ctx->lib != NULL && rest != msg && strncmp(rest, "syntax error", 12) != 0)
+    dagd_buf_puts(&b, "syntax error: ");
   dagd_buf_puts(&b, rest);
+  /* `a >> b` alone on a line: an expression is no statement in Lua. */
+  if (syntax && rest != msg && (strstr(rest, "near '>>'") || strstr(rest, "near '<<'")))
+    dagd_buf_puts(&b, " (Lua has no >> or << statement: use d:chain(a, b), or b:after(a))");
   push_error(ctx, syntax && rest != msg ? DAGD_ESYNTAX : DAGD_EINVAL, line, dagd_buf_steal(&b), traceback);
 }
 

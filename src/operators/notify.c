@@ -1,7 +1,8 @@
 /* `dagd notify SPEC`: delivers one notification (a task failed, succeeded
- * or will be retried) as a JSON POST: a body that a Slack-compatible
- * incoming webhook shows ("text") and that a generic receiver can read
- * (dag_id, run_id, task_id, try_number, state, log). Failed deliveries
+ * or will be retried; a run ended) as a JSON POST: the spec's rendered
+ * body, else a body that a Slack-compatible incoming webhook shows
+ * ("text") and that a generic receiver can read (dag_id, run_id,
+ * task_id, try_number, state, log). Failed deliveries
  * (no answer, 5xx) are retried a few times; the outcome goes to the try's
  * log. It never changes the task's state: it runs after the fact, apart.
  * SPDX-License-Identifier: MIT */
@@ -20,11 +21,13 @@ static size_t discard(char *data, size_t size, size_t n, void *user) { return si
 
 int dagd_notify_main(int argc, char **argv) {
   if (argc != 2) {
-    fprintf(stderr, "usage: dagd notify SPEC\n");
+    fprintf(stderr, "usage: dagd notify SPEC|-\n");
     return 2;
   }
   json_error_t jerr;
-  json_t *spec = json_load_file(argv[1], 0, &jerr);
+  /* "-": the daemon passes the rendered spec, which may hold secrets, on
+   * the standard input, never through a file. */
+  json_t *spec = strcmp(argv[1], "-") == 0 ? json_loadf(stdin, 0, &jerr) : json_load_file(argv[1], 0, &jerr);
   const char *url = json_string_value(json_object_get(spec, "url"));
   if (url == NULL) {
     printf("dagd notify: %s: %s\n", argv[1], spec ? "no url" : jerr.text);

@@ -10,6 +10,7 @@
 #include "dagd/err.h"
 #include "dagd/ops.h"
 #include "dagd/time.h"
+#include "dagd/tz.h"
 #include "dagd/util.h"
 #include "ops/internal.h"
 
@@ -27,12 +28,20 @@ void dagd__strv_free(char **v) {
   free(v);
 }
 
-json_t *dagd_ops_context(const dagd_try_info *info) {
-  char ld[32], ts[32], s[32], e[32], ds[16], nodash[16];
-  dagd_time_format_offset(info->logical_date, 0, ts);
-  dagd_time_format_utc(info->logical_date, ld);
+/* ts: the logical date in the DAG's zone, with its offset; ds: its day
+ * there, the day the DAG's schedule means (2026-03-02 for a run at
+ * midnight in Berlin, which is 2026-03-01T23:00:00Z). */
+static void local_ts(const dagd_try_info *info, char ts[32], char ds[16]) {
+  int32_t off = info->dag->tz ? dagd_tz_offset(info->dag->tz, info->logical_date) : 0;
+  dagd_time_format_offset(info->logical_date, off, ts);
   memcpy(ds, ts, 10);
   ds[10] = '\0';
+}
+
+json_t *dagd_ops_context(const dagd_try_info *info) {
+  char ld[32], ts[32], s[32], e[32], ds[16], nodash[16];
+  local_ts(info, ts, ds);
+  dagd_time_format_utc(info->logical_date, ld);
   snprintf(nodash, sizeof(nodash), "%.4s%.2s%.2s", ds, ds + 5, ds + 8);
   json_t *ctx = json_object();
   json_object_set_new(ctx, "ds", json_string(ds));
@@ -50,8 +59,10 @@ json_t *dagd_ops_context(const dagd_try_info *info) {
   json_object_set_new(ctx, "data_interval_end", json_string(e));
   json_object_set_new(ctx, "run_id", json_string(info->run_id));
   json_object_set_new(ctx, "dag_id", json_string(info->dag->id));
-  json_object_set_new(ctx, "task_id", json_string(info->task->id));
-  json_object_set_new(ctx, "try_number", json_integer(info->try_number));
+  if (info->task) {
+    json_object_set_new(ctx, "task_id", json_string(info->task->id));
+    json_object_set_new(ctx, "try_number", json_integer(info->try_number));
+  }
   json_object_set_new(ctx, "params", info->dag->params ? json_deep_copy(info->dag->params) : json_object());
   json_t *conf = info->conf ? json_loads(info->conf, 0, NULL) : NULL;
   json_object_set_new(ctx, "conf", json_is_object(conf) ? conf : (json_decref(conf), json_object()));
@@ -211,10 +222,9 @@ static int in_process_argv(builder *b, strv *argv, char *const *task_env) {
 static int build_env(builder *b, strv *env) {
   const dagd_try_info *info = b->info;
   const dagd_task *t = info->task;
-  char ld[32], s[32], e[32], ds[16];
+  char ld[32], s[32], e[32], ds[16], ts[32];
   dagd_time_format_utc(info->logical_date, ld);
-  memcpy(ds, ld, 10);
-  ds[10] = '\0';
+  local_ts(info, ts, ds);
   dagd_time_format_utc(info->has_interval ? info->interval_start : info->logical_date, s);
   dagd_time_format_utc(info->has_interval ? info->interval_end : info->logical_date, e);
   strv own;

@@ -114,6 +114,9 @@ static const char *const migrations[] = {
     "CREATE INDEX dag_run_success ON dag_run (dag_id, end_date) WHERE state = 'success';",
     /* 3 -> 4: retention finds old finished runs without a scan. */
     "CREATE INDEX dag_run_finished ON dag_run (end_date) WHERE state IN ('success', 'failed');",
+    /* 4 -> 5: what a delivery's outcome means in words ("no DAG listens to
+     * \"x\""), for the event list. */
+    "ALTER TABLE event ADD COLUMN detail TEXT;",
 };
 
 enum {
@@ -145,6 +148,7 @@ enum {
   Q_EVENT_INSERT,
   Q_EVENT_FIND,
   Q_EVENT_RUNS,
+  Q_EVENT_DETAIL,
   Q_EVENT_LIST,
   Q_EVENT_COUNT,
   Q_ALERT_SEEN,
@@ -214,7 +218,8 @@ static const char *const queries[Q__COUNT] = {
                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [Q_EVENT_FIND] = "SELECT id FROM event WHERE source = ?1 AND external_id = ?2 AND outcome != 'duplicate'",
     [Q_EVENT_RUNS] = "UPDATE event SET runs_started = ?2, outcome = ?3 WHERE id = ?1",
-    [Q_EVENT_LIST] = "SELECT id, source, name, external_id, payload, received_at, outcome, runs_started "
+    [Q_EVENT_DETAIL] = "UPDATE event SET detail = ?2 WHERE id = ?1",
+    [Q_EVENT_LIST] = "SELECT id, source, name, external_id, payload, received_at, outcome, runs_started, detail "
                      "FROM event ORDER BY id DESC LIMIT ?1 OFFSET ?2",
     [Q_EVENT_COUNT] = "SELECT count(*) FROM event",
     [Q_ALERT_SEEN] = "INSERT INTO alert_seen (fingerprint, starts_at, event_id) VALUES (?1, ?2, ?3) "
@@ -855,6 +860,7 @@ void dagd_store_event_clear(dagd_store_event *e) {
   free(e->external_id);
   free(e->payload);
   free(e->outcome);
+  free(e->detail);
   memset(e, 0, sizeof(*e));
 }
 
@@ -901,6 +907,13 @@ int dagd_store_event_set_outcome(dagd_store *st, int64_t id, const char *outcome
   return step_done(st, s, "updating an event", err);
 }
 
+int dagd_store_event_set_detail(dagd_store *st, int64_t id, const char *detail, dagd_err *err) {
+  sqlite3_stmt *s = q(st, Q_EVENT_DETAIL);
+  sqlite3_bind_int64(s, 1, id);
+  bind_text(s, 2, detail);
+  return step_done(st, s, "updating an event", err);
+}
+
 int dagd_store_event_list(dagd_store *st, int64_t limit, int64_t offset, dagd_store_event **out, size_t *n,
                           int64_t *total, dagd_err *err) {
   sqlite3_stmt *s = q(st, Q_EVENT_LIST);
@@ -924,6 +937,7 @@ int dagd_store_event_list(dagd_store *st, int64_t limit, int64_t offset, dagd_st
     e->received_at = sqlite3_column_double(s, 5);
     e->outcome = col_text(s, 6);
     e->runs_started = sqlite3_column_int(s, 7);
+    e->detail = col_text(s, 8);
   }
   sqlite3_reset(s);
   if (rc != SQLITE_DONE) return db_fail(st, err, rc, "listing events");

@@ -1,5 +1,7 @@
-/* Small string predicates: id patterns and suffixes.
+/* Small string helpers: id patterns, suffixes, and the nearest name for a
+ * "did you mean".
  * SPDX-License-Identifier: MIT */
+#include <ctype.h>
 #include <string.h>
 
 #include "dagd/util.h"
@@ -23,4 +25,41 @@ bool dagd_run_id_valid(const char *id) { return id_match(id, "_.~:+-"); }
 bool dagd_str_has_suffix(const char *s, const char *suffix) {
   size_t n = strlen(s), m = strlen(suffix);
   return n >= m && memcmp(s + n - m, suffix, m) == 0;
+}
+
+/* Optimal string alignment distance (Levenshtein plus adjacent
+ * transpositions), case-insensitive; only for short names (an error path). */
+static size_t osa_distance(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  if (la > 64 || lb > 64) return (size_t)-1;
+  size_t d[65][65];
+  for (size_t i = 0; i <= la; i++) d[i][0] = i;
+  for (size_t j = 0; j <= lb; j++) d[0][j] = j;
+  for (size_t i = 1; i <= la; i++) {
+    for (size_t j = 1; j <= lb; j++) {
+      int ca = tolower((unsigned char)a[i - 1]), cb = tolower((unsigned char)b[j - 1]);
+      size_t v = d[i - 1][j - 1] + (ca != cb);
+      if (d[i - 1][j] + 1 < v) v = d[i - 1][j] + 1;
+      if (d[i][j - 1] + 1 < v) v = d[i][j - 1] + 1;
+      if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) && tolower((unsigned char)a[i - 2]) == cb &&
+          d[i - 2][j - 2] + 1 < v)
+        v = d[i - 2][j - 2] + 1;
+      d[i][j] = v;
+    }
+  }
+  return d[la][lb];
+}
+
+const char *dagd_str_suggest(const char *name, const char *const *candidates, size_t n) {
+  const char *best = NULL;
+  size_t bd = (size_t)-1;
+  for (size_t i = 0; i < n; i++) {
+    size_t d = osa_distance(name, candidates[i]);
+    if (d < bd || (d == bd && best && strcmp(candidates[i], best) < 0)) {
+      best = candidates[i];
+      bd = d;
+    }
+  }
+  /* The bound the DAG loader's suggestions use (lua/dagd/init.lua). */
+  return best && bd <= (strlen(name) <= 4 ? 1u : 2u) ? best : NULL;
 }

@@ -16,12 +16,13 @@
 #              first occurrence).
 #   explained  they differ, and ours equal a reference built from croniter's
 #              own wall-time matches plus one of these documented rules:
-#     day-or        Vixie cron's day-of-month/day-of-week rule (OR unless a
-#                   field's text starts with '*' or '?'); croniter decides by
-#                   the expanded value set instead, and ignores the day of
-#                   month next to '#' or 'L' in the day of week. The
-#                   reference merges croniter runs of each day field alone
-#                   (OR) or uses day_or=False (AND).
+#     day-or-nth    with both day fields restricted (croniter's own test,
+#                   which we follow: docs/cron.md) croniter ignores the day
+#                   of month next to '#' or 'L' in the day of week.
+#     day-or-impossible-branch  with both restricted croniter gives up when
+#                   one day field alone never matches (Feb 30 OR Sunday).
+#                   For both, the reference merges croniter runs of each day
+#                   field alone.
 #     hourly-second-pass  a job with '*' or a step in the hour field fires in
 #                   both passes of a repeated (fall-back) hour; croniter's
 #                   naive walk fires once.
@@ -36,7 +37,6 @@
 #                   already passed (a time before the start); we do not.
 #   Anything else is a failure.
 import argparse
-import calendar
 import datetime
 import os
 import random
@@ -196,8 +196,8 @@ def split_fields(expr):
 def dow_item_to_croniter(item):
     """Syntax translation for croniter (meaning unchanged): "5L"/"FRIL" is
     croniter's "L5"; names in '#' and 'L' items become numbers; an item
-    that reaches 7 (Sunday) is written out as a list with 0 instead, since
-    croniter never matches 7 in six-field expressions."""
+    that reaches 7 (Sunday), and any "*/n", is written out as a list with
+    0 instead, since croniter never matches 7 in six-field expressions."""
     up = item.upper()
 
     def num(s):
@@ -210,7 +210,12 @@ def dow_item_to_croniter(item):
         return "L%d" % (num(up[:-1]) % 7)
     body, _, step = up.partition("/")
     if body == "*":
-        return item
+        # croniter reads "*/n" as 0-7/n; its six-field form keeps 7 apart
+        # from 0 (so "*/1" names 8 values and is "restricted" there but not
+        # in five fields). Write the weekdays out, 7 as 0.
+        if not step:
+            return item
+        return ",".join(str(v) for v in sorted({v % 7 for v in range(0, 8, int(step))}))
     a, _, b = body.partition("-")
     lo = num(a)
     hi = num(b) if b else (lo if not step else 6)
@@ -229,10 +234,6 @@ def to_croniter(fields, has_sec):
     if has_sec:
         return " ".join(f[1:] + [f[0]])
     return " ".join(f[1:])
-
-
-def day_field_restricted_for_us(text):
-    return text[0] not in "*?"
 
 
 def croniter_or(expr_c):
@@ -271,20 +272,18 @@ def split_dom(dom_text):
 
 class WallStream:
     """The matching naive wall times after a naive start, as croniter finds
-    them, under our day-of-month/day-of-week semantics and around croniter's
-    day-matching bugs. With OR semantics the stream merges croniter runs of
-    each day field alone (croniter's own OR drops the day of month next to
-    '#'/'L', and gives up entirely when one field alone never matches, e.g.
-    Feb 30 OR Sunday); with AND when croniter would OR, croniter's day-of-
-    month matches are filtered by its parse of the day-of-week field
-    (croniter's day_or=False skips matching days). `why` names the
-    adjustments made, each a documented difference."""
+    them, around croniter's day-matching bugs. We decide OR versus AND of
+    the day fields exactly as croniter does (both expanded fields not '*'),
+    so croniter_or is also our rule. With OR the stream merges croniter runs
+    of each day field alone (croniter's own OR drops the day of month next
+    to '#'/'L', and gives up entirely when one field alone never matches,
+    e.g. Feb 30 OR Sunday). `why` names the adjustments made, each a
+    documented difference."""
 
     def __init__(self, fields, has_sec, split=True):
         self.fields, self.has_sec = fields, has_sec
         self.expr_c = to_croniter(fields, has_sec)
-        ours_or = day_field_restricted_for_us(fields[3]) and day_field_restricted_for_us(fields[5])
-        theirs_or, nth = croniter_or(self.expr_c)
+        day_or, _ = croniter_or(self.expr_c)
         exp = croniter.expand(self.expr_c)[0]
         doms = split_dom(fields[3]) if exp[2] != ["*"] and split else [fields[3]]
         self.why = set()
@@ -296,65 +295,18 @@ class WallStream:
             f[3], f[5] = dom, dow
             return to_croniter(f, has_sec)
 
-        self.plans = None
-        if ours_or:
+        if day_or:
             self.plans = [(variant(d, "*"), True) for d in doms] + [(variant("*", fields[5]), True)]
-            if not theirs_or:
-                self.why.add("day-or-rule")
-            elif any(("#" in i or i.upper().endswith("L")) for i in fields[5].split(",")):
+            if any(("#" in i or i.upper().endswith("L")) for i in fields[5].split(",")):
                 self.why.add("day-or-nth")
             else:
                 self.why.add("day-or-impossible-branch")
-        elif theirs_or:
-            # AND although croniter would OR. croniter's own day_or=False
-            # skips matching days ("0 0 */15 * 2" from 2022-02-18 gives May
-            # 31, not Tuesday March 1), so filter croniter's day-of-month
-            # matches by croniter's parse of the day-of-week field instead.
-            self.why.add("day-or-rule")
-            self.and_exprs = [variant(d, "*") for d in doms]
-            self.dow_set = {int(v) % 7 for v in exp[4] if v != "*"}
-            self.dow_nth = nth
         elif exp[2] != ["*"]:
             self.plans = [(variant(d, fields[5]), True) for d in doms]
         else:
             self.plans = [(self.expr_c, True)]
 
-    def dow_match(self, d):
-        """croniter's parse of the day-of-week field, evaluated for date d."""
-        w = d.isoweekday() % 7
-        if self.dow_nth:
-            nd = calendar.monthrange(d.year, d.month)[1]
-            for wd, ns in self.dow_nth.items():
-                if wd != "*" and int(wd) % 7 != w:
-                    continue
-                for n in ns:
-                    if (n == "l" and d.day + 7 > nd) or (n != "l" and (d.day - 1) // 7 + 1 == int(n)):
-                        return True
-            return False
-        return w in self.dow_set
-
-    def walls_and(self, naive_start, count):
-        out = set()
-        for expr in self.and_exprs:
-            it = croniter(expr, naive_start)
-            n = 0
-            while n < count:
-                try:
-                    w = it.get_next(datetime.datetime)
-                except CroniterBadDateError:
-                    break
-                if w.year > naive_start.year + 50:
-                    break
-                if self.dow_match(w):
-                    out.add(w)
-                    n += 1
-                else:  # skip the rest of that day
-                    it.set_current(datetime.datetime(w.year, w.month, w.day, 23, 59, 59))
-        return sorted(out)[:count]
-
     def walls(self, naive_start, count):
-        if self.plans is None:
-            return self.walls_and(naive_start, count)
         out = set()
         for expr_c, day_or in self.plans:
             it = croniter(expr_c, naive_start, day_or=day_or)

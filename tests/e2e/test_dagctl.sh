@@ -45,6 +45,26 @@ for e in doc["errors"]:
     assert e["message"], e
 PY
 
+# A template that cannot render (an unknown filter, an unclosed block) is
+# caught by validate, at its file:line, before any run: not when the task
+# starts.
+mkdir -p "$WORK/tpl"
+cat >"$WORK/tpl/tpl.lua" <<'LUA'
+local dagd = require "dagd"
+local d = dagd.dag { id = "tpl", schedule = "@daily", start_date = "2026-01-01" }
+d:shell { id = "fetch", cmd = { "echo", "{{ ds }}" } }
+d:shell { id = "report",
+          cmd = "echo {{ outputs.fetch.rows | round }}" }
+d:shell { id = "notify", cmd = "true", env = { RUN = "{{ run_id" } }
+LUA
+run "$DAGCTL" validate "$WORK/tpl"
+expect_rc 1 "validate a DAG with broken templates"
+expect_out "$WORK/tpl/tpl.lua:5: task \"report\": field \"cmd\": template {{ outputs.fetch.rows | round }}: unknown filter" \
+  "an unknown filter is reported at file:line"
+expect_out "$WORK/tpl/tpl.lua:6: task \"notify\": field \"env\": template: \"{{\" without a closing \"}}\"" \
+  "an unclosed block is reported at file:line"
+expect_out "0 DAGs, 2 errors" "both templates are reported"
+
 # graph: text lists tasks in topological order with their upstreams.
 export DAGD_DAGS_FOLDER="$DATA/good"
 run "$DAGCTL" graph berlin
@@ -101,7 +121,7 @@ expect_out "bad date" "next bad --after message"
 export DAGD_DAGS_FOLDER="$DATA/testcmd"
 run "$DAGCTL" test t ok 2026-03-01
 expect_rc 0 "test ok"
-expect_out "hello 2026-02-28 test__2026-02-28T23:00:00+00:00" "test: DATE is read in the DAG zone, ds is in UTC as in Airflow"
+expect_out "hello 2026-03-01 test__2026-02-28T23:00:00+00:00" "test: DATE is the logical date in the DAG zone, ds its day there"
 expect_out "k=v" "test prints outputs"
 run "$DAGCTL" -o json test t ok 2026-03-01
 expect_out '"k": "v"' "test -o json prints outputs as JSON"
@@ -133,7 +153,7 @@ run "$DAGCTL" frobnicate
 expect_rc 2 "unknown command"
 run "$DAGCTL"
 expect_rc 2 "no command"
-run "$DAGCTL" -o yaml validate
+run "$DAGCTL" -o xml validate
 expect_rc 2 "bad -o"
 
 finish

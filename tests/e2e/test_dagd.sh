@@ -55,6 +55,15 @@ kill -HUP $pid
 wait_for "$WORK/dagd.log" "2 files, 2 DAGs, 0 errors" && ok || { out=$(cat "$WORK/dagd.log"); fail "reload on SIGHUP"; }
 out=$(cat "$WORK/dagd.log")
 expect_out "1 of 2 files changed" "a reload reads only the changed file"
+# At start and on reload, each DAG loaded is reported with its next run
+# (in its zone, as `dagctl next` shows it); an unchanged file is not
+# reported again.
+expect_out 'loader: dag berlin: next run ' "the start reports the next run"
+expect_out '(schedule "30 2 * * *", Europe/Berlin; data interval from ' "the report names schedule, zone and interval"
+expect_out 'loader: dag berlin2: next run ' "a reload reports the changed file's DAG"
+[ "$(grep -c 'dag berlin: next run' "$WORK/dagd.log")" = 1 ] && ok || fail "an unchanged DAG is reported once"
+grep -E 'dag berlin: next run [0-9]{4}-[0-9]{2}-[0-9]{2}T02:30:00\+0[12]:00 ' "$WORK/dagd.log" >/dev/null && ok ||
+  fail "the next run is 02:30 Berlin time"
 kill -TERM $pid
 deadline=$((SECONDS + 10))
 while kill -0 $pid 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.05; done

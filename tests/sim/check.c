@@ -49,7 +49,7 @@ int sim_mirror_open(sim *s) {
   s->q_tis_run = prep(s, "SELECT " TI_COLS " FROM task_instance WHERE run_pk = ?1");
   s->q_ti = prep(s, "SELECT " TI_COLS " FROM task_instance WHERE run_pk = ?1 AND task_id = ?2");
   s->q_live = prep(s, "SELECT run_pk, task_id, try_number FROM task_instance WHERE state IN ('queued', 'running')");
-  s->q_dags = prep(s, "SELECT dag_id, is_paused FROM dag");
+  s->q_dags = prep(s, "SELECT dag_id, is_paused, next_run_after FROM dag");
   s->q_dup = prep(s, "SELECT dag_id, logical_date, count(*) FROM dag_run WHERE run_type IN ('scheduled', 'backfill')"
                      " GROUP BY dag_id, logical_date HAVING count(*) > 1 LIMIT 1");
   return 0;
@@ -636,6 +636,59 @@ static void check_dag_schedule(sim *s, size_t d, int n_queued, int n_running) {
   }
 }
 
+/* next_run_after as published (the store's dag row): nothing for a
+ * paused or unscheduled DAG or after end_date; else the end of the first
+ * interval no run covers, found here from the runs the mirror saw. A
+ * time come (a run due and not created) is allowed only while
+ * max_active_runs holds the DAG; it then stays the time the first held
+ * run became due, however long the wait and whatever later intervals
+ * (skipped without catchup, or taken by a backfill) do meanwhile. */
+static void check_next_run_after(sim *s, size_t d, bool has, int64_t got, int n_queued, int n_running) {
+  sim_dag *sd = &s->dags[d];
+  const dagd_dag *dag = sd->dag;
+  int64_t now = (int64_t)floor(s->pass_now), last = sd->last_start, want = 0;
+  bool has_last = sd->has_last, want_has = false;
+  char a[40], b[40], c[40];
+  if (dag->schedule != NULL && !sd->paused) {
+    for (int guard = 0; guard < 1000; guard++) {
+      dagd_interval iv[4];
+      size_t n;
+      dagd_sched_plan_runs(dag, has_last ? &last : NULL, 0, now, iv, 4, &n, &want, &want_has);
+      if (n > 0 && date_exists(sd, iv[0].start)) {
+        last = iv[0].start;
+        has_last = true;
+        continue;
+      }
+      if (n > 0) {
+        want = iv[0].run_after;
+        want_has = true;
+      }
+      break;
+    }
+  }
+  if (!want_has) {
+    if (has)
+      sim_fail(s, "sched.next-run-after", "DAG %s (%s%s): next_run_after is %s, want none", dag->id,
+               dag->schedule ? "scheduled" : "unscheduled", sd->paused ? ", paused" : "", sim_time((double)got, a));
+    return;
+  }
+  bool held = n_queued + n_running >= dag->max_active_runs;
+  if (!has) {
+    sim_fail(s, "sched.next-run-after", "DAG %s: next_run_after is none, want %s", dag->id,
+             sim_time((double)want, a));
+  } else if (got != want && !(held && got <= now)) {
+    sim_fail(s, "sched.next-run-after", "DAG %s: next_run_after is %s, want %s at %s (%d of max_active_runs %d active)",
+             dag->id, sim_time((double)got, a), sim_time((double)want, b), sim_time(s->pass_now, c),
+             n_queued + n_running, dag->max_active_runs);
+  } else if (got <= now && !held) {
+    sim_fail(s, "sched.next-run-late",
+             "DAG %s: next_run_after %s has passed at %s with %d of max_active_runs %d runs active, but no run was "
+             "created",
+             dag->id, sim_time((double)got, a), sim_time(s->pass_now, b), n_queued + n_running,
+             dag->max_active_runs);
+  }
+}
+
 static void check_run_liveness(sim *s, sim_run *r, usage *u) {
   const dagd_dag *dag = s->models[r->dag];
   sim_dag *sd = &s->dags[r->dag];
@@ -897,12 +950,17 @@ static void check_after_pass(sim *s) {
   sqlite3_reset(st);
 
   /* The engine's paused flags are the store's. */
+  bool nra_has[SIM_MAX_DAGS] = {0}, nra_seen[SIM_MAX_DAGS] = {0};
+  int64_t nra[SIM_MAX_DAGS] = {0};
   st = s->q_dags;
   while (sqlite3_step(st) == SQLITE_ROW) {
     const char *id = (const char *)sqlite3_column_text(st, 0);
     bool paused = sqlite3_column_int(st, 1) != 0;
     long d = sim_dag_index(s, id);
     if (d < 0) continue;
+    nra_seen[d] = true;
+    nra_has[d] = sqlite3_column_type(st, 2) != SQLITE_NULL;
+    nra[d] = sqlite3_column_int64(st, 2);
     if (paused != dagd_engine_is_paused(s->engine, id) || paused != s->dags[d].paused)
       sim_fail(s, "engine.paused-view", "DAG %s: the store says paused=%d, the engine %d, the API calls made %d", id,
                paused, dagd_engine_is_paused(s->engine, id), s->dags[d].paused);
@@ -931,6 +989,7 @@ static void check_after_pass(sim *s) {
       sim_fail(s, "liveness.queued-run", "DAG %s has %d queued runs but only %d of max_active_runs %d running",
                dag->id, queued[d], running[d], dag->max_active_runs);
     check_dag_schedule(s, d, queued[d], running[d]);
+    if (!s->failed && nra_seen[d]) check_next_run_after(s, d, nra_has[d], nra[d], queued[d], running[d]);
   }
   for (size_t k = 0; k < s->n_active && !s->failed; k++) {
     sim_run *r = &s->runs[s->active[k]];

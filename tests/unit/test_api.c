@@ -428,15 +428,24 @@ static void test_events(void **state) {
   assert_int_equal(json_array_size(json_object_get(r, "dag_runs")), 0);
   assert_string_equal(jstr(json_array_get(json_object_get(r, "held"), 0), "reason"), "paused");
   json_decref(r);
-  /* Unknown event: accepted, starts nothing. */
+  /* Unknown event: accepted, starts nothing, and says why. */
   r = request(f, "POST", "/api/v1/events", "{\"name\": \"nobody_listens\"}", NULL, 202);
   assert_int_equal(json_array_size(json_object_get(r, "dag_runs")), 0);
+  assert_string_equal(jstr(r, "outcome"), "accepted");
+  assert_string_equal(jstr(r, "detail"), "no DAG listens to \"nobody_listens\"");
   json_decref(r);
   json_decref(request(f, "POST", "/api/v1/events", "{\"payload\": {}}", NULL, 400));
   json_decref(request(f, "POST", "/api/v1/events", "{\"name\": \"x y\"}", NULL, 400));
   json_decref(request(f, "POST", "/api/v1/events", "{\"name\": \"x\", \"payload\": 3}", NULL, 400));
   r = request(f, "GET", "/api/v1/events", NULL, NULL, 200);
   assert_int_equal(json_integer_value(json_object_get(r, "total_entries")), 5);
+  /* Newest first: the unheard event says so in the list too. */
+  json_t *newest = json_array_get(json_object_get(r, "events"), 0);
+  assert_string_equal(jstr(newest, "name"), "nobody_listens");
+  assert_string_equal(jstr(newest, "outcome"), "accepted");
+  assert_string_equal(jstr(newest, "detail"), "no DAG listens to \"nobody_listens\"");
+  /* A paused listener is still a listener: no such words. */
+  assert_true(json_is_null(json_object_get(json_array_get(json_object_get(r, "events"), 1), "detail")));
   json_decref(r);
   assert_int_equal(f->api.events_duplicate, 1);
   assert_int_equal(f->api.events_rejected, 3);
@@ -485,7 +494,7 @@ static const char *am_payload(const char *status, const char *starts) {
   static char buf[2048];
   snprintf(buf, sizeof(buf),
            "{\"version\": \"4\", \"groupKey\": \"{}:{alertname=\\\"HighLatency\\\"}\", \"status\": \"%s\","
-           " \"receiver\": \"dagd\", \"truncatedAlerts\": 0, \"notification_reason\": \"new\", \"routeLabels\": {},"
+           " \"receiver\": \"dagd\", \"truncatedAlerts\": 3, \"notification_reason\": \"new\", \"routeLabels\": {},"
            " \"alerts\": [{\"status\": \"%s\", \"labels\": {\"alertname\": \"HighLatency\", \"model\": \"fraud\"},"
            " \"annotations\": {\"summary\": \"p99 up\"}, \"startsAt\": \"%s\", \"endsAt\": \"0001-01-01T00:00:00Z\","
            " \"generatorURL\": \"http://prom/graph\", \"fingerprint\": \"abc123\"},"
@@ -494,33 +503,94 @@ static const char *am_payload(const char *status, const char *starts) {
   return buf;
 }
 
+/* Alertmanager's notification that the group's alert resolved. */
+static const char *am_resolved(void) {
+  return "{\"version\": \"4\", \"groupKey\": \"{}:{alertname=\\\"HighLatency\\\"}\", \"status\": \"resolved\","
+         " \"receiver\": \"dagd\", \"truncatedAlerts\": 0,"
+         " \"alerts\": [{\"status\": \"resolved\", \"labels\": {\"alertname\": \"HighLatency\", \"model\": \"fraud\"},"
+         " \"annotations\": {}, \"startsAt\": \"2026-01-01T00:00:00Z\", \"endsAt\": \"2026-01-01T01:00:00Z\","
+         " \"fingerprint\": \"abc123\"}]}";
+}
+
 static void test_alertmanager(void **state) {
   fixture *f = *state;
   json_t *r = request(f, "POST", "/api/v1/hooks/alertmanager", am_payload("firing", "2026-01-01T00:00:00Z"), NULL, 202);
   assert_int_equal(json_array_size(json_object_get(r, "dag_runs")), 1);
   assert_string_equal(jstr(json_array_get(json_object_get(r, "dag_runs"), 0), "dag_id"), "other");
+  /* The delivery is named by its alerts' events, not the group key; the
+   * "Other" alert's event has no listener, and the answer says so. */
+  assert_string_equal(jstr(r, "name"), "HighLatency,Other");
+  assert_string_equal(jstr(r, "outcome"), "accepted");
+  assert_string_equal(jstr(r, "detail"), "no DAG listens to \"Other\"");
   json_decref(r);
-  /* The run's conf: event, labels and annotations of the first alert, and the alerts. */
+  /* The run's conf: event, labels and annotations of the first alert, the
+   * alerts, and the group's key and truncated count. */
   r = request(f, "GET", "/api/v1/dags/other/dagRuns", NULL, NULL, 200);
   json_t *conf = json_object_get(json_array_get(json_object_get(r, "dag_runs"), 0), "conf");
   assert_string_equal(jstr(conf, "event"), "HighLatency");
   assert_string_equal(jstr(json_object_get(conf, "labels"), "model"), "fraud");
   assert_string_equal(jstr(json_object_get(conf, "annotations"), "summary"), "p99 up");
+  assert_string_equal(jstr(conf, "group_key"), "{}:{alertname=\"HighLatency\"}");
+  assert_int_equal(json_integer_value(json_object_get(conf, "truncated_alerts")), 3);
   json_t *alert = json_array_get(json_object_get(conf, "alerts"), 0);
   assert_string_equal(jstr(alert, "fingerprint"), "abc123");
   assert_string_equal(jstr(alert, "generator_url"), "http://prom/graph");
   json_decref(r);
-  /* Alertmanager's repeat of the same group: nothing new. */
+  /* Alertmanager's repeat of the same group: nothing new, a duplicate. */
   r = request(f, "POST", "/api/v1/hooks/alertmanager", am_payload("firing", "2026-01-01T00:00:00Z"), NULL, 202);
   assert_int_equal(json_array_size(json_object_get(r, "dag_runs")), 0);
+  assert_string_equal(jstr(r, "outcome"), "duplicate");
   json_decref(r);
-  /* Resolved: nothing. */
-  r = request(f, "POST", "/api/v1/hooks/alertmanager", am_payload("resolved", "2026-01-02T00:00:00Z"), NULL, 202);
-  assert_int_equal(json_array_size(json_object_get(r, "dag_runs")), 0); /* "Other" is new but no DAG listens */
+  /* Resolved: nothing starts, and it is recorded as resolved, not as a
+   * duplicate. */
+  r = request(f, "POST", "/api/v1/hooks/alertmanager", am_resolved(), NULL, 202);
+  assert_int_equal(json_array_size(json_object_get(r, "dag_runs")), 0);
+  assert_string_equal(jstr(r, "outcome"), "resolved");
+  assert_string_equal(jstr(r, "name"), "HighLatency");
+  json_decref(r);
+  r = request(f, "GET", "/api/v1/events", NULL, NULL, 200);
+  json_t *newest = json_array_get(json_object_get(r, "events"), 0);
+  assert_string_equal(jstr(newest, "outcome"), "resolved");
+  assert_string_equal(jstr(newest, "name"), "HighLatency");
+  assert_string_equal(jstr(newest, "detail"), "resolved alerts start no run");
+  assert_string_equal(jstr(json_array_get(json_object_get(r, "events"), 1), "outcome"), "duplicate");
+  assert_string_equal(jstr(json_array_get(json_object_get(r, "events"), 2), "detail"), "no DAG listens to \"Other\"");
   json_decref(r);
   assert_int_equal(count(f, "select count(*) from dag_run where dag_id = 'other'"), 1);
+  assert_int_equal(count(f, "select count(*) from event where outcome = 'resolved'"), 1);
+  /* No alert at all names an event: ignored. */
+  r = request(f, "POST", "/api/v1/hooks/alertmanager", "{\"alerts\": []}", NULL, 202);
+  assert_string_equal(jstr(r, "outcome"), "ignored");
+  json_decref(r);
   json_decref(request(f, "POST", "/api/v1/hooks/alertmanager", "{\"alerts\": 5}", NULL, 400));
   json_decref(request(f, "POST", "/api/v1/hooks/alertmanager", "{\"alerts\": [{\"labels\": 1}]}", NULL, 400));
+}
+
+/* The signed-timestamp window, with the clock passed in. */
+static void test_timestamp_check(void **state) {
+  (void)state;
+  dagd_err err;
+  dagd_err_init(&err);
+  assert_int_equal(dagd_api_timestamp_check("1767225600", NOW, 300, &err), 0);
+  assert_int_equal(dagd_api_timestamp_check("1767225300", NOW, 300, &err), 0);   /* 5 min old: the edge */
+  assert_int_equal(dagd_api_timestamp_check("1767225900", NOW, 300, &err), 0);   /* 5 min ahead */
+  assert_int_equal(dagd_api_timestamp_check("1767225299", NOW, 300, &err), DAGD_ERANGE);
+  assert_non_null(strstr(err.msg, "301 s old"));
+  dagd_err_init(&err);
+  assert_int_equal(dagd_api_timestamp_check("1767052800", NOW, 300, &err), DAGD_ERANGE); /* 2 days old */
+  assert_non_null(strstr(err.msg, "172800 s old"));
+  dagd_err_init(&err);
+  assert_int_equal(dagd_api_timestamp_check("1767225901", NOW, 300, &err), DAGD_ERANGE);
+  assert_non_null(strstr(err.msg, "in the future"));
+  /* A wider window takes the 2-day-old one. */
+  assert_int_equal(dagd_api_timestamp_check("1767052800", NOW, 3 * 86400, NULL), 0);
+  /* Not Unix seconds. */
+  assert_int_equal(dagd_api_timestamp_check("", NOW, 300, NULL), DAGD_EINVAL);
+  assert_int_equal(dagd_api_timestamp_check("-5", NOW, 300, NULL), DAGD_EINVAL);
+  assert_int_equal(dagd_api_timestamp_check("1767225600.5", NOW, 300, NULL), DAGD_EINVAL);
+  assert_int_equal(dagd_api_timestamp_check("2026-01-01T00:00:00Z", NOW, 300, NULL), DAGD_EINVAL);
+  assert_int_equal(dagd_api_timestamp_check("1767225600000", NOW, 300, NULL), DAGD_EINVAL); /* milliseconds */
+  assert_int_equal(dagd_api_timestamp_check(NULL, NOW, 300, NULL), DAGD_EINVAL);
 }
 
 static void hmac_hex(const char *secret, const char *data, char out[65]) {
@@ -546,6 +616,27 @@ static void test_signatures(void **state) {
   json_decref(r);
   call wrong_ts = {.gsig = sig, .gts = "1767225601"};
   json_decref(request(f, "POST", "/api/v1/hooks/grafana", body, &wrong_ts, 401));
+  /* The same signed delivery replayed two days later: refused, though
+   * the signature is right, and nothing is recorded. */
+  int64_t events_before = count(f, "select count(*) from event");
+  f->now = NOW + 2 * 86400;
+  r = request(f, "POST", "/api/v1/hooks/grafana", body, &good, 401);
+  assert_non_null(strstr(json_string_value(json_object_get(r, "detail")), "172800 s old"));
+  json_decref(r);
+  /* Signed with a fresh timestamp then (a new body: a new alert) it is taken. */
+  const char *body2 = am_payload("firing", "2026-01-06T00:00:00Z");
+  char *signed2 = malloc(strlen(body2) + 32);
+  sprintf(signed2, "1767398400:%s", body2);
+  char sig2[65];
+  hmac_hex("gsecret", signed2, sig2);
+  call fresh = {.gsig = sig2, .gts = "1767398400"};
+  json_decref(request(f, "POST", "/api/v1/hooks/grafana", body2, &fresh, 202));
+  free(signed2);
+  /* A timestamp ahead of the clock by more than the window: refused. */
+  f->now = NOW - 600;
+  json_decref(request(f, "POST", "/api/v1/hooks/grafana", body, &good, 401));
+  f->now = NOW;
+  assert_int_equal(count(f, "select count(*) from event"), events_before + 1);
   call none = {0};
   json_decref(request(f, "POST", "/api/v1/hooks/grafana", body, &none, 401));
   free(signed_text);
@@ -559,7 +650,7 @@ static void test_signatures(void **state) {
   json_decref(request(f, "POST", "/api/v1/events", ev, &sgood, 401));
   call garbage = {.signature = "sha256=zz"};
   json_decref(request(f, "POST", "/api/v1/events", ev, &garbage, 401));
-  assert_int_equal(f->api.events_rejected, 4);
+  assert_int_equal(f->api.events_rejected, 6);
 }
 
 static void test_tokens_and_scopes(void **state) {
@@ -683,6 +774,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_events_same_second, setup, teardown),
       cmocka_unit_test_setup_teardown(test_alertmanager, setup, teardown),
       cmocka_unit_test_setup_teardown(test_signatures, setup, teardown),
+      cmocka_unit_test(test_timestamp_check),
       cmocka_unit_test_setup_teardown(test_tokens_and_scopes, setup_tokens, teardown),
       cmocka_unit_test_setup_teardown(test_backfill, setup, teardown),
       cmocka_unit_test_setup_teardown(test_logs, setup, teardown),

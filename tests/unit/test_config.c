@@ -32,6 +32,8 @@ static void test_defaults(void **state) {
   assert_string_equal(cfg.listen, "127.0.0.1:8787");
   assert_int_equal(cfg.parallelism, 16);
   assert_string_equal(cfg.executor, "local");
+  assert_string_equal(cfg.grafana_signature_header, "X-Grafana-Alerting-Signature");
+  assert_int_equal(cfg.grafana_timestamp_window, 300);
   assert_null(cfg.config_file);
   dagd_config_close(&cfg);
 }
@@ -71,7 +73,7 @@ static void test_file_env_precedence(void **state) {
 }
 
 static void test_returned_table(void **state) {
-  char *path = write_tmp("return { state = 'x.db', log_retention = '7d' }\n");
+  char *path = write_tmp("return { state = 'x.db', log_retention = '7d', grafana_timestamp_window = '90s' }\n");
   dagd_config cfg;
   dagd_err err;
   dagd_err_init(&err);
@@ -79,6 +81,7 @@ static void test_returned_table(void **state) {
   assert_int_equal(dagd_config_load_file(&cfg, path, &err), 0);
   assert_string_equal(cfg.state, "x.db");
   assert_int_equal(cfg.log_retention, 7 * 86400);
+  assert_int_equal(cfg.grafana_timestamp_window, 90);
   dagd_config_close(&cfg);
   unlink(path);
   free(path);
@@ -90,8 +93,16 @@ static void test_errors(void **state) {
       {"parallelism = 'many'\n", "parallelism"},
       {"listen = 'nohost'\n", "listen"},
       {"executor = 'celery'\n", "executor"},
-      {"dags_foldr = 'x'\n", "unknown config key \"dags_foldr\""},
+      {"dags_foldr = 'x'\n", "unknown config key \"dags_foldr\" (did you mean \"dags_folder\"?)"},
+      {"paralelism = 4\n", "(did you mean \"parallelism\"?)"},
+      {"Listen = '127.0.0.1:1'\n", "(did you mean \"listen\"?)"},
+      /* a typo is named before its value's type */
+      {"pool = { gpu = 1 }\n", "unknown config key \"pool\" (did you mean \"pools\"?)"},
+      {"webhook_secret = { a = 'b' }\n", "(did you mean \"webhook_secrets\"?)"},
+      {"colour = 'x'\n", "unknown config key \"colour\""},
       {"parse_timeout = '5 parsecs'\n", "parse_timeout"},
+      {"grafana_timestamp_window = 'soon'\n", "grafana_timestamp_window"},
+      {"grafana_timestamp_window = 0\n", "grafana_timestamp_window"},
       {"pools = { gpu = 'one' }\n", "pools"},
       {"api_tokens = { { token = 'x', scope = 'root' } }\n", "api_tokens"},
       {"api_tokens = { 5 }\n", "api_tokens"},

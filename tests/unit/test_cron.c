@@ -322,13 +322,33 @@ static void test_dom_dow_semantics(void **state) {
        utc(2024, 9, 27, 0, 0, 0), utc(2024, 10, 4, 0, 0, 0), utc(2024, 10, 11, 0, 0, 0), utc(2024, 10, 13, 0, 0, 0));
   /* '*' in day-of-week: only the 13th. */
   NEXT("0 0 13 * *", NULL, t, utc(2024, 9, 13, 0, 0, 0), utc(2024, 10, 13, 0, 0, 0));
-  /* A day-of-month starting with '*' makes it AND (Vixie's DOM_STAR):
-   * odd days that are Fridays. */
-  NEXT("0 0 */2 * 5", NULL, t, utc(2024, 9, 13, 0, 0, 0), utc(2024, 9, 27, 0, 0, 0), utc(2024, 10, 11, 0, 0, 0));
+  /* croniter's rule (Airflow): a day field starting with '*' is still
+   * restricted when it does not cover its range, so both restricted: odd
+   * days OR Fridays (Vixie's first-character rule would AND them). */
+  NEXT("0 0 */2 * 5", NULL, t, utc(2024, 9, 3, 0, 0, 0), utc(2024, 9, 5, 0, 0, 0), utc(2024, 9, 6, 0, 0, 0),
+       utc(2024, 9, 7, 0, 0, 0), utc(2024, 9, 9, 0, 0, 0));
+  /* The issue's example: days 6 and 12, OR every third weekday from Sunday
+   * (Sunday, Wednesday, Saturday), at 05:36 to 19:36. */
+  NEXT("36 5-19 6,12 * */3", NULL, utc(2024, 9, 2, 0, 0, 0), utc(2024, 9, 4, 5, 36, 0));
+  NEXT("36 5-19 6,12 * */3", NULL, utc(2024, 9, 4, 19, 36, 0), utc(2024, 9, 6, 5, 36, 0));
+  NEXT("36 5-19 6,12 * */3", NULL, utc(2024, 9, 6, 19, 36, 0), utc(2024, 9, 7, 5, 36, 0));
   /* '?' behaves as '*'. */
   NEXT("0 0 ? * 5", NULL, t, utc(2024, 9, 6, 0, 0, 0), utc(2024, 9, 13, 0, 0, 0));
-  /* A range covering the month is still "restricted": OR, so every day. */
-  NEXT("0 0 1-31 * 5", NULL, t, utc(2024, 9, 2, 0, 0, 0), utc(2024, 9, 3, 0, 0, 0));
+  /* A list that covers the range is unrestricted whatever its spelling:
+   * AND, so only the Fridays (Vixie would OR, so every day). */
+  NEXT("0 0 1-31 * 5", NULL, t, utc(2024, 9, 6, 0, 0, 0), utc(2024, 9, 13, 0, 0, 0));
+  NEXT("0 0 */1 * 5", NULL, t, utc(2024, 9, 6, 0, 0, 0), utc(2024, 9, 13, 0, 0, 0));
+  NEXT("0 0 13 * 0-6", NULL, t, utc(2024, 9, 13, 0, 0, 0), utc(2024, 10, 13, 0, 0, 0));
+  NEXT("0 0 13 * 1-7", NULL, t, utc(2024, 9, 13, 0, 0, 0), utc(2024, 10, 13, 0, 0, 0));
+  NEXT("0 0 13 * SUN-SAT", NULL, t, utc(2024, 9, 13, 0, 0, 0), utc(2024, 10, 13, 0, 0, 0));
+  /* A '*' item anywhere in the list makes the field unrestricted. */
+  NEXT("0 0 *,L * 5", NULL, t, utc(2024, 9, 6, 0, 0, 0), utc(2024, 9, 13, 0, 0, 0));
+  /* croniter counts "L" as one value beside the day numbers: 1-30,L is
+   * 31 values (unrestricted: AND), 1-31,L is 32 (restricted: OR). */
+  NEXT("0 0 1-30,L * 5", NULL, t, utc(2024, 9, 6, 0, 0, 0), utc(2024, 9, 13, 0, 0, 0));
+  NEXT("0 0 1-31,L * 5", NULL, t, utc(2024, 9, 2, 0, 0, 0), utc(2024, 9, 3, 0, 0, 0));
+  /* Six of seven weekdays is restricted: the 13th OR Monday-Saturday. */
+  NEXT("0 0 13 * 1-6", NULL, utc(2024, 10, 12, 0, 0, 0), utc(2024, 10, 13, 0, 0, 0), utc(2024, 10, 14, 0, 0, 0));
   /* 1-7 OR Monday (the classic "first Monday" mistake). */
   NEXT("0 0 1-7 * 1", NULL, utc(2024, 9, 5, 0, 0, 0), utc(2024, 9, 6, 0, 0, 0), utc(2024, 9, 7, 0, 0, 0),
        utc(2024, 9, 9, 0, 0, 0), utc(2024, 9, 16, 0, 0, 0));
@@ -605,6 +625,8 @@ static void test_describe(void **state) {
   expect_describe("0 0 * * 5L", "at 00:00 on the last Friday of the month");
   expect_describe("0 0 * * MON#2", "at 00:00 on the second Monday of the month");
   expect_describe("0 0 13 * 5", "at 00:00 on day 13 of the month or on Friday");
+  expect_describe("0 0 */2 * 5", "at 00:00 on days */2 of the month or on Friday");
+  expect_describe("0 0 1-31 * 5", "at 00:00 on Friday if the day of the month is 1-31");
   expect_describe("*/10 * * * * *", "every 10 seconds");
   expect_describe("15 30 2 * * *", "at 02:30:15 every day");
   expect_describe("every 15m", "every 15 minutes");

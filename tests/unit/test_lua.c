@@ -65,6 +65,26 @@ static void assert_json(const json_t *j, const char *expected) {
   free(s);
 }
 
+/* Tasks whose outcome a retry cannot change take no retries from
+ * default_args; their own setting holds, and every other task inherits. */
+static void test_default_retries(void **state) {
+  dagd_dagbag bag;
+  int rc = load("retries.lua", &bag, NULL);
+  print_errors(&bag);
+  assert_int_equal(rc, 0);
+  const dagd_dag *d = dagd_dagbag_find(&bag, "retries");
+  assert_non_null(d);
+  assert_int_equal(task(d, "train")->retries, 3);
+  assert_int_equal(task(d, "calc")->retries, 3);
+  assert_int_equal(task(d, "gate")->retries, 0);
+  assert_int_equal(task(d, "gate_own")->retries, 1);
+  assert_int_equal(task(d, "pick")->retries, 0);
+  assert_int_equal(task(d, "guard")->retries, 0);
+  assert_int_equal(task(d, "check")->retries, 0);
+  assert_int_equal(task(d, "gate")->retry_delay, 60); /* only retries is held back */
+  dagd_dagbag_close(&bag);
+}
+
 static void test_full_api(void **state) {
   dagd_dagbag bag;
   int rc = load("full.lua", &bag, NULL);
@@ -250,7 +270,15 @@ static const error_case error_cases[] = {
      "\"none_failed_min_one_success\", \"none_skipped\", \"always\", got \"all_sucess\" (did you mean "
      "\"all_success\"?)",
      DAGD_EINVAL},
+    {"errors/e_trigger_renamed.lua", 4,
+     "empty task \"b\": field \"trigger_rule\" must be one of \"all_success\", \"all_failed\", \"all_done\", "
+     "\"all_skipped\", \"one_success\", \"one_failed\", \"one_done\", \"none_failed\", "
+     "\"none_failed_min_one_success\", \"none_skipped\", \"always\", got \"none_failed_or_skipped\" (did you "
+     "mean \"none_failed_min_one_success\"? Airflow renamed none_failed_or_skipped to it)",
+     DAGD_EINVAL},
     {"errors/e_syntax.lua", 3, "syntax error: '}' expected near 'cmd'", DAGD_ESYNTAX},
+    {"errors/e_shift_statement.lua", 5,
+     "syntax error near '>>' (Lua has no >> or << statement: use d:chain(a, b), or b:after(a))", DAGD_ESYNTAX},
     {"errors/e_runtime.lua", 4, "attempt to index a nil value (local 'cfg')", DAGD_EINVAL},
     {"errors/e_error_call.lua", 3, "config is broken", DAGD_EINVAL},
     {"errors/e_chain_nil.lua", 4, "d:chain argument 2 is nil (a misspelled variable?)", DAGD_EINVAL},
@@ -266,6 +294,17 @@ static const error_case error_cases[] = {
     {"errors/e_steps.lua", 3, "deploy task \"deploy\": steps must be ascending, but 25 follows 50", DAGD_EINVAL},
     {"errors/e_two_dags.lua", 6, "task \"b\" depends on unknown task \"ghost\"", DAGD_ENOENT},
     {"gc_loop.lua", 4, "setmetatable: __gc metamethods are not allowed in a DAG file", DAGD_EINVAL},
+    /* Templates that cannot render whatever the run, caught at load time
+     * at the field's line. */
+    {"errors/e_template_filter.lua", 4,
+     "task \"a\": field \"cmd\": template {{ ds | uppercase }}: unknown filter (known: default, json, upper, lower)",
+     DAGD_ESYNTAX},
+    {"errors/e_template_syntax.lua", 4, "task \"notify\": field \"body\": template: \"{{\" without a closing \"}}\"",
+     DAGD_ESYNTAX},
+    {"errors/e_template_env.lua", 4,
+     "task \"a\": field \"env\": template {{ conf.model | default(fraud) }}: default takes a quoted string: "
+     "default(\"x\")",
+     DAGD_ESYNTAX},
 };
 
 static void test_errors(void **state) {
@@ -285,6 +324,31 @@ static void test_errors(void **state) {
     assert_string_equal(bag.errors[0].message, c->message);
     dagd_dagbag_close(&bag);
   }
+}
+
+/* Every mistake of a file is reported, each at its line, not only the
+ * first; the file still yields no DAG. */
+static void test_every_error(void **state) {
+  static const struct { int line; const char *message; } want[] = {
+      {3, "DAG \"many\": unknown field \"schedul\" (did you mean \"schedule\"?)"},
+      {4, "shell task \"a\": unknown field \"cmdd\" (did you mean \"cmd\"?)"},
+      {5, "shell task \"b\": field \"retries\" must be an integer, got string \"three\""},
+      {8, "got \"none_failed_or_skipped\" (did you mean \"none_failed_min_one_success\"?"},
+      {9, "duplicate DAG id \"many\" (first declared at line 3)"},
+      {10, "docker task \"x\": missing required field \"image\""},
+      {11, "d:chain argument 2 is nil (a misspelled variable?)"},
+  };
+  dagd_dagbag bag;
+  assert_int_equal(load("errors/e_many.lua", &bag, NULL), DAGD_EINVAL);
+  print_errors(&bag);
+  assert_int_equal(bag.n_dags, 0);
+  assert_int_equal(bag.n_errors, (sizeof(want) / sizeof(want[0])));
+  for (size_t i = 0; i < (sizeof(want) / sizeof(want[0])); i++) {
+    assert_int_equal(bag.errors[i].line, want[i].line);
+    if (strstr(bag.errors[i].message, want[i].message) == NULL)
+      fail_msg("error %zu: \"%s\" lacks \"%s\"", i, bag.errors[i].message, want[i].message);
+  }
+  dagd_dagbag_close(&bag);
 }
 
 static void test_timezone_error(void **state) {
@@ -486,7 +550,9 @@ static void test_example_dags(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_full_api),
+      cmocka_unit_test(test_default_retries),
       cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_every_error),
       cmocka_unit_test(test_timezone_error),
       cmocka_unit_test(test_sandbox),
       cmocka_unit_test(test_instruction_budget),

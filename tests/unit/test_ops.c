@@ -14,6 +14,7 @@
 
 #include "dagd/err.h"
 #include "dagd/ops.h"
+#include "dagd/tz.h"
 
 static dagd_dag *make_dag(dagd_op op, const char *config_json, dagd_task **task) {
   dagd_dag *dag = dagd_dag_new("etl", "/srv/dags/etl.lua", 1);
@@ -76,6 +77,18 @@ static void test_context(void **state) {
   assert_int_equal(json_integer_value(json_object_get(json_object_get(ctx, "conf"), "n")), 5);
   assert_string_equal(json_string_value(json_object_get(json_object_get(ctx, "env"), "HOME")), "/root");
   assert_true(json_real_value(json_object_get(json_object_get(ctx, "params"), "min_f1")) == 0.9);
+  json_decref(ctx);
+  /* In a DAG's zone, ds is the logical date's day there; logical_date
+   * stays UTC. Midnight in Berlin is 23:00 UTC the day before. */
+  dagd_err err;
+  dagd_err_init(&err);
+  assert_int_equal(dagd_tz_load("Europe/Berlin", &dag->tz, &err), 0);
+  info.logical_date = info.interval_start = 1772406000; /* 2026-03-01T23:00:00Z */
+  ctx = dagd_ops_context(&info);
+  assert_string_equal(json_string_value(json_object_get(ctx, "ds")), "2026-03-02");
+  assert_string_equal(json_string_value(json_object_get(ctx, "ds_nodash")), "20260302");
+  assert_string_equal(json_string_value(json_object_get(ctx, "ts")), "2026-03-02T00:00:00+01:00");
+  assert_string_equal(json_string_value(json_object_get(ctx, "logical_date")), "2026-03-01T23:00:00Z");
   json_decref(ctx);
   dagd_dag_free(dag);
 }
@@ -322,6 +335,70 @@ static void test_outputs(void **state) {
   free(name);
 }
 
+/* A callback's spec: every string field rendered, the default payload
+ * about the try or, with no task, about the run. */
+static void test_notify_spec(void **state) {
+  dagd_task *t;
+  dagd_dag *dag = make_dag(DAGD_OP_SHELL, "{\"cmd\": \"true\"}", &t);
+  dagd_try_info info = info_for(dag, t, NULL, NULL);
+  info.secret = test_secret;
+  json_t *spec = json_loads("{\"url\": \"http://h/{{ dag_id }}/{{ ds }}\", \"method\": \"POST\","
+                            " \"headers\": {\"Authorization\": \"Bearer {{ secret('HOOK') }}\"},"
+                            " \"body\": \"{\\\"text\\\": \\\"{{ task_id }} {{ event }} {{ state }} n={{ conf.n }}\\\"}\","
+                            " \"timeout\": 10}", 0, NULL);
+  assert_non_null(spec);
+  dagd_notify_about about = {.event = "failure", .state = "failed", .what = "failed", .log = "/l/2.log"};
+  json_t *out = NULL;
+  char **seen = NULL;
+  size_t n_seen = 0;
+  dagd_err err;
+  dagd_err_init(&err);
+  assert_int_equal(dagd_ops_notify(&info, spec, &about, &out, &seen, &n_seen, &err), 0);
+  assert_string_equal(json_string_value(json_object_get(out, "url")), "http://h/etl/2026-01-02");
+  assert_string_equal(json_string_value(json_object_get(json_object_get(out, "headers"), "Authorization")),
+                      "Bearer value-of-HOOK");
+  assert_string_equal(json_string_value(json_object_get(out, "body")), "{\"text\": \"train failure failed n=5\"}");
+  assert_int_equal(json_integer_value(json_object_get(out, "timeout")), 10);
+  assert_int_equal(n_seen, 1);
+  assert_string_equal(seen[0], "value-of-HOOK");
+  json_t *p = json_object_get(out, "payload");
+  assert_string_equal(json_string_value(json_object_get(p, "text")),
+                      "dagd: task train of DAG etl failed (try 2) in run manual__2026-01-02T00:00:00+00:00");
+  assert_string_equal(json_string_value(json_object_get(p, "task_id")), "train");
+  assert_string_equal(json_string_value(json_object_get(p, "log")), "/l/2.log");
+  assert_null(json_object_get(p, "failed_tasks"));
+  json_decref(out);
+  free(seen[0]);
+  free(seen);
+  json_decref(spec);
+
+  /* A run's callback: no task in the context, the failed tasks in it. */
+  info.task = NULL;
+  info.try_number = 0;
+  char *failed[] = {"train", "eval"};
+  about = (dagd_notify_about){.event = "failure", .state = "failed", .what = "failed", .failed_tasks = failed,
+                              .n_failed_tasks = 2};
+  spec = json_pack("{s:s, s:s}", "url", "http://h/", "body", "{{ run_id }} {{ failed_tasks | json }} {{ data_interval_end }}");
+  assert_int_equal(dagd_ops_notify(&info, spec, &about, &out, NULL, NULL, &err), 0);
+  assert_string_equal(json_string_value(json_object_get(out, "body")),
+                      "manual__2026-01-02T00:00:00+00:00 [\"train\",\"eval\"] 2026-01-03T00:00:00Z");
+  p = json_object_get(out, "payload");
+  assert_string_equal(json_string_value(json_object_get(p, "text")),
+                      "dagd: run manual__2026-01-02T00:00:00+00:00 of DAG etl failed (failed tasks: train, eval)");
+  assert_null(json_object_get(p, "task_id"));
+  assert_int_equal(json_array_size(json_object_get(p, "failed_tasks")), 2);
+  json_decref(out);
+  json_decref(spec);
+
+  /* A run has no task_id: a template naming it fails, naming the field. */
+  spec = json_pack("{s:s, s:{s:s}}", "url", "http://h/", "headers", "X-Task", "{{ task_id }}");
+  assert_int_equal(dagd_ops_notify(&info, spec, &about, &out, NULL, NULL, &err), DAGD_ENOENT);
+  assert_null(out);
+  assert_non_null(strstr(err.msg, "field headers"));
+  json_decref(spec);
+  dagd_dag_free(dag);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_context),
@@ -330,6 +407,7 @@ int main(void) {
       cmocka_unit_test(test_template_error_names_field),
       cmocka_unit_test(test_docker_and_kubectl),
       cmocka_unit_test(test_outputs),
+      cmocka_unit_test(test_notify_spec),
   };
   return cmocka_run_group_tests_name("ops", tests, NULL, NULL);
 }

@@ -555,6 +555,102 @@ static void test_plan_interval_schedule(void **state) {
   dagd_dag_free(dag);
 }
 
+/* next_run_after: when the next scheduled run can be created. */
+static void expect_next(const dagd_dag *dag, const char *last, bool paused, const char *now, const char *want) {
+  int64_t l = last ? at(last) : 0;
+  dagd_interval iv = {0};
+  bool has = dagd_sched_next_run_after(dag, last ? &l : NULL, paused, at(now), &iv);
+  char got[32] = "none";
+  if (has) {
+    dagd_time_format_utc(iv.run_after, got);
+    assert_int_equal(iv.run_after, iv.end);
+  }
+  if (strcmp(got, want ? want : "none") != 0)
+    fail_msg("next_run_after(last %s, paused %d, now %s) = %s, want %s", last ? last : "none", paused, now, got,
+             want ? want : "none");
+}
+
+static void test_next_run_after(void **state) {
+  /* Catchup: the first interval's end, then the one after the last run,
+   * however long ago (a past time: due, not yet created). */
+  dagd_dag *dag = scheduled("@daily", NULL, "2026-01-01T00:00:00Z", true);
+  expect_next(dag, NULL, false, "2025-12-20T00:00:00Z", "2026-01-02T00:00:00Z");
+  expect_next(dag, NULL, false, "2026-01-01T12:00:00Z", "2026-01-02T00:00:00Z");
+  expect_next(dag, NULL, false, "2026-01-06T12:00:00Z", "2026-01-02T00:00:00Z");
+  expect_next(dag, "2026-01-05T00:00:00Z", false, "2026-01-06T12:00:00Z", "2026-01-07T00:00:00Z");
+  expect_next(dag, "2026-01-02T00:00:00Z", false, "2026-01-06T12:00:00Z", "2026-01-04T00:00:00Z");
+  /* Paused: no run will be created. */
+  expect_next(dag, "2026-01-05T00:00:00Z", true, "2026-01-06T12:00:00Z", NULL);
+  /* end_date: nothing after the last interval that fits. */
+  dag->has_end_date = true;
+  dag->end_date = at("2026-01-07T00:00:00Z");
+  expect_next(dag, "2026-01-05T00:00:00Z", false, "2026-01-06T12:00:00Z", "2026-01-07T00:00:00Z");
+  expect_next(dag, "2026-01-06T00:00:00Z", false, "2026-01-07T12:00:00Z", NULL);
+  dagd_dag_free(dag);
+
+  /* Without catchup: the latest complete interval when runs were missed
+   * (due now), else the next fire. */
+  dag = scheduled("0 * * * *", NULL, "2026-01-01T00:00:00Z", false);
+  expect_next(dag, NULL, false, "2026-03-01T10:30:00Z", "2026-03-01T10:00:00Z");
+  expect_next(dag, "2026-02-28T09:00:00Z", false, "2026-03-01T10:30:00Z", "2026-03-01T10:00:00Z");
+  expect_next(dag, "2026-03-01T09:00:00Z", false, "2026-03-01T10:30:00Z", "2026-03-01T11:00:00Z");
+  expect_next(dag, NULL, false, "2025-12-31T12:00:00Z", "2026-01-01T01:00:00Z");
+  dagd_dag_free(dag);
+
+  /* start_date moved past the last run: the interval starting at it. */
+  dag = scheduled("@daily", NULL, "2026-03-01T00:00:00Z", false);
+  expect_next(dag, "2026-01-10T00:00:00Z", false, "2026-02-20T12:00:00Z", "2026-03-02T00:00:00Z");
+  dagd_dag_free(dag);
+
+  /* The zone's wall clock: 02:30 Berlin, across spring forward. */
+  dag = scheduled("30 2 * * *", "Europe/Berlin", "2026-03-27T00:00:00Z", true);
+  expect_next(dag, "2026-03-28T01:30:00Z", false, "2026-03-29T12:00:00Z", "2026-03-30T00:30:00Z");
+  dagd_dag_free(dag);
+
+  /* No schedule (event or manual only): never. */
+  dagd_dag *manual = dagd_dag_new("m", "t.lua", 1);
+  add(manual, "x", NULL);
+  finalize(manual);
+  expect_next(manual, NULL, false, "2026-01-01T00:00:00Z", NULL);
+  dagd_dag_free(manual);
+}
+
+/* next_run_after is the run the plan creates first, or the time its
+ * next_due says, for every combination tried. */
+static void test_next_run_after_agrees_with_plan(void **state) {
+  static const char *const crons[] = {"@daily", "0 2 * * *", "*/15 * * * *", "0 0 * * 1", "every 90m"};
+  static const char *const nows[] = {"2025-12-31T23:00:00Z", "2026-01-01T00:00:00Z", "2026-01-03T02:00:00Z",
+                                     "2026-01-20T07:44:00Z", "2026-03-29T01:30:00Z"};
+  static const char *const lasts[] = {NULL, "2026-01-01T00:00:00Z", "2026-01-02T02:00:00Z", "2026-01-20T06:00:00Z"};
+  for (size_t c = 0; c < sizeof(crons) / sizeof(crons[0]); c++)
+    for (int catchup = 0; catchup < 2; catchup++) {
+      dagd_dag *dag = scheduled(crons[c], "Europe/Berlin", "2026-01-01T00:00:00Z", catchup);
+      for (size_t n = 0; n < sizeof(nows) / sizeof(nows[0]); n++)
+        for (size_t l = 0; l < sizeof(lasts) / sizeof(lasts[0]); l++) {
+          int64_t last = lasts[l] ? at(lasts[l]) : 0, now = at(nows[n]), next = 0;
+          if (lasts[l] && last > now) continue;
+          dagd_interval out[1], iv;
+          size_t k;
+          bool has_next;
+          dagd_sched_plan_runs(dag, lasts[l] ? &last : NULL, 0, now, out, 1, &k, &next, &has_next);
+          bool has = dagd_sched_next_run_after(dag, lasts[l] ? &last : NULL, false, now, &iv);
+          if (k == 1) {
+            assert_true(has);
+            assert_int_equal(iv.start, out[0].start);
+            assert_int_equal(iv.run_after, out[0].run_after);
+            assert_true(iv.run_after <= now);
+          } else {
+            assert_int_equal(has, has_next);
+            if (has) {
+              assert_int_equal(iv.run_after, next);
+              assert_true(iv.run_after > now);
+            }
+          }
+        }
+      dagd_dag_free(dag);
+    }
+}
+
 static void test_run_id(void **state) {
   char id[64];
   dagd_sched_run_id(DAGD_RUN_SCHEDULED, at("2026-01-01T02:00:00Z"), id);
@@ -687,6 +783,8 @@ int main(void) {
       cmocka_unit_test(test_plan_no_catchup),
       cmocka_unit_test(test_plan_dst_days),
       cmocka_unit_test(test_plan_interval_schedule),
+      cmocka_unit_test(test_next_run_after),
+      cmocka_unit_test(test_next_run_after_agrees_with_plan),
       cmocka_unit_test(test_run_id),
       cmocka_unit_test(test_pick),
       cmocka_unit_test(test_outcome),

@@ -1,4 +1,5 @@
-/* Unit tests for util: errors, buffers, ids, civil time, durations, dates.
+/* Unit tests for util: errors, buffers, ids, civil time, durations, dates,
+ * YAML and roff output (format.h).
  * SPDX-License-Identifier: MIT */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #include <cmocka.h>
 
 #include "dagd/err.h"
+#include "dagd/format.h"
 #include "dagd/time.h"
 #include "dagd/util.h"
 
@@ -28,6 +30,19 @@ static void test_err_first_wins(void **state) {
   dagd_err_init(&err);
   dagd_err_set(&err, DAGD_EIO, "a\nb");
   assert_string_equal(err.msg, "a b");
+}
+
+static void test_suggest(void **state) {
+  const char *const names[] = {"dags_folder", "pools", "state", "listen", "all_success", "all_failed"};
+  size_t n = DAGD_ARRAY_LEN(names);
+  assert_string_equal(dagd_str_suggest("dags_foldr", names, n), "dags_folder");
+  assert_string_equal(dagd_str_suggest("pool", names, n), "pools");
+  assert_string_equal(dagd_str_suggest("LISTEN", names, n), "listen");
+  assert_string_equal(dagd_str_suggest("all_sucess", names, n), "all_success");
+  assert_string_equal(dagd_str_suggest("all_fialed", names, n), "all_failed"); /* a transposition */
+  assert_null(dagd_str_suggest("pxxl", names, n)); /* short names: one edit at most */
+  assert_null(dagd_str_suggest("colour", names, n));
+  assert_null(dagd_str_suggest("x", names, 0));
 }
 
 static void test_buf(void **state) {
@@ -184,12 +199,78 @@ static void test_time_usec(void **state) {
   assert_int_equal(has, 1);
 }
 
+/* YAML of a JSON text. */
+static char *yaml_of(const char *json_text) {
+  json_t *v = json_loads(json_text, JSON_DECODE_ANY, NULL);
+  assert_non_null(v);
+  dagd_buf b;
+  dagd_buf_init(&b);
+  dagd_yaml_dump(v, &b);
+  json_decref(v);
+  return dagd_buf_steal(&b);
+}
+
+static void expect_yaml(const char *json_text, const char *want) {
+  char *got = yaml_of(json_text);
+  assert_string_equal(got, want);
+  free(got);
+}
+
+static void test_yaml(void **state) {
+  /* Strings another type would claim are quoted; plain ones stay plain. */
+  expect_yaml("\"yes\"", "\"yes\"\n");
+  expect_yaml("\"No\"", "\"No\"\n");
+  expect_yaml("\"null\"", "\"null\"\n");
+  expect_yaml("\"012\"", "\"012\"\n");
+  expect_yaml("\"12:30\"", "\"12:30\"\n");
+  expect_yaml("\"\"", "\"\"\n");
+  expect_yaml("\"a: b\"", "\"a: b\"\n");
+  expect_yaml("\"#x\"", "\"#x\"\n");
+  expect_yaml("\"tab\\there\"", "\"tab\\there\"\n");
+  expect_yaml("\"nel\\u0085\"", "\"nel\\x85\"\n");
+  expect_yaml("\"manual__2026-12-02T14:18:50+00:00\"", "manual__2026-12-02T14:18:50+00:00\n");
+  expect_yaml("\"fraud_detection\"", "fraud_detection\n");
+  /* Numbers stay numbers; a real keeps a point and a signed exponent. */
+  expect_yaml("1e300", "1.0000000000000001e+300\n");
+  expect_yaml("2.0", "2.0\n");
+  expect_yaml("-7", "-7\n");
+  expect_yaml("[true, false, null]", "- true\n- false\n- null\n");
+  /* Blocks, compact nesting, empty containers, a literal block. */
+  expect_yaml("{\"a\": {\"b\": [1, {\"c\": \"d\", \"e\": []}]}, \"f\": {}}",
+              "a:\n  b:\n    - 1\n    - c: d\n      e: []\nf: {}\n");
+  expect_yaml("{\"log\": \"one\\ntwo\\n\"}", "log: |\n  one\n  two\n");
+  expect_yaml("[\"one\\n\\ntwo\"]", "- |-\n  one\n\n  two\n");
+  expect_yaml("\"end\\n\\n\"", "|+\n  end\n\n");
+  expect_yaml("[[1, 2], []]", "- - 1\n  - 2\n- []\n");
+}
+
+static void expect_roff(const char *text, const char *want) {
+  dagd_buf b;
+  dagd_buf_init(&b);
+  dagd_roff_escape(&b, text, strlen(text));
+  assert_string_equal(b.data ? b.data : "", want);
+  dagd_buf_close(&b);
+}
+
+static void test_roff(void **state) {
+  expect_roff("--dry-run", "\\-\\-dry\\-run");
+  expect_roff(".hidden\n'x", "\\&.hidden\n\\&\\(aqx");
+  expect_roff("a\\b \"q\"", "a\\eb \\(dqq\\(dq");
+  expect_roff("caf\xc3\xa9 \xe2\x80\xa6", "caf\\[u00E9] \\[u2026]");
+  dagd_buf b;
+  dagd_buf_init(&b);
+  dagd_roff_help(&b, "Para one\nstill one.\n\n  block  kept\n    as is\nafter\n");
+  assert_string_equal(b.data, ".PP\nPara one\nstill one.\n.PP\n.RS 4\n.nf\nblock  kept\n  as is\n.fi\n.RE\n.PP\nafter\n");
+  dagd_buf_close(&b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_err_first_wins), cmocka_unit_test(test_buf),
+      cmocka_unit_test(test_err_first_wins), cmocka_unit_test(test_buf), cmocka_unit_test(test_suggest),
       cmocka_unit_test(test_ids),            cmocka_unit_test(test_civil),
       cmocka_unit_test(test_duration),       cmocka_unit_test(test_time_parse),
-      cmocka_unit_test(test_time_usec),
+      cmocka_unit_test(test_time_usec),      cmocka_unit_test(test_yaml),
+      cmocka_unit_test(test_roff),
   };
   return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }

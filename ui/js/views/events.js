@@ -1,6 +1,7 @@
 // Webhook and event deliveries, newest first: source, name, the sender's
-// id, outcome (accepted or duplicate), payload, and the runs each started
-// (found from the runs' event_id, since the events list gives a count).
+// id, outcome (accepted, duplicate, resolved or ignored), payload, and the
+// runs each started (found from the runs' event_id, since the events list
+// gives a count) or, when none, the outcome in words ("no DAG listens to").
 // SPDX-License-Identifier: MIT
 import { get, enc } from '../api.js';
 import { h, fill, fmtTime, prettyJson, pause } from '../dom.js';
@@ -10,7 +11,7 @@ export function mount(root, params, ctx) {
   const tbody = h('tbody');
   const count = h('span.muted');
   root.append(h('div.page-head', h('h1', 'Events'), count),
-    h('p.muted', 'Deliveries to POST /api/v1/events and the Alertmanager and Grafana webhooks. A duplicate (same id, or an alert already seen) starts nothing.'),
+    h('p.muted', 'Deliveries to POST /api/v1/events and the Alertmanager and Grafana webhooks. A duplicate (same id, or an alert already seen), a resolved alert and an event no DAG listens to start nothing.'),
     h('div.scroll-x', h('table.list.events', {},
       h('thead', h('tr', ['#', 'Received', 'Source', 'Name', 'Id', 'Outcome', 'Runs started', 'Payload'].map((t) => h('th', { scope: 'col' }, t)))),
       tbody)));
@@ -33,7 +34,7 @@ export function mount(root, params, ctx) {
         h('td', e.id ? h('code.small', e.id) : '—'),
         h('td', h('span', { class: `outcome out-${e.outcome}` }, e.outcome === 'duplicate' ? '⧉ duplicate' : e.outcome === 'accepted' ? '✓ accepted' : e.outcome)),
         h('td', runs.length ? runs.map((r) => h('div', h('a', { href: `#/runs/${enc(r.dag_id)}/${enc(r.dag_run_id)}` }, mark(r.state), ` ${r.dag_id}`)))
-          : String(e.runs_started || 0)),
+          : [String(e.runs_started || 0), e.detail ? h('div.muted.small', e.detail) : null]),
         h('td', h('details', h('summary', 'payload'), h('pre.json', prettyJson(e.payload)))));
     }) : [h('tr', h('td', { colspan: 8, class: 'empty' }, 'No deliveries yet.'))]));
   }

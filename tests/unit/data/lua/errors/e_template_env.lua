@@ -1,0 +1,4 @@
+local dagd = require "dagd"
+local d = dagd.dag { id = "tpl_env" }
+d:shell { id = "a", cmd = "true",
+          env = { MODEL = "{{ conf.model | default(fraud) }}" } }

@@ -1,0 +1,4 @@
+local dagd = require "dagd"
+local d = dagd.dag { id = "tpl_filter" }
+d:shell { id = "a",
+          cmd = { "echo", "{{ ds | uppercase }}" } }
