@@ -119,12 +119,11 @@ static bool read_outputs(const running_try *rt, dagd_buf *text) {
 
 static void on_try_done(void *data, const dagd_try_result *r);
 
-/* When the try's exit record was written (its mtime), or 0 without one:
- * the true end of a try that ended while no daemon watched it. */
+/* When the try ended by its exit record, or 0 without one: the true end
+ * of a try that ended while no daemon watched it. */
 static double exit_record_time(const running_try *rt) {
   char *path = dagd_asprintf("%s.exit", rt->base);
-  struct stat st;
-  double t = stat(path, &st) == 0 ? (double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9 : 0;
+  double t = dagd_try_exit_time(path);
   free(path);
   return t;
 }
