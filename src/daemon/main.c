@@ -31,7 +31,6 @@
 
 extern char **environ;
 
-
 /* mkdir -p for the folder part of a path (the state file's directory) or
  * the path itself. */
 static int make_dirs(const char *path, int include_last) {
