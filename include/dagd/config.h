@@ -38,6 +38,7 @@ typedef struct dagd_config {
   char *executor;           /* "local" | "kubernetes" */
   int64_t parse_timeout;    /* seconds per DAG file, 30 */
   int64_t log_retention;    /* seconds, 0 = keep forever; 30d */
+  int64_t drain_timeout;    /* seconds a stop waits for running tries, 0 = none; 60 */
   char *config_file;        /* the file read, or NULL for none */
 } dagd_config;
 
@@ -59,5 +60,29 @@ int dagd_config_set(dagd_config *cfg, const char *key, const char *value, struct
 /* The usual sequence for both binaries: defaults, then `path` (or, when
  * NULL, $DAGD_CONFIG, or ./dagd.lua when it exists), then the environment. */
 int dagd_config_load(dagd_config *cfg, const char *path, char *const *envp, struct dagd_err *err);
+
+/* Makes every path setting (dags_folder, state, logs_folder, the config
+ * file's own name) absolute against `cwd`, the absolute working directory
+ * at start, so that what tasks are handed means the same from their own
+ * working directory. "." and empty segments are dropped. Call once, after
+ * the last source (flags). DAGD_EINVAL when a path is relative and cwd is
+ * not absolute. */
+int dagd_config_resolve(dagd_config *cfg, const char *cwd, struct dagd_err *err);
+/* One path made absolute against cwd the same way. *out is a heap string
+ * (free) on success, NULL otherwise. */
+int dagd_config_path_absolute(const char *path, const char *cwd, char **out, struct dagd_err *err);
+
+/* Makes the environment variable `name` (a path, e.g. DAGD_LUA_PATH)
+ * absolute against cwd in this process's environment, so the children
+ * that inherit it read the same folder from any working directory. Not
+ * thread-safe (setenv): call at start. */
+int dagd_config_absolute_env(const char *name, const char *cwd, struct dagd_err *err);
+
+/* Whether "host:port" names a loopback address (127.x, [::1], localhost). */
+bool dagd_config_listen_is_loopback(const char *listen);
+/* The rules that span keys, which the daemon and `dagd --check-config`
+ * both apply before anything is created: no listening on a non-loopback
+ * address without api_tokens. DAGD_EINVAL with the reason. */
+int dagd_config_check(const dagd_config *cfg, struct dagd_err *err);
 
 #endif

@@ -149,6 +149,10 @@ typedef struct dagd_engine_end {
    * exceed DAGD_OUTPUT_MAX, which fails a successful try. */
   const char *outputs;
   size_t outputs_len;
+  /* When the try really ended, if known and earlier than the `now` of
+   * dagd_engine_try_end (a try that ended while dagd was away); 0: now.
+   * It becomes the task instance's end_date; retry delays count from now. */
+  double end_date;
 } dagd_engine_end;
 
 /* What the end of a try made of its task instance. */

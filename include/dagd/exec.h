@@ -37,11 +37,17 @@ typedef struct dagd_try_paths {
 void dagd_try_paths_init(dagd_try_paths *p, const char *base);
 void dagd_try_paths_close(dagd_try_paths *p);
 
-/* Writes the exit record atomically (temp file + rename). */
+/* Writes the exit record atomically (temp file + rename): the outcome's
+ * line ("exit N", "signal N", "vanished"), then "ended SECONDS.MICROS", the
+ * time of the write. */
 int dagd_try_write_exit(const char *path, const dagd_try_result *r, struct dagd_err *err);
 /* Reads an exit record: 0, DAGD_ENOENT when there is none yet, DAGD_EIO
  * when it is unreadable. */
 int dagd_try_read_exit(const char *path, dagd_try_result *r, struct dagd_err *err);
+/* When the exit record says its try ended (seconds since the epoch), or
+ * the record's modification time when it has no "ended" line (a record
+ * from an older shim); 0 without a record. */
+double dagd_try_exit_time(const char *path);
 /* Reads the pids a shim recorded (0 when not yet written). */
 int dagd_try_read_pids(const char *path, pid_t *shim, pid_t *task, struct dagd_err *err);
 /* The start time of a process (field 22 of /proc/PID/stat), 0 if gone. */

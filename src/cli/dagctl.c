@@ -452,7 +452,14 @@ int main(int argc, char **argv) {
   dagd_err err;
   dagd_err_init(&err);
   dagd_config_init(&c.cfg);
-  if (!cmd->no_config && dagd_config_load(&c.cfg, config, environ, &err) < 0) {
+  /* Paths absolute as the daemon makes them: `dagctl test` runs a task in
+   * its DAG file's folder and hands it $DAGD_OUTPUT and that file. */
+  char *cwd = getcwd(NULL, 0);
+  int loaded = cmd->no_config ? 0 : dagd_config_load(&c.cfg, config, environ, &err);
+  if (loaded == 0 && cwd) loaded = dagd_config_resolve(&c.cfg, cwd, &err);
+  if (loaded == 0 && cwd) loaded = dagd_config_absolute_env("DAGD_LUA_PATH", cwd, &err);
+  free(cwd);
+  if (loaded < 0) {
     fprintf(stderr, "dagctl: %s\n", err.msg);
     dagd_config_close(&c.cfg);
     return CLI_USAGE;

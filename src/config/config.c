@@ -30,6 +30,7 @@ void dagd_config_init(dagd_config *cfg) {
   cfg->grafana_timestamp_window = 300;
   cfg->parse_timeout = 30;
   cfg->log_retention = 30 * 86400;
+  cfg->drain_timeout = 60;
 }
 
 static void kv_free(dagd_kv *kv, size_t n) {
@@ -121,7 +122,7 @@ static int parse_pool(dagd_config *cfg, const char *spec, dagd_err *err) {
 static const char *const config_keys[] = {
     "dags_folder", "state", "logs_folder", "listen", "parallelism", "executor", "parse_timeout",
     "log_retention", "pools", "api_token", "api_tokens", "webhook_secrets", "grafana_signature_header",
-    "grafana_timestamp_header", "grafana_timestamp_window", "metrics_public"};
+    "grafana_timestamp_header", "grafana_timestamp_window", "metrics_public", "drain_timeout"};
 
 static int unknown_key(const char *key, dagd_err *err) {
   const char *s = dagd_str_suggest(key, config_keys, DAGD_ARRAY_LEN(config_keys));
@@ -136,6 +137,8 @@ static bool known_key(const char *key) {
 }
 
 int dagd_config_set(dagd_config *cfg, const char *key, const char *value, dagd_err *err) {
+  bool path = strcmp(key, "dags_folder") == 0 || strcmp(key, "state") == 0 || strcmp(key, "logs_folder") == 0;
+  if (path && *value == '\0') return dagd_err_set(err, DAGD_EINVAL, "%s: empty path", key);
   if (strcmp(key, "dags_folder") == 0) {
     set_str(&cfg->dags_folder, value);
   } else if (strcmp(key, "state") == 0) {
@@ -163,16 +166,19 @@ int dagd_config_set(dagd_config *cfg, const char *key, const char *value, dagd_e
     if (dagd_duration_parse(value, &secs, &sub) < 0) return dagd_err_set(err, sub.code, "%s: %s", key, sub.msg);
     if (secs < 1) return dagd_err_set(err, DAGD_EINVAL, "%s: must be at least 1s", key);
     cfg->grafana_timestamp_window = secs;
-  } else if (strcmp(key, "parse_timeout") == 0 || strcmp(key, "log_retention") == 0) {
+  } else if (strcmp(key, "parse_timeout") == 0 || strcmp(key, "log_retention") == 0 ||
+             strcmp(key, "drain_timeout") == 0) {
+    /* parse_timeout must be positive; "0" means never for log_retention
+     * and no wait at all for drain_timeout. */
     int64_t secs = 0;
-    bool retention = key[0] == 'l';
-    if (!(retention && strcmp(value, "0") == 0)) {
+    bool zero_ok = key[0] != 'p';
+    if (!(zero_ok && strcmp(value, "0") == 0)) {
       dagd_err sub;
       dagd_err_init(&sub);
       if (dagd_duration_parse(value, &secs, &sub) < 0)
         return dagd_err_set(err, sub.code, "%s: %s", key, sub.msg);
     }
-    *(retention ? &cfg->log_retention : &cfg->parse_timeout) = secs;
+    *(key[0] == 'l' ? &cfg->log_retention : key[0] == 'd' ? &cfg->drain_timeout : &cfg->parse_timeout) = secs;
   } else if (strcmp(key, "grafana_signature_header") == 0 || strcmp(key, "grafana_timestamp_header") == 0) {
     for (const char *c = value; *c; c++)
       if (!(isalnum((unsigned char)*c) || *c == '-' || *c == '_'))
@@ -195,9 +201,9 @@ int dagd_config_set(dagd_config *cfg, const char *key, const char *value, dagd_e
 }
 
 int dagd_config_load_env(dagd_config *cfg, char *const *envp, dagd_err *err) {
-  static const char *const keys[] = {"dags_folder", "state",       "logs_folder",   "listen",
-                                     "parallelism", "executor",    "parse_timeout", "log_retention",
-                                     "pools",       "api_token",   "metrics_public"};
+  static const char *const keys[] = {"dags_folder",   "state",    "logs_folder",   "listen",
+                                     "parallelism",   "executor", "parse_timeout", "log_retention",
+                                     "drain_timeout", "pools",    "api_token",     "metrics_public"};
   for (size_t i = 0; i < DAGD_ARRAY_LEN(keys); i++) {
     char name[64] = "DAGD_";
     for (size_t j = 0; keys[i][j] && j < 50; j++) name[5 + j] = (char)toupper((unsigned char)keys[i][j]);
@@ -365,4 +371,77 @@ int dagd_config_load(dagd_config *cfg, const char *path, char *const *envp, dagd
   if (path == NULL && access("dagd.lua", R_OK) == 0) path = "dagd.lua";
   if (path != NULL && (rc = dagd_config_load_file(cfg, path, err)) < 0) return rc;
   return dagd_config_load_env(cfg, envp, err);
+}
+
+/* Appends `rel` to the absolute path in `out`, dropping empty and "."
+ * segments. ".." stays: folding it would be wrong across a symlink. */
+static void path_append(dagd_buf *out, const char *rel) {
+  const char *p = rel;
+  while (*p) {
+    const char *end = strchr(p, '/');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    if (n > 0 && !(n == 1 && p[0] == '.')) {
+      if (out->len == 0 || out->data[out->len - 1] != '/') dagd_buf_putc(out, '/');
+      dagd_buf_append(out, p, n);
+    }
+    p += n;
+    if (*p == '/') p++;
+  }
+  if (out->len == 0) dagd_buf_putc(out, '/');
+}
+
+int dagd_config_path_absolute(const char *path, const char *cwd, char **out, dagd_err *err) {
+  *out = NULL;
+  if (path == NULL || *path == '\0') return dagd_err_set(err, DAGD_EINVAL, "empty path");
+  if (path[0] != '/' && (cwd == NULL || cwd[0] != '/'))
+    return dagd_err_set(err, DAGD_EINVAL, "%s: relative, and no absolute working directory to resolve it in", path);
+  dagd_buf b;
+  dagd_buf_init(&b);
+  if (path[0] != '/') path_append(&b, cwd);
+  path_append(&b, path);
+  *out = dagd_strdup(b.data);
+  dagd_buf_close(&b);
+  return 0;
+}
+
+int dagd_config_resolve(dagd_config *cfg, const char *cwd, dagd_err *err) {
+  struct { const char *key; char **slot; } paths[] = {{"dags_folder", &cfg->dags_folder}, {"state", &cfg->state},
+                                                       {"logs_folder", &cfg->logs_folder},
+                                                       {"config file", &cfg->config_file}};
+  for (size_t i = 0; i < DAGD_ARRAY_LEN(paths); i++) {
+    if (*paths[i].slot == NULL) continue;
+    char *abs;
+    dagd_err sub;
+    dagd_err_init(&sub);
+    if (dagd_config_path_absolute(*paths[i].slot, cwd, &abs, &sub) < 0)
+      return dagd_err_set(err, sub.code, "%s: %s", paths[i].key, sub.msg);
+    free(*paths[i].slot);
+    *paths[i].slot = abs;
+  }
+  return 0;
+}
+
+bool dagd_config_listen_is_loopback(const char *listen) {
+  return strncmp(listen, "127.", 4) == 0 || strncmp(listen, "[::1]:", 6) == 0 || strncmp(listen, "localhost:", 10) == 0;
+}
+
+int dagd_config_check(const dagd_config *cfg, dagd_err *err) {
+  if (cfg->n_api_tokens == 0 && !dagd_config_listen_is_loopback(cfg->listen))
+    return dagd_err_set(err, DAGD_EINVAL,
+                        "refusing to listen on %s with no api_tokens configured: set api_tokens (or "
+                        "DAGD_API_TOKEN), or listen on a loopback address",
+                        cfg->listen);
+  return 0;
+}
+
+int dagd_config_absolute_env(const char *name, const char *cwd, dagd_err *err) {
+  const char *v = getenv(name);
+  if (v == NULL || *v == '\0' || v[0] == '/') return 0;
+  char *abs;
+  dagd_err sub;
+  dagd_err_init(&sub);
+  if (dagd_config_path_absolute(v, cwd, &abs, &sub) < 0) return dagd_err_set(err, sub.code, "%s: %s", name, sub.msg);
+  int rc = setenv(name, abs, 1) == 0 ? 0 : dagd_err_set(err, DAGD_ENOMEM, "%s: %s", name, strerror(errno));
+  free(abs);
+  return rc;
 }

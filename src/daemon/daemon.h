@@ -69,6 +69,10 @@ struct daemon {
   uv_timer_t reload;    /* debounces DAG folder changes */
   uv_timer_t drain;     /* bounds the wait for running tries at stop */
   uv_timer_t retention; /* hourly pruning of old runs (retention.c) */
+  uv_timer_t watchdog;  /* systemd's watchdog pings (systemd.c) */
+  bool watchdog_on;
+  bool told_stopping;
+  char **task_environ;  /* environ without the service manager's variables */
   uv_signal_t sigint, sigterm, sighup;
   uv_fs_event_t watch;
   bool watching;
@@ -148,7 +152,15 @@ void daemon_tries_close(daemon_t *d);
 void daemon_try_kill(daemon_t *d, int64_t run_pk, const char *task_id);
 
 /* httpapi.c */
+/* Binds the listen address, before anything is created on disk, so that
+ * a taken port stops the start with nothing written. Prints the reason
+ * ("127.0.0.1:8787: address already in use") and returns -1 on failure;
+ * daemon_api_stop releases what it made either way. */
+int daemon_api_listen(daemon_t *d);
+/* The API over the open store: routes, tokens, the heartbeat. */
 int daemon_api_start(daemon_t *d);
+/* Logs the address and bound port: the daemon is ready. */
+void daemon_api_serving(daemon_t *d);
 void daemon_api_stop(daemon_t *d);
 void daemon_api_free(daemon_t *d);
 /* Answers the long polls waiting on this run. */
@@ -195,6 +207,16 @@ void daemon_notify_run(daemon_t *d, const dagd_engine_run_end *r);
 
 /* retention.c */
 void daemon_retention_start(daemon_t *d);
+
+/* systemd.c: the sd_notify protocol; no-ops when not run by systemd. */
+/* READY=1, and the watchdog's pings when WATCHDOG_USEC asks for them. */
+void daemon_systemd_ready(daemon_t *d);
+/* STOPPING=1, once. */
+void daemon_systemd_stopping(daemon_t *d);
+void daemon_systemd_close(daemon_t *d);
+/* A copy of envp's pointers without NOTIFY_SOCKET, WATCHDOG_USEC and
+ * WATCHDOG_PID, for the tries (free the array only). */
+char **daemon_task_environ(char *const *envp);
 
 /* main.c */
 void daemon_stop_now(daemon_t *d);

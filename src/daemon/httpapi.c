@@ -202,18 +202,26 @@ static void on_heartbeat(uv_timer_t *h) {
   d->heartbeat = now;
 }
 
-/* "127.0.0.1:8787", "[::1]:80", "localhost:1" are loopback. */
-static bool listen_is_loopback(const char *listen) {
-  return strncmp(listen, "127.", 4) == 0 || strncmp(listen, "[::1]:", 6) == 0 || strncmp(listen, "localhost:", 10) == 0;
+int daemon_api_listen(daemon_t *d) {
+  const dagd_config *cfg = &d->cfg;
+  dagd_err err;
+  dagd_err_init(&err);
+  /* The heartbeat's timer exists from here on, so a stop can always close it. */
+  uv_timer_init(&d->loop, &d->heartbeat_timer);
+  d->heartbeat_timer.data = d;
+  d->router = dagd_http_router_new();
+  dagd_http_server_opts opts = {.error_body = error_body, .error_body_data = d};
+  d->http = dagd_http_server_new(&d->loop, &opts, d->router);
+  if (dagd_http_server_listen(d->http, cfg->listen, &err) < 0) {
+    /* "127.0.0.1:8787: address already in use" */
+    fprintf(stderr, "dagd: %s: %s\n", cfg->listen, err.cause < 0 ? uv_strerror(err.cause) : err.msg);
+    return -1;
+  }
+  return 0;
 }
 
 int daemon_api_start(daemon_t *d) {
   const dagd_config *cfg = &d->cfg;
-  if (cfg->n_api_tokens == 0 && !listen_is_loopback(cfg->listen)) {
-    fprintf(stderr, "dagd: refusing to listen on %s with no api_tokens configured: set api_tokens (or "
-                    "DAGD_API_TOKEN), or listen on a loopback address\n", cfg->listen);
-    return -1;
-  }
   if (cfg->n_api_tokens == 0)
     DAGD_LOG(DAGD_LOG_WARN, "api", "DEVELOPMENT MODE: no api_tokens configured, so anyone on this machine "
                                    "can use the API on %s unauthenticated", cfg->listen);
@@ -232,7 +240,6 @@ int daemon_api_start(daemon_t *d) {
   dagd_mask_add_env_secrets(&d->api->secrets, environ);
   for (size_t i = 0; i < cfg->n_api_tokens; i++) dagd_api_add_secret(d->api, cfg->api_tokens[i]);
   for (size_t i = 0; i < cfg->n_webhook_secrets; i++) dagd_api_add_secret(d->api, cfg->webhook_secrets[i].value);
-  d->router = dagd_http_router_new();
   d->bindings = dagd_calloc(dagd_api_n_routes, sizeof(*d->bindings));
   dagd_err err;
   dagd_err_init(&err);
@@ -251,18 +258,16 @@ int daemon_api_start(daemon_t *d) {
     fprintf(stderr, "dagd: UI routes: %s\n", err.msg);
     return -1;
   }
-  dagd_http_server_opts opts = {.error_body = error_body, .error_body_data = d};
-  d->http = dagd_http_server_new(&d->loop, &opts, d->router);
-  if (dagd_http_server_listen(d->http, cfg->listen, &err) < 0) {
-    fprintf(stderr, "dagd: cannot listen on %s: %s\n", cfg->listen, err.msg);
-    return -1;
-  }
-  uv_timer_init(&d->loop, &d->heartbeat_timer);
-  d->heartbeat_timer.data = d;
   d->heartbeat = daemon_now();
   uv_timer_start(&d->heartbeat_timer, on_heartbeat, 1000, 1000);
-  /* The http module logs the address and the bound port. */
   return 0;
+}
+
+void daemon_api_serving(daemon_t *d) {
+  /* Logged only now, though the socket was bound first: a client that
+   * reads the port from the log finds the state file and the DAGs
+   * loaded (connections wait in the backlog until the loop runs). */
+  DAGD_LOG(DAGD_LOG_INFO, "http", "listening on %s (port %d)", d->cfg.listen, dagd_http_server_port(d->http));
 }
 
 static void on_server_closed(void *data) {
@@ -282,7 +287,7 @@ void daemon_api_stop(daemon_t *d) {
   if (d->http) {
     dagd_http_server_close(d->http, on_server_closed, d);
     d->http = NULL;
-    uv_close((uv_handle_t *)&d->heartbeat_timer, NULL);
+    if (!uv_is_closing((uv_handle_t *)&d->heartbeat_timer)) uv_close((uv_handle_t *)&d->heartbeat_timer, NULL);
   } else if (d->router) {
     on_server_closed(d);
   }

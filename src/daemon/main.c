@@ -31,10 +31,6 @@
 
 extern char **environ;
 
-/* How long a stop waits for running tries before leaving them to their
- * shims (the next start re-adopts them). */
-#define DRAIN_LIMIT_MS 60000
-
 /* mkdir -p for the folder part of a path (the state file's directory) or
  * the path itself. */
 static int make_dirs(const char *path, int include_last) {
@@ -95,11 +91,13 @@ static void close_all(daemon_t *d) {
     if (!uv_is_closing(handles[i])) uv_close(handles[i], NULL);
   if (d->watching) uv_close((uv_handle_t *)&d->watch, NULL);
   d->watching = false;
+  daemon_systemd_close(d);
 }
 
 void daemon_stop_now(daemon_t *d) {
   if (d->stopped) return;
   d->stopped = true;
+  daemon_systemd_stopping(d);
   if (d->n_running > 0)
     DAGD_LOG(DAGD_LOG_WARN, "daemon", "leaving %zu running tries to their shims; the next start re-adopts them",
              d->n_running);
@@ -126,12 +124,16 @@ static void on_signal(uv_signal_t *h, int signum) {
     daemon_stop_now(d);
     return;
   }
-  DAGD_LOG(DAGD_LOG_INFO, "daemon", "%s: stopping (no new tries; waiting for %zu running)",
-           signum == SIGINT ? "SIGINT" : "SIGTERM", dagd_engine_in_flight(d->engine));
+  DAGD_LOG(DAGD_LOG_INFO, "daemon", "%s: stopping (no new tries; waiting up to %llds for %zu running)",
+           signum == SIGINT ? "SIGINT" : "SIGTERM", (long long)d->cfg.drain_timeout, dagd_engine_in_flight(d->engine));
+  daemon_systemd_stopping(d);
   dagd_engine_drain(d->engine);
   uv_timer_stop(&d->wake); /* only a try's end (or its timeout) matters now */
-  if (dagd_engine_in_flight(d->engine) == 0) daemon_stop_now(d);
-  else uv_timer_start(&d->drain, on_drain_limit, DRAIN_LIMIT_MS, 0);
+  if (dagd_engine_in_flight(d->engine) == 0 || d->cfg.drain_timeout == 0) {
+    daemon_stop_now(d);
+    return;
+  }
+  uv_timer_start(&d->drain, on_drain_limit, (uint64_t)d->cfg.drain_timeout * 1000, 0);
   /* A pass arms the wake for the timeouts of the tries still running. */
   daemon_kick(d);
 }
@@ -144,23 +146,22 @@ static char *self_path(void) {
   return dagd_strdup("/proc/self/exe");
 }
 
+/* A start that failed after the loop began: closes what was made (the
+ * listener) and the loop, and returns 1. */
+static int abort_start(daemon_t *d) {
+  daemon_api_stop(d);
+  uv_handle_t *handles[] = {(uv_handle_t *)&d->wake,  (uv_handle_t *)&d->kick,   (uv_handle_t *)&d->reload,
+                            (uv_handle_t *)&d->drain, (uv_handle_t *)&d->sigint, (uv_handle_t *)&d->sigterm,
+                            (uv_handle_t *)&d->sighup};
+  for (size_t i = 0; i < DAGD_ARRAY_LEN(handles); i++) uv_close(handles[i], NULL);
+  uv_run(&d->loop, UV_RUN_DEFAULT);
+  uv_loop_close(&d->loop);
+  return 1;
+}
+
 static int run_daemon(daemon_t *d) {
   dagd_err err;
   dagd_err_init(&err);
-  /* A missing or empty state file is created empty. Say so: on a first
-   * start that is expected, but after a deletion every run, task instance
-   * and event recorded before is gone from the daemon's view. */
-  struct stat sb;
-  bool fresh = stat(d->cfg.state, &sb) < 0 ? errno == ENOENT : sb.st_size == 0;
-  if (dagd_store_open(d->cfg.state, &d->store, &err) < 0) {
-    fprintf(stderr, "dagd: %s\n", err.msg);
-    return 1;
-  }
-  if (fresh)
-    DAGD_LOG(DAGD_LOG_WARN, "daemon",
-             "state file %s was missing or empty: starting on a new, empty state (no run, task instance or event "
-             "recorded before is known; restore a backup to keep them)",
-             d->cfg.state);
   uv_loop_init(&d->loop);
   uv_timer_t *timers[] = {&d->wake, &d->kick, &d->reload, &d->drain};
   for (size_t i = 0; i < DAGD_ARRAY_LEN(timers); i++) {
@@ -174,6 +175,29 @@ static int run_daemon(daemon_t *d) {
     sigs[i]->data = d;
     uv_signal_start(sigs[i], on_signal, signums[i]);
   }
+  /* The address first: a port in use (or any bind error) stops the start
+   * before a folder or the state file exists. */
+  if (daemon_api_listen(d) < 0) return abort_start(d);
+  if (make_dirs(d->cfg.state, 0) < 0 || make_dirs(d->cfg.logs_folder, 1) < 0) {
+    fprintf(stderr, "dagd: cannot create the folders for %s and %s: %s\n", d->cfg.state, d->cfg.logs_folder,
+            strerror(errno));
+    return abort_start(d);
+  }
+  /* A missing or empty state file is created empty. Say so: on a first
+   * start that is expected, but after a deletion every run, task instance
+   * and event recorded before is gone from the daemon's view. */
+  struct stat sb;
+  bool fresh = stat(d->cfg.state, &sb) < 0 ? errno == ENOENT : sb.st_size == 0;
+  if (dagd_store_open(d->cfg.state, &d->store, &err) < 0) {
+    fprintf(stderr, "dagd: %s\n", err.msg);
+    return abort_start(d);
+  }
+  if (fresh)
+    DAGD_LOG(DAGD_LOG_WARN, "daemon",
+             "state file %s was missing or empty: starting on a new, empty state (no run, task instance or event "
+             "recorded before is known; restore a backup to keep them)",
+             d->cfg.state);
+  d->task_environ = daemon_task_environ(environ);
   d->shim_path = self_path();
   /* Tries start under dagd-shim when it is installed beside dagd: a
    * small static program is much cheaper to start than dagd itself. */
@@ -196,6 +220,8 @@ static int run_daemon(daemon_t *d) {
     daemon_tries_adopt(d);
     daemon_watch_dags(d);
     daemon_kick(d);
+    daemon_api_serving(d);
+    daemon_systemd_ready(d);
   }
   uv_run(&d->loop, UV_RUN_DEFAULT);
   daemon_api_free(d);
@@ -207,6 +233,7 @@ static int run_daemon(daemon_t *d) {
   daemon_dags_close(d);
   daemon_metrics_free(d);
   free(d->shim_path);
+  free(d->task_environ);
   DAGD_LOG(DAGD_LOG_INFO, "daemon", "stopped");
   return rc == 0 ? d->exit_code : 1;
 }
@@ -268,19 +295,37 @@ int main(int argc, char **argv) {
     dagd_config_close(&d.cfg);
     return 2;
   }
+  /* Every path absolute, once: tries run in other folders and are handed
+   * $DAGD_OUTPUT and their DAG file's path. */
+  char *cwd = getcwd(NULL, 0);
+  if (cwd == NULL) {
+    fprintf(stderr, "dagd: cannot read the working directory: %s\n", strerror(errno));
+    dagd_config_close(&d.cfg);
+    return 1;
+  }
+  rc = dagd_config_resolve(&d.cfg, cwd, &err);
+  if (rc == 0) rc = dagd_config_absolute_env("DAGD_LUA_PATH", cwd, &err);
+  free(cwd);
+  /* What the daemon would refuse, --check-config refuses the same way. */
+  if (rc == 0 && !once) rc = dagd_config_check(&d.cfg, &err);
+  if (rc < 0) {
+    fprintf(stderr, "dagd: %s\n", err.msg);
+    dagd_config_close(&d.cfg);
+    return check ? 2 : 1;
+  }
   if (check) {
     printf("config %s: ok\n", d.cfg.config_file ? d.cfg.config_file : "(embedded defaults)");
     dagd_config_close(&d.cfg);
     return 0;
   }
-  if (make_dirs(d.cfg.state, 0) < 0 || make_dirs(d.cfg.logs_folder, 1) < 0) {
-    fprintf(stderr, "dagd: cannot create the folders for %s and %s: %s\n", d.cfg.state, d.cfg.logs_folder,
-            strerror(errno));
-    dagd_config_close(&d.cfg);
-    return 1;
-  }
   dagd_dagbag_init(&d.bag);
   if (once) {
+    if (make_dirs(d.cfg.state, 0) < 0 || make_dirs(d.cfg.logs_folder, 1) < 0) {
+      fprintf(stderr, "dagd: cannot create the folders for %s and %s: %s\n", d.cfg.state, d.cfg.logs_folder,
+              strerror(errno));
+      dagd_config_close(&d.cfg);
+      return 1;
+    }
     rc = report_once(&d);
     dagd_dagbag_close(&d.bag);
     dagd_config_close(&d.cfg);

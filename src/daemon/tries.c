@@ -119,6 +119,15 @@ static bool read_outputs(const running_try *rt, dagd_buf *text) {
 
 static void on_try_done(void *data, const dagd_try_result *r);
 
+/* When the try ended by its exit record, or 0 without one: the true end
+ * of a try that ended while no daemon watched it. */
+static double exit_record_time(const running_try *rt) {
+  char *path = dagd_asprintf("%s.exit", rt->base);
+  double t = dagd_try_exit_time(path);
+  free(path);
+  return t;
+}
+
 /* Hands the end of a try to the engine, then reports it and asks for a
  * pass. */
 static void try_finished(running_try *rt, const dagd_try_result *r) {
@@ -128,11 +137,13 @@ static void try_finished(running_try *rt, const dagd_try_result *r) {
   dagd_buf text;
   dagd_buf_init(&text);
   bool has_outputs = read_outputs(rt, &text);
+  double now = daemon_now(), ended = exit_record_time(rt);
+  if (ended <= 0 || ended > now) ended = now;
   dagd_engine_end end = {.run_pk = rt->run_pk, .task_id = rt->task_id, .try_number = rt->try_number,
                          .result = *r, .outputs = has_outputs ? (text.data ? text.data : "") : NULL,
-                         .outputs_len = text.len};
+                         .outputs_len = text.len, .end_date = ended};
   dagd_engine_ended x;
-  int rc = dagd_engine_try_end(d->engine, &end, daemon_now(), &x, &err);
+  int rc = dagd_engine_try_end(d->engine, &end, now, &x, &err);
   dagd_buf_close(&text);
   if (rc < 0) {
     /* The try's end is in its exit file; the next start re-adopts it. */
@@ -146,7 +157,7 @@ static void try_finished(running_try *rt, const dagd_try_result *r) {
   if (x.current) {
     bool timed_out = x.timed_out || rt->timed_out;
     daemon_metrics_try(d, rt->dag_id, x.succeeded ? 0 : r->how == DAGD_TRY_VANISHED ? 2 : timed_out ? 3 : 1,
-                       rt->started > 0 ? daemon_now() - rt->started : -1);
+                       rt->started > 0 ? ended - rt->started : -1);
     daemon_api_run_changed(d, rt->run_pk);
     if (x.note) log_line(rt->base, "%s", x.note);
     const char *how = r->how == DAGD_TRY_VANISHED ? "was lost"
@@ -286,7 +297,7 @@ void daemon_try_start(daemon_t *d, const dagd_engine_try *t) {
       .dag = t->dag, .task = task, .run_id = run->run_id, .logical_date = run->logical_date,
       .has_interval = run->has_interval, .interval_start = run->interval_start, .interval_end = run->interval_end,
       .try_number = t->try_number, .conf = run->conf, .outputs = outputs, .output_path = out_path,
-      .environ = environ, .secret = dagd_ops_secret_from_env, .self_path = d->shim_path, .spec_path = "-",
+      .environ = d->task_environ, .secret = dagd_ops_secret_from_env, .self_path = d->shim_path, .spec_path = "-",
       .extra = extra, .executor = d->cfg.executor};
   int rc = dagd_ops_command(&info, &cmd, &err);
   free(out_path);

@@ -34,7 +34,8 @@ static const char description[] =
     "before it takes effect. dagctl(1) drives it.\n"
     "\n"
     "Every option also comes from the config file (dagd.lua) or a DAGD_<KEY>\n"
-    "environment variable; a flag wins over both.\n";
+    "environment variable; a flag wins over both. Relative paths are made\n"
+    "absolute against the working directory, once, at start.\n";
 
 static const char environment[] =
     "  DAGD_CONFIG        the config file, as --config\n"
@@ -44,12 +45,15 @@ static const char environment[] =
 static const char signals[] =
     "  SIGHUP             reload the DAG folder (it is also watched for changes)\n"
     "  SIGINT, SIGTERM    drain: start no new tries, wait for the running ones\n"
-    "                     up to 60 s, leave the rest to their supervisors for the\n"
-    "                     next start to re-adopt; a second signal stops at once\n";
+    "                     up to drain_timeout (60 s), leave the rest to their\n"
+    "                     supervisors for the next start to re-adopt; a second\n"
+    "                     signal stops at once\n";
 
 static const char exit_status[] =
     "  0                  stopped after a drain, or --once with no file error\n"
-    "  1                  a fatal error, or --once with a file error\n"
+    "  1                  a fatal error (e.g. the address in use, or a\n"
+    "                     non-loopback address without api_tokens: nothing is\n"
+    "                     created then), or --once with a file error\n"
     "  2                  a usage or configuration error\n";
 
 /* "--name ARG", as the synopsis and the option list show it. */

@@ -162,7 +162,8 @@ static int record_end(dagd_engine *e, const dagd_engine_end *end, double now, da
   ti->state = st.state;
   ti->try_number = st.try_number;
   ti->next_try_at = st.next_try_at;
-  ti->end_date = now;
+  ti->end_date = end->end_date > 0 && end->end_date < now ? end->end_date : now;
+  if (ti->start_date > 0 && ti->end_date < ti->start_date) ti->end_date = ti->start_date;
   ti->has_exit_code = end->result.how == DAGD_TRY_EXITED;
   ti->exit_code = ti->has_exit_code ? end->result.code : 0;
   out->state = st.state;

@@ -156,6 +156,15 @@ int dagd_shim_main(int argc, char **argv) {
     goto out;
   }
   dprintf(lock, "shim %ld\n", (long)getpid());
+  /* $DAGD_OUTPUT exists before the task, 0600 like every try file: a task
+   * that opens it for writing keeps the mode, whatever its umask. */
+  int out = open(paths.out, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (out < 0 || fchmod(out, 0600) < 0) {
+    shim_log(log, "cannot create %s: %s", paths.out, strerror(errno));
+    if (out >= 0) close(out);
+    goto out;
+  }
+  close(out);
   if (mask.n > 0 && pipe2(pipefd, O_CLOEXEC) < 0) {
     shim_log(log, "pipe: %s%s", strerror(errno), "");
     goto out;

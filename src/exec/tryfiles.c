@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dagd/err.h"
@@ -36,6 +38,13 @@ int dagd_try_write_exit(const char *path, const dagd_try_result *r, dagd_err *er
   case DAGD_TRY_SIGNALED: n = snprintf(text, sizeof(text), "signal %d\n", r->code); break;
   case DAGD_TRY_VANISHED: n = snprintf(text, sizeof(text), "vanished\n"); break;
   }
+  /* When it ended, to the microsecond: a daemon that finds the record
+   * later records the try's own end (file times are only as fine as the
+   * kernel's tick). Readers that know only the first line ignore it. */
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  n += snprintf(text + n, sizeof(text) - (size_t)n, "ended %lld.%06ld\n", (long long)now.tv_sec,
+                now.tv_nsec / 1000);
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) goto fail;
   /* No fsync: rename is atomic against a crash of any process, which is
@@ -72,6 +81,21 @@ int dagd_try_read_exit(const char *path, dagd_try_result *r, dagd_err *err) {
   else if (got >= 1 && strcmp(word, "vanished") == 0) *r = (dagd_try_result){DAGD_TRY_VANISHED, 0};
   else rc = dagd_err_set(err, DAGD_EIO, "%s: unreadable exit record", path);
   return rc;
+}
+
+double dagd_try_exit_time(const char *path) {
+  FILE *f = fopen(path, "re");
+  if (f == NULL) return 0;
+  char line[64];
+  double t = 0;
+  /* The "ended" line after the outcome's; else the file's mtime. */
+  while (t == 0 && fgets(line, sizeof(line), f)) {
+    if (strncmp(line, "ended ", 6) == 0) t = strtod(line + 6, NULL);
+  }
+  struct stat st;
+  if (t <= 0 && fstat(fileno(f), &st) == 0) t = (double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9;
+  fclose(f);
+  return t;
 }
 
 int dagd_try_read_pids(const char *path, pid_t *shim, pid_t *task, dagd_err *err) {

@@ -743,7 +743,7 @@ int dagd_http_server_listen(dagd_http_server *s, const char *addr, dagd_err *err
   s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                               : ((struct sockaddr_in *)&bound)->sin_port);
   s->listening = true;
-  DAGD_LOG(DAGD_LOG_INFO, "http", "listening on %s (port %d)", addr, s->port);
+  /* The caller logs the address when it is ready to serve. */
   return 0;
 }
 

@@ -155,6 +155,70 @@ static void test_metrics_public(void **state) {
   dagd_config_close(&cfg);
 }
 
+/* Every path setting ends absolute, against the working directory at
+ * start, whichever source set it. */
+static void test_resolve(void **state) {
+  char *envp[] = {"DAGD_LOGS_FOLDER=./var//logs/", NULL};
+  dagd_config cfg;
+  dagd_err err;
+  dagd_err_init(&err);
+  dagd_config_init(&cfg);
+  assert_int_equal(dagd_config_load_env(&cfg, envp, &err), 0);
+  assert_int_equal(dagd_config_set(&cfg, "state", "/srv/dagd/../x.db", &err), 0);
+  assert_int_equal(dagd_config_resolve(&cfg, "/home/me/repo/", &err), 0);
+  assert_string_equal(cfg.dags_folder, "/home/me/repo/dags");
+  assert_string_equal(cfg.logs_folder, "/home/me/repo/var/logs");
+  assert_string_equal(cfg.state, "/srv/dagd/../x.db"); /* absolute already: ".." kept (symlinks) */
+  assert_int_equal(dagd_config_resolve(&cfg, "/elsewhere", &err), 0); /* once absolute, stays */
+  assert_string_equal(cfg.dags_folder, "/home/me/repo/dags");
+  dagd_config_close(&cfg);
+
+  char *abs;
+  assert_int_equal(dagd_config_path_absolute(".", "/", &abs, &err), 0);
+  assert_string_equal(abs, "/");
+  free(abs);
+  assert_int_equal(dagd_config_path_absolute("a/./b", "/w", &abs, &err), 0);
+  assert_string_equal(abs, "/w/a/b");
+  free(abs);
+  assert_int_equal(dagd_config_path_absolute("dags", "relative", &abs, &err), DAGD_EINVAL);
+  assert_null(abs);
+  dagd_err_init(&err);
+  dagd_config_init(&cfg);
+  assert_int_equal(dagd_config_set(&cfg, "dags_folder", "", &err), DAGD_EINVAL);
+  assert_non_null(strstr(err.msg, "dags_folder: empty path"));
+  dagd_config_close(&cfg);
+}
+
+/* The checks that span keys, shared by the daemon and --check-config. */
+static void test_check(void **state) {
+  dagd_config cfg;
+  dagd_err err;
+  dagd_err_init(&err);
+  dagd_config_init(&cfg);
+  assert_int_equal(dagd_config_check(&cfg, &err), 0);
+  const char *loopback[] = {"127.0.0.1:0", "[::1]:80", "localhost:8787"};
+  for (size_t i = 0; i < 3; i++) {
+    assert_int_equal(dagd_config_set(&cfg, "listen", loopback[i], &err), 0);
+    assert_int_equal(dagd_config_check(&cfg, &err), 0);
+  }
+  assert_int_equal(dagd_config_set(&cfg, "listen", "0.0.0.0:8787", &err), 0);
+  assert_int_equal(dagd_config_check(&cfg, &err), DAGD_EINVAL);
+  assert_non_null(strstr(err.msg, "refusing to listen on 0.0.0.0:8787 with no api_tokens"));
+  dagd_err_init(&err);
+  assert_int_equal(dagd_config_set(&cfg, "api_token", "t0ken", &err), 0);
+  assert_int_equal(dagd_config_check(&cfg, &err), 0);
+  /* drain_timeout: a duration, or 0 for no wait. */
+  assert_int_equal(cfg.drain_timeout, 60);
+  assert_int_equal(dagd_config_set(&cfg, "drain_timeout", "0", &err), 0);
+  assert_int_equal(cfg.drain_timeout, 0);
+  assert_int_equal(dagd_config_set(&cfg, "drain_timeout", "5m", &err), 0);
+  assert_int_equal(cfg.drain_timeout, 300);
+  assert_true(dagd_config_set(&cfg, "drain_timeout", "soon", &err) < 0);
+  dagd_err_init(&err);
+  assert_true(dagd_config_set(&cfg, "parse_timeout", "0", &err) < 0);
+  dagd_config_close(&cfg);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_defaults),
@@ -162,6 +226,8 @@ int main(void) {
       cmocka_unit_test(test_returned_table),
       cmocka_unit_test(test_errors),
       cmocka_unit_test(test_metrics_public),
+      cmocka_unit_test(test_resolve),
+      cmocka_unit_test(test_check),
   };
   return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -309,6 +311,33 @@ static void test_adopt_finished(void **state) {
   free(base);
 }
 
+/* The exit record says when the try ended, finer than the file's mtime;
+ * a record without the line (an older shim's) falls back to the mtime. */
+static void test_exit_time(void **state) {
+  fixture *f = *state;
+  char *path = dagd_asprintf("%s/t.exit", f->dir);
+  assert_true(dagd_try_exit_time(path) == 0);
+  struct timespec before, after;
+  clock_gettime(CLOCK_REALTIME, &before);
+  dagd_try_result r = {DAGD_TRY_EXITED, 3};
+  assert_int_equal(dagd_try_write_exit(path, &r, NULL), 0);
+  clock_gettime(CLOCK_REALTIME, &after);
+  double t = dagd_try_exit_time(path);
+  double lo = (double)before.tv_sec + (double)(before.tv_nsec / 1000) / 1e6;
+  assert_true(t >= lo && t <= (double)after.tv_sec + (double)after.tv_nsec / 1e9);
+  dagd_try_result back;
+  assert_int_equal(dagd_try_read_exit(path, &back, NULL), 0);
+  assert_int_equal(back.how, DAGD_TRY_EXITED);
+  assert_int_equal(back.code, 3);
+  FILE *fp = fopen(path, "w");
+  fputs("exit 0\n", fp);
+  fclose(fp);
+  struct timespec times[2] = {{.tv_sec = 1700000000, .tv_nsec = 500000000}, {.tv_sec = 1700000000, .tv_nsec = 500000000}};
+  assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
+  assert_true(dagd_try_exit_time(path) == 1700000000.5);
+  free(path);
+}
+
 static void test_adopt_lost_kills_orphan_and_blocks_late_shim(void **state) {
   fixture *f = *state;
   char *base = base_path(f, "lost");
@@ -370,6 +399,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_adopt_finished, setup, teardown),
       cmocka_unit_test_setup_teardown(test_adopt_lost_kills_orphan_and_blocks_late_shim, setup, teardown),
       cmocka_unit_test_setup_teardown(test_adopt_never_started, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_exit_time, setup, teardown),
   };
   return cmocka_run_group_tests_name("exec", tests, NULL, NULL);
 }
