@@ -297,6 +297,26 @@ static bool grafana_ok(const dagd_api *api, const char *secret, const dagd_api_r
   return ok;
 }
 
+/* Checks the id parameters of a route's path ({dag_id}, {task_id},
+ * {run_id}) with the one id check, so no handler sees "..": ids become
+ * folder names. Answers 400 and returns -1 on the first bad one. */
+static int path_ids_ok(const dagd_api_route *route, const dagd_api_request *req, dagd_api_response *resp) {
+  size_t i = 0;
+  for (const char *p = strchr(route->pattern, '{'); p != NULL && i < req->n_params; p = strchr(p + 1, '{'), i++) {
+    const char *kind = NULL;
+    bool run = false;
+    if (strncmp(p, "{dag_id}", 8) == 0) kind = "DAG id";
+    else if (strncmp(p, "{task_id}", 9) == 0) kind = "task id";
+    else if (strncmp(p, "{run_id}", 8) == 0) kind = "run id", run = true;
+    const char *why = kind ? dagd_id_problem(req->params[i], run) : NULL;
+    if (why != NULL) {
+      dagd__api_error(resp, 400, "invalid %s \"%.250s\" in the path: %s", kind, req->params[i], why);
+      return -1;
+    }
+  }
+  return 0;
+}
+
 void dagd_api_dispatch(dagd_api *api, const dagd_api_route *route, const dagd_api_request *req,
                        dagd_api_response *resp) {
   dagd_buf_reset(&resp->body);
@@ -340,5 +360,6 @@ void dagd_api_dispatch(dagd_api *api, const dagd_api_route *route, const dagd_ap
       return;
     }
   }
+  if (path_ids_ok(route, req, resp) != 0) return;
   route->handler(api, req, resp);
 }

@@ -21,8 +21,8 @@ typedef struct pruned {
 
 static void on_pruned(void *data, const char *dag_id, const char *run_id) {
   pruned *p = data;
-  /* Ids match their patterns (checked when they were created), so the
-   * folder cannot leave the logs folder. */
+  /* Ids are checked when they are created; a run recorded before ids made
+   * only of dots were refused keeps its folder ("logs/d/.." is not it). */
   if (!dagd_id_valid(dag_id) || !dagd_run_id_valid(run_id)) return;
   p->dirs = dagd_realloc(p->dirs, (p->n + 1) * sizeof(char *));
   p->dirs[p->n++] = dagd_asprintf("%s/%s/%s", p->logs, dag_id, run_id);
@@ -66,8 +66,10 @@ static int db_prune(cli *c, int argc, char **argv) {
   }
   size_t logs_removed = 0;
   for (size_t i = 0; i < p.n; i++) {
-    if (!dry && dagd_rmtree(p.dirs[i]) == 0) logs_removed++;
+    dagd_err_init(&err);
     if (dry) printf("would prune %s\n", p.dirs[i]);
+    else if (dagd_fs_remove_tree_within(p.logs, p.dirs[i], &err) == 0) logs_removed++;
+    else fprintf(stderr, "dagctl db prune: %s\n", err.msg);
     free(p.dirs[i]);
   }
   free(p.dirs);

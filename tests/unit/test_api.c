@@ -23,6 +23,7 @@
 #include "dagd/err.h"
 #include "dagd/lua.h"
 #include "dagd/store.h"
+#include "dagd/util.h"
 
 #define NOW 1767225600.0 /* 2026-01-01T00:00:00Z */
 
@@ -98,9 +99,7 @@ static int teardown(void **state) {
   dagd_api_close(&f->api);
   dagd_dagbag_close(&f->bag);
   dagd_store_close(f->st);
-  char cmd[128];
-  snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-  assert_int_equal(system(cmd), 0);
+  assert_int_equal(dagd_fs_remove_tree_within("/tmp", f->dir, NULL), 0);
   free(f);
   return 0;
 }
