@@ -64,18 +64,25 @@ static int db_prune(cli *c, int argc, char **argv) {
     free(p.dirs);
     return CLI_FAILED;
   }
-  size_t logs_removed = 0;
+  size_t logs_removed = 0, logs_kept = 0;
   for (size_t i = 0; i < p.n; i++) {
     dagd_err_init(&err);
-    if (dry) printf("would prune %s\n", p.dirs[i]);
-    else if (dagd_fs_remove_tree_within(p.logs, p.dirs[i], &err) == 0) logs_removed++;
-    else fprintf(stderr, "dagctl db prune: %s\n", err.msg);
+    if (dry) {
+      printf("would prune %s\n", p.dirs[i]);
+    } else if (dagd_fs_remove_tree_within(p.logs, p.dirs[i], &err) == 0) {
+      logs_removed++;
+    } else {
+      fprintf(stderr, "dagctl db prune: %s\n", err.msg);
+      logs_kept++;
+    }
     free(p.dirs[i]);
   }
   free(p.dirs);
   printf("%s%lld finished runs older than %s%s, %zu log folders removed\n", dry ? "dry run: " : "", (long long)n,
          older, dry ? " would go" : " pruned", logs_removed);
-  return CLI_OK;
+  /* The runs are gone; a folder that could not (or must not) be removed
+   * is still a failure to report. */
+  return logs_kept > 0 ? CLI_FAILED : CLI_OK;
 }
 
 int cli_cmd_db(cli *c, int argc, char **argv) {
