@@ -24,7 +24,11 @@ static void on_pruned(void *data, const char *dag_id, const char *run_id) {
   folders *f = data;
   /* A run recorded before ids made only of dots were refused keeps its
    * folder: "logs/d/.." is not that run's folder. */
-  if (!dagd_id_valid(dag_id) || !dagd_run_id_valid(run_id)) return;
+  if (!dagd_id_valid(dag_id) || !dagd_run_id_valid(run_id)) {
+    DAGD_LOG(DAGD_LOG_WARN, "retention", "run \"%.250s\" of DAG \"%.250s\" has an invalid id: its log folder is kept",
+             run_id, dag_id);
+    return;
+  }
   f->v = dagd_realloc(f->v, (f->n + 1) * sizeof(char *));
   f->v[f->n++] = dagd_asprintf("%s/%s/%s", f->logs, dag_id, run_id);
 }

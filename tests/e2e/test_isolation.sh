@@ -130,10 +130,16 @@ sql "update dag_run set run_id = '..' where dag_id = 'p' and run_id = 'r1';
      update dag_run set dag_id = '..' where dag_id = 'p' and run_id = 'r3';
      update dag_run set end_date = end_date - 7200 where dag_id in ('p', '..');"
 # While dagd runs: the daemon's lock does not stop offline commands.
+run "$DAGCTL" db prune --older-than 1h --dry-run
+expect_rc 0 "a dry prune"
+expect_out "dry run: 5 finished runs" "a dry prune counts the runs"
+expect_out 'run "." of DAG "p" has an invalid id: its log folder would be kept' "a dry prune names the dot run"
 run "$DAGCTL" db prune --older-than 1h
 expect_rc 1 "prune reports the folder it must not remove"
 expect_out "5 finished runs older than 1h pruned" "prune deleted the five runs"
 expect_out "$LOGS/p/r4: not removed: it is a symbolic link" "prune names the link it refused"
+expect_out 'run ".." of DAG "p" has an invalid id: its log folder is kept' "prune names the run with id .."
+expect_out 'run "r3" of DAG ".." has an invalid id: its log folder is kept' "prune names the run of DAG .."
 [ "$(db "select count(*) from dag_run where dag_id in ('p', '..')")" = 0 ] && ok || fail "runs remain after prune"
 for f in "$WORK/outside/precious" "$WORK/r3/precious" "$LOGS/sentinel" "$LOGS/p/keep/f" "$STATE"; do
   [ -e "$f" ] && ok || fail "prune removed $f"
