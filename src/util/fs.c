@@ -97,8 +97,10 @@ int dagd_fs_remove_tree_within(const char *root, const char *path, dagd_err *err
       rc = refuse(err, path, root, "a component on the way is a symbolic link or not a folder");
       goto out;
     }
+    int e = errno;
     close(dfd);
     dfd = next;
+    errno = e;
     if (dfd < 0) goto io;
   }
   struct stat sb;
