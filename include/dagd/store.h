@@ -37,6 +37,15 @@ typedef struct dagd_store dagd_store;
  * build is refused with a clear message (DAGD_EIO / DAGD_ERANGE). The file
  * is created with mode 0600. */
 int dagd_store_open(const char *path, dagd_store **out, struct dagd_err *err);
+/* dagd_store_open for the daemon, which owns the state for its life:
+ * first takes an exclusive lock on "<path>.lock" (its pid written in it;
+ * released when the store is closed or the process dies), then refuses a
+ * file that fails PRAGMA quick_check, before migrating. Another daemon
+ * holding the lock gives DAGD_EEXIST naming its pid; a damaged file gives
+ * DAGD_EIO naming the file and `dagctl db check`. Either way nothing was
+ * written. Offline readers (dagctl db check, backup, prune) do not take
+ * the lock. */
+int dagd_store_open_daemon(const char *path, dagd_store **out, struct dagd_err *err);
 void dagd_store_close(dagd_store *st);
 /* Opens with the schema migrated only up to `version`, for tests of the
  * migrations: such a store answers no queries; close it and open it

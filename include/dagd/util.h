@@ -39,9 +39,20 @@ void dagd_buf_json_str(dagd_buf *b, const char *s);
 /* Takes the heap string out of the buffer; the buffer is left empty. */
 char *dagd_buf_steal(dagd_buf *b);
 
-/* True when id matches ^[A-Za-z0-9_.-]{1,250}$ (DAG and task ids). */
+/* The id patterns of DESIGN.md section 3, for messages. */
+#define DAGD_ID_PATTERN "^[A-Za-z0-9_.-]{1,250}$"
+#define DAGD_RUN_ID_PATTERN "^[A-Za-z0-9_.~:+-]{1,250}$"
+/* Why id is not a valid DAG or task id (run_id false) or run id (run_id
+ * true), as the end of a sentence ("must not be made only of dots"), or
+ * NULL when it is valid. Valid ids match their pattern and are not made
+ * only of dots, so an id is always one path component below the folder
+ * it names and one URL segment: no "/", NUL, "." or "..". The string is
+ * static. This is the one check every way in (API, loader, CLI) uses. */
+const char *dagd_id_problem(const char *id, bool run_id);
+/* True when id is a valid DAG or task id (also used for event, pool and
+ * output-file names). */
 bool dagd_id_valid(const char *id);
-/* True when id matches ^[A-Za-z0-9_.~:+-]{1,250}$ (client-given run ids). */
+/* True when id is a valid run id. */
 bool dagd_run_id_valid(const char *id);
 
 bool dagd_str_has_suffix(const char *s, const char *suffix);
@@ -66,10 +77,26 @@ const char *dagd_status_reason(int status);
  * detail that is not UTF-8 is replaced by a note saying so. */
 void dagd_problem_write(dagd_buf *body, int status, const char *detail);
 
-/* Removes a folder and everything under it (symlinks are removed, never
- * followed). A path that does not exist is not an error. Returns 0 or -1
- * with errno set. */
-int dagd_rmtree(const char *path);
+struct dagd_err;
+/* Removes path and everything under it, but only when it lies strictly
+ * below root: path must be spelled as root followed by one or more
+ * components, none of them "." or "..", and none of the folders on the way
+ * nor path itself may be a symbolic link (each is opened relative to the
+ * one before with O_NOFOLLOW, so the check and the removal see the same
+ * files). Inside the tree, symbolic links are removed, never followed.
+ * A path that does not exist is not an error. Returns 0, DAGD_EINVAL (a
+ * refused path, nothing removed) or DAGD_EIO (cause: errno). This is the
+ * only recursive removal in dagd. */
+int dagd_fs_remove_tree_within(const char *root, const char *path, struct dagd_err *err);
+/* Takes an exclusive lock on the file at path (created 0600 if missing),
+ * held until *fd_out is closed or the process ends, and writes this
+ * process's pid in it. The lock is a POSIX record lock: a process that
+ * dies, even by SIGKILL, releases it; forked children do not inherit it;
+ * a second open of the same file in the holding process must not be
+ * closed while it is held. Returns 0 with *fd_out; DAGD_EEXIST when
+ * another process holds it, with *holder (may be NULL) its pid or 0 when
+ * unknown; DAGD_EIO otherwise (cause: errno). */
+int dagd_fs_lock_pidfile(const char *path, int *fd_out, long *holder, struct dagd_err *err);
 /* mkdir -p of the folder holding path, mode 0700. Returns 0 or -1. */
 int dagd_mkdirs_for(const char *path);
 /* An anonymous in-memory file (memfd, close-on-exec) holding len bytes of

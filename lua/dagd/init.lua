@@ -121,8 +121,10 @@ end
 local ID_PAT = "^[A-Za-z0-9_%.%-]+$"
 local KEY_PAT = "^[A-Za-z_][A-Za-z0-9_]*$"
 
+-- An id names a folder under logs_folder, so one made only of dots ("."
+-- or "..", a path component) is refused, as dagd_id_problem in C does.
 local function is_id(s)
-  return type(s) == "string" and #s <= 250 and sfind(s, ID_PAT) ~= nil
+  return type(s) == "string" and #s <= 250 and sfind(s, ID_PAT) ~= nil and sfind(s, "^%.+$") == nil
 end
 
 local function v_string(v, what, field)
@@ -138,7 +140,8 @@ end
 local function v_id(v, what, field)
   if not is_id(v) then
     if type(v) ~= "string" then bad(what, field, "a string", v) end
-    fail(sfmt('%s: invalid %s "%s": must match ^[A-Za-z0-9_.-]{1,250}$', what, field, v), field)
+    local why = sfind(v, "^%.+$") and "must not be made only of dots" or "must match ^[A-Za-z0-9_.-]{1,250}$"
+    fail(sfmt('%s: invalid %s "%s": %s', what, field, v, why), field)
   end
   return v
 end

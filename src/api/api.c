@@ -539,6 +539,26 @@ static int authorise(dagd_api *api, const dagd_api_route *route, const dagd_api_
   return 0;
 }
 
+/* Checks the id parameters of a route's path ({dag_id}, {task_id},
+ * {run_id}) with the one id check, so no handler sees "..": ids become
+ * folder names. Answers 400 and returns -1 on the first bad one. */
+static int path_ids_ok(const dagd_api_route *route, const dagd_api_request *req, dagd_api_response *resp) {
+  size_t i = 0;
+  for (const char *p = strchr(route->pattern, '{'); p != NULL && i < req->n_params; p = strchr(p + 1, '{'), i++) {
+    const char *kind = NULL;
+    bool run = false;
+    if (strncmp(p, "{dag_id}", 8) == 0) kind = "DAG id";
+    else if (strncmp(p, "{task_id}", 9) == 0) kind = "task id";
+    else if (strncmp(p, "{run_id}", 8) == 0) kind = "run id", run = true;
+    const char *why = kind ? dagd_id_problem(req->params[i], run) : NULL;
+    if (why != NULL) {
+      dagd__api_error(resp, 400, "invalid %s \"%.250s\" in the path: %s", kind, req->params[i], why);
+      return -1;
+    }
+  }
+  return 0;
+}
+
 void dagd_api_dispatch(dagd_api *api, const dagd_api_route *route, const dagd_api_request *req,
                        dagd_api_response *resp) {
   dagd_buf_reset(&resp->body);
@@ -560,7 +580,7 @@ void dagd_api_dispatch(dagd_api *api, const dagd_api_route *route, const dagd_ap
   } else if (authorise(api, route, req, resp) != 0) {
     return;
   }
-  if (check_query(route, req, resp) == 0) route->handler(api, req, resp);
+  if (path_ids_ok(route, req, resp) == 0 && check_query(route, req, resp) == 0) route->handler(api, req, resp);
   /* Every 401 carries a challenge (RFC 7235), whoever answered it. */
   if (resp->status == 401 && resp->www_authenticate == NULL)
     resp->www_authenticate = dagd_strdup(secret ? "HMAC-SHA256 realm=\"dagd\"" : "Bearer realm=\"dagd\"");

@@ -86,9 +86,10 @@ int dagd__api_events_post(dagd_api *api, const dagd_api_request *req, dagd_api_r
   json_t *payload = json_object_get(body, "payload");
   json_t *jid = json_object_get(body, "id");
   int status;
-  if (name == NULL || !dagd_id_valid(name)) {
+  const char *why = name ? dagd_id_problem(name, false) : "is required";
+  if (why != NULL) {
     api->events_rejected++;
-    status = dagd__api_error(resp, 400, "name is required and must match ^[A-Za-z0-9_.-]{1,250}$");
+    status = dagd__api_error(resp, 400, "name %s", why);
     goto out;
   }
   if (payload != NULL && !json_is_object(payload)) {

@@ -150,8 +150,9 @@ int dagd__api_runs_post(dagd_api *api, const dagd_api_request *req, dagd_api_res
   if (!has_start) dagd_dag_manual_interval(dag, logical, &iv);
   if (jid != NULL && !json_is_null(jid)) {
     run_id = json_string_value(jid);
-    if (run_id == NULL || !dagd_run_id_valid(run_id)) {
-      status = dagd__api_error(resp, 400, "dag_run_id must match ^[A-Za-z0-9_.~:+-]{1,250}$");
+    const char *why = run_id ? dagd_id_problem(run_id, true) : "must be a string";
+    if (why != NULL) {
+      status = dagd__api_error(resp, 400, "dag_run_id %s", why);
       goto out;
     }
   }

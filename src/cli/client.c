@@ -56,6 +56,21 @@ static char *api_path(const char *fmt, ...) {
   return dagd_buf_steal(&b);
 }
 
+/* Checks the ids a command was given before they become URL segments (a
+ * client would drop a ".." segment and name another resource). NULL ids
+ * are not checked. Prints why and returns false on the first bad one. */
+static bool ids_ok(const char *cmd, const char *dag, const char *run, const char *task) {
+  const char *kinds[] = {"DAG id", "run id", "task id"}, *ids[] = {dag, run, task};
+  for (int i = 0; i < 3; i++) {
+    const char *why = ids[i] ? dagd_id_problem(ids[i], i == 1) : NULL;
+    if (why != NULL) {
+      fprintf(stderr, "dagctl %s: invalid %s \"%.250s\": %s\n", cmd, kinds[i], ids[i], why);
+      return false;
+    }
+  }
+  return true;
+}
+
 /* One request. Returns CLI_OK with the status and body, or
  * CLI_UNREACHABLE when no answer came. */
 static int call_api(cli *c, const char *method, const char *path, const char *body, long timeout_s, http_result *r) {
@@ -160,6 +175,7 @@ out:
 
 static int set_paused(cli *c, int argc, char **argv, bool paused) {
   if (argc != 2) return CLI_USAGE;
+  if (!ids_ok(paused ? "pause" : "unpause", argv[1], NULL, NULL)) return CLI_USAGE;
   char *path = api_path("/api/v1/dags/%s", argv[1]);
   json_t *doc;
   int rc = request(c, "PATCH", path, paused ? "{\"is_paused\": true}" : "{\"is_paused\": false}", true, &doc);
@@ -286,6 +302,7 @@ static int cmd_trigger(cli *c, int argc, char **argv) {
     else return CLI_USAGE;
   }
   if (argc - optind != 1) return CLI_USAGE;
+  if (!ids_ok("trigger", argv[optind], run_id, NULL)) return CLI_USAGE;
   json_error_t jerr;
   json_t *body = json_object();
   if (conf) {
@@ -387,6 +404,7 @@ static int cmd_backfill(cli *c, int argc, char **argv) {
     }
   }
   if (argc - optind != 1 || from == NULL || to == NULL) return CLI_USAGE;
+  if (!ids_ok("backfill", argv[optind], NULL, NULL)) return CLI_USAGE;
   json_t *body = json_pack("{s:s, s:s, s:b, s:b, s:b, s:b}", "from", from, "to", to, "rerun_failed", rerun, "reset",
                            reset, "reverse", reverse, "dry_run", dry);
   char *text = json_dumps(body, JSON_COMPACT);
@@ -422,6 +440,7 @@ static int cmd_runs(cli *c, int argc, char **argv) {
     else return CLI_USAGE;
   }
   if (argc - optind != 1 || n < 1) return CLI_USAGE;
+  if (!ids_ok("runs", argv[optind], NULL, NULL)) return CLI_USAGE;
   char *base = api_path("/api/v1/dags/%s/dagRuns", argv[optind]);
   dagd_buf path;
   dagd_buf_init(&path);
@@ -478,6 +497,7 @@ static bool put_cut(const char *text, int width) {
 
 static int cmd_tasks(cli *c, int argc, char **argv) {
   if (argc != 3) return CLI_USAGE;
+  if (!ids_ok("tasks", argv[1], argv[2], NULL)) return CLI_USAGE;
   char *path = api_path("/api/v1/dags/%s/dagRuns/%s/taskInstances", argv[1], argv[2]);
   json_t *doc;
   int rc = request(c, "GET", path, NULL, true, &doc);
@@ -601,6 +621,7 @@ static int cmd_logs(cli *c, int argc, char **argv) {
   }
   if (argc - optind != 3) return CLI_USAGE;
   const char *dag = argv[optind], *run = argv[optind + 1], *task = argv[optind + 2];
+  if (!ids_ok("logs", dag, run, task)) return CLI_USAGE;
   /* Without --try, -f follows the task through its retries. */
   bool follow_tries = follow && try_number <= 0;
   char state[32];
@@ -683,7 +704,10 @@ static int cmd_clear(cli *c, int argc, char **argv) {
       return CLI_USAGE;
     }
   }
-  if (argc - optind != 2) {
+  bool good = argc - optind == 2 && ids_ok("clear", argv[optind], argv[optind + 1], NULL);
+  for (size_t i = 0; good && i < json_array_size(tasks); i++)
+    good = ids_ok("clear", NULL, NULL, json_string_value(json_array_get(tasks, i)));
+  if (!good) {
     json_decref(tasks);
     return CLI_USAGE;
   }
@@ -721,6 +745,7 @@ static int cmd_mark(cli *c, int argc, char **argv) {
   argc -= optind - 1;
   argv += optind - 1;
   if (argc != 5 || (strcmp(argv[4], "success") != 0 && strcmp(argv[4], "failed") != 0)) return CLI_USAGE;
+  if (!ids_ok("mark", argv[1], argv[2], argv[3])) return CLI_USAGE;
   char *path = api_path("/api/v1/dags/%s/dagRuns/%s/taskInstances/%s", argv[1], argv[2], argv[3]);
   /* dry_run explicit: the API defaults to true, as Airflow's does. */
   char *body = dagd_asprintf("{\"new_state\": \"%s\", \"dry_run\": %s}", argv[4], dry ? "true" : "false");

@@ -180,7 +180,10 @@ const cli_command cli_commands[] = {
      "                            API (FILE must not exist), then checked\n"
      "  db prune --older-than D   delete finished runs that ended more than D ago\n"
      "                            (e.g. 30d) with their task instances, outputs and\n"
-     "                            log folders; --dry-run lists them\n",
+     "                            log folders; --dry-run lists them. A folder is\n"
+     "                            removed only strictly below logs_folder, never\n"
+     "                            through a symbolic link; one kept is named and\n"
+     "                            the exit is 1\n",
      db_options, cli_cmd_db, "db check | db backup FILE | db prune --older-than D [--dry-run]", false},
     {"event", "NAME", "post an event that starts runs",
      "Post an event: every DAG whose on_event lists NAME starts a run with\n"

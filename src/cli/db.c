@@ -16,14 +16,21 @@
 typedef struct pruned {
   char **dirs;
   size_t n;
+  size_t kept; /* folders not removed */
+  bool dry;
   const char *logs;
 } pruned;
 
 static void on_pruned(void *data, const char *dag_id, const char *run_id) {
   pruned *p = data;
-  /* Ids match their patterns (checked when they were created), so the
-   * folder cannot leave the logs folder. */
-  if (!dagd_id_valid(dag_id) || !dagd_run_id_valid(run_id)) return;
+  /* Ids are checked when they are created; a run recorded before ids made
+   * only of dots were refused keeps its folder ("logs/d/.." is not it). */
+  if (!dagd_id_valid(dag_id) || !dagd_run_id_valid(run_id)) {
+    fprintf(stderr, "dagctl db prune: run \"%.250s\" of DAG \"%.250s\" has an invalid id: its log folder %s\n",
+            run_id, dag_id, p->dry ? "would be kept" : "is kept");
+    p->kept++;
+    return;
+  }
   p->dirs = dagd_realloc(p->dirs, (p->n + 1) * sizeof(char *));
   p->dirs[p->n++] = dagd_asprintf("%s/%s/%s", p->logs, dag_id, run_id);
 }
@@ -51,7 +58,7 @@ static int db_prune(cli *c, int argc, char **argv) {
     fprintf(stderr, "dagctl: %s\n", err.msg);
     return CLI_FAILED;
   }
-  pruned p = {.logs = c->cfg.logs_folder};
+  pruned p = {.logs = c->cfg.logs_folder, .dry = dry};
   int64_t n = 0;
   int rc = dagd_store_prune(st, (double)(dagd_time_now() - secs), 0, dry, on_pruned, &p, &n, &err);
   dagd_store_close(st);
@@ -61,16 +68,25 @@ static int db_prune(cli *c, int argc, char **argv) {
     free(p.dirs);
     return CLI_FAILED;
   }
-  size_t logs_removed = 0;
+  size_t logs_removed = 0, logs_kept = p.kept;
   for (size_t i = 0; i < p.n; i++) {
-    if (!dry && dagd_rmtree(p.dirs[i]) == 0) logs_removed++;
-    if (dry) printf("would prune %s\n", p.dirs[i]);
+    dagd_err_init(&err);
+    if (dry) {
+      printf("would prune %s\n", p.dirs[i]);
+    } else if (dagd_fs_remove_tree_within(p.logs, p.dirs[i], &err) == 0) {
+      logs_removed++;
+    } else {
+      fprintf(stderr, "dagctl db prune: %s\n", err.msg);
+      logs_kept++;
+    }
     free(p.dirs[i]);
   }
   free(p.dirs);
   printf("%s%lld finished runs older than %s%s, %zu log folders removed\n", dry ? "dry run: " : "", (long long)n,
          older, dry ? " would go" : " pruned", logs_removed);
-  return CLI_OK;
+  /* The runs are gone; a folder that could not (or must not) be removed
+   * is still a failure to report. */
+  return logs_kept > 0 && !dry ? CLI_FAILED : CLI_OK;
 }
 
 int cli_cmd_db(cli *c, int argc, char **argv) {

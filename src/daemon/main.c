@@ -188,7 +188,7 @@ static int run_daemon(daemon_t *d) {
    * and event recorded before is gone from the daemon's view. */
   struct stat sb;
   bool fresh = stat(d->cfg.state, &sb) < 0 ? errno == ENOENT : sb.st_size == 0;
-  if (dagd_store_open(d->cfg.state, &d->store, &err) < 0) {
+  if (dagd_store_open_daemon(d->cfg.state, &d->store, &err) < 0) {
     fprintf(stderr, "dagd: %s\n", err.msg);
     return abort_start(d);
   }

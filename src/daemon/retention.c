@@ -22,7 +22,13 @@ typedef struct folders {
 
 static void on_pruned(void *data, const char *dag_id, const char *run_id) {
   folders *f = data;
-  if (!dagd_id_valid(dag_id) || !dagd_run_id_valid(run_id)) return;
+  /* A run recorded before ids made only of dots were refused keeps its
+   * folder: "logs/d/.." is not that run's folder. */
+  if (!dagd_id_valid(dag_id) || !dagd_run_id_valid(run_id)) {
+    DAGD_LOG(DAGD_LOG_WARN, "retention", "run \"%.250s\" of DAG \"%.250s\" has an invalid id: its log folder is kept",
+             run_id, dag_id);
+    return;
+  }
   f->v = dagd_realloc(f->v, (f->n + 1) * sizeof(char *));
   f->v[f->n++] = dagd_asprintf("%s/%s/%s", f->logs, dag_id, run_id);
 }
@@ -38,7 +44,12 @@ static void on_retention(uv_timer_t *h) {
                        &n, &err) < 0) {
     DAGD_LOG(DAGD_LOG_ERROR, "retention", "pruning old runs: %s", err.msg);
   } else {
-    for (size_t i = 0; i < f.n; i++) dagd_rmtree(f.v[i]);
+    for (size_t i = 0; i < f.n; i++) {
+      dagd_err rerr;
+      dagd_err_init(&rerr);
+      if (dagd_fs_remove_tree_within(f.logs, f.v[i], &rerr) < 0)
+        DAGD_LOG(DAGD_LOG_WARN, "retention", "log folder of a pruned run: %s", rerr.msg);
+    }
     if (n > 0) DAGD_LOG(DAGD_LOG_INFO, "retention", "pruned %lld runs older than log_retention", (long long)n);
   }
   for (size_t i = 0; i < f.n; i++) free(f.v[i]);

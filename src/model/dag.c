@@ -129,9 +129,9 @@ int dagd_dag_add_task(dagd_dag *dag, const char *id, dagd_op op, int line, dagd_
                       dagd_err *err) {
   if (out) *out = NULL;
   if (dag->finalized) return dag_fail(dag, err, DAGD_EINVAL, line, "DAG \"%s\" is already finalized", dag->id);
-  if (!dagd_id_valid(id))
-    return dag_fail(dag, err, DAGD_EINVAL, line,
-                    "invalid task id \"%s\": must match ^[A-Za-z0-9_.-]{1,250}$", id ? id : "");
+  const char *why = dagd_id_problem(id, false);
+  if (why != NULL)
+    return dag_fail(dag, err, DAGD_EINVAL, line, "invalid task id \"%.250s\": %s", id ? id : "", why);
   if ((unsigned)op >= DAGD_OP__COUNT)
     return dag_fail(dag, err, DAGD_EINVAL, line, "task \"%s\": unknown operator", id);
   long prev = dagd_dag_task_index(dag, id);
@@ -326,6 +326,9 @@ static void compute_weights(dagd_dag *dag) {
 
 int dagd_dag_finalize(dagd_dag *dag, dagd_err *err) {
   if (dag->finalized) return 0;
+  /* The loader checks ids first; this holds for any other producer. */
+  const char *why = dagd_id_problem(dag->id, false);
+  if (why != NULL) return dag_fail(dag, err, DAGD_EINVAL, dag->line, "invalid DAG id \"%.250s\": %s", dag->id, why);
   if (dag->has_start_date && dag->has_end_date && dag->end_date < dag->start_date)
     return dag_fail(dag, err, DAGD_EINVAL, dag->line, "DAG \"%s\": end_date is before start_date", dag->id);
   int rc = resolve_deps(dag, err);

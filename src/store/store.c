@@ -243,6 +243,7 @@ static const char *const queries[Q__COUNT] = {
 struct dagd_store {
   sqlite3 *db;
   char *path;
+  int lock_fd; /* <path>.lock, held by the daemon's store; -1 */
   sqlite3_stmt *stmt[Q__COUNT];
 };
 
@@ -322,18 +323,67 @@ static int migrate(dagd_store *st, int target, dagd_err *err) {
   return 0;
 }
 
-static int store_open(const char *path, int version, dagd_store **out, dagd_err *err);
+static int store_open(const char *path, int version, bool daemon, dagd_store **out, dagd_err *err);
 
-int dagd_store_open(const char *path, dagd_store **out, dagd_err *err) { return store_open(path, 0, out, err); }
-
-int dagd_store_open_version(const char *path, int version, dagd_store **out, dagd_err *err) {
-  return store_open(path, version, out, err);
+int dagd_store_open(const char *path, dagd_store **out, dagd_err *err) {
+  return store_open(path, 0, false, out, err);
 }
 
-static int store_open(const char *path, int version, dagd_store **out, dagd_err *err) {
+int dagd_store_open_daemon(const char *path, dagd_store **out, dagd_err *err) {
+  return store_open(path, 0, true, out, err);
+}
+
+int dagd_store_open_version(const char *path, int version, dagd_store **out, dagd_err *err) {
+  return store_open(path, version, false, out, err);
+}
+
+/* The daemon's state belongs to one daemon: two would both schedule,
+ * start the same tries and count each other's as lost. */
+static int lock_state(dagd_store *st, dagd_err *err) {
+  char *lock = dagd_asprintf("%s.lock", st->path);
+  long holder = 0;
+  dagd_err lerr;
+  dagd_err_init(&lerr);
+  int rc = dagd_fs_lock_pidfile(lock, &st->lock_fd, &holder, &lerr);
+  if (rc == DAGD_EEXIST && holder > 0)
+    dagd_err_set(err, rc, "%s is in use by another dagd (pid %ld holds %s); stop it first, or give this one another "
+                 "state file", st->path, holder, lock);
+  else if (rc == DAGD_EEXIST)
+    dagd_err_set(err, rc, "%s is in use by another dagd (it holds %s); stop it first, or give this one another state "
+                 "file", st->path, lock);
+  else if (rc < 0)
+    dagd_err_set(err, rc, "%s", lerr.msg);
+  free(lock);
+  return rc;
+}
+
+/* PRAGMA quick_check before anything reads or writes: a damaged file
+ * must not be served as if it were empty, nor migrated. It is O(size of
+ * the file), once per start; integrity_check (dagctl db check) also
+ * checks the indexes against their tables. */
+static int quick_check(dagd_store *st, dagd_err *err) {
+  sqlite3_stmt *s = NULL;
+  int rc = sqlite3_prepare_v2(st->db, "PRAGMA quick_check(1)", -1, &s, NULL);
+  if (rc == SQLITE_OK) rc = sqlite3_step(s);
+  const char *res = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(s, 0) : NULL;
+  int out = 0;
+  if (rc != SQLITE_ROW || res == NULL || strcmp(res, "ok") != 0) {
+    out = dagd_err_set(err, DAGD_EIO,
+                       "%s: the state file is damaged (PRAGMA quick_check: %s); run `dagctl db check` for the full "
+                       "report, then restore a backup (docs/operations.md)",
+                       st->path, res ? res : sqlite3_errmsg(st->db));
+    if (err) err->cause = rc;
+  }
+  sqlite3_finalize(s);
+  return out;
+}
+
+static int store_open(const char *path, int version, bool daemon, dagd_store **out, dagd_err *err) {
   dagd_store *st = dagd_calloc(1, sizeof(*st));
   int rc;
   st->path = dagd_strdup(path);
+  st->lock_fd = -1;
+  if (daemon && (rc = lock_state(st, err)) < 0) goto error;
   /* Create the file ourselves so its mode is 0600 whatever the umask. */
   int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
@@ -356,6 +406,7 @@ static int store_open(const char *path, int version, dagd_store **out, dagd_err 
                  path, sqlite3_errmsg(st->db));
     goto error;
   }
+  if (daemon && (rc = quick_check(st, err)) < 0) goto error;
   if ((rc = migrate(st, version, err)) < 0) goto error;
   if (version > 0) { /* an old schema, for migration tests: no queries */
     *out = st;
@@ -378,6 +429,7 @@ void dagd_store_close(dagd_store *st) {
   if (st == NULL) return;
   for (int i = 0; i < Q__COUNT; i++) sqlite3_finalize(st->stmt[i]);
   sqlite3_close(st->db);
+  if (st->lock_fd >= 0) close(st->lock_fd); /* last: the database is closed */
   free(st->path);
   free(st);
 }

@@ -17,9 +17,25 @@ static bool id_match(const char *id, const char *extra) {
   return n >= 1;
 }
 
-bool dagd_id_valid(const char *id) { return id_match(id, "_.-"); }
+/* "." and ".." are path components, not names: an id becomes a folder
+ * under logs_folder, and one made only of dots would name the folder
+ * itself, its parent, or (in a URL) be removed by dot-segment
+ * normalisation. "..." is refused too, so the rule stays one line. */
+static bool only_dots(const char *id) {
+  return id[strspn(id, ".")] == '\0';
+}
 
-bool dagd_run_id_valid(const char *id) { return id_match(id, "_.~:+-"); }
+const char *dagd_id_problem(const char *id, bool run_id) {
+  if (id == NULL || *id == '\0') return "must not be empty";
+  if (!id_match(id, run_id ? "_.~:+-" : "_.-"))
+    return run_id ? "must match " DAGD_RUN_ID_PATTERN : "must match " DAGD_ID_PATTERN;
+  if (only_dots(id)) return "must not be made only of dots";
+  return NULL;
+}
+
+bool dagd_id_valid(const char *id) { return dagd_id_problem(id, false) == NULL; }
+
+bool dagd_run_id_valid(const char *id) { return dagd_id_problem(id, true) == NULL; }
 
 bool dagd_str_has_suffix(const char *s, const char *suffix) {
   size_t n = strlen(s), m = strlen(suffix);

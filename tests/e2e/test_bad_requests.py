@@ -161,7 +161,9 @@ def main():
             ("unknown run", req("GET", "/api/v1/dags/ping/dagRuns/nope"), 404),
             ("encoded traversal in DAG id", req("GET", "/api/v1/dags/..%2F..%2Fetc"), 404),
             ("traversal in a log path", req("GET", "/api/v1/dags/ping/dagRuns/good/taskInstances/..%2F..%2Fdagd.db/logs/1"), 404),
-            ("dot-dot task id in a log path", req("GET", "/api/v1/dags/ping/dagRuns/good/taskInstances/../logs/1"), 404),
+            # An id made only of dots is bad input, refused before any lookup (issue 14).
+            ("dot-dot task id in a log path", req("GET", "/api/v1/dags/ping/dagRuns/good/taskInstances/../logs/1"), 400),
+            ("dot-dot run id in a path", req("GET", "/api/v1/dags/ping/dagRuns/%2E%2E"), 400),
             ("try number not a number", req("GET", "/api/v1/dags/ping/dagRuns/good/taskInstances/p/logs/x"), 400),
             ("negative limit", req("GET", "/api/v1/dags/ping/dagRuns?limit=-1"), 400),
             ("unknown state filter", req("GET", "/api/v1/dags/ping/dagRuns?state=bogus"), 400),

@@ -16,6 +16,7 @@
 #include "dagd/err.h"
 #include "dagd/lua.h"
 #include "dagd/store.h"
+#include "dagd/util.h"
 #include "fuzz_common.h"
 
 #define FUZZ_API_RESET 2000
@@ -83,9 +84,12 @@ static void fa_close_store(void) {
 static void fa_cleanup(void) {
   fa_close_store();
   dagd_dagbag_close(&fa.bag);
-  char cmd[200];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fa.dir);
-  if (system(cmd) != 0) fprintf(stderr, "fuzz: could not remove %s\n", fa.dir);
+  /* fa.dir is "<base>/dagd-fuzz-XXXXXX": remove it only below its base. */
+  char base[200];
+  snprintf(base, sizeof(base), "%s", fa.dir);
+  char *slash = strrchr(base, '/');
+  if (slash) *slash = '\0';
+  if (dagd_fs_remove_tree_within(base, fa.dir, NULL) != 0) fprintf(stderr, "fuzz: could not remove %s\n", fa.dir);
 }
 
 static void fa_init(void) {

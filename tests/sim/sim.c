@@ -560,7 +560,7 @@ static seed_result run_seed(const sim_opts *o, uint64_t seed, sim_stats *total) 
   sim_mirror_close(s);
   sim_exec_clear(s);
   sim_world_free(s);
-  dagd_rmtree(s->dir);
+  dagd_fs_remove_tree_within(s->opts->tmpdir, s->dir, NULL);
   free(s);
   return res;
 }

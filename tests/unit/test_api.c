@@ -25,6 +25,7 @@
 #include "dagd/err.h"
 #include "dagd/lua.h"
 #include "dagd/store.h"
+#include "dagd/util.h"
 
 #define NOW 1767225600.0 /* 2026-01-01T00:00:00Z */
 
@@ -105,9 +106,7 @@ static int teardown(void **state) {
   dagd_api_close(&f->api);
   dagd_dagbag_close(&f->bag);
   dagd_store_close(f->st);
-  char cmd[128];
-  snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-  assert_int_equal(system(cmd), 0);
+  assert_int_equal(dagd_fs_remove_tree_within("/tmp", f->dir, NULL), 0);
   free(f);
   return 0;
 }
@@ -206,6 +205,19 @@ static void test_trigger_and_runs(void **state) {
   json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "[1, 2]", NULL, 400));
   json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{\"conf\": [1]}", NULL, 400));
   json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{\"dag_run_id\": \"../../etc\"}", NULL, 400));
+  /* Ids made only of dots: in the body, and as any id in a path. */
+  r = request(f, "POST", "/api/v1/dags/etl/dagRuns", "{\"dag_run_id\": \"..\"}", NULL, 400);
+  assert_string_equal(jstr(r, "detail"), "dag_run_id must not be made only of dots");
+  json_decref(r);
+  json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{\"dag_run_id\": \".\"}", NULL, 400));
+  r = request(f, "GET", "/api/v1/dags/etl/dagRuns/..", NULL, NULL, 400);
+  assert_string_equal(jstr(r, "detail"), "invalid run id \"..\" in the path: must not be made only of dots");
+  json_decref(r);
+  json_decref(request(f, "GET", "/api/v1/dags/../dagRuns", NULL, NULL, 400));
+  json_decref(request(f, "POST", "/api/v1/dags/./dagRuns", "{}", NULL, 400));
+  json_decref(request(f, "GET", "/api/v1/dags/etl/dagRuns/r/taskInstances/../logs/1", NULL, NULL, 400));
+  json_decref(request(f, "PATCH", "/api/v1/dags/etl/dagRuns/r/taskInstances/...", "{\"new_state\": \"success\"}",
+                      NULL, 400));
   json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{\"logical_date\": \"yesterday\"}", NULL, 400));
   json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{\"conf\": {}, \"conf\": {}}", NULL, 400));
   json_decref(request(f, "POST", "/api/v1/dags/nope/dagRuns", "{}", NULL, 404));

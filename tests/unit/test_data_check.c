@@ -19,6 +19,7 @@
 
 #include "../../src/operators/stats.h"
 #include "dagd/operators.h"
+#include "dagd/util.h"
 
 /* Oracle data: numpy 1.24.2 / scipy 1.10.1 (Debian 12), computed once with
  *   rng = np.random.default_rng(6)
@@ -216,9 +217,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   (void)state;
-  char cmd[128];
-  snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-  return system(cmd) == 0 ? 0 : -1;
+  return dagd_fs_remove_tree_within("/tmp", dir, NULL) == 0 ? 0 : -1;
 }
 
 static const char *write_file(const char *name, const char *text) {

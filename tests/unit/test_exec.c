@@ -56,9 +56,7 @@ static int teardown(void **state) {
   uv_close((uv_handle_t *)&f->guard, NULL);
   uv_run(&f->loop, UV_RUN_DEFAULT);
   assert_int_equal(uv_loop_close(&f->loop), 0); /* no handle leaked */
-  char cmd[128];
-  snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-  assert_int_equal(system(cmd), 0);
+  assert_int_equal(dagd_fs_remove_tree_within("/tmp", f->dir, NULL), 0);
   free(f);
   return 0;
 }

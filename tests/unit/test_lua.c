@@ -259,6 +259,8 @@ static const error_case error_cases[] = {
     {"errors/e_dup_task.lua", 5, "duplicate task id \"a\" in DAG \"dup\" (first declared at line 3)", DAGD_EINVAL},
     {"errors/e_bad_id.lua", 3, "shell task: invalid id \"has space\": must match ^[A-Za-z0-9_.-]{1,250}$",
      DAGD_EINVAL},
+    {"errors/e_dot_dag_id.lua", 3, "DAG: invalid id \"..\": must not be made only of dots", DAGD_EINVAL},
+    {"errors/e_dot_task_id.lua", 3, "shell task: invalid id \".\": must not be made only of dots", DAGD_EINVAL},
     {"errors/e_unknown_dep.lua", 7, "task \"b\" depends on unknown task \"nope\"", DAGD_ENOENT},
     {"errors/e_cycle.lua", 6, "dependency cycle: a -> b -> c -> a", DAGD_ECYCLE},
     {"errors/e_duration.lua", 4,

@@ -68,6 +68,10 @@ static void test_add_task_errors(void **state) {
   assert_int_equal(dagd_dag_add_task(dag, "a b", DAGD_OP_SHELL, 8, NULL, &err), DAGD_EINVAL);
   assert_string_equal(err.msg, "dags/d.lua:8: invalid task id \"a b\": must match ^[A-Za-z0-9_.-]{1,250}$");
   dagd_err_init(&err);
+  assert_int_equal(dagd_dag_add_task(dag, "..", DAGD_OP_SHELL, 8, NULL, &err), DAGD_EINVAL);
+  assert_string_equal(err.msg, "dags/d.lua:8: invalid task id \"..\": must not be made only of dots");
+  assert_int_equal(dagd_dag_add_task(dag, ".", DAGD_OP_SHELL, 8, NULL, NULL), DAGD_EINVAL);
+  dagd_err_init(&err);
   assert_int_equal(dagd_dag_add_task(dag, "", DAGD_OP_SHELL, 9, NULL, &err), DAGD_EINVAL);
   char long_id[252];
   memset(long_id, 'x', 251);
@@ -76,6 +80,23 @@ static void test_add_task_errors(void **state) {
   long_id[250] = '\0';
   assert_int_equal(dagd_dag_add_task(dag, long_id, DAGD_OP_SHELL, 9, NULL, NULL), 0);
   dagd_dag_free(dag);
+}
+
+/* A DAG id made only of dots is refused however the DAG was built. */
+static void test_dag_id_dots(void **state) {
+  const char *ids[] = {".", ".."};
+  for (size_t i = 0; i < 2; i++) {
+    dagd_dag *dag = dagd_dag_new(ids[i], "dags/d.lua", 3);
+    add(dag, "a", 4);
+    dagd_err err;
+    dagd_err_init(&err);
+    assert_int_equal(dagd_dag_finalize(dag, &err), DAGD_EINVAL);
+    char want[128];
+    snprintf(want, sizeof(want), "dags/d.lua:3: invalid DAG id \"%s\": must not be made only of dots", ids[i]);
+    assert_string_equal(err.msg, want);
+    assert_false(dag->finalized);
+    dagd_dag_free(dag);
+  }
 }
 
 static void test_topo_order(void **state) {
@@ -406,7 +427,7 @@ static void test_end_before_start(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_defaults),
-      cmocka_unit_test(test_add_task_errors),
+      cmocka_unit_test(test_add_task_errors), cmocka_unit_test(test_dag_id_dots),
       cmocka_unit_test(test_topo_order),
       cmocka_unit_test(test_unknown_dep),
       cmocka_unit_test(test_cycle_path),

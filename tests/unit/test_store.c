@@ -1,6 +1,7 @@
 /* Unit tests for the store: schema creation and migration guard, DAG rows,
  * runs (uniqueness rules, lists, the active set), task instances and
- * outputs, transactions, and refusing files that are not dagd databases.
+ * outputs, transactions, refusing files that are not dagd databases, and
+ * the daemon's open: one daemon per file, and no damaged file.
  * SPDX-License-Identifier: MIT */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -41,9 +44,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
   fixture *f = *state;
   dagd_store_close(f->st);
-  char cmd[128];
-  snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-  assert_int_equal(system(cmd), 0);
+  assert_int_equal(dagd_fs_remove_tree_within("/tmp", f->dir, NULL), 0);
   free(f);
   return 0;
 }
@@ -408,6 +409,104 @@ static void test_migrations_from_every_version(void **state) {
   }
 }
 
+/* The daemon's open: one daemon per state file (a second is refused and
+ * told the holder's pid, while offline readers still open it), and the
+ * lock of a killed daemon never blocks the next one. */
+static void test_daemon_lock(void **state) {
+  fixture *f = *state;
+  int ready[2], hold[2];
+  assert_int_equal(pipe(ready), 0);
+  assert_int_equal(pipe(hold), 0);
+  pid_t child = fork();
+  assert_true(child >= 0);
+  if (child == 0) {
+    dagd_store *st = NULL;
+    char c = dagd_store_open_daemon(f->path, &st, NULL) == 0 ? 'y' : 'n';
+    if (write(ready[1], &c, 1) != 1) _exit(2);
+    (void)!read(hold[0], &c, 1);
+    _exit(0);
+  }
+  char c = 0;
+  assert_int_equal(read(ready[0], &c, 1), 1);
+  assert_int_equal(c, 'y');
+  dagd_store *st = NULL;
+  dagd_err err;
+  dagd_err_init(&err);
+  assert_int_equal(dagd_store_open_daemon(f->path, &st, &err), DAGD_EEXIST);
+  assert_null(st);
+  char want[64];
+  snprintf(want, sizeof(want), "pid %ld", (long)child);
+  assert_non_null(strstr(err.msg, want));
+  assert_non_null(strstr(err.msg, f->path));
+  assert_non_null(strstr(err.msg, "in use by another dagd"));
+  /* Readers (dagctl db check, backup, prune) do not take the lock. */
+  char report[64];
+  dagd_err_init(&err);
+  assert_int_equal(dagd_store_check_file(f->path, report, sizeof(report), &err), 0);
+  dagd_err_init(&err);
+  assert_int_equal(dagd_store_open(f->path, &st, &err), 0);
+  dagd_store_close(st);
+  kill(child, SIGKILL);
+  assert_int_equal(waitpid(child, NULL, 0), child);
+  dagd_err_init(&err);
+  assert_int_equal(dagd_store_open_daemon(f->path, &st, &err), 0);
+  dagd_store_close(st);
+  close(ready[0]);
+  close(ready[1]);
+  close(hold[0]);
+  close(hold[1]);
+}
+
+static unsigned long file_sum(const char *path) {
+  FILE *fp = fopen(path, "rb");
+  assert_non_null(fp);
+  unsigned long h = 5381;
+  int ch;
+  while ((ch = fgetc(fp)) != EOF) h = h * 33 + (unsigned long)ch;
+  fclose(fp);
+  return h;
+}
+
+/* A damaged file (page 2 zeroed) is refused by the daemon's open, naming
+ * the file and `dagctl db check`, and left as it was. */
+static void test_daemon_refuses_damaged(void **state) {
+  fixture *f = *state;
+  dagd_err err;
+  dagd_err_init(&err);
+  for (int i = 0; i < 50; i++) {
+    char id[16];
+    snprintf(id, sizeof(id), "dag%d", i);
+    assert_int_equal(dagd_store_dag_upsert(f->st, id, "dags/x.lua", false, &err), 0);
+  }
+  dagd_store_close(f->st);
+  f->st = NULL;
+  /* A healthy file opens (and closing it checkpoints the WAL away). */
+  dagd_store *st = NULL;
+  assert_int_equal(dagd_store_open_daemon(f->path, &st, &err), 0);
+  dagd_store_close(st);
+  FILE *fp = fopen(f->path, "r+b");
+  assert_non_null(fp);
+  char zero[4096] = {0};
+  assert_int_equal(fseek(fp, 4096, SEEK_SET), 0);
+  assert_int_equal(fwrite(zero, 1, sizeof(zero), fp), sizeof(zero));
+  fclose(fp);
+  unsigned long before = file_sum(f->path);
+  st = NULL;
+  dagd_err_init(&err);
+  assert_int_equal(dagd_store_open_daemon(f->path, &st, &err), DAGD_EIO);
+  assert_null(st);
+  assert_non_null(strstr(err.msg, f->path));
+  assert_non_null(strstr(err.msg, "damaged"));
+  assert_non_null(strstr(err.msg, "dagctl db check"));
+  assert_int_equal(file_sum(f->path), before);
+  /* The lock went with the refused store: nothing holds the file. */
+  char lock[128];
+  snprintf(lock, sizeof(lock), "%s.lock", f->path);
+  int fd = -1;
+  assert_int_equal(dagd_fs_lock_pidfile(lock, &fd, NULL, NULL), 0);
+  close(fd);
+}
+
 static void test_state_names(void **state) {
   for (int i = 0; i < DAGD_TI__COUNT; i++) {
     dagd_ti_state s;
@@ -433,6 +532,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_task_instances_and_outputs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_events_and_backfills, setup, teardown),
       cmocka_unit_test_setup_teardown(test_migrations_from_every_version, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_daemon_lock, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_daemon_refuses_damaged, setup, teardown),
       cmocka_unit_test(test_state_names),
   };
   return cmocka_run_group_tests_name("store", tests, NULL, NULL);

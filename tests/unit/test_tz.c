@@ -20,6 +20,7 @@
 #include "dagd/err.h"
 #include "dagd/time.h"
 #include "dagd/tz.h"
+#include "dagd/util.h"
 
 static int64_t utc(int y, int mo, int d, int h, int mi, int s) {
   dagd_tm tm = {.year = y, .mon = mo, .mday = d, .hour = h, .min = mi, .sec = s};
@@ -344,10 +345,8 @@ static int setup_tzdir(void **state) {
 
 static int teardown_tzdir(void **state) {
   (void)state;
-  char cmd[128];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tzdir);
   unsetenv("TZDIR");
-  return system(cmd);
+  return dagd_fs_remove_tree_within("/tmp", tzdir, NULL) == 0 ? 0 : -1;
 }
 
 typedef struct {

@@ -1,5 +1,5 @@
 /* Unit tests for util: errors, buffers, ids, civil time, durations, dates,
- * YAML and roff output (format.h).
+ * YAML and roff output (format.h), the guarded tree removal and the pid lock.
  * SPDX-License-Identifier: MIT */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,6 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -77,6 +81,177 @@ static void test_ids(void **state) {
   assert_true(dagd_run_id_valid("manual__2026-01-01T00:00:00+00:00"));
   assert_false(dagd_run_id_valid("../etc"));
   assert_false(dagd_run_id_valid("a/b"));
+  /* Ids made only of dots are path components, for every kind. */
+  const char *dots[] = {".", "..", "...", "...."};
+  for (size_t i = 0; i < DAGD_ARRAY_LEN(dots); i++) {
+    assert_false(dagd_id_valid(dots[i]));
+    assert_false(dagd_run_id_valid(dots[i]));
+    assert_string_equal(dagd_id_problem(dots[i], false), "must not be made only of dots");
+    assert_string_equal(dagd_id_problem(dots[i], true), "must not be made only of dots");
+  }
+  /* Dots among other characters are names, not components. */
+  assert_true(dagd_id_valid(".hidden"));
+  assert_true(dagd_id_valid("a..b"));
+  assert_true(dagd_id_valid("v1."));
+  assert_true(dagd_run_id_valid("..x"));
+  assert_null(dagd_id_problem("d", false));
+  assert_string_equal(dagd_id_problem("a/b", false), "must match " DAGD_ID_PATTERN);
+  assert_string_equal(dagd_id_problem("a b", true), "must match " DAGD_RUN_ID_PATTERN);
+  assert_string_equal(dagd_id_problem("", true), "must not be empty");
+  assert_string_equal(dagd_id_problem(NULL, false), "must not be empty");
+  /* Nothing that normalises elsewhere: separators, NUL-free C strings,
+   * percent signs (a URL decodes them) and backslashes are all outside
+   * both patterns. */
+  const char *bad[] = {"/", "a/", "/a", "a\\b", "%2e%2e", "a\nb", "a\tb", "~", "a?b", "a#b"};
+  for (size_t i = 0; i < DAGD_ARRAY_LEN(bad); i++) assert_false(dagd_id_valid(bad[i]));
+  assert_false(dagd_run_id_valid("%2e%2e"));
+  assert_false(dagd_run_id_valid("a\\b"));
+}
+
+/* A scratch tree: root/{keep/f, logs/d/r/t/1.log} and, outside root,
+ * outside/precious. Returns the scratch folder (free it). */
+static char *scratch_tree(char *root, size_t n, char *outside, size_t m) {
+  char tmpl[] = "/tmp/dagd-util-XXXXXX";
+  assert_non_null(mkdtemp(tmpl));
+  snprintf(root, n, "%s/logs", tmpl);
+  snprintf(outside, m, "%s/outside", tmpl);
+  const char *dirs[] = {"logs", "logs/d", "logs/d/r", "logs/d/r/t", "logs/keep", "outside"};
+  char p[256];
+  for (size_t i = 0; i < DAGD_ARRAY_LEN(dirs); i++) {
+    snprintf(p, sizeof(p), "%s/%s", tmpl, dirs[i]);
+    assert_int_equal(mkdir(p, 0700), 0);
+  }
+  const char *files[] = {"logs/d/r/t/1.log", "logs/keep/f", "outside/precious"};
+  for (size_t i = 0; i < DAGD_ARRAY_LEN(files); i++) {
+    snprintf(p, sizeof(p), "%s/%s", tmpl, files[i]);
+    FILE *fp = fopen(p, "w");
+    assert_non_null(fp);
+    fputs("x\n", fp);
+    fclose(fp);
+  }
+  return strdup(tmpl);
+}
+
+static bool exists(const char *fmt, const char *a) {
+  char p[256];
+  struct stat sb;
+  snprintf(p, sizeof(p), fmt, a);
+  return lstat(p, &sb) == 0;
+}
+
+static void test_remove_tree_within(void **state) {
+  (void)state;
+  char root[128], outside[128], p[256], q[256];
+  char *top = scratch_tree(root, sizeof(root), outside, sizeof(outside));
+  dagd_err err;
+
+  /* ".." components, the root itself, and paths not spelled below root
+   * are refused lexically, and nothing is removed. */
+  const char *refused[] = {"%s/d/..", "%s/d/../..", "%s/..", "%s/./d", "%s", "%s/", "%s//"};
+  for (size_t i = 0; i < DAGD_ARRAY_LEN(refused); i++) {
+    snprintf(p, sizeof(p), refused[i], root);
+    dagd_err_init(&err);
+    assert_int_equal(dagd_fs_remove_tree_within(root, p, &err), DAGD_EINVAL);
+    assert_non_null(strstr(err.msg, "not removed"));
+  }
+  snprintf(p, sizeof(p), "%s/precious", outside);
+  dagd_err_init(&err);
+  assert_int_equal(dagd_fs_remove_tree_within(root, p, &err), DAGD_EINVAL);
+  snprintf(p, sizeof(p), "%s-other/x", root); /* a sibling that shares the prefix */
+  assert_int_equal(dagd_fs_remove_tree_within(root, p, NULL), DAGD_EINVAL);
+  assert_true(exists("%s/d/r/t/1.log", root));
+  assert_true(exists("%s/precious", outside));
+
+  /* A symbolic link at the path, pointing out: refused, target kept. */
+  snprintf(p, sizeof(p), "%s/d/evil", root);
+  assert_int_equal(symlink(outside, p), 0);
+  dagd_err_init(&err);
+  assert_int_equal(dagd_fs_remove_tree_within(root, p, &err), DAGD_EINVAL);
+  assert_non_null(strstr(err.msg, "symbolic link"));
+  assert_true(exists("%s/precious", outside));
+  /* A link on the way (logs/via -> outside): refused, nothing removed. */
+  snprintf(q, sizeof(q), "%s/via", root);
+  assert_int_equal(symlink(outside, q), 0);
+  snprintf(p, sizeof(p), "%s/via/precious", root);
+  assert_int_equal(dagd_fs_remove_tree_within(root, p, NULL), DAGD_EINVAL);
+  assert_true(exists("%s/precious", outside));
+
+  /* Inside the tree a link is removed, never followed. */
+  snprintf(p, sizeof(p), "%s/d/r/t/out", root);
+  assert_int_equal(symlink(outside, p), 0);
+  snprintf(p, sizeof(p), "%s/d/r", root);
+  dagd_err_init(&err);
+  assert_int_equal(dagd_fs_remove_tree_within(root, p, &err), 0);
+  assert_false(exists("%s/d/r", root));
+  assert_true(exists("%s/d", root));
+  assert_true(exists("%s/keep/f", root));
+  assert_true(exists("%s/precious", outside));
+  /* Gone already, or never there: not an error. A trailing slash and
+   * doubled slashes still name the same entry below root. */
+  assert_int_equal(dagd_fs_remove_tree_within(root, p, NULL), 0);
+  snprintf(p, sizeof(p), "%s//keep/", root);
+  assert_int_equal(dagd_fs_remove_tree_within(root, p, NULL), 0);
+  assert_false(exists("%s/keep", root));
+  /* A root given with a trailing slash. */
+  snprintf(q, sizeof(q), "%s/", root);
+  snprintf(p, sizeof(p), "%s/d", root);
+  assert_int_equal(dagd_fs_remove_tree_within(q, p, NULL), 0);
+  assert_false(exists("%s/d", root));
+
+  assert_int_equal(dagd_fs_remove_tree_within("/tmp", top, NULL), 0);
+  assert_false(exists("%s", top));
+  free(top);
+}
+
+/* The pid lock: a second process is refused and told the holder's pid;
+ * the holder's death (SIGKILL) frees the lock for the next one. */
+static void test_lock_pidfile(void **state) {
+  (void)state;
+  char dir[] = "/tmp/dagd-lock-XXXXXX", path[64];
+  assert_non_null(mkdtemp(dir));
+  snprintf(path, sizeof(path), "%s/state.db.lock", dir);
+  int ready[2], hold[2];
+  assert_int_equal(pipe(ready), 0);
+  assert_int_equal(pipe(hold), 0);
+  pid_t child = fork();
+  assert_true(child >= 0);
+  if (child == 0) {
+    int fd;
+    char c = dagd_fs_lock_pidfile(path, &fd, NULL, NULL) == 0 ? 'y' : 'n';
+    if (write(ready[1], &c, 1) != 1) _exit(2);
+    (void)!read(hold[0], &c, 1); /* until the parent kills it */
+    _exit(0);
+  }
+  char c = 0;
+  assert_int_equal(read(ready[0], &c, 1), 1);
+  assert_int_equal(c, 'y');
+  int fd = -1;
+  long holder = 0;
+  dagd_err err;
+  dagd_err_init(&err);
+  assert_int_equal(dagd_fs_lock_pidfile(path, &fd, &holder, &err), DAGD_EEXIST);
+  assert_int_equal(fd, -1);
+  assert_int_equal(holder, (long)child);
+  /* The file names the holder too. */
+  FILE *fp = fopen(path, "r");
+  long written = 0;
+  assert_int_equal(fscanf(fp, "%ld", &written), 1);
+  fclose(fp);
+  assert_int_equal(written, (long)child);
+  kill(child, SIGKILL);
+  assert_int_equal(waitpid(child, NULL, 0), child);
+  /* A stale lock file from a dead process never blocks. */
+  assert_int_equal(dagd_fs_lock_pidfile(path, &fd, &holder, NULL), 0);
+  assert_true(fd >= 0);
+  struct stat sb;
+  assert_int_equal(stat(path, &sb), 0);
+  assert_int_equal(sb.st_mode & 0777, 0600);
+  close(fd);
+  close(ready[0]);
+  close(ready[1]);
+  close(hold[0]);
+  close(hold[1]);
+  assert_int_equal(dagd_fs_remove_tree_within("/tmp", dir, NULL), 0);
 }
 
 static void test_civil(void **state) {
@@ -312,6 +487,7 @@ int main(void) {
       cmocka_unit_test(test_duration),       cmocka_unit_test(test_time_parse),
       cmocka_unit_test(test_time_usec),      cmocka_unit_test(test_yaml),
       cmocka_unit_test(test_roff),           cmocka_unit_test(test_suggest_ids),
+      cmocka_unit_test(test_remove_tree_within), cmocka_unit_test(test_lock_pidfile),
   };
   return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }
