@@ -220,10 +220,15 @@ static void signal_reaches_group(fixture *f, const char *const *secrets) {
   assert_int_equal(dagd_exec_start(f->ex, &spec, on_done, f, &t, NULL), 0);
   /* Wait for the grandchild to exist before signalling, so the test
    * proves it is reached; polled with a deadline. */
-  for (int i = 0; i < 2000 && access(pidfile, R_OK) != 0; i++) usleep(5000);
-  char *text = slurp(pidfile);
-  pid_t grandchild = (pid_t)atol(text);
-  free(text);
+  /* The shell creates the file before echo writes the pid in it: wait for
+   * the whole line, not only for the file. */
+  pid_t grandchild = 0;
+  for (int i = 0; i < 2000 && grandchild <= 0; i++) {
+    char *text = access(pidfile, R_OK) == 0 ? slurp(pidfile) : NULL;
+    if (text && strchr(text, '\n')) grandchild = (pid_t)atol(text);
+    free(text);
+    if (grandchild <= 0) usleep(5000);
+  }
   assert_true(grandchild > 0);
   uv_timer_t timer;
   uv_timer_init(&f->loop, &timer);
