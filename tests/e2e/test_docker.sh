@@ -18,39 +18,16 @@
 for c in dockerd docker docker-registry gcc; do
   command -v $c >/dev/null || { echo "FAIL: $c is not installed (scripts/dev deps)"; exit 1; }
 done
+. "$DATA/docker/dockerd.sh"
 rc=0
-D="$WORK/docker"
-mkdir -p "$D"
 pids=()
-# Stops a process: SIGTERM, up to 20 s to go, then SIGKILL. Never a bare
-# `wait`, which would hang on a dockerd that did not stop.
-stop_pid() {
-  local deadline=$((SECONDS + 20))
-  kill "$1" 2>/dev/null || return 0
-  while kill -0 "$1" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
-  kill -9 "$1" 2>/dev/null
-}
 cleanup() {
   for p in "${pids[@]}"; do stop_pid "$p"; done
-  if [ -n "${dockerd_pid:-}" ]; then
-    DOCKER_HOST=unix://$D/docker.sock docker rm -f $(DOCKER_HOST=unix://$D/docker.sock docker ps -aq) >/dev/null 2>&1
-    stop_pid "$dockerd_pid"
-  fi
+  dockerd_stop
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-dockerd --data-root "$D/root" --exec-root "$D/exec" --pidfile "$D/pid" -H "unix://$D/docker.sock" \
-  --bridge=none --iptables=false --ip6tables=false --ip-masq=false --userland-proxy=false >"$D/log" 2>&1 &
-dockerd_pid=$!
-export DOCKER_HOST=unix://$D/docker.sock
-deadline=$((SECONDS + 30))
-until docker version >/dev/null 2>&1; do
-  if [ $SECONDS -ge $deadline ] || ! kill -0 $dockerd_pid 2>/dev/null; then
-    echo "FAIL: dockerd did not start:"; tail -20 "$D/log"; exit 1
-  fi
-  sleep 0.1
-done
+dockerd_start "$WORK/docker" || exit 1
 
 gcc -static -O2 -o "$WORK/app" "$DATA/docker/app.c" || { echo "FAIL: gcc -static"; exit 1; }
 tar -C "$WORK" -cf "$WORK/app.tar" app
