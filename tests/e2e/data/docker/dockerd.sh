@@ -41,4 +41,11 @@ dockerd_stop() {
   [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1
   stop_pid "$DOCKERD_PID"
   DOCKERD_PID=
+  # What the engine left mounted under its folder (the host network
+  # namespace's nsfs once a container used --network host), deepest first,
+  # so that the folder can be removed.
+  local m
+  for m in $(awk -v d="$DOCKERD_DIR/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r); do
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+  done
 }
