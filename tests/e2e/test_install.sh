@@ -33,8 +33,14 @@ done
 # The licence: MIT text, and MIT is what the SPDX lines say.
 grep -q "^MIT License$" "$DAGD_SOURCE_DIR/LICENSE" && grep -q "Permission is hereby granted, free of charge" \
   "$DAGD_SOURCE_DIR/LICENSE" && ok || fail "LICENSE is the MIT licence"
-out=$(cd "$DAGD_SOURCE_DIR" && git ls-files -z 2>/dev/null | xargs -0 grep -ho "SPDX-License-Identifier: [A-Za-z0-9.+-]*" |
-  sort -u)
+# The tracked files; outside a git checkout, the tree less what is built
+# or fetched into it.
+spdx="SPDX""-License-Identifier: [A-Za-z0-9.+-]*" # split: this line is no SPDX line
+if git -C "$DAGD_SOURCE_DIR" rev-parse --git-dir >/dev/null 2>&1; then
+  out=$(cd "$DAGD_SOURCE_DIR" && git ls-files -z | xargs -0 grep -ho "$spdx" | sort -u)
+else
+  out=$(grep -rho --exclude-dir=.git --exclude-dir='build*' --exclude-dir=node_modules "$spdx" "$DAGD_SOURCE_DIR" | sort -u)
+fi
 [ "$out" = "SPDX-License-Identifier: MIT" ] && ok || fail "every SPDX line says MIT, as LICENSE does"
 
 # The installed programs: versions, the installed Lua library validating
