@@ -127,4 +127,32 @@ digest=$(tag_digest "$REG" app candidate)
 docker images --digests --format '{{.Repository}}@{{.Digest}}' | grep -qx "$REG/app@$digest" && ok ||
   fail "the engine pulled $REG/app@$digest"
 
+# A logs folder whose path holds a comma and a double quote: the --mount
+# value quotes them as docker's CSV syntax wants, and the scheduled run of
+# a fresh state (its default run id) gets its output back through it.
+kill $DAGD_PID
+wait $DAGD_PID 2>/dev/null
+odd="$WORK/lo,g\"s"
+"$DAGD" --listen 127.0.0.1:0 --dags-folder "$WORK/dags" --state "$WORK/odd.db" --logs-folder "$odd" \
+  >"$WORK/odd.log" 2>&1 &
+pids+=($!)
+deadline=$((SECONDS + 10))
+until grep -q "listening on" "$WORK/odd.log"; do [ $SECONDS -lt $deadline ] || break; sleep 0.05; done
+export DAGD_URL="http://127.0.0.1:$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$WORK/odd.log" | tail -1)"
+deadline=$((SECONDS + 30))
+state=""
+until [ "$state" = success ] || [ "$state" = failed ]; do
+  [ $SECONDS -lt $deadline ] || break
+  state=$("$DAGCTL" -o json runs nightly 2>/dev/null | python3 -c '
+import json, sys
+runs = json.load(sys.stdin)["dag_runs"]
+print(runs[0]["state"] if runs else "")' 2>/dev/null)
+  sleep 0.2
+done
+out=$(cat "$odd"/nightly/*/score/1.log 2>&1)
+[ "$state" = success ] && ok || fail "a docker task succeeds with a comma and a quote in the logs folder's path"
+sched=$(ls "$odd/nightly")
+[ "$(ti_field nightly "$sched" score outputs.scored)" = "${sched:11:10}" ] && ok ||
+  fail "its output came back through the quoted --mount"
+
 finish
