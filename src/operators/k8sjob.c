@@ -2,10 +2,12 @@
  * through kubectl. The Job's name is fixed per try and it carries the
  * try's labels, so a second run of this operator for the same try (the
  * daemon restarted and started it again) finds the Job by label instead of
- * creating another. Its logs stream into the task log, the container's
- * exit code becomes the operator's, its termination message (the pod's
- * $DAGD_OUTPUT) becomes the task's outputs, and a SIGTERM (timeout, kill)
- * deletes the Job before the operator exits.
+ * creating another; the dagd.key label, a hash of the exact ids, keeps
+ * apart runs whose ids the other labels fold together. Its logs stream
+ * into the task log, the container's exit code becomes the operator's,
+ * its termination message (the pod's $DAGD_OUTPUT) becomes the task's
+ * outputs, and a SIGTERM (timeout, kill) deletes the Job before the
+ * operator exits.
  * SPDX-License-Identifier: MIT */
 #include <ctype.h>
 #include <stdint.h>
@@ -26,8 +28,7 @@ static uint32_t fnv1a(uint32_t h, const char *s, size_t n) {
   return h;
 }
 
-char *dagd__k8s_job_name(const char *dag_id, const char *run_id, const char *task_id, int try_number) {
-  char *full = dagd_asprintf("%s-%s-%s-%d", dag_id, run_id, task_id, try_number);
+char *dagd__k8s_try_key(const char *dag_id, const char *run_id, const char *task_id, int try_number) {
   /* The hash covers the exact ids (NUL-separated), so runs that differ only
    * in characters the name cannot hold still get different Jobs. */
   uint32_t h = 2166136261u;
@@ -37,6 +38,12 @@ char *dagd__k8s_job_name(const char *dag_id, const char *run_id, const char *tas
   char tn[16];
   snprintf(tn, sizeof(tn), "%d", try_number);
   h = fnv1a(h, tn, strlen(tn));
+  return dagd_asprintf("%08x", h);
+}
+
+char *dagd__k8s_job_name(const char *dag_id, const char *run_id, const char *task_id, int try_number) {
+  char *full = dagd_asprintf("%s-%s-%s-%d", dag_id, run_id, task_id, try_number);
+  char *key = dagd__k8s_try_key(dag_id, run_id, task_id, try_number);
   dagd_buf b;
   dagd_buf_init(&b);
   dagd_buf_puts(&b, "dagd-");
@@ -48,7 +55,8 @@ char *dagd__k8s_job_name(const char *dag_id, const char *run_id, const char *tas
     dagd_buf_putc(&b, c);
   }
   while (b.data[b.len - 1] == '-') b.data[--b.len] = '\0';
-  dagd_buf_printf(&b, "-%08x", h);
+  dagd_buf_printf(&b, "-%s", key);
+  free(key);
   free(full);
   return dagd_buf_steal(&b);
 }
@@ -221,9 +229,13 @@ int dagd_operator_k8sjob(dagd_op_ctx *ctx) {
   char *name = dagd__k8s_job_name(ctx->dag_id, run_id, ctx->task_id, try_number);
   char *ldag = dagd__k8s_label_value(ctx->dag_id), *lrun = dagd__k8s_label_value(run_id);
   char *ltask = dagd__k8s_label_value(ctx->task_id);
-  json_t *labels = json_pack("{s:s, s:s, s:s, s:o, s:s}", "dagd.dag", ldag, "dagd.run", lrun, "dagd.task", ltask,
-                             "dagd.try", json_sprintf("%d", try_number), "app.kubernetes.io/managed-by", "dagd");
-  char *selector = dagd_asprintf("dagd.dag=%s,dagd.run=%s,dagd.task=%s,dagd.try=%d", ldag, lrun, ltask, try_number);
+  char *key = dagd__k8s_try_key(ctx->dag_id, run_id, ctx->task_id, try_number);
+  json_t *labels = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s}", "dagd.dag", ldag, "dagd.run", lrun, "dagd.task", ltask,
+                             "dagd.try", json_sprintf("%d", try_number), "dagd.key", key,
+                             "app.kubernetes.io/managed-by", "dagd");
+  char *selector =
+      dagd_asprintf("dagd.dag=%s,dagd.run=%s,dagd.task=%s,dagd.try=%d,dagd.key=%s", ldag, lrun, ltask, try_number, key);
+  free(key);
   char *job = NULL;
   dagd_kube_doc doc = {0};
   dagd_buf out, message;

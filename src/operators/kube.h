@@ -83,6 +83,11 @@ void dagd__kube_timeout_flag(const json_t *config, char out[32]);
  * (a DNS label, and the job-name label value). Deterministic per try.
  * Heap string. */
 char *dagd__k8s_job_name(const char *dag_id, const char *run_id, const char *task_id, int try_number);
+/* The 8-hex hash of the exact ids that ends the Job's name, also the
+ * Job's dagd.key label: the other labels fold ids together (a run id's
+ * colons become '-', long ids are cut), this one tells them apart, so a
+ * try never adopts the Job of another run. Heap string. */
+char *dagd__k8s_try_key(const char *dag_id, const char *run_id, const char *task_id, int try_number);
 /* A label value: [A-Za-z0-9._-], at most 63, starting and ending with an
  * alphanumeric ("x" when nothing is left). Heap string. */
 char *dagd__k8s_label_value(const char *s);

@@ -18,9 +18,44 @@
  * SIGKILLs the try's process group (which would leave the container). */
 #define DOCKER_STOP_GRACE 5
 
+/* Appends key=value as one field of a CSV record. docker reads a --mount
+ * value as one record of Go's encoding/csv: a field holding a comma, a
+ * double quote or a line break is written quoted, its quotes doubled;
+ * anything else as is, so the usual mount reads as it always has. */
+static void csv_field(dagd_buf *out, const char *key, const char *value) {
+  if (out->len) dagd_buf_putc(out, ',');
+  if (strpbrk(value, ",\"\n") == NULL) {
+    dagd_buf_printf(out, "%s=%s", key, value);
+    return;
+  }
+  dagd_buf_printf(out, "\"%s=", key);
+  for (const char *p = value; *p; p++) {
+    if (*p == '"') dagd_buf_putc(out, '"');
+    dagd_buf_putc(out, *p);
+  }
+  dagd_buf_putc(out, '"');
+}
+
+/* The --mount value binding host folder src at dst in the container.
+ * --volume SRC:DST cannot carry a path with a colon, and every default run
+ * id has some (manual__2026-12-02T14:18:12+00:00), so the try's folder goes
+ * by --mount. NULL when a path holds a carriage return: the CSV reader
+ * drops one before a line feed even inside quotes, so the container would
+ * see another path. */
+static char *bind_mount(const char *src, const char *dst) {
+  if (strchr(src, '\r') || strchr(dst, '\r')) return NULL;
+  dagd_buf out;
+  dagd_buf_init(&out);
+  csv_field(&out, "type", "bind");
+  csv_field(&out, "source", src);
+  csv_field(&out, "target", dst);
+  return dagd_buf_steal(&out);
+}
+
 /* `docker run` with a fixed container name per try, the task's settings,
- * the DAGD_* variables, and $DAGD_OUTPUT's folder mounted at the same
- * path, so the container writes its outputs where the daemon reads them.
+ * the DAGD_* variables, and $DAGD_OUTPUT's folder bind-mounted at the
+ * same path, so the container writes its outputs where the daemon reads
+ * them.
  * No --rm: the container must outlive docker run long enough to be
  * inspected; `dagd op` removes it. */
 static int docker_argv(builder *b, strv *argv, char *const *task_env) {
@@ -104,9 +139,15 @@ static int docker_argv(builder *b, strv *argv, char *const *task_env) {
     const char *slash = strrchr(b->info->output_path, '/');
     if (slash && slash != b->info->output_path) {
       char *dir = dagd_strndup(b->info->output_path, (size_t)(slash - b->info->output_path));
-      dagd__strv_push(argv, dagd_strdup("--volume"));
-      dagd__strv_push(argv, dagd_asprintf("%s:%s", dir, dir));
+      char *mount = bind_mount(dir, dir);
       free(dir);
+      if (mount == NULL)
+        return dagd_err_set(b->err, DAGD_EINVAL,
+                            "task \"%s\": the try's folder cannot be mounted into the container: its path "
+                            "holds a carriage return, which docker's --mount cannot carry",
+                            t->id);
+      dagd__strv_push(argv, dagd_strdup("--mount"));
+      dagd__strv_push(argv, mount);
     }
   }
   const json_t *ep = json_object_get(c, "entrypoint");

@@ -191,42 +191,50 @@ grep -rqF "$KTEST" "$WORK/logs" && fail "a file under logs/ holds the manifest's
 [ "$(output_of apply r1 migrate objects)" = "deployment/web job/migrate" ] && ok || fail "applied objects are outputs"
 
 # --- Kubernetes executor: a Job that succeeds, with outputs from its
-# termination message.
+# termination message. A default run id (manual__<time>+00:00): the Job's
+# name and labels hold no colon, and the selector that finds a try's Job
+# again carries dagd.key, the hash of the exact ids that ends the name,
+# since the dagd.run label folds ids together.
 jobname() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["metadata"]["name"])' "$1"; }
-SEL="dagd.dag=k8s_ok,dagd.run=r1,dagd.task=train,dagd.try=1"
-scenario "get job -l $SEL -o name\$ => exit 0" \
+scenario 'get job -l dagd.dag=k8s_ok,dagd.run=manual__[-0-9T.]+-00-00,dagd.task=train,dagd.try=1,dagd.key=[0-9a-f]{8} -o name$ => exit 0' \
   'apply -f -$ => exit 0, stdout job.batch/created' \
-  'logs -f job/dagd-k8s-ok-r1-train-1-[0-9a-f]{8}$ => exit 0, stdout epoch 1 loss 0.5\nepoch 2 loss 0.2' \
-  'get pod -l job-name=dagd-k8s-ok-r1-train-1-[0-9a-f]{8} => exit 0, stdout 0\nmodel_uri=s3://models/7'
-run "$DAGCTL" trigger k8s_ok --run-id r1 --wait
+  'logs -f job/dagd-k8s-ok-manual-[0-9a-z-]+-[0-9a-f]{8}$ => exit 0, stdout epoch 1 loss 0.5\nepoch 2 loss 0.2' \
+  'get pod -l job-name=dagd-k8s-ok-manual-[0-9a-z-]+-[0-9a-f]{8} => exit 0, stdout 0\nmodel_uri=s3://models/7'
+run "$DAGCTL" trigger k8s_ok --wait
 expect_rc 0 "a Job that succeeds"
-job="$WORK/logs/k8s_ok/r1/train/1.job.json"
+r=$(sed -n 's/^triggered k8s_ok //p' <<<"$out" | head -1)
+job="$WORK/logs/k8s_ok/$r/train/1.job.json"
 name=$(jobname "$job")
+SEL="dagd.dag=k8s_ok,dagd.run=$(printf %s "$r" | tr -c 'A-Za-z0-9._-' -),dagd.task=train,dagd.try=1,dagd.key=${name: -8}"
 JP='-o=jsonpath={.items[0].status.containerStatuses[0].state.terminated.exitCode}{"\n"}{.items[0].status.containerStatuses[0].state.terminated.message}'
 expect_calls "Job succeeding" \
   "kubectl get job -l $SEL -o name" \
   "kubectl apply -f -" \
   "kubectl logs -f job/$name" \
   "kubectl get pod -l job-name=$name $JP"
-python3 - "$job" <<'PY' && ok || fail "the Job manifest holds the task's image, args, env, resources and labels"
-import json, sys
+python3 - "$job" "$r" <<'PY' && ok || fail "the Job manifest holds the task's image, args, env, resources and labels"
+import json, re, sys
 j = json.load(open(sys.argv[1]))
 assert j["spec"]["backoffLimit"] == 0
 pod = j["spec"]["template"]
 c = pod["spec"]["containers"][0]
 assert c["image"] == "reg.local/train:1" and c["args"] == ["--epochs", "3"], c
 env = {e["name"]: e["value"] for e in c["env"]}
-assert env["MODE"] == "full" and env["DAGD_RUN_ID"] == "r1" and env["DAGD_OUTPUT"] == "/dev/termination-log", env
+assert env["MODE"] == "full" and env["DAGD_RUN_ID"] == sys.argv[2] and env["DAGD_OUTPUT"] == "/dev/termination-log", env
 assert "PATH" not in env and "KUBECTL_FAKE_LOG" not in env, env
 assert c["resources"]["limits"] == {"cpu": "2", "memory": "4Gi", "nvidia.com/gpu": "1"}, c["resources"]
 assert pod["spec"]["nodeSelector"] == {"pool": "gpu"} and pod["spec"]["restartPolicy"] == "Never", pod
-want = {"dagd.dag": "k8s_ok", "dagd.run": "r1", "dagd.task": "train", "dagd.try": "1"}
+name = j["metadata"]["name"]
+assert re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", name), name
+want = {"dagd.dag": "k8s_ok", "dagd.run": re.sub(r"[^A-Za-z0-9._-]", "-", sys.argv[2]), "dagd.task": "train",
+        "dagd.try": "1", "dagd.key": name[-8:]}
 for labels in (j["metadata"]["labels"], pod["metadata"]["labels"]):
     assert all(labels[k] == v for k, v in want.items()), labels
+    assert all(re.fullmatch(r"([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]", v) for v in labels.values()), labels
 PY
-out=$(cat "$WORK/logs/k8s_ok/r1/train/1.log")
+out=$(cat "$WORK/logs/k8s_ok/$r/train/1.log")
 expect_out "epoch 2 loss 0.2" "the Job's logs are streamed into the task log"
-[ "$(output_of k8s_ok r1 train model_uri)" = "s3://models/7" ] && ok || fail "outputs come from the termination message"
+[ "$(output_of k8s_ok "$r" train model_uri)" = "s3://models/7" ] && ok || fail "outputs come from the termination message"
 
 # --- a Job whose container exits 3: the task fails with exit code 3.
 scenario 'get job -l .* -o name$ => exit 0' '^kubectl apply => exit 0' '^kubectl logs -f => exit 0, stdout boom' \
@@ -242,7 +250,7 @@ run "$DAGCTL" trigger k8s_timeout --run-id r1 --wait
 expect_rc 1 "a Job that times out fails its run"
 name=$(jobname "$WORK/logs/k8s_timeout/r1/train/1.job.json")
 expect_calls "Job timed out" \
-  "kubectl get job -l dagd.dag=k8s_timeout,dagd.run=r1,dagd.task=train,dagd.try=1 -o name" \
+  "kubectl get job -l dagd.dag=k8s_timeout,dagd.run=r1,dagd.task=train,dagd.try=1,dagd.key=${name: -8} -o name" \
   "kubectl apply -f -" \
   "kubectl logs -f job/$name" \
   "kubectl delete job $name --ignore-not-found"
@@ -250,7 +258,7 @@ out=$(cat "$WORK/logs/k8s_timeout/r1/train/1.log")
 expect_out "stopped: deleting Job $name" "the deletion is logged"
 
 # --- a second operator run for the same try finds its Job by label.
-spec=$(ls "$WORK"/logs/k8s_ok/r1/train/1.spec.json)
+spec="$WORK/logs/k8s_ok/$r/train/1.spec.json"
 scenario "get job -l $SEL -o name\$ => exit 0, stdout job.batch/dagd-found" '^kubectl logs -f job/dagd-found$ => exit 0' \
   '^kubectl get pod -l job-name=dagd-found => exit 0, stdout 0'
 run env DAGD_OUTPUT="$WORK/again.out" "$DAGD" op "$spec"
@@ -277,7 +285,7 @@ run_done() { [ "$(ti_field k8s_adopt r1 train state 2>/dev/null)" = success ]; }
 wait_for run_done && ok || fail "the re-adopted try did not succeed"
 name=$(jobname "$WORK/logs/k8s_adopt/r1/train/1.job.json")
 expect_calls "Job applied once across the restart" \
-  "kubectl get job -l dagd.dag=k8s_adopt,dagd.run=r1,dagd.task=train,dagd.try=1 -o name" \
+  "kubectl get job -l dagd.dag=k8s_adopt,dagd.run=r1,dagd.task=train,dagd.try=1,dagd.key=${name: -8} -o name" \
   "kubectl apply -f -" \
   "kubectl logs -f job/$name" \
   "kubectl get pod -l job-name=$name $JP"

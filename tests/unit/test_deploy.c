@@ -129,6 +129,27 @@ static void test_names(void **state) {
   l = dagd__k8s_label_value(longid);
   assert_int_equal(strlen(l), 63);
   free(l);
+
+  /* A default run id and a client-given one that its label folds into:
+   * the same dagd.run label, told apart by dagd.key (the name's hash). */
+  char *la = dagd__k8s_label_value("manual__2026-12-02T14:18:12+00:00");
+  char *lb = dagd__k8s_label_value("manual__2026-12-02T14-18-12-00-00");
+  assert_string_equal(la, lb);
+  free(la);
+  free(lb);
+  char *ka = dagd__k8s_try_key("etl", "manual__2026-12-02T14:18:12+00:00", "train", 1);
+  char *kb = dagd__k8s_try_key("etl", "manual__2026-12-02T14-18-12-00-00", "train", 1);
+  assert_int_equal(strlen(ka), 8);
+  assert_string_not_equal(ka, kb);
+  a = dagd__k8s_job_name("etl", "manual__2026-12-02T14:18:12+00:00", "train", 1);
+  assert_true(dagd_str_has_suffix(a, ka)); /* the same hash ends the name */
+  /* A DNS label: [a-z0-9-], alphanumeric at both ends, no raw run id. */
+  assert_true(strlen(a) <= 63);
+  for (char *p = a; *p; p++) assert_true((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-');
+  assert_true(a[0] != '-' && a[strlen(a) - 1] != '-');
+  free(a);
+  free(ka);
+  free(kb);
 }
 
 static void test_quantity(void **state) {

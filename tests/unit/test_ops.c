@@ -166,6 +166,54 @@ static void test_template_error_names_field(void **state) {
   dagd_dag_free(dag);
 }
 
+/* The try's folder of a default run id (colons) and of a logs folder with
+ * a comma and a quote: --mount, one CSV field quoted where it must be. */
+static const char *docker_mount_of(const char *output_path, dagd_err *err, int *rc) {
+  static char mount[512];
+  dagd_task *t;
+  dagd_dag *dag = make_dag(DAGD_OP_DOCKER, "{\"image\": \"reg/etl:1\"}", &t);
+  dagd_try_info info = info_for(dag, t, NULL, NULL);
+  info.self_path = "/usr/bin/dagd";
+  info.spec_path = "/logs/2.spec.json";
+  info.output_path = output_path;
+  dagd_command cmd;
+  mount[0] = '\0';
+  *rc = dagd_ops_command(&info, &cmd, err);
+  if (*rc == 0) {
+    json_t *spec = json_loads(cmd.spec, 0, NULL);
+    json_t *argv = json_object_get(json_object_get(spec, "docker"), "argv");
+    for (size_t i = 0; i + 1 < json_array_size(argv); i++) {
+      assert_string_not_equal(json_string_value(json_array_get(argv, i)), "--volume");
+      if (strcmp(json_string_value(json_array_get(argv, i)), "--mount") == 0)
+        snprintf(mount, sizeof(mount), "%s", json_string_value(json_array_get(argv, i + 1)));
+    }
+    json_decref(spec);
+    dagd_command_close(&cmd);
+  }
+  dagd_dag_free(dag);
+  return mount;
+}
+
+static void test_docker_mount(void **state) {
+  dagd_err err;
+  dagd_err_init(&err);
+  int rc;
+  const char *m = docker_mount_of("/srv/logs/etl/manual__2026-12-02T14:18:12+00:00/train/2.out", &err, &rc);
+  assert_int_equal(rc, 0);
+  assert_string_equal(m, "type=bind,source=/srv/logs/etl/manual__2026-12-02T14:18:12+00:00/train,"
+                         "target=/srv/logs/etl/manual__2026-12-02T14:18:12+00:00/train");
+  m = docker_mount_of("/srv/lo,gs/\"q\"/etl/r/train/2.out", &err, &rc);
+  assert_int_equal(rc, 0);
+  assert_string_equal(m, "type=bind,\"source=/srv/lo,gs/\"\"q\"\"/etl/r/train\",\"target=/srv/lo,gs/\"\"q\"\"/etl/r/train\"");
+  m = docker_mount_of("/srv/a\nb/etl/r/train/2.out", &err, &rc);
+  assert_int_equal(rc, 0);
+  assert_string_equal(m, "type=bind,\"source=/srv/a\nb/etl/r/train\",\"target=/srv/a\nb/etl/r/train\"");
+  /* A carriage return cannot survive docker's CSV reader: refused, named. */
+  m = docker_mount_of("/srv/a\r\nb/etl/r/train/2.out", &err, &rc);
+  assert_int_equal(rc, DAGD_EINVAL);
+  assert_non_null(strstr(err.msg, "task \"train\": the try's folder cannot be mounted"));
+}
+
 static void test_docker_and_kubectl(void **state) {
   dagd_task *t;
   dagd_dag *dag = make_dag(DAGD_OP_DOCKER,
@@ -202,7 +250,8 @@ static void test_docker_and_kubectl(void **state) {
   assert_non_null(strstr(line.data, "--env DAGD_TRY_NUMBER --env"));   /* by name: the value stays out of argv */
   assert_null(strstr(line.data, "DAGD_TRY_NUMBER=2"));
   assert_non_null(strstr(line.data, "--env A=2"));
-  assert_non_null(strstr(line.data, "--volume /var/logs/etl/r/train:/var/logs/etl/r/train"));
+  assert_non_null(strstr(line.data, "--mount type=bind,source=/var/logs/etl/r/train,target=/var/logs/etl/r/train "));
+  assert_null(strstr(line.data, "--volume"));
   assert_true(dagd_str_has_suffix(line.data, " reg:5000/etl:0.9 run 2026-01-02"));
   assert_null(strstr(line.data, "PATH=")); /* not the daemon's environment */
   dagd_buf_close(&line);
@@ -406,6 +455,7 @@ int main(void) {
       cmocka_unit_test(test_shell_argv_and_env),
       cmocka_unit_test(test_template_error_names_field),
       cmocka_unit_test(test_docker_and_kubectl),
+      cmocka_unit_test(test_docker_mount),
       cmocka_unit_test(test_outputs),
       cmocka_unit_test(test_notify_spec),
   };

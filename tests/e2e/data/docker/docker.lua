@@ -14,6 +14,12 @@ d:docker { id = "timeout", image = img, pull = "never", network = "none", cmd = 
 local s = dagd.dag { id = "sleepy" }
 s:docker { id = "nap", image = img, pull = "never", network = "none", cmd = { "7", "{{ conf.secs }}" } }
 
+-- A scheduled run (default run id, with its colons): the latest daily
+-- interval runs as soon as dagd starts.
+local n = dagd.dag { id = "nightly", schedule = "@daily", start_date = "2026-01-01", catchup = false }
+n:docker { id = "score", image = "dagd-test/app:1", pull = "never", network = "none",
+  cmd = { "0", "0", "scored={{ ds }}" } }
+
 -- The image the registry resolved, pulled by its digest.
 local p = dagd.dag { id = "pulled" }
 local resolve = p:registry { id = "resolve", action = "resolve", image = "{{ conf.reg }}/app", tag = "candidate" }
