@@ -219,6 +219,8 @@ def main():
         st, _, text = http(port, "POST", "/api/v1/dags/nightly_etl/dagRuns",
                            {"dag_run_id": "r3", "execution_date": "2026-03-04T05:06:07Z"}, ADMIN)
         check(st == 200 and jbody(text).get("logical_date") == "2026-03-04T05:06:07Z", "execution_date honoured", text)
+        # r3 runs now: count once it has ended, not while it may still run.
+        until("r3 to end", lambda: q("select state from dag_run where run_id = 'r3'") in ("success", "failed"))
         rc, out = dagctl(port, "runs", "nightly_etl", "--state", "failed", "--state", "success", "-o", "json", token=READER)
         check(rc == 0 and json.loads(out)["total_entries"] == 4, "dagctl runs --state twice", out[:300])
 
