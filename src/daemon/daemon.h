@@ -40,7 +40,9 @@ typedef struct running_try {
   char *pool;           /* for /metrics */
   double started;
   dagd_exec_try *exec;
-  uv_timer_t grace;     /* SIGKILL after SIGTERM's grace */
+  uv_timer_t grace;     /* SIGKILL after SIGTERM's grace; after the end,
+                         * the retry of recording it while the store is busy */
+  unsigned end_retry_ms; /* that retry's backoff */
   bool timed_out;       /* stopped at its execution_timeout */
   bool killed;          /* stopped on request (clear, mark) */
   struct running_try *prev, *next;
@@ -83,6 +85,7 @@ struct daemon {
   size_t n_running;
   bool stopped;
   int exit_code;
+  bool store_busy;      /* the last store use found it locked by another process */
   /* The API (httpapi.c). */
   dagd_api *api;
   struct dagd_http_server *http;
@@ -135,6 +138,12 @@ double daemon_now(void);
 /* Decides what a store failure means: false for a transient one (busy;
  * retried), true when the daemon stopped because of it. */
 bool daemon_store_failed(daemon_t *d, const struct dagd_err *err);
+/* Notes whether the store was found busy (logged when that changes). */
+void daemon_store_busy(daemon_t *d, bool busy);
+/* The busy timeout of the daemon's store, used on the loop: short, so a
+ * write lock held by another process never stalls the API; busy work is
+ * retried from a timer. */
+#define DAEMON_STORE_BUSY_MS 5
 
 /* tries.c */
 /* Starts a try the engine recorded as running (after its commit). */

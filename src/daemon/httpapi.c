@@ -62,6 +62,12 @@ static double hook_heartbeat_age(void *data) {
   return daemon_now() - d->heartbeat;
 }
 
+static bool hook_store_busy(void *data) {
+  daemon_t *d = data;
+  /* Busy as last found, or locked now (tried without waiting). */
+  return d->store_busy || dagd_store_locked(d->store);
+}
+
 static void hook_metrics(void *data, dagd_buf *out) {
   daemon_t *d = data;
   dagd_buf_printf(out,
@@ -174,9 +180,20 @@ static void answer(daemon_t *d, dagd_http_exchange *x, const dagd_api_route *rou
     hold(d, x, route, &resp);
   } else {
     if (resp.status >= 100 && resp.status < 600) d->http_codes[resp.status / 100]++;
-    dagd_http_header challenge = {"WWW-Authenticate", resp.www_authenticate};
+    dagd_http_header extra[2];
+    size_t n_extra = 0;
+    char retry[16];
+    if (resp.www_authenticate) extra[n_extra++] = (dagd_http_header){"WWW-Authenticate", resp.www_authenticate};
+    if (resp.retry_after > 0) {
+      snprintf(retry, sizeof(retry), "%d", resp.retry_after);
+      extra[n_extra++] = (dagd_http_header){"Retry-After", retry};
+      /* The store was busy: /health says so until a pass gets through,
+       * and a pass is asked for so that it is found free again. */
+      daemon_store_busy(d, true);
+      daemon_kick(d);
+    }
     dagd_http_reply(x, resp.status, resp.content_type, resp.body.data ? resp.body.data : "", resp.body.len,
-                    resp.www_authenticate ? &challenge : NULL, resp.www_authenticate ? 1 : 0);
+                    n_extra ? extra : NULL, n_extra);
   }
   dagd_api_response_close(&resp);
 }
@@ -227,7 +244,7 @@ int daemon_api_start(daemon_t *d) {
                                    "can use the API on %s unauthenticated", cfg->listen);
   dagd_api_hooks hooks = {.data = d, .bag = hook_bag, .find_dag = hook_find, .changed = hook_changed,
                           .paused = hook_paused, .kill_try = hook_kill, .metrics = hook_metrics,
-                          .heartbeat_age = hook_heartbeat_age};
+                          .heartbeat_age = hook_heartbeat_age, .store_busy = hook_store_busy};
   d->api = dagd_calloc(1, sizeof(*d->api));
   dagd_api_init(d->api, d->store, &hooks, cfg->api_tokens, cfg->api_token_scopes, cfg->n_api_tokens);
   d->api->webhook_secrets = cfg->webhook_secrets;

@@ -192,6 +192,7 @@ static int run_daemon(daemon_t *d) {
     fprintf(stderr, "dagd: %s\n", err.msg);
     return abort_start(d);
   }
+  dagd_store_busy_timeout(d->store, DAEMON_STORE_BUSY_MS);
   if (fresh)
     DAGD_LOG(DAGD_LOG_WARN, "daemon",
              "state file %s was missing or empty: starting on a new, empty state (no run, task instance or event "

@@ -24,9 +24,20 @@ double daemon_now(void) {
 static void on_kick(uv_timer_t *h) { daemon_pass(h->data); }
 static void on_wake(uv_timer_t *h) { daemon_pass(h->data); }
 
+void daemon_store_busy(daemon_t *d, bool busy) {
+  if (busy && !d->store_busy)
+    DAGD_LOG(DAGD_LOG_WARN, "store", "the state store is locked by another process: retrying until it is free");
+  else if (!busy && d->store_busy)
+    DAGD_LOG(DAGD_LOG_INFO, "store", "the state store is free again");
+  d->store_busy = busy;
+}
+
 bool daemon_store_failed(daemon_t *d, const dagd_err *err) {
-  /* Busy (another process holds a write lock): the next pass retries. */
-  if (err->code == DAGD_ETIMEDOUT) return false;
+  /* Busy (another process holds a write lock): retried from a timer. */
+  if (err->code == DAGD_ETIMEDOUT) {
+    daemon_store_busy(d, true);
+    return false;
+  }
   /* Anything else (disk full, read-only or vanished file, corruption):
    * stop rather than go on without recording. Running tries continue
    * under their shims and are re-adopted at the next start. */
@@ -55,8 +66,12 @@ void daemon_pass(daemon_t *d) {
   dagd_err err;
   dagd_err_init(&err);
   if (dagd_engine_pass(d->engine, now, &a, &err) < 0) {
-    DAGD_LOG(DAGD_LOG_ERROR, "sched", "scheduling pass failed, nothing changed: %s", err.msg);
+    /* Busy is said once, by daemon_store_busy; the engine's wake retries. */
+    if (err.code != DAGD_ETIMEDOUT)
+      DAGD_LOG(DAGD_LOG_ERROR, "sched", "scheduling pass failed, nothing changed: %s", err.msg);
     if (daemon_store_failed(d, &err)) goto out;
+  } else {
+    daemon_store_busy(d, false);
   }
   d->queue_depth = a.queued;
   for (size_t i = 0; i < a.n_changed_runs; i++) daemon_api_run_changed(d, a.changed_runs[i]);
