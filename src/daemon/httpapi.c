@@ -59,7 +59,7 @@ static void hook_kill(void *data, int64_t run_pk, const char *task_id) { daemon_
 
 static double hook_heartbeat_age(void *data) {
   daemon_t *d = data;
-  return daemon_now() - d->heartbeat;
+  return daemon_mono() - d->heartbeat;
 }
 
 static bool hook_store_busy(void *data) {
@@ -213,7 +213,7 @@ static void error_body(void *data, int status, const char *message, dagd_buf *bo
 
 static void on_heartbeat(uv_timer_t *h) {
   daemon_t *d = h->data;
-  double now = daemon_now();
+  double now = daemon_mono();
   /* The timer repeats every second: any extra delay is loop lag. */
   if (d->heartbeat > 0) d->loop_lag = now - d->heartbeat - 1.0 > 0 ? now - d->heartbeat - 1.0 : 0;
   d->heartbeat = now;
@@ -275,7 +275,7 @@ int daemon_api_start(daemon_t *d) {
     fprintf(stderr, "dagd: UI routes: %s\n", err.msg);
     return -1;
   }
-  d->heartbeat = daemon_now();
+  d->heartbeat = daemon_mono();
   uv_timer_start(&d->heartbeat_timer, on_heartbeat, 1000, 1000);
   return 0;
 }

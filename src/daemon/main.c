@@ -92,6 +92,7 @@ static void close_all(daemon_t *d) {
   if (d->watching) uv_close((uv_handle_t *)&d->watch, NULL);
   d->watching = false;
   daemon_systemd_close(d);
+  daemon_clock_close(d);
 }
 
 void daemon_stop_now(daemon_t *d) {
@@ -163,6 +164,7 @@ static int run_daemon(daemon_t *d) {
   dagd_err err;
   dagd_err_init(&err);
   uv_loop_init(&d->loop);
+  d->clock_fd = -1;
   uv_timer_t *timers[] = {&d->wake, &d->kick, &d->reload, &d->drain};
   for (size_t i = 0; i < DAGD_ARRAY_LEN(timers); i++) {
     uv_timer_init(&d->loop, timers[i]);
@@ -212,6 +214,7 @@ static int run_daemon(daemon_t *d) {
                             .seed = (uint64_t)uv_hrtime() | 1};
   d->engine = dagd_engine_new(d->store, &eopts);
   daemon_retention_start(d);
+  daemon_clock_start(d);
   dagd_dagbag_init(&d->bag);
   daemon_load_dags(d, true);
   if (daemon_api_start(d) < 0) {
