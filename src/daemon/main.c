@@ -194,7 +194,6 @@ static int run_daemon(daemon_t *d) {
     fprintf(stderr, "dagd: %s\n", err.msg);
     return abort_start(d);
   }
-  dagd_store_busy_timeout(d->store, DAEMON_STORE_BUSY_MS);
   if (fresh)
     DAGD_LOG(DAGD_LOG_WARN, "daemon",
              "state file %s was missing or empty: starting on a new, empty state (no run, task instance or event "
@@ -222,6 +221,12 @@ static int run_daemon(daemon_t *d) {
     daemon_stop_now(d);
   } else {
     daemon_tries_adopt(d);
+    /* From here on the store is used only with the API serving: a write
+     * lock held by another process must not stall the loop. The start
+     * (the first DAGs recorded, the tries to re-adopt listed) waits as
+     * the command-line tools do, so that a brief lock does not lose a
+     * try. */
+    dagd_store_busy_timeout(d->store, DAEMON_STORE_BUSY_MS);
     daemon_watch_dags(d);
     daemon_kick(d);
     daemon_api_serving(d);
