@@ -65,6 +65,9 @@ typedef struct dagd_api_response {
   /* The WWW-Authenticate challenge of a 401 or 403 (RFC 6750), or NULL
    * (heap). */
   char *www_authenticate;
+  /* Seconds for a Retry-After header, 0 for none: set with a 503 when the
+   * state store was busy (another process holds its write lock). */
+  int retry_after;
 } dagd_api_response;
 
 void dagd_api_response_init(dagd_api_response *r);
@@ -81,6 +84,9 @@ typedef struct dagd_api_hooks {
   /* Extra lines for /metrics (Prometheus text), may be NULL. */
   void (*metrics)(void *data, dagd_buf *out);
   double (*heartbeat_age)(void *data);
+  /* True while the daemon finds the state store busy (locked by another
+   * process); /health says so without touching the store. May be NULL. */
+  bool (*store_busy)(void *data);
 } dagd_api_hooks;
 
 typedef struct dagd_api_token {

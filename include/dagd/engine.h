@@ -132,9 +132,10 @@ void dagd_engine_actions_close(dagd_engine_actions *a);
 
 /* One scheduling pass at `now`, in one transaction. Fills *out (init it
  * first; the pass appends). On a store failure the transaction is rolled
- * back, nothing is asked of the caller but a wake a few seconds on (a
- * busy store: DAGD_ETIMEDOUT; anything else should stop the caller), and
- * the error is returned. */
+ * back, nothing is asked of the caller but a wake, and the error is
+ * returned. A busy store (DAGD_ETIMEDOUT: another process holds the write
+ * lock) asks for a wake 50 ms on, doubling with each busy pass in a row up
+ * to 2 s; anything else asks for one 5 s on and should stop the caller. */
 int dagd_engine_pass(dagd_engine *e, double now, dagd_engine_actions *out, struct dagd_err *err);
 
 /* --- tries --- */

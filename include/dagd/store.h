@@ -47,6 +47,16 @@ int dagd_store_open(const char *path, dagd_store **out, struct dagd_err *err);
  * the lock. */
 int dagd_store_open_daemon(const char *path, dagd_store **out, struct dagd_err *err);
 void dagd_store_close(dagd_store *st);
+/* How long a statement waits for another process's write lock before it
+ * fails with DAGD_ETIMEDOUT (busy). Open sets 5 s, which suits the
+ * command-line tools; the daemon sets a few milliseconds once it is open,
+ * because its store is used on the event loop and a wait there stops the
+ * API (a busy pass is retried from a timer instead). */
+void dagd_store_busy_timeout(dagd_store *st, int ms);
+/* Whether another process holds the database's write lock now, found
+ * without waiting (the lock is tried and given back at once; nothing is
+ * written). For /health. False inside one of st's own transactions. */
+bool dagd_store_locked(dagd_store *st);
 /* Opens with the schema migrated only up to `version`, for tests of the
  * migrations: such a store answers no queries; close it and open it
  * normally to migrate the rest. */

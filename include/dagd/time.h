@@ -31,6 +31,13 @@ void dagd_epoch_to_tm(int64_t t, dagd_tm *tm);
  * pure modules take `now` as a parameter. */
 int64_t dagd_time_now(void);
 
+/* How long a monotonic timer should sleep, in ms, for a wake at wall time
+ * `wake` seen at wall time `now`: never less than 0, rounded up so the
+ * timer does not fire just before the wake, and never more than max_ms.
+ * The bound is what catches a wall-clock jump that nothing reported: the
+ * timer fires, the caller reads the clock again and re-arms. */
+uint64_t dagd_time_wake_delay_ms(double wake, double now, uint64_t max_ms);
+
 /* Parses a duration: "90", "30s", "15m", "2h", "1d", "1w", "1h30m",
  * "1.5h". Positive result in seconds, at most 100 years. */
 int dagd_duration_parse(const char *s, int64_t *out, struct dagd_err *err);

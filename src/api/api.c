@@ -133,7 +133,10 @@ int dagd__api_error(dagd_api_response *resp, int status, const char *fmt, ...) {
 
 int dagd__api_store_error(dagd_api_response *resp, const dagd_err *err) {
   bool retry = err->code == DAGD_ETIMEDOUT || err->code == DAGD_ELIMIT || err->code == DAGD_EIO;
-  return dagd__api_error(resp, retry ? 503 : 500, "state store: %s", err->msg);
+  int status = dagd__api_error(resp, retry ? 503 : 500, "state store: %s", err->msg);
+  /* Busy: another process holds the write lock, which is usually brief. */
+  if (err->code == DAGD_ETIMEDOUT) resp->retry_after = 1;
+  return status;
 }
 
 int dagd__api_body(const dagd_api_request *req, dagd_api_response *resp, json_t **out) {

@@ -12,9 +12,11 @@ int dagd__api_health(dagd_api *api, const dagd_api_request *req, dagd_api_respon
   /* A loop that has not beaten for 30 s is stuck: say so with a 503 so
    * that a liveness probe restarts it. */
   bool ok = age < 30;
+  /* A busy store is not a dead daemon: it stays 200, and says so. */
+  bool busy = api->hooks.store_busy && api->hooks.store_busy(api->hooks.data);
   return dagd__api_json(resp, ok ? 200 : 503,
-                        json_pack("{s:s, s:{s:f}}", "status", ok ? "ok" : "stuck", "scheduler",
-                                  "heartbeat_age_seconds", age));
+                        json_pack("{s:s, s:{s:f}, s:s}", "status", ok ? "ok" : "stuck", "scheduler",
+                                  "heartbeat_age_seconds", age, "store", busy ? "busy" : "ok"));
 }
 
 int dagd__api_metrics(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp) {

@@ -147,6 +147,7 @@ int dagd__api_events_post(dagd_api *api, const dagd_api_request *req, dagd_api_r
     free(detail);
     /* Not committed: the sender must retry, so 503, never a 4xx. */
     status = dagd__api_error(resp, 503, "the event could not be recorded, retry: %s", err.msg);
+    if (err.code == DAGD_ETIMEDOUT) resp->retry_after = 1;
     goto out;
   }
   if (duplicate) api->events_duplicate++;
@@ -318,6 +319,7 @@ static int handle_alerts(dagd_api *api, const char *source, const dagd_api_reque
     free(dname);
     free(detail);
     status = dagd__api_error(resp, 503, "the delivery could not be recorded, retry: %s", err.msg);
+    if (err.code == DAGD_ETIMEDOUT) resp->retry_after = 1;
     goto out;
   }
   if (strcmp(outcome, "duplicate") == 0) api->events_duplicate++;

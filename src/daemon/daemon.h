@@ -40,7 +40,9 @@ typedef struct running_try {
   char *pool;           /* for /metrics */
   double started;
   dagd_exec_try *exec;
-  uv_timer_t grace;     /* SIGKILL after SIGTERM's grace */
+  uv_timer_t grace;     /* SIGKILL after SIGTERM's grace; after the end,
+                         * the retry of recording it while the store is busy */
+  unsigned end_retry_ms; /* that retry's backoff */
   bool timed_out;       /* stopped at its execution_timeout */
   bool killed;          /* stopped on request (clear, mark) */
   struct running_try *prev, *next;
@@ -83,6 +85,11 @@ struct daemon {
   size_t n_running;
   bool stopped;
   int exit_code;
+  bool store_busy;      /* the last store use found it locked by another process */
+  int clock_fd;         /* the timerfd that hears clock sets (clock.c), or -1 */
+  uv_poll_t clock_poll;
+  uv_fs_event_t clock_test_watch; /* DAGD_TEST_CLOCK_FILE's folder */
+  bool clock_test_on;
   /* The API (httpapi.c). */
   dagd_api *api;
   struct dagd_http_server *http;
@@ -131,10 +138,30 @@ void daemon_parse_free(daemon_parse *p);
 void daemon_kick(daemon_t *d);
 /* Runs the engine's pass now and carries out its actions. */
 void daemon_pass(daemon_t *d);
+
+/* clock.c */
+/* The wall clock, in seconds (with the test-only offset of
+ * DAGD_TEST_CLOCK_FILE when that is set). */
 double daemon_now(void);
+/* A monotonic clock in seconds: for ages and durations, which a set of
+ * the wall clock must not change. */
+double daemon_mono(void);
+/* Watches for sets of the wall clock (timerfd, TFD_TIMER_CANCEL_ON_SET):
+ * each one asks for a pass. */
+void daemon_clock_start(daemon_t *d);
+void daemon_clock_close(daemon_t *d);
+/* The longest the wake timer sleeps: a wall-clock jump the kernel does
+ * not report as a set (a suspend and resume) is seen within this. */
+#define DAEMON_WAKE_MAX_MS (5 * 60 * 1000)
 /* Decides what a store failure means: false for a transient one (busy;
  * retried), true when the daemon stopped because of it. */
 bool daemon_store_failed(daemon_t *d, const struct dagd_err *err);
+/* Notes whether the store was found busy (logged when that changes). */
+void daemon_store_busy(daemon_t *d, bool busy);
+/* The busy timeout of the daemon's store, used on the loop: short, so a
+ * write lock held by another process never stalls the API; busy work is
+ * retried from a timer. */
+#define DAEMON_STORE_BUSY_MS 5
 
 /* tries.c */
 /* Starts a try the engine recorded as running (after its commit). */

@@ -44,6 +44,8 @@ static const file_state *find_file(const daemon_t *d, const char *path) {
   return bsearch(&key, d->files, d->n_files, sizeof(*d->files), file_cmp);
 }
 
+static void on_reload(uv_timer_t *h);
+
 void daemon_dags_close(daemon_t *d) {
   for (size_t i = 0; i < d->n_files; i++) free(d->files[i].path);
   free(d->files);
@@ -206,8 +208,16 @@ static int finish_load(daemon_t *d, dags_load *l, dagd_dagbag *results) {
   dagd_err_init(&err);
   int rc = dagd_engine_set_dags(d->engine, (const dagd_dag *const *)bag.dags, bag.n_dags, &err);
   if (rc != 0) {
-    DAGD_LOG(DAGD_LOG_ERROR, "store", "recording DAGs: %s", err.msg);
     dagd_dagbag_close(&bag);
+    if (rc == DAGD_ETIMEDOUT && !d->stopped) {
+      /* Busy (another process holds the write lock): forget what the
+       * files looked like, so that the retry reads every one again. */
+      daemon_store_busy(d, true);
+      daemon_dags_close(d);
+      uv_timer_start(&d->reload, on_reload, 1000, 0);
+      return rc;
+    }
+    DAGD_LOG(DAGD_LOG_ERROR, "store", "recording DAGs: %s", err.msg);
     return rc;
   }
   dagd_dagbag_close(&d->bag); /* the engine no longer points into it */

@@ -59,7 +59,13 @@ static void hook_kill(void *data, int64_t run_pk, const char *task_id) { daemon_
 
 static double hook_heartbeat_age(void *data) {
   daemon_t *d = data;
-  return daemon_now() - d->heartbeat;
+  return daemon_mono() - d->heartbeat;
+}
+
+static bool hook_store_busy(void *data) {
+  daemon_t *d = data;
+  /* Busy as last found, or locked now (tried without waiting). */
+  return d->store_busy || dagd_store_locked(d->store);
 }
 
 static void hook_metrics(void *data, dagd_buf *out) {
@@ -174,9 +180,20 @@ static void answer(daemon_t *d, dagd_http_exchange *x, const dagd_api_route *rou
     hold(d, x, route, &resp);
   } else {
     if (resp.status >= 100 && resp.status < 600) d->http_codes[resp.status / 100]++;
-    dagd_http_header challenge = {"WWW-Authenticate", resp.www_authenticate};
+    dagd_http_header extra[2];
+    size_t n_extra = 0;
+    char retry[16];
+    if (resp.www_authenticate) extra[n_extra++] = (dagd_http_header){"WWW-Authenticate", resp.www_authenticate};
+    if (resp.retry_after > 0) {
+      snprintf(retry, sizeof(retry), "%d", resp.retry_after);
+      extra[n_extra++] = (dagd_http_header){"Retry-After", retry};
+      /* The store was busy: /health says so until a pass gets through,
+       * and a pass is asked for so that it is found free again. */
+      daemon_store_busy(d, true);
+      daemon_kick(d);
+    }
     dagd_http_reply(x, resp.status, resp.content_type, resp.body.data ? resp.body.data : "", resp.body.len,
-                    resp.www_authenticate ? &challenge : NULL, resp.www_authenticate ? 1 : 0);
+                    n_extra ? extra : NULL, n_extra);
   }
   dagd_api_response_close(&resp);
 }
@@ -196,7 +213,7 @@ static void error_body(void *data, int status, const char *message, dagd_buf *bo
 
 static void on_heartbeat(uv_timer_t *h) {
   daemon_t *d = h->data;
-  double now = daemon_now();
+  double now = daemon_mono();
   /* The timer repeats every second: any extra delay is loop lag. */
   if (d->heartbeat > 0) d->loop_lag = now - d->heartbeat - 1.0 > 0 ? now - d->heartbeat - 1.0 : 0;
   d->heartbeat = now;
@@ -227,7 +244,7 @@ int daemon_api_start(daemon_t *d) {
                                    "can use the API on %s unauthenticated", cfg->listen);
   dagd_api_hooks hooks = {.data = d, .bag = hook_bag, .find_dag = hook_find, .changed = hook_changed,
                           .paused = hook_paused, .kill_try = hook_kill, .metrics = hook_metrics,
-                          .heartbeat_age = hook_heartbeat_age};
+                          .heartbeat_age = hook_heartbeat_age, .store_busy = hook_store_busy};
   d->api = dagd_calloc(1, sizeof(*d->api));
   dagd_api_init(d->api, d->store, &hooks, cfg->api_tokens, cfg->api_token_scopes, cfg->n_api_tokens);
   d->api->webhook_secrets = cfg->webhook_secrets;
@@ -258,7 +275,7 @@ int daemon_api_start(daemon_t *d) {
     fprintf(stderr, "dagd: UI routes: %s\n", err.msg);
     return -1;
   }
-  d->heartbeat = daemon_now();
+  d->heartbeat = daemon_mono();
   uv_timer_start(&d->heartbeat_timer, on_heartbeat, 1000, 1000);
   return 0;
 }

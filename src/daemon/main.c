@@ -92,6 +92,7 @@ static void close_all(daemon_t *d) {
   if (d->watching) uv_close((uv_handle_t *)&d->watch, NULL);
   d->watching = false;
   daemon_systemd_close(d);
+  daemon_clock_close(d);
 }
 
 void daemon_stop_now(daemon_t *d) {
@@ -163,6 +164,7 @@ static int run_daemon(daemon_t *d) {
   dagd_err err;
   dagd_err_init(&err);
   uv_loop_init(&d->loop);
+  d->clock_fd = -1;
   uv_timer_t *timers[] = {&d->wake, &d->kick, &d->reload, &d->drain};
   for (size_t i = 0; i < DAGD_ARRAY_LEN(timers); i++) {
     uv_timer_init(&d->loop, timers[i]);
@@ -211,6 +213,7 @@ static int run_daemon(daemon_t *d) {
                             .seed = (uint64_t)uv_hrtime() | 1};
   d->engine = dagd_engine_new(d->store, &eopts);
   daemon_retention_start(d);
+  daemon_clock_start(d);
   dagd_dagbag_init(&d->bag);
   daemon_load_dags(d, true);
   if (daemon_api_start(d) < 0) {
@@ -218,6 +221,12 @@ static int run_daemon(daemon_t *d) {
     daemon_stop_now(d);
   } else {
     daemon_tries_adopt(d);
+    /* From here on the store is used only with the API serving: a write
+     * lock held by another process must not stall the loop. The start
+     * (the first DAGs recorded, the tries to re-adopt listed) waits as
+     * the command-line tools do, so that a brief lock does not lose a
+     * try. */
+    dagd_store_busy_timeout(d->store, DAEMON_STORE_BUSY_MS);
     daemon_watch_dags(d);
     daemon_kick(d);
     daemon_api_serving(d);

@@ -8,25 +8,30 @@
  * SPDX-License-Identifier: MIT */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "dagd/err.h"
 #include "dagd/log.h"
+#include "dagd/time.h"
 #include "dagd/util.h"
 #include "daemon.h"
-
-double daemon_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void on_kick(uv_timer_t *h) { daemon_pass(h->data); }
 static void on_wake(uv_timer_t *h) { daemon_pass(h->data); }
 
+void daemon_store_busy(daemon_t *d, bool busy) {
+  if (busy && !d->store_busy)
+    DAGD_LOG(DAGD_LOG_WARN, "store", "the state store is locked by another process: retrying until it is free");
+  else if (!busy && d->store_busy)
+    DAGD_LOG(DAGD_LOG_INFO, "store", "the state store is free again");
+  d->store_busy = busy;
+}
+
 bool daemon_store_failed(daemon_t *d, const dagd_err *err) {
-  /* Busy (another process holds a write lock): the next pass retries. */
-  if (err->code == DAGD_ETIMEDOUT) return false;
+  /* Busy (another process holds a write lock): retried from a timer. */
+  if (err->code == DAGD_ETIMEDOUT) {
+    daemon_store_busy(d, true);
+    return false;
+  }
   /* Anything else (disk full, read-only or vanished file, corruption):
    * stop rather than go on without recording. Running tries continue
    * under their shims and are re-adopted at the next start. */
@@ -49,14 +54,18 @@ static void notify_sla(daemon_t *d, const dagd_engine_sla *m) {
 
 void daemon_pass(daemon_t *d) {
   if (d->stopped) return;
-  double now = daemon_now();
+  double now = daemon_now(), started = daemon_mono();
   dagd_engine_actions a;
   dagd_engine_actions_init(&a);
   dagd_err err;
   dagd_err_init(&err);
   if (dagd_engine_pass(d->engine, now, &a, &err) < 0) {
-    DAGD_LOG(DAGD_LOG_ERROR, "sched", "scheduling pass failed, nothing changed: %s", err.msg);
+    /* Busy is said once, by daemon_store_busy; the engine's wake retries. */
+    if (err.code != DAGD_ETIMEDOUT)
+      DAGD_LOG(DAGD_LOG_ERROR, "sched", "scheduling pass failed, nothing changed: %s", err.msg);
     if (daemon_store_failed(d, &err)) goto out;
+  } else {
+    daemon_store_busy(d, false);
   }
   d->queue_depth = a.queued;
   for (size_t i = 0; i < a.n_changed_runs; i++) daemon_api_run_changed(d, a.changed_runs[i]);
@@ -70,14 +79,13 @@ void daemon_pass(daemon_t *d) {
   for (size_t i = 0; i < a.n_stops; i++) daemon_try_timeout(d, &a.stops[i]);
   for (size_t i = 0; i < a.n_starts && !d->stopped; i++) daemon_try_start(d, &a.starts[i]);
   uv_timer_stop(&d->wake);
-  if (a.wake > 0 && !d->stopped) {
-    double delay = a.wake - daemon_now();
-    uint64_t ms = delay <= 0 ? 0 : (uint64_t)(delay * 1000) + 1;
-    uv_timer_start(&d->wake, on_wake, ms, 0);
-  }
+  /* The wake is wall time, the timer monotonic: bounded, so that a jump
+   * of the wall clock no timerfd reported is seen within the bound. */
+  if (a.wake > 0 && !d->stopped)
+    uv_timer_start(&d->wake, on_wake, dagd_time_wake_delay_ms(a.wake, daemon_now(), DAEMON_WAKE_MAX_MS), 0);
 out:
   d->passes++;
-  d->pass_seconds += daemon_now() - now;
+  d->pass_seconds += daemon_mono() - started;
   dagd_engine_actions_close(&a);
   if (!d->stopped && dagd_engine_draining(d->engine) && dagd_engine_in_flight(d->engine) == 0) daemon_stop_now(d);
 }

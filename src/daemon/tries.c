@@ -128,6 +128,15 @@ static double exit_record_time(const running_try *rt) {
   return t;
 }
 
+/* The store was busy when the try ended: read its exit record again
+ * (adopting it calls on_try_done on the next turn). */
+static void on_end_retry(uv_timer_t *h) {
+  running_try *rt = h->data;
+  daemon_t *d = rt->d;
+  if (d->stopped || d->exec == NULL) return;
+  dagd_exec_adopt(d->exec, rt->base, on_try_done, rt, &rt->exec, NULL);
+}
+
 /* Hands the end of a try to the engine, then reports it and asks for a
  * pass. */
 static void try_finished(running_try *rt, const dagd_try_result *r) {
@@ -146,12 +155,16 @@ static void try_finished(running_try *rt, const dagd_try_result *r) {
   int rc = dagd_engine_try_end(d->engine, &end, now, &x, &err);
   dagd_buf_close(&text);
   if (rc < 0) {
-    /* The try's end is in its exit file; the next start re-adopts it. */
-    DAGD_LOG(DAGD_LOG_ERROR, "exec", "recording the end of %s/%s/%s try %d: %s", rt->dag_id, rt->run_id, rt->task_id,
-             rt->try_number, err.msg);
-    /* Busy: read the exit record again on a later turn. Otherwise the
-     * stop released every running try, this one included. */
-    if (!daemon_store_failed(d, &err)) dagd_exec_adopt(d->exec, rt->base, on_try_done, rt, &rt->exec, NULL);
+    /* The try's end is in its exit file, so it is never lost: a busy
+     * store reads it again later (end_retry); any other failure stopped
+     * the daemon, and the next start re-adopts the try. */
+    if (err.code != DAGD_ETIMEDOUT)
+      DAGD_LOG(DAGD_LOG_ERROR, "exec", "recording the end of %s/%s/%s try %d: %s", rt->dag_id, rt->run_id,
+               rt->task_id, rt->try_number, err.msg);
+    if (!daemon_store_failed(d, &err)) {
+      rt->end_retry_ms = rt->end_retry_ms == 0 ? 50 : rt->end_retry_ms >= 1000 ? 2000 : rt->end_retry_ms * 2;
+      uv_timer_start(&rt->grace, on_end_retry, rt->end_retry_ms, 0);
+    }
     return;
   }
   if (x.current) {

@@ -61,6 +61,7 @@ struct dagd_engine {
   flight_entry **flight;    /* tries in flight (flight.c), or NULL */
   size_t in_flight;         /* how many */
   bool draining;
+  int busy_passes;          /* passes in a row that found the store busy */
 };
 
 engine_dag *dagd__engine_dag(const dagd_engine *e, const char *dag_id);

@@ -535,10 +535,21 @@ int dagd_engine_pass(dagd_engine *e, double now, dagd_engine_actions *out, dagd_
     dagd_store_rollback(e->store);
     dagd__cache_clear(e, NULL); /* the rows written in memory were not */
     dagd_engine_actions_close(out);
-    out->wake = now + 5; /* a failing store: try again soon, not in a spin */
+    /* A failing store: try again soon, not in a spin. A busy one (another
+     * process holds the write lock) usually frees within moments: back off
+     * from 50 ms, doubling up to 2 s, so the pass resumes soon after the
+     * lock is released without polling hard while it is held. */
+    if (rc == DAGD_ETIMEDOUT) {
+      double delay = 0.05 * (double)(1u << (e->busy_passes < 6 ? e->busy_passes : 6));
+      out->wake = now + (delay < 2 ? delay : 2);
+      e->busy_passes++;
+    } else {
+      out->wake = now + 5;
+    }
     pass_close(&p);
     return rc;
   }
+  e->busy_passes = 0;
   next_runs_recorded(e);
   for (size_t i = 0; i < p.n_finished; i++) dagd__cache_drop(e, p.finished[i]);
   for (size_t i = 0; i < out->n_stops; i++) {

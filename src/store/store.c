@@ -244,6 +244,7 @@ struct dagd_store {
   sqlite3 *db;
   char *path;
   int lock_fd; /* <path>.lock, held by the daemon's store; -1 */
+  int busy_ms; /* the busy timeout */
   sqlite3_stmt *stmt[Q__COUNT];
 };
 
@@ -397,7 +398,7 @@ static int store_open(const char *path, int version, bool daemon, dagd_store **o
     goto error;
   }
   sqlite3_extended_result_codes(st->db, 1);
-  sqlite3_busy_timeout(st->db, 5000);
+  dagd_store_busy_timeout(st, 5000);
   /* journal_mode reads the header first: a file that is not a database
    * fails here with SQLITE_NOTADB. */
   if ((rc = exec_sql(st, "PRAGMA journal_mode = WAL", NULL)) < 0 ||
@@ -432,6 +433,21 @@ void dagd_store_close(dagd_store *st) {
   if (st->lock_fd >= 0) close(st->lock_fd); /* last: the database is closed */
   free(st->path);
   free(st);
+}
+
+void dagd_store_busy_timeout(dagd_store *st, int ms) {
+  st->busy_ms = ms;
+  sqlite3_busy_timeout(st->db, ms);
+}
+
+bool dagd_store_locked(dagd_store *st) {
+  if (!sqlite3_get_autocommit(st->db)) return false; /* our own transaction */
+  sqlite3_busy_timeout(st->db, 0);
+  /* Taking the write lock and giving it back at once writes nothing. */
+  int rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+  if (rc == SQLITE_OK) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+  sqlite3_busy_timeout(st->db, st->busy_ms);
+  return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
 }
 
 int dagd_store_check(dagd_store *st, dagd_err *err) {

@@ -72,6 +72,14 @@ int64_t dagd_time_now(void) {
   return (int64_t)ts.tv_sec;
 }
 
+uint64_t dagd_time_wake_delay_ms(double wake, double now, uint64_t max_ms) {
+  double delay = wake - now;
+  if (!(delay > 0)) return 0;
+  if (delay * 1000 >= (double)max_ms) return max_ms;
+  uint64_t ms = (uint64_t)(delay * 1000) + 1;
+  return ms < max_ms ? ms : max_ms;
+}
+
 int dagd_duration_parse(const char *s, int64_t *out, dagd_err *err) {
   static const int64_t max = 100LL * 366 * 86400;
   const char *p = s;

@@ -341,6 +341,30 @@ static void test_time_parse(void **state) {
   assert_string_equal(out, "2025-12-31T18:30:00-05:30");
 }
 
+/* The wake timer runs on the monotonic clock and sleeps for the delay to a
+ * wall-clock wake. A fake wall clock: a daemon asleep for a run due 5 h on
+ * sleeps at most the bound; when the clock then jumps 5 h forward (nothing
+ * reported it), the bounded timer fires, the clock is read again and the
+ * wake is due at once. */
+static void test_wake_delay(void **state) {
+  (void)state;
+  const uint64_t max = 300000;
+  double t0 = 1796221130.0, due = t0 + 5 * 3600;
+  assert_int_equal(dagd_time_wake_delay_ms(due, t0, max), max);
+  double later = t0 + max / 1000.0; /* the timer fired: the clock has not jumped */
+  assert_int_equal(dagd_time_wake_delay_ms(due, later, max), max);
+  double jumped = later + 5 * 3600; /* a resumed VM: +5 h */
+  assert_int_equal(dagd_time_wake_delay_ms(due, jumped, max), 0);
+  /* Close wakes are exact, rounded up so the timer never fires early. */
+  assert_int_equal(dagd_time_wake_delay_ms(t0 + 1.5, t0, max), 1501);
+  assert_int_equal(dagd_time_wake_delay_ms(t0 + 0.0004, t0, max), 1);
+  /* Past (a backward jump undone, a late pass) or now: at once. */
+  assert_int_equal(dagd_time_wake_delay_ms(t0 - 10, t0, max), 0);
+  assert_int_equal(dagd_time_wake_delay_ms(t0, t0, max), 0);
+  /* A backward jump makes the wake far off: still bounded. */
+  assert_int_equal(dagd_time_wake_delay_ms(t0 + 60, t0 - 86400, max), max);
+}
+
 static void test_time_usec(void **state) {
   /* The clock's double rounds to the nearest microsecond. */
   assert_int_equal(dagd_time_usec(1767225600.0), 1767225600000000LL);
@@ -485,7 +509,7 @@ int main(void) {
       cmocka_unit_test(test_err_first_wins), cmocka_unit_test(test_buf), cmocka_unit_test(test_suggest),
       cmocka_unit_test(test_ids),            cmocka_unit_test(test_civil),
       cmocka_unit_test(test_duration),       cmocka_unit_test(test_time_parse),
-      cmocka_unit_test(test_time_usec),      cmocka_unit_test(test_yaml),
+      cmocka_unit_test(test_time_usec), cmocka_unit_test(test_wake_delay),      cmocka_unit_test(test_yaml),
       cmocka_unit_test(test_roff),           cmocka_unit_test(test_suggest_ids),
       cmocka_unit_test(test_remove_tree_within), cmocka_unit_test(test_lock_pidfile),
   };
