@@ -32,6 +32,10 @@ typedef struct dagd_template_opts {
    * masking it in logs). Caller frees the strings and the array. */
   char ***secrets_seen;
   size_t *n_secrets_seen;
+  /* When not NULL, set to how many leading bytes of the rendering are the
+   * template's own literal text (before its first expression): what a
+   * DAG file fixed, which no context value can change. */
+  size_t *literal_prefix;
 } dagd_template_opts;
 
 /* Appends the rendering of tmpl to out. Errors (DAGD_ESYNTAX for bad

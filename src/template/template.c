@@ -313,6 +313,10 @@ static int render(const char *tmpl, const json_t *ctx, bool check, const dagd_te
   dagd_buf val;
   dagd_buf_init(&val);
   int rc = 0;
+  /* The literal head: the text before the first expression, which the
+   * DAG file fixed whatever the context holds. */
+  const char *first = strstr(tmpl, "{{");
+  if (opts && opts->literal_prefix) *opts->literal_prefix = first ? (size_t)(first - tmpl) : strlen(tmpl);
   while (*p) {
     const char *open = strstr(p, "{{");
     if (open == NULL) {
