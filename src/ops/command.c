@@ -135,9 +135,10 @@ static json_t *render_config(builder *b, const json_t *v, const char *field, boo
   switch (json_typeof(v)) {
   case JSON_STRING: {
     char *r;
-    if (top && field && strcmp(field, "url") == 0) {
+    bool url = top && field && strcmp(field, "url") == 0, image = top && field && strcmp(field, "image") == 0;
+    if (url || image) {
       dagd_template_opts saved = b->plain;
-      b->plain.literal_prefix = &b->url_literal;
+      b->plain.literal_prefix = url ? &b->url_literal : &b->image_literal;
       r = dagd__ops_render(b, field, json_string_value(v), false);
       b->plain = saved;
     } else {
@@ -203,8 +204,20 @@ static int in_process_argv(builder *b, strv *argv, char *const *task_env) {
   const char *url = json_string_value(json_object_get(config, "url"));
   char what[200];
   snprintf(what, sizeof(what), "task \"%s\"", info->task->id);
-  if (url && dagd_ops_secret_url_check(what, url, b->url_literal, b->out->n_secrets - secrets_before,
-                                       info->secret_hosts, info->n_secret_hosts, b->err) < 0) {
+  size_t n_secrets = b->out->n_secrets - secrets_before;
+  int bad = url ? dagd_ops_secret_url_check(what, url, b->url_literal, n_secrets, info->secret_hosts,
+                                            info->n_secret_hosts, b->err)
+                : 0;
+  /* A registry's credentials go to the host its image names: checked as
+   * the URL https://<image>. */
+  const char *image = json_string_value(json_object_get(config, "image"));
+  if (bad == 0 && image && (info->task->op == DAGD_OP_REGISTRY || info->task->op == DAGD_OP_SENSOR)) {
+    char *as_url = dagd_asprintf("https://%s", image);
+    bad = dagd_ops_secret_url_check(what, as_url, b->image_literal + 8, n_secrets, info->secret_hosts,
+                                    info->n_secret_hosts, b->err);
+    free(as_url);
+  }
+  if (bad < 0) {
     json_decref(config);
     return -1;
   }

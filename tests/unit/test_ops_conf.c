@@ -121,6 +121,37 @@ static void test_http_operator_secret_hosts(void **state) {
   assert_int_equal(build_http("{{ conf.base }}/score", bearer, allow, 1, &err), 0);
 }
 
+static int build_registry(const char *image, char *const *allow, size_t n_allow, dagd_err *err) {
+  json_t *cfg = json_pack("{s:s, s:s, s:s, s:s, s:s}", "action", "resolve", "image", image, "tag", "1",
+                          "username", "ci", "password", "{{ secret(\"REG\") }}");
+  char *text = json_dumps(cfg, 0);
+  json_decref(cfg);
+  dagd_task *t;
+  dagd_dag *dag = make_dag(DAGD_OP_REGISTRY, text, &t);
+  free(text);
+  dagd_try_info info = info_for(dag, t, "{\"reg\": \"evil.net\", \"repo\": \"ml/model\"}");
+  info.secret_hosts = allow;
+  info.n_secret_hosts = n_allow;
+  dagd_command cmd;
+  dagd_err_init(err);
+  int rc = dagd_ops_command(&info, &cmd, err);
+  if (rc == 0) dagd_command_close(&cmd);
+  dagd_dag_free(dag);
+  return rc;
+}
+
+static void test_registry_secret_hosts(void **state) {
+  (void)state;
+  dagd_err err;
+  assert_int_equal(build_registry("registry.example.com:5000/ml/model", NULL, 0, &err), 0);
+  assert_int_equal(build_registry("registry.example.com:5000/{{ conf.repo }}", NULL, 0, &err), 0);
+  assert_int_equal(build_registry("{{ conf.reg }}/ml/model", NULL, 0, &err), DAGD_EINVAL);
+  assert_non_null(strstr(err.msg, "carries a secret"));
+  assert_int_equal(build_registry("registry.example.com{{ conf.repo }}", NULL, 0, &err), DAGD_EINVAL);
+  char *allow[] = {"https://evil.net"};
+  assert_int_equal(build_registry("{{ conf.reg }}/ml/model", allow, 1, &err), 0);
+}
+
 static void test_notify_secret_hosts(void **state) {
   (void)state;
   dagd_task *t;
@@ -211,6 +242,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_secret_url_rule),
       cmocka_unit_test(test_http_operator_secret_hosts),
+      cmocka_unit_test(test_registry_secret_hosts),
       cmocka_unit_test(test_notify_secret_hosts),
       cmocka_unit_test(test_conf_file_and_env),
       cmocka_unit_test(test_oversize_argv_and_env),
