@@ -209,13 +209,23 @@ static int in_process_argv(builder *b, strv *argv, char *const *task_env) {
                                             info->n_secret_hosts, b->err)
                 : 0;
   /* A registry's credentials go to the host its image names: checked as
-   * the URL https://<image>. */
+   * the URL https://<image>, or http://<image> (a secret_hosts entry may
+   * name the registry either way: dagd picks the scheme itself). */
   const char *image = json_string_value(json_object_get(config, "image"));
   if (bad == 0 && image && (info->task->op == DAGD_OP_REGISTRY || info->task->op == DAGD_OP_SENSOR)) {
+    dagd_err first;
+    dagd_err_init(&first);
     char *as_url = dagd_asprintf("https://%s", image);
     bad = dagd_ops_secret_url_check(what, as_url, b->image_literal + 8, n_secrets, info->secret_hosts,
-                                    info->n_secret_hosts, b->err);
+                                    info->n_secret_hosts, &first);
     free(as_url);
+    if (bad < 0) {
+      as_url = dagd_asprintf("http://%s", image);
+      bad = dagd_ops_secret_url_check(what, as_url, b->image_literal + 7, n_secrets, info->secret_hosts,
+                                      info->n_secret_hosts, NULL);
+      free(as_url);
+      if (bad < 0) dagd_err_set(b->err, first.code, "%s", first.msg);
+    }
   }
   if (bad < 0) {
     json_decref(config);
