@@ -25,6 +25,7 @@ static dagd_dag *make_dag(dagd_op op, const char *config_json, dagd_task **task)
   json_decref((*task)->config);
   (*task)->config = json_loads(config_json, 0, NULL);
   assert_non_null((*task)->config);
+  dag->params = json_pack("{s:s, s:s}", "scorer", "https://scorer.internal:8443", "path", "/v2");
   assert_int_equal(dagd_dag_finalize(dag, &err), 0);
   return dag;
 }
@@ -117,6 +118,12 @@ static void test_http_operator_secret_hosts(void **state) {
   assert_int_equal(build_http("https://api.example.com{{ conf.sub }}/", bearer, NULL, 0, &err), DAGD_EINVAL);
   /* No secret: a conf-chosen host is the DAG author's choice. */
   assert_int_equal(build_http("{{ conf.base }}/score", "Bearer public", NULL, 0, &err), 0);
+  /* params come from the DAG file: fixed; a filter or an index is not. */
+  assert_int_equal(build_http("{{ params.scorer }}/score", bearer, NULL, 0, &err), 0);
+  assert_int_equal(build_http("{{params.scorer}}{{ params.path }}/{{ conf.p }}", bearer, NULL, 0, &err), 0);
+  assert_int_equal(build_http("{{ params.scorer }}{{ conf.sub }}/", bearer, NULL, 0, &err), DAGD_EINVAL);
+  assert_int_equal(build_http("{{ params.scorer | lower }}/x", bearer, NULL, 0, &err), DAGD_EINVAL);
+  assert_int_equal(build_http("{{ conf.base }}{{ params.scorer }}/x", bearer, NULL, 0, &err), DAGD_EINVAL);
   char *allow[] = {"http://127.0.0.1:9"};
   assert_int_equal(build_http("{{ conf.base }}/score", bearer, allow, 1, &err), 0);
 }
