@@ -108,6 +108,7 @@ typedef struct dagd_api {
   bool metrics_public;             /* /metrics needs no token even when tokens are configured */
   int64_t max_backfill_runs;       /* 10000 */
   size_t max_log_bytes;            /* per response, 1 MiB */
+  size_t max_conf_size;            /* bytes of a run's conf (compact JSON), 1 MiB: more is 413 */
   int64_t grafana_timestamp_window; /* seconds a signed timestamp may be off now, either way; 300 */
   /* Counters for /metrics. */
   uint64_t events_received, events_duplicate, events_rejected;

@@ -39,6 +39,9 @@ typedef struct dagd_config {
   int64_t parse_timeout;    /* seconds per DAG file, 30 */
   int64_t log_retention;    /* seconds, 0 = keep forever; 30d */
   int64_t drain_timeout;    /* seconds a stop waits for running tries, 0 = none; 60 */
+  size_t max_conf_size;     /* bytes of a run's conf a trigger or event may bring; 1 MiB */
+  char **secret_hosts;      /* scheme://host[:port] a rendered secret may also be sent to */
+  size_t n_secret_hosts;
   char *config_file;        /* the file read, or NULL for none */
 } dagd_config;
 

@@ -17,7 +17,8 @@
   X(ECYCLE, "dependency cycle")                             \
   X(ETIMEDOUT, "time limit exceeded")                       \
   X(ELIMIT, "resource limit exceeded")                      \
-  X(ELUA, "lua error")
+  X(ELUA, "lua error")                                     \
+  X(ETOOBIG, "too large")
 
 typedef enum {
   DAGD_OK = 0,

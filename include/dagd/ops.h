@@ -25,6 +25,13 @@ struct dagd_err;
 
 /* Largest $DAGD_OUTPUT accepted. */
 #define DAGD_OUTPUT_MAX (64 * 1024)
+/* $DAGD_CONF is set only for a conf up to this many bytes (the whole conf
+ * is always in the file $DAGD_CONF_FILE names): the kernel refuses any
+ * environment string over 128 KiB (MAX_ARG_STRLEN). */
+#define DAGD_CONF_ENV_MAX (64 * 1024)
+/* The largest argv element or environment string exec accepts
+ * (MAX_ARG_STRLEN, the terminating NUL included). */
+#define DAGD_ARG_STRLEN_MAX (128 * 1024)
 
 typedef struct dagd_try_info {
   const dagd_dag *dag;
@@ -42,6 +49,9 @@ typedef struct dagd_try_info {
   const char *spec_path;       /* where the caller writes dagd_command.spec */
   const json_t *extra;         /* inputs the daemon gathered for the operator (gate baselines), may be NULL */
   const char *executor;        /* the config's executor ("local", "kubernetes"), NULL: local */
+  const char *conf_path;        /* $DAGD_CONF_FILE: where the caller writes conf (0600), may be NULL */
+  char *const *secret_hosts;   /* origins a rendered secret may go to besides the DAG file's own */
+  size_t n_secret_hosts;
   dagd_template_secret_cb secret;
   void *secret_data;
 } dagd_try_info;
@@ -90,6 +100,16 @@ typedef struct dagd_notify_about {
  * error (DAGD_ENOENT, DAGD_ESYNTAX) names the field. */
 int dagd_ops_notify(const dagd_try_info *info, const json_t *spec, const dagd_notify_about *about, json_t **out,
                     char ***secrets, size_t *n_secrets, struct dagd_err *err);
+
+/* Whether a request whose url rendered to `url` may carry a secret. With
+ * n_secrets 0 anything goes. Otherwise the scheme and host of the url
+ * (the whole scheme://authority) must lie within its first
+ * literal_prefix bytes, the template text the DAG file fixed before any
+ * expression, or be one of the allow origins (secret_hosts, lowercased
+ * scheme://host[:port]). DAGD_EINVAL with the reason; `what` names the
+ * request in it ("task \"t\"", "notify"). Pure. */
+int dagd_ops_secret_url_check(const char *what, const char *url, size_t literal_prefix, size_t n_secrets,
+                              char *const *allow, size_t n_allow, struct dagd_err *err);
 
 /* Builds the command of a try. DAGD_ENOENT/DAGD_ESYNTAX for template
  * errors (the message names the field), DAGD_EINVAL for an operator that

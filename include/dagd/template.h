@@ -32,6 +32,12 @@ typedef struct dagd_template_opts {
    * masking it in logs). Caller frees the strings and the array. */
   char ***secrets_seen;
   size_t *n_secrets_seen;
+  /* When not NULL, set to how many leading bytes of the rendering the DAG
+   * file fixed: its literal text and bare `params.x` paths (params come
+   * from the DAG file only), up to the first expression of any other kind
+   * (conf, outputs, env, filters, secrets), which a context value could
+   * change. */
+  size_t *literal_prefix;
 } dagd_template_opts;
 
 /* Appends the rendering of tmpl to out. Errors (DAGD_ESYNTAX for bad

@@ -62,6 +62,14 @@ bool dagd_str_has_suffix(const char *s, const char *suffix);
  * bytes), ties to the first in byte order; NULL when none is that close.
  * Returns one of candidates (NULL entries are skipped). */
 const char *dagd_str_suggest(const char *name, const char *const *candidates, size_t n);
+/* The length of the scheme://authority prefix of an http or https URL
+ * (up to the first '/', '?' or '#' after "://"), 0 when url is not
+ * one. */
+size_t dagd_url_authority_len(const char *url);
+/* The origin of an http(s) URL, lowercased ("https://api.example.com:8443");
+ * with whole, url must be nothing more (a trailing '/' allowed). A new
+ * heap string, or NULL when url is not such a URL. */
+char *dagd_url_origin(const char *url, bool whole);
 
 /* The reason phrase of an HTTP status (RFC 9110: "Not Found"), "Unknown"
  * for a status it does not know. */
@@ -103,5 +111,9 @@ int dagd_mkdirs_for(const char *path);
  * data, positioned at its start: how secrets and specs are handed to a
  * child without touching the disk. Returns the fd, or -1 with errno set. */
 int dagd_memory_file(const char *name, const void *data, size_t len);
+/* Writes len bytes of data to path, replacing what was there, as a file
+ * only its owner can read (0600, whatever the umask; a symbolic link at
+ * path is refused). Returns 0, or DAGD_EIO with the cause (errno). */
+int dagd_fs_write_private(const char *path, const void *data, size_t len, struct dagd_err *err);
 
 #endif

@@ -73,6 +73,7 @@ void dagd_api_init(dagd_api *api, dagd_store *store, const dagd_api_hooks *hooks
   if (hooks) api->hooks = *hooks;
   api->max_backfill_runs = 10000;
   api->max_log_bytes = 1 << 20;
+  api->max_conf_size = 1 << 20;
   api->grafana_timestamp_window = 300;
   api->tokens = dagd_calloc(n_tokens ? n_tokens : 1, sizeof(*api->tokens));
   for (size_t i = 0; i < n_tokens; i++) {
@@ -132,6 +133,9 @@ int dagd__api_error(dagd_api_response *resp, int status, const char *fmt, ...) {
 }
 
 int dagd__api_store_error(dagd_api_response *resp, const dagd_err *err) {
+  /* A conf over max_conf_size: the request itself is too big, retrying it
+   * changes nothing (the run would fail on every try). */
+  if (err->code == DAGD_ETOOBIG) return dagd__api_error(resp, 413, "%s", err->msg);
   bool retry = err->code == DAGD_ETIMEDOUT || err->code == DAGD_ELIMIT || err->code == DAGD_EIO;
   int status = dagd__api_error(resp, retry ? 503 : 500, "state store: %s", err->msg);
   /* Busy: another process holds the write lock, which is usually brief. */

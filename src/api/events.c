@@ -145,9 +145,16 @@ int dagd__api_events_post(dagd_api *api, const dagd_api_request *req, dagd_api_r
     json_decref(started);
     json_decref(held);
     free(detail);
-    /* Not committed: the sender must retry, so 503, never a 4xx. */
-    status = dagd__api_error(resp, 503, "the event could not be recorded, retry: %s", err.msg);
-    if (err.code == DAGD_ETIMEDOUT) resp->retry_after = 1;
+    /* Not committed: the sender must retry, so 503, never a 4xx; but a
+     * conf over max_conf_size would make a run that can never start: 413,
+     * and nothing recorded, so the delivery is new once the bound is raised. */
+    if (err.code == DAGD_ETOOBIG) {
+      api->events_rejected++;
+      status = dagd__api_error(resp, 413, "the event was refused: %s", err.msg);
+    } else {
+      status = dagd__api_error(resp, 503, "the event could not be recorded, retry: %s", err.msg);
+      if (err.code == DAGD_ETIMEDOUT) resp->retry_after = 1;
+    }
     goto out;
   }
   if (duplicate) api->events_duplicate++;
@@ -318,8 +325,13 @@ static int handle_alerts(dagd_api *api, const char *source, const dagd_api_reque
     json_decref(held);
     free(dname);
     free(detail);
-    status = dagd__api_error(resp, 503, "the delivery could not be recorded, retry: %s", err.msg);
-    if (err.code == DAGD_ETIMEDOUT) resp->retry_after = 1;
+    if (err.code == DAGD_ETOOBIG) { /* rolled back: no alert counts as seen */
+      api->events_rejected++;
+      status = dagd__api_error(resp, 413, "the delivery was refused: %s", err.msg);
+    } else {
+      status = dagd__api_error(resp, 503, "the delivery could not be recorded, retry: %s", err.msg);
+      if (err.code == DAGD_ETIMEDOUT) resp->retry_after = 1;
+    }
     goto out;
   }
   if (strcmp(outcome, "duplicate") == 0) api->events_duplicate++;

@@ -54,6 +54,14 @@ int dagd__api_create_run_in(dagd_api *api, const dagd_dag *dag, dagd_run_type ty
   char id[96];
   int64_t usec = dagd_time_usec(now);
   char *conf_text = json_dumps(conf, DAGD_API_DUMP);
+  size_t conf_len = conf_text ? strlen(conf_text) : 0;
+  if (api->max_conf_size > 0 && conf_len > api->max_conf_size) {
+    free(conf_text);
+    return dagd_err_set(err, DAGD_ETOOBIG,
+                        "the run's conf is %zu bytes, more than max_conf_size (%zu bytes) allows: "
+                        "send less, or raise max_conf_size in the config",
+                        conf_len, api->max_conf_size);
+  }
   dagd_store_run run = {
       .dag_id = (char *)dag->id, .run_id = run_id ? (char *)run_id : id, .run_type = type,
       .logical_date = logical_date, .has_interval = true, .interval_start = interval->start,

@@ -83,6 +83,8 @@ int cli_cmd_test(cli *c, int argc, char **argv) {
   const dagd_dag *dag = cli_find_dag(c, &bag, argv[optind]);
   int rc = CLI_FAILED;
   char outpath[] = "/tmp/dagctl-test-XXXXXX";
+  char confpath[] = "/tmp/dagctl-conf-XXXXXX";
+  int conffd = -1;
   int specfd = -1;
   int outfd = -1;
   dagd_command cmd = {0};
@@ -102,6 +104,16 @@ int cli_cmd_test(cli *c, int argc, char **argv) {
   snprintf(run_id, sizeof(run_id), "test__%s", ts);
   /* Shown as the templates see it: in the DAG's zone (ds is its day). */
   dagd_time_format_offset(iv.start, dagd_tz_offset(dag->tz, iv.start), ts);
+  /* The conf as a try gets it: the file $DAGD_CONF_FILE names (mkstemp: 0600). */
+  {
+    dagd_err werr;
+    dagd_err_init(&werr);
+    if ((conffd = mkstemp(confpath)) < 0 || dagd_fs_write_private(confpath, conf, strlen(conf), &werr) < 0) {
+      fprintf(stderr, "dagctl test: cannot write the conf to a temporary file: %s\n",
+              conffd < 0 ? strerror(errno) : werr.msg);
+      goto out;
+    }
+  }
   if ((outfd = mkstemp(outpath)) < 0) {
     fprintf(stderr, "dagctl test: cannot create a temporary file: %s\n", strerror(errno));
     goto out;
@@ -125,6 +137,8 @@ int cli_cmd_test(cli *c, int argc, char **argv) {
   dagd_try_info info = {.dag = dag, .task = task, .run_id = run_id, .logical_date = iv.start,
                         .has_interval = true, .interval_start = iv.start, .interval_end = iv.end,
                         .try_number = 1, .conf = conf, .output_path = outpath, .environ = environ,
+                        .conf_path = confpath, .secret_hosts = c->cfg.secret_hosts,
+                        .n_secret_hosts = c->cfg.n_secret_hosts,
                         .secret = dagd_ops_secret_from_env, .self_path = dagd_path,
                         .spec_path = "-"};
   dagd_err err;
@@ -213,6 +227,10 @@ int cli_cmd_test(cli *c, int argc, char **argv) {
   dagd_buf_close(&text);
 out:
   if (specfd >= 0) close(specfd);
+  if (conffd >= 0) {
+    close(conffd);
+    unlink(confpath);
+  }
   if (outfd >= 0) {
     close(outfd);
     unlink(outpath);

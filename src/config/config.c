@@ -31,6 +31,7 @@ void dagd_config_init(dagd_config *cfg) {
   cfg->parse_timeout = 30;
   cfg->log_retention = 30 * 86400;
   cfg->drain_timeout = 60;
+  cfg->max_conf_size = 1 << 20;
 }
 
 static void kv_free(dagd_kv *kv, size_t n) {
@@ -58,6 +59,8 @@ void dagd_config_close(dagd_config *cfg) {
   }
   free(cfg->api_tokens);
   free(cfg->api_token_scopes);
+  for (size_t i = 0; i < cfg->n_secret_hosts; i++) free(cfg->secret_hosts[i]);
+  free(cfg->secret_hosts);
   memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -118,11 +121,49 @@ static int parse_pool(dagd_config *cfg, const char *spec, dagd_err *err) {
   return rc;
 }
 
+/* max_conf_size: bytes, or a number with KiB or MiB (k, K, M also). */
+static int parse_size(dagd_config *cfg, const char *value, dagd_err *err) {
+  char *end = NULL;
+  unsigned long long n = strtoull(value, &end, 10);
+  unsigned long long unit = 1;
+  if (end == value || *value == '-') end = NULL;
+  else if (strcmp(end, "KiB") == 0 || strcmp(end, "k") == 0 || strcmp(end, "K") == 0) unit = 1024;
+  else if (strcmp(end, "MiB") == 0 || strcmp(end, "M") == 0) unit = 1024 * 1024;
+  else if (*end != '\0') end = NULL;
+  if (end == NULL || n == 0 || n > (1ULL << 30) / unit)
+    return dagd_err_set(err, DAGD_EINVAL, "max_conf_size: \"%s\" is not a size from 1 byte to 1024MiB "
+                        "(bytes, or a number with KiB or MiB)", value);
+  cfg->max_conf_size = (size_t)(n * unit);
+  return 0;
+}
+
+/* One secret_hosts entry: scheme://host or scheme://host:port, nothing
+ * after it, lowercased. */
+static int add_secret_host(dagd_config *cfg, const char *item, dagd_err *err) {
+  char *norm = dagd_url_origin(item, true);
+  if (norm == NULL)
+    return dagd_err_set(err, DAGD_EINVAL, "secret_hosts: \"%s\" is not scheme://host[:port] (http or https, "
+                        "no path)", item);
+  cfg->secret_hosts = dagd_realloc(cfg->secret_hosts, (cfg->n_secret_hosts + 1) * sizeof(char *));
+  cfg->secret_hosts[cfg->n_secret_hosts++] = norm;
+  return 0;
+}
+
+/* secret_hosts from text: entries separated by commas or spaces. */
+static int parse_secret_hosts(dagd_config *cfg, const char *value, dagd_err *err) {
+  char *copy = dagd_strdup(value), *save = NULL;
+  int rc = 0;
+  for (char *item = strtok_r(copy, ", \t", &save); item && rc == 0; item = strtok_r(NULL, ", \t", &save))
+    rc = add_secret_host(cfg, item, err);
+  free(copy);
+  return rc;
+}
+
 /* Every key a config file may set (for "did you mean"). */
 static const char *const config_keys[] = {
     "dags_folder", "state", "logs_folder", "listen", "parallelism", "executor", "parse_timeout",
     "log_retention", "pools", "api_token", "api_tokens", "webhook_secrets", "grafana_signature_header",
-    "grafana_timestamp_header", "grafana_timestamp_window", "metrics_public", "drain_timeout"};
+    "grafana_timestamp_header", "grafana_timestamp_window", "metrics_public", "drain_timeout", "max_conf_size", "secret_hosts"};
 
 static int unknown_key(const char *key, dagd_err *err) {
   const char *s = dagd_str_suggest(key, config_keys, DAGD_ARRAY_LEN(config_keys));
@@ -189,6 +230,10 @@ int dagd_config_set(dagd_config *cfg, const char *key, const char *value, dagd_e
     if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0) cfg->metrics_public = true;
     else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0) cfg->metrics_public = false;
     else return dagd_err_set(err, DAGD_EINVAL, "metrics_public: \"%s\" is not true or false", value);
+  } else if (strcmp(key, "max_conf_size") == 0) {
+    return parse_size(cfg, value, err);
+  } else if (strcmp(key, "secret_hosts") == 0) {
+    return parse_secret_hosts(cfg, value, err);
   } else if (strcmp(key, "pools") == 0) {
     return parse_pool(cfg, value, err);
   } else if (strcmp(key, "api_token") == 0 || strcmp(key, "api_tokens") == 0) {
@@ -203,7 +248,8 @@ int dagd_config_set(dagd_config *cfg, const char *key, const char *value, dagd_e
 int dagd_config_load_env(dagd_config *cfg, char *const *envp, dagd_err *err) {
   static const char *const keys[] = {"dags_folder",   "state",    "logs_folder",   "listen",
                                      "parallelism",   "executor", "parse_timeout", "log_retention",
-                                     "drain_timeout", "pools",    "api_token",     "metrics_public"};
+                                     "drain_timeout", "pools",    "api_token",     "metrics_public",
+                                     "max_conf_size", "secret_hosts"};
   for (size_t i = 0; i < DAGD_ARRAY_LEN(keys); i++) {
     char name[64] = "DAGD_";
     for (size_t j = 0; keys[i][j] && j < 50; j++) name[5 + j] = (char)toupper((unsigned char)keys[i][j]);
@@ -261,6 +307,20 @@ static int load_field(lua_State *L, dagd_config *cfg, const char *path, dagd_err
           goto done;
         }
       }
+    }
+    goto done;
+  }
+  if (strcmp(key, "secret_hosts") == 0 && t == LUA_TTABLE) { /* {"https://a.example", ...} */
+    lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+    for (lua_Integer i = 1; i <= n && rc == 0; i++) {
+      lua_rawgeti(L, -1, i);
+      dagd_err sub;
+      dagd_err_init(&sub);
+      if (lua_type(L, -1) != LUA_TSTRING)
+        rc = dagd_err_set(err, DAGD_EINVAL, "%s: secret_hosts entries must be strings (\"https://host\")", path);
+      else if (add_secret_host(cfg, lua_tostring(L, -1), &sub) < 0)
+        rc = dagd_err_set(err, sub.code, "%s: %s", path, sub.msg);
+      lua_pop(L, 1);
     }
     goto done;
   }

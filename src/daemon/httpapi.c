@@ -227,7 +227,12 @@ int daemon_api_listen(daemon_t *d) {
   uv_timer_init(&d->loop, &d->heartbeat_timer);
   d->heartbeat_timer.data = d;
   d->router = dagd_http_router_new();
-  dagd_http_server_opts opts = {.error_body = error_body, .error_body_data = d};
+  /* A body may carry a conf up to max_conf_size, and a webhook's wrapping
+   * around it (Alertmanager repeats labels and annotations): room for both,
+   * so an over-large conf gets max_conf_size's own 413 that names it. */
+  size_t body_max = cfg->max_conf_size * 2 + 64 * 1024;
+  dagd_http_server_opts opts = {.error_body = error_body, .error_body_data = d,
+                                .max_body_bytes = body_max > (1u << 20) ? body_max : (1u << 20)};
   d->http = dagd_http_server_new(&d->loop, &opts, d->router);
   if (dagd_http_server_listen(d->http, cfg->listen, &err) < 0) {
     /* "127.0.0.1:8787: address already in use" */
@@ -250,6 +255,7 @@ int daemon_api_start(daemon_t *d) {
   d->api->webhook_secrets = cfg->webhook_secrets;
   d->api->n_webhook_secrets = cfg->n_webhook_secrets;
   d->api->grafana_timestamp_window = cfg->grafana_timestamp_window;
+  d->api->max_conf_size = cfg->max_conf_size;
   d->api->logs_folder = cfg->logs_folder;
   d->api->metrics_public = cfg->metrics_public;
   /* What the API must never show: template secrets, tokens, webhook secrets. */

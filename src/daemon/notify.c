@@ -135,6 +135,8 @@ static void notify_task(daemon_t *d, const dagd_dag *dag, const dagd_task *task,
                         const char *base) {
   json_t *outputs = outputs_text ? json_loads(outputs_text, 0, NULL) : NULL;
   dagd_try_info info = run_info(dag, task, run, try_number, outputs);
+  info.secret_hosts = d->cfg.secret_hosts;
+  info.n_secret_hosts = d->cfg.n_secret_hosts;
   char *log = dagd_asprintf("%s.log", base);
   char *who = dagd_asprintf("the on_%s notification of task %s", about->event, task->id);
   dagd_notify_about a = *about;
@@ -168,6 +170,8 @@ void daemon_notify_run(daemon_t *d, const dagd_engine_run_end *r) {
   bool ok = r->state == DAGD_RUN_SUCCESS;
   json_t *outputs = r->outputs ? json_loads(r->outputs, 0, NULL) : NULL;
   dagd_try_info info = run_info(r->dag, NULL, &r->run, 0, outputs);
+  info.secret_hosts = d->cfg.secret_hosts;
+  info.n_secret_hosts = d->cfg.n_secret_hosts;
   dagd_notify_about about = {.event = ok ? "success" : "failure", .state = dagd_run_state_name(r->state),
                              .what = ok ? "succeeded" : "failed", .failed_tasks = r->failed_tasks,
                              .n_failed_tasks = r->n_failed_tasks};

@@ -306,13 +306,21 @@ void daemon_try_start(daemon_t *d, const dagd_engine_try *t) {
   if (task->op == DAGD_OP_SENSOR) extra = sensor_extra(d, task);
   char *out_path = dagd_asprintf("%s.out", rt->base);
   char *spec_path = dagd_asprintf("%s.spec.json", rt->base);
+  char *conf_path = dagd_asprintf("%s.conf.json", rt->base);
   dagd_try_info info = {
       .dag = t->dag, .task = task, .run_id = run->run_id, .logical_date = run->logical_date,
       .has_interval = run->has_interval, .interval_start = run->interval_start, .interval_end = run->interval_end,
       .try_number = t->try_number, .conf = run->conf, .outputs = outputs, .output_path = out_path,
       .environ = d->task_environ, .secret = dagd_ops_secret_from_env, .self_path = d->shim_path, .spec_path = "-",
-      .extra = extra, .executor = d->cfg.executor};
+      .extra = extra, .executor = d->cfg.executor, .conf_path = conf_path,
+      .secret_hosts = d->cfg.secret_hosts, .n_secret_hosts = d->cfg.n_secret_hosts};
   int rc = dagd_ops_command(&info, &cmd, &err);
+  /* The whole conf, whatever its size, in the try's own file ($DAGD_CONF_FILE). */
+  if (rc == 0 && !cmd.no_process) {
+    const char *conf = run->conf ? run->conf : "{}";
+    rc = dagd_fs_write_private(conf_path, conf, strlen(conf), &err);
+  }
+  free(conf_path);
   free(out_path);
   if (rc == 0) secrets = try_secrets(d, &cmd, &own_secrets);
   if (rc == 0 && cmd.spec && write_spec(spec_path, cmd.spec, secrets) < 0) {

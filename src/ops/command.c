@@ -131,10 +131,19 @@ static int shell_argv(builder *b, strv *argv) {
 
 /* A copy of the config with every string rendered (function markers and
  * other values as they are). NULL on a template error. */
-static json_t *render_config(builder *b, const json_t *v, const char *field) {
+static json_t *render_config(builder *b, const json_t *v, const char *field, bool top) {
   switch (json_typeof(v)) {
   case JSON_STRING: {
-    char *r = dagd__ops_render(b, field, json_string_value(v), false);
+    char *r;
+    bool url = top && field && strcmp(field, "url") == 0, image = top && field && strcmp(field, "image") == 0;
+    if (url || image) {
+      dagd_template_opts saved = b->plain;
+      b->plain.literal_prefix = url ? &b->url_literal : &b->image_literal;
+      r = dagd__ops_render(b, field, json_string_value(v), false);
+      b->plain = saved;
+    } else {
+      r = dagd__ops_render(b, field, json_string_value(v), false);
+    }
     if (r == NULL) return NULL;
     json_t *out = json_string(r);
     free(r);
@@ -145,7 +154,7 @@ static json_t *render_config(builder *b, const json_t *v, const char *field) {
     size_t i;
     json_t *x;
     json_array_foreach(v, i, x) {
-      json_t *r = render_config(b, x, field);
+      json_t *r = render_config(b, x, field, false);
       if (r == NULL) {
         json_decref(out);
         return NULL;
@@ -160,7 +169,7 @@ static json_t *render_config(builder *b, const json_t *v, const char *field) {
     const char *k;
     json_t *x;
     json_object_foreach((json_t *)v, k, x) {
-      json_t *r = render_config(b, x, field == NULL ? k : field);
+      json_t *r = render_config(b, x, field == NULL ? k : field, field == NULL);
       if (r == NULL) {
         json_decref(out);
         return NULL;
@@ -188,8 +197,40 @@ static int in_process_argv(builder *b, strv *argv, char *const *task_env) {
   if (info->self_path == NULL || info->spec_path == NULL)
     return dagd_err_set(b->err, DAGD_EINVAL, "task \"%s\": no dagd binary to run the %s operator", info->task->id,
                         dagd_op_name(info->task->op));
-  json_t *config = render_config(b, info->task->config, NULL);
+  size_t secrets_before = b->out->n_secrets;
+  json_t *config = render_config(b, info->task->config, NULL, true);
   if (config == NULL) return -1;
+  /* A request that carries a secret goes only where the DAG file says. */
+  const char *url = json_string_value(json_object_get(config, "url"));
+  char what[200];
+  snprintf(what, sizeof(what), "task \"%s\"", info->task->id);
+  size_t n_secrets = b->out->n_secrets - secrets_before;
+  int bad = url ? dagd_ops_secret_url_check(what, url, b->url_literal, n_secrets, info->secret_hosts,
+                                            info->n_secret_hosts, b->err)
+                : 0;
+  /* A registry's credentials go to the host its image names: checked as
+   * the URL https://<image>, or http://<image> (a secret_hosts entry may
+   * name the registry either way: dagd picks the scheme itself). */
+  const char *image = json_string_value(json_object_get(config, "image"));
+  if (bad == 0 && image && (info->task->op == DAGD_OP_REGISTRY || info->task->op == DAGD_OP_SENSOR)) {
+    dagd_err first;
+    dagd_err_init(&first);
+    char *as_url = dagd_asprintf("https://%s", image);
+    bad = dagd_ops_secret_url_check(what, as_url, b->image_literal + 8, n_secrets, info->secret_hosts,
+                                    info->n_secret_hosts, &first);
+    free(as_url);
+    if (bad < 0) {
+      as_url = dagd_asprintf("http://%s", image);
+      bad = dagd_ops_secret_url_check(what, as_url, b->image_literal + 7, n_secrets, info->secret_hosts,
+                                      info->n_secret_hosts, NULL);
+      free(as_url);
+      if (bad < 0) dagd_err_set(b->err, first.code, "%s", first.msg);
+    }
+  }
+  if (bad < 0) {
+    json_decref(config);
+    return -1;
+  }
   json_t *spec = json_pack("{s:s, s:o, s:O, s:s, s:s, s:s, s:i, s:O}", "operator", dagd__ops_operator_name(info),
                            "config", config, "context", b->ctx, "dag_id", info->dag->id, "task_id", info->task->id,
                            "fileloc", info->dag->fileloc ? info->dag->fileloc : "", "try_number", info->try_number,
@@ -246,7 +287,11 @@ static int build_env(builder *b, strv *env) {
   dagd__strv_push(&own, dagd_asprintf("DAGD_DS=%s", ds));
   dagd__strv_push(&own, dagd_asprintf("DAGD_DATA_INTERVAL_START=%s", s));
   dagd__strv_push(&own, dagd_asprintf("DAGD_DATA_INTERVAL_END=%s", e));
-  dagd__strv_push(&own, dagd_asprintf("DAGD_CONF=%s", info->conf ? info->conf : "{}"));
+  /* The whole conf is in a file; the variable too while it is small
+   * enough for the kernel to take (tasks written for it keep working). */
+  const char *conf = info->conf ? info->conf : "{}";
+  if (strlen(conf) <= DAGD_CONF_ENV_MAX) dagd__strv_push(&own, dagd_asprintf("DAGD_CONF=%s", conf));
+  if (info->conf_path) dagd__strv_push(&own, dagd_asprintf("DAGD_CONF_FILE=%s", info->conf_path));
   if (info->output_path) dagd__strv_push(&own, dagd_asprintf("DAGD_OUTPUT=%s", info->output_path));
   if (!t->env_clear) {
     for (char *const *p = info->environ; p && *p; p++) {
@@ -269,6 +314,51 @@ static char *dirname_of(const char *path) {
   if (slash == NULL) return dagd_strdup(".");
   if (slash == path) return dagd_strdup("/");
   return dagd_strndup(path, (size_t)(slash - path));
+}
+
+/* exec refuses (E2BIG) any argv element or environment string over
+ * MAX_ARG_STRLEN: say so here, naming which, rather than let every try
+ * fail with "argument list too long". */
+static int check_exec_sizes(const char *task_id, char *const *argv, char *const *env, dagd_err *err) {
+  for (size_t i = 0; argv && argv[i]; i++) {
+    size_t n = strlen(argv[i]);
+    if (n + 1 > DAGD_ARG_STRLEN_MAX)
+      return dagd_err_set(err, DAGD_ETOOBIG,
+                          "task \"%s\": argument %zu of the command is %zu bytes once rendered, more than the "
+                          "%d a process argument may hold: read big values (conf) from the file $DAGD_CONF_FILE "
+                          "names instead of templating them into the command",
+                          task_id, i, n, DAGD_ARG_STRLEN_MAX - 1);
+  }
+  for (size_t i = 0; env && env[i]; i++) {
+    size_t n = strlen(env[i]);
+    if (n + 1 > DAGD_ARG_STRLEN_MAX) {
+      const char *eq = strchr(env[i], '=');
+      int klen = eq ? (int)(eq - env[i]) : 0;
+      return dagd_err_set(err, DAGD_ETOOBIG,
+                          "task \"%s\": environment variable %.*s is %zu bytes once rendered, more than the %d "
+                          "an environment string may hold: read big values (conf) from the file "
+                          "$DAGD_CONF_FILE names instead",
+                          task_id, klen > 100 ? 100 : klen, env[i], n, DAGD_ARG_STRLEN_MAX - 1);
+    }
+  }
+  return 0;
+}
+
+int dagd_ops_secret_url_check(const char *what, const char *url, size_t literal_prefix, size_t n_secrets,
+                              char *const *allow, size_t n_allow, dagd_err *err) {
+  if (n_secrets == 0) return 0;
+  size_t auth = dagd_url_authority_len(url);
+  if (auth > 0 && auth <= literal_prefix) return 0;
+  char *origin = dagd_url_origin(url, false);
+  bool ok = false;
+  for (size_t i = 0; origin && !ok && i < n_allow; i++) ok = strcmp(origin, allow[i]) == 0;
+  free(origin);
+  if (ok) return 0;
+  return dagd_err_set(err, DAGD_EINVAL,
+                      "%s: the request carries a secret, and the scheme and host of its url (\"%.120s\") come "
+                      "from a template, not from the DAG file's own text: write scheme://host literally in "
+                      "url, or list the origin in the config's secret_hosts",
+                      what, url);
 }
 
 int dagd_ops_command(const dagd_try_info *info, dagd_command *out, dagd_err *err) {
@@ -318,6 +408,7 @@ int dagd_ops_command(const dagd_try_info *info, dagd_command *out, dagd_err *err
   } else {
     out->cwd = dirname_of(info->dag->fileloc);
   }
+  if ((rc = check_exec_sizes(t->id, argv.v, env.v, err)) < 0) goto out;
   out->argv = argv.v;
   out->env = env.v;
   argv.v = env.v = NULL;

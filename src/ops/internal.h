@@ -24,6 +24,9 @@ typedef struct builder {
   dagd_template_opts plain, quoted;
   dagd_command *out;
   dagd_err *err;
+  /* The top-level url of a rendered config: its text's literal head. */
+  size_t url_literal;
+  size_t image_literal; /* and of its image (a registry's host/repository) */
 } builder;
 
 /* Renders one field's text; the error names the task and field. */

@@ -14,18 +14,21 @@ typedef struct render_ctx {
   const json_t *ctx;
   dagd_template_opts opts;
   dagd_err *err;
+  size_t url_literal; /* the literal head of the top-level url's template */
 } render_ctx;
 
 /* A copy of v with every string rendered; NULL on a template error (the
  * message names field, the spec's top-level key). */
-static json_t *render_value(render_ctx *r, const json_t *v, const char *field) {
+static json_t *render_value(render_ctx *r, const json_t *v, const char *field, bool top) {
   switch (json_typeof(v)) {
   case JSON_STRING: {
     dagd_buf out;
     dagd_err sub;
     dagd_buf_init(&out);
     dagd_err_init(&sub);
-    if (dagd_template_render(json_string_value(v), r->ctx, &r->opts, &out, &sub) < 0) {
+    dagd_template_opts opts = r->opts;
+    if (top && field && strcmp(field, "url") == 0) opts.literal_prefix = &r->url_literal;
+    if (dagd_template_render(json_string_value(v), r->ctx, &opts, &out, &sub) < 0) {
       dagd_err_set(r->err, sub.code, "field %s: %s", field, sub.msg);
       dagd_buf_close(&out);
       return NULL;
@@ -40,7 +43,7 @@ static json_t *render_value(render_ctx *r, const json_t *v, const char *field) {
     const char *k;
     json_t *x;
     json_object_foreach((json_t *)v, k, x) {
-      json_t *c = render_value(r, x, field ? field : k);
+      json_t *c = render_value(r, x, field ? field : k, field == NULL);
       if (c == NULL) {
         json_decref(o);
         return NULL;
@@ -54,7 +57,7 @@ static json_t *render_value(render_ctx *r, const json_t *v, const char *field) {
     size_t i;
     json_t *x;
     json_array_foreach(v, i, x) {
-      json_t *c = render_value(r, x, field);
+      json_t *c = render_value(r, x, field, false);
       if (c == NULL) {
         json_decref(a);
         return NULL;
@@ -91,10 +94,23 @@ int dagd_ops_notify(const dagd_try_info *info, const json_t *spec, const dagd_no
   json_object_set_new(ctx, "event", json_string(about->event));
   json_object_set_new(ctx, "state", json_string(about->state));
   if (info->task == NULL) json_object_set(ctx, "failed_tasks", failed);
+  /* The secrets are counted even when the caller does not collect them:
+   * a request that carries one goes only where the DAG file says. */
+  char **own = NULL;
+  size_t n_own = 0;
   render_ctx r = {.ctx = ctx, .err = err,
-                  .opts = {.secret = info->secret, .secret_data = info->secret_data, .secrets_seen = secrets,
-                           .n_secrets_seen = n_secrets}};
-  json_t *full = render_value(&r, spec, NULL);
+                  .opts = {.secret = info->secret, .secret_data = info->secret_data,
+                           .secrets_seen = secrets ? secrets : &own, .n_secrets_seen = n_secrets ? n_secrets : &n_own}};
+  size_t secrets_before = *r.opts.n_secrets_seen;
+  json_t *full = render_value(&r, spec, NULL, true);
+  const char *url = full ? json_string_value(json_object_get(full, "url")) : NULL;
+  if (url && dagd_ops_secret_url_check("notify", url, r.url_literal, *r.opts.n_secrets_seen - secrets_before,
+                                       info->secret_hosts, info->n_secret_hosts, err) < 0) {
+    json_decref(full);
+    full = NULL;
+  }
+  for (size_t i = 0; i < n_own; i++) free(own[i]);
+  free(own);
   if (full == NULL) {
     json_decref(failed);
     json_decref(ctx);

@@ -307,19 +307,42 @@ static const char *block_end(const char *p) {
   return NULL;
 }
 
+/* Whether the expression [p, end) is a bare params path (params.a.b, no
+ * index, no filter): a value the DAG file itself fixed. */
+static bool params_path(const char *p, const char *end) {
+  while (p < end && isspace((unsigned char)*p)) p++;
+  while (end > p && isspace((unsigned char)end[-1])) end--;
+  if ((size_t)(end - p) < 8 || strncmp(p, "params.", 7) != 0) return false;
+  p += 6;
+  while (p < end) {
+    if (*p != '.' || p + 1 >= end || !ident_start(p[1])) return false;
+    p += 2;
+    while (p < end && ident_char(*p)) p++;
+  }
+  return true;
+}
+
 static int render(const char *tmpl, const json_t *ctx, bool check, const dagd_template_opts *opts,
                   dagd_buf *out, dagd_err *err) {
   const char *p = tmpl;
   dagd_buf val;
   dagd_buf_init(&val);
   int rc = 0;
+  /* The fixed head (opts->literal_prefix): literal text and params paths,
+   * up to the first expression of any other kind. */
+  size_t start = out->len;
+  bool fixed = true;
+  size_t *head = opts ? opts->literal_prefix : NULL;
+  if (head) *head = 0;
   while (*p) {
     const char *open = strstr(p, "{{");
     if (open == NULL) {
       dagd_buf_puts(out, p);
+      if (head && fixed) *head = out->len - start;
       break;
     }
     dagd_buf_append(out, p, (size_t)(open - p));
+    if (head && fixed) *head = out->len - start;
     const char *close = block_end(open + 2);
     if (close == NULL) {
       rc = dagd_err_set(err, DAGD_ESYNTAX, "template: \"{{\" without a closing \"}}\"");
@@ -331,6 +354,7 @@ static int render(const char *tmpl, const json_t *ctx, bool check, const dagd_te
     if ((rc = eval_expr(&ps, &val)) < 0) break;
     if (opts && opts->shell_quote) dagd_shell_quote(out, val.data ? val.data : "");
     else dagd_buf_append(out, val.data ? val.data : "", val.len);
+    if (head && fixed && (fixed = params_path(open + 2, close))) *head = out->len - start;
     p = close + 2;
   }
   dagd_buf_close(&val);

@@ -210,3 +210,25 @@ int dagd_fs_lock_pidfile(const char *path, int *fd_out, long *holder, dagd_err *
   *fd_out = fd;
   return 0;
 }
+
+int dagd_fs_write_private(const char *path, const void *data, size_t len, dagd_err *err) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0 || fchmod(fd, 0600) < 0) goto fail;
+  for (size_t off = 0; off < len;) {
+    ssize_t n = write(fd, (const char *)data + off, len - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) goto fail;
+    off += (size_t)n;
+  }
+  if (close(fd) < 0) {
+    fd = -1;
+    goto fail;
+  }
+  return 0;
+fail:;
+  int e = errno ? errno : EIO;
+  if (fd >= 0) close(fd);
+  dagd_err_set(err, DAGD_EIO, "cannot write %s: %s", path, strerror(e));
+  if (err) err->cause = e;
+  return DAGD_EIO;
+}

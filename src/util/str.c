@@ -2,6 +2,7 @@
  * SPDX-License-Identifier: MIT */
 #include <ctype.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dagd/util.h"
 
@@ -88,4 +89,25 @@ const char *dagd_str_suggest(const char *name, const char *const *candidates, si
     }
   }
   return best_d <= cap ? best : NULL;
+}
+
+size_t dagd_url_authority_len(const char *url) {
+  size_t skip;
+  if (strncasecmp(url, "http://", 7) == 0) skip = 7;
+  else if (strncasecmp(url, "https://", 8) == 0) skip = 8;
+  else return 0;
+  return skip + strcspn(url + skip, "/?#");
+}
+
+char *dagd_url_origin(const char *url, bool whole) {
+  size_t n = dagd_url_authority_len(url);
+  if (n == 0) return NULL;
+  size_t host = url[4] == ':' ? 7 : 8;
+  if (n == host) return NULL; /* no host */
+  if (whole && !(url[n] == '\0' || (url[n] == '/' && url[n + 1] == '\0'))) return NULL;
+  for (size_t i = host; i < n; i++)
+    if (url[i] == '@' || url[i] == '\\' || isspace((unsigned char)url[i]) || (unsigned char)url[i] < 0x20) return NULL;
+  char *o = dagd_strndup(url, n);
+  for (char *c = o; *c; c++) *c = (char)tolower((unsigned char)*c);
+  return o;
 }

@@ -174,7 +174,7 @@ check 404 GET /api/v1/nothing ''
 check 405 DELETE /api/v1/dags/confd ''
 check 400 POST /api/v1/events '{"payload": {}}'
 check 400 POST /api/v1/hooks/alertmanager '{"alerts": "x"}'
-{ printf '{"name": "'; head -c 1100000 /dev/zero | tr '\0' 'a'; printf '"}'; } >"$WORK/big.json"
+{ printf '{"name": "'; head -c 2300000 /dev/zero | tr '\0' 'a'; printf '"}'; } >"$WORK/big.json"
 check 413 POST /api/v1/events "@$WORK/big.json"
 check 404 GET '/api/v1/dags/confd/dagRuns/r1/taskInstances/..%2F..%2Fetc/logs/1' ''
 [ "$(db "select count(*) from dag_run")" = "$runs_before" ] && ok || fail "bad requests created runs"

@@ -113,7 +113,7 @@ def main():
         before = count()
 
         other = alert("fp-other")
-        big = b'{"name": "' + b"a" * (1100 * 1024) + b'"}'
+        big = b'{"name": "' + b"a" * (2300 * 1024) + b'"}'
         cases = [
             # Authentication and scope.
             ("no token", req("POST", "/api/v1/dags/ping/dagRuns", {}, token=None), 401),
@@ -146,7 +146,7 @@ def main():
             ("duplicate keys", req("POST", "/api/v1/dags/ping/dagRuns", '{"conf": {}, "conf": {}}'), 400),
             ("invalid UTF-8", req("POST", "/api/v1/dags/ping/dagRuns", b'{"conf": {"x": "\xff\xfe"}}'), 400),
             ("deep nesting", req("POST", "/api/v1/dags/ping/dagRuns", b"[" * 10000 + b"]" * 10000), 400),
-            ("body over 1 MiB", req("POST", "/api/v1/events", big), 413),
+            ("body over the limit (2 MiB + 64 KiB, twice max_conf_size)", req("POST", "/api/v1/events", big), 413),
             ("wrong content type", req("POST", "/api/v1/dags/ping/dagRuns", {}, ctype="text/plain"), 415),
             ("existing run id", req("POST", "/api/v1/dags/ping/dagRuns", {"dag_run_id": "good"}), 409),
             ("event name with spaces", req("POST", "/api/v1/events", {"name": "a b"}), 400),

@@ -31,7 +31,15 @@ push_image "$PRIVATE" team/model candidate 1 -u "ci:$PASS" >/dev/null && ok || f
 
 mkdir -p "$WORK/dags"
 cp "$DATA/registry/promote.lua" "$DATA/registry/private.lua" "$WORK/dags/"
-dagd_start DAGD_SECRET_REG_PASS="$PASS" DAGD_SECRET_REG_BAD_PASS="$BAD_PASS" || exit 1
+# The scripted token service (Bearer tokens, Link pagination), used below.
+python3 "$DATA/registry/token_stub.py" ci "$PASS" >"$WORK/stub.port" &
+pids+=($!)
+deadline=$((SECONDS + 10))
+until [ -s "$WORK/stub.port" ]; do [ $SECONDS -lt $deadline ] || break; sleep 0.05; done
+# private.lua and token.lua take the registry's host from conf: their
+# credentials may go there only because secret_hosts lists it.
+dagd_start DAGD_SECRET_REG_PASS="$PASS" DAGD_SECRET_REG_BAD_PASS="$BAD_PASS" \
+  DAGD_SECRET_HOSTS="http://$PRIVATE,http://127.0.0.1:$(cat "$WORK/stub.port")" || exit 1
 pids+=($DAGD_PID)
 
 # wait -> resolve -> promote -> tags -> delete
@@ -89,10 +97,6 @@ out=$(cat "$WORK/logs/private/p1/refused/1.log")
 expect_out "refuses deletes (HTTP 405)" "a refused delete is reported"
 [ -n "$(tag_digest "$PRIVATE" team/model candidate -u "ci:$PASS")" ] && ok || fail "the refused delete deleted nothing"
 # Bearer tokens and Link pagination, against the scripted stand-in.
-python3 "$DATA/registry/token_stub.py" ci "$PASS" >"$WORK/stub.port" &
-pids+=($!)
-deadline=$((SECONDS + 10))
-until [ -s "$WORK/stub.port" ]; do [ $SECONDS -lt $deadline ] || break; sleep 0.05; done
 run "$DAGCTL" trigger token --run-id t1 --conf "{\"stub\": \"127.0.0.1:$(cat "$WORK/stub.port")\"}" --wait
 expect_rc 1 "the token run fails (wrong credentials)"
 [ "$(ti_field token t1 tags outputs.tags)" = '["a","b","c","d","e"]' ] && ok || fail "tags through a Bearer token, three pages"
