@@ -261,6 +261,11 @@ int daemon_api_start(daemon_t *d) {
   d->api->listen_port = dagd_http_server_port(d->http);
   d->api->allowed_hosts = cfg->allowed_hosts;
   d->api->n_allowed_hosts = cfg->n_allowed_hosts;
+  bool wildcard = strcmp(d->api->listen_host, "0.0.0.0") == 0 || strcmp(d->api->listen_host, "[::]") == 0;
+  if (wildcard && cfg->n_allowed_hosts == 0)
+    DAGD_LOG(DAGD_LOG_WARN, "api", "listening on %s with no allowed_hosts: only requests addressed to "
+                                   "localhost, 127.0.0.1 or [::1] are answered; list this machine's names "
+                                   "in allowed_hosts (DAGD_ALLOWED_HOSTS)", cfg->listen);
   d->api->logs_folder = cfg->logs_folder;
   d->api->metrics_public = cfg->metrics_public;
   /* What the API must never show: template secrets, tokens, webhook secrets. */
