@@ -44,7 +44,12 @@ typedef struct dagd_api_request {
   size_t body_len;
   const char *content_type;    /* NULL when absent */
   const char *authorization;   /* the Authorization header, or NULL */
-  const char *signature;       /* X-Dagd-Signature (sha256=<hex> of the body), or NULL */
+  const char *signature;       /* X-Dagd-Signature (sha256=<hex> of "<timestamp>.<body>"), or NULL */
+  const char *timestamp;       /* X-Dagd-Timestamp (Unix seconds the signature covers), or NULL */
+  const char *host;            /* the Host header, or NULL */
+  bool host_repeated;          /* more than one Host header came */
+  const char *origin;          /* the Origin header (browsers), or NULL */
+  int version_minor;           /* HTTP/1.<minor>: a 1.1 request must carry Host */
   const char *grafana_signature;  /* the configured signature header (lowercase hex HMAC), or NULL */
   const char *grafana_timestamp;  /* the configured timestamp header, or NULL */
   bool local;                  /* the peer is on a loopback address */
@@ -110,6 +115,19 @@ typedef struct dagd_api {
   size_t max_log_bytes;            /* per response, 1 MiB */
   size_t max_conf_size;            /* bytes of a run's conf (compact JSON), 1 MiB: more is 413 */
   int64_t grafana_timestamp_window; /* seconds a signed timestamp may be off now, either way; 300 */
+  int64_t webhook_timestamp_window; /* the same for X-Dagd-Timestamp; 300 */
+  /* The names the API answers to (DNS rebinding, cross-site requests):
+   * the listen address's host and port, the loopback names with that
+   * port, and allowed_hosts ("name" any port, "name:port" that one). */
+  char listen_host[256];           /* "127.0.0.1", "[::1]", "localhost"; "" for none */
+  int listen_port;                 /* the bound port */
+  char *const *allowed_hosts;      /* borrowed */
+  size_t n_allowed_hosts;
+  /* Signed deliveries seen within the window (a replay is refused), and
+   * the oldest timestamp still accepted: raised past what was forgotten. */
+  struct dagd_api_seen *seen;
+  size_t max_seen_signatures;      /* 4096 */
+  int64_t signed_floor;            /* set it to the start time: what was signed before is refused */
   /* Counters for /metrics. */
   uint64_t events_received, events_duplicate, events_rejected;
 } dagd_api;
@@ -149,11 +167,26 @@ void dagd_api_add_secret(dagd_api *api, const char *value);
 void dagd_api_mask(const dagd_api *api, dagd_buf *text);
 
 /* Checks a webhook's signed timestamp (decimal Unix seconds, as Grafana
- * sends it in its timestamp header) against now: 0 when it lies within
- * `window` seconds of now either way; DAGD_EINVAL when it is not Unix
- * seconds; DAGD_ERANGE when it is older (a replay) or further ahead (a
- * wrong clock). Pure: the clock is passed in. */
-int dagd_api_timestamp_check(const char *timestamp, double now, int64_t window, struct dagd_err *err);
+ * sends it in its timestamp header and dagctl in X-Dagd-Timestamp)
+ * against now: 0 when it lies within `window` seconds of now either way;
+ * DAGD_EINVAL when it is not Unix seconds; DAGD_ERANGE when it is older
+ * (a replay) or further ahead (a wrong clock). `setting` names the window's
+ * config key in the message. Pure: the clock is passed in. */
+int dagd_api_timestamp_check(const char *timestamp, double now, int64_t window, const char *setting,
+                             struct dagd_err *err);
+
+/* The signed text of X-Dagd-Signature: "<timestamp>.<body>". Appends the
+ * lowercase hex HMAC-SHA256 of it with secret to out (64 characters),
+ * for senders (dagctl) and tests. */
+void dagd_api_sign(const char *secret, const char *timestamp, const void *body, size_t len, dagd_buf *out);
+
+/* Checks that a request was addressed to this daemon and, for a browser,
+ * comes from its own pages: Host must be one of the names in api
+ * (400 when an HTTP/1.1 request has none or two, 421 for another name),
+ * and an Origin, when present, must be the Host itself or one of those
+ * names (403). Returns 0, or the status set in resp. dagd_api_dispatch
+ * calls it first. */
+int dagd_api_check_origin(const dagd_api *api, const dagd_api_request *req, dagd_api_response *resp);
 
 /* docs/openapi.yaml as JSON text, built in (NUL-terminated, static);
  * *len, when len is not NULL, is its length. */

@@ -35,6 +35,9 @@ typedef struct dagd_config {
   char *grafana_signature_header;  /* "X-Grafana-Alerting-Signature" */
   char *grafana_timestamp_header;  /* "X-Grafana-Alerting-Signature-Timestamp" */
   int64_t grafana_timestamp_window; /* seconds a signed timestamp may be off now, either way; 300 */
+  int64_t webhook_timestamp_window; /* the same for X-Dagd-Timestamp; 300 */
+  char **allowed_hosts;     /* more names the API answers to ("dagd.example.com", "name:port") */
+  size_t n_allowed_hosts;
   char *executor;           /* "local" | "kubernetes" */
   int64_t parse_timeout;    /* seconds per DAG file, 30 */
   int64_t log_retention;    /* seconds, 0 = keep forever; 30d */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -49,6 +50,8 @@ const dagd_api_route dagd_api_routes[] = {
 };
 const size_t dagd_api_n_routes = sizeof(dagd_api_routes) / sizeof(dagd_api_routes[0]);
 
+static void seen_free(struct dagd_api_seen *s);
+
 static void sha256(const void *data, size_t len, unsigned char out[32]) {
   unsigned int n = 32;
   EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
@@ -75,6 +78,8 @@ void dagd_api_init(dagd_api *api, dagd_store *store, const dagd_api_hooks *hooks
   api->max_log_bytes = 1 << 20;
   api->max_conf_size = 1 << 20;
   api->grafana_timestamp_window = 300;
+  api->webhook_timestamp_window = 300;
+  api->max_seen_signatures = 4096;
   api->tokens = dagd_calloc(n_tokens ? n_tokens : 1, sizeof(*api->tokens));
   for (size_t i = 0; i < n_tokens; i++) {
     sha256(tokens[i], strlen(tokens[i]), api->tokens[i].sha256);
@@ -90,6 +95,7 @@ void dagd_api_mask(const dagd_api *api, dagd_buf *text) { dagd_mask_text(&api->s
 
 void dagd_api_close(dagd_api *api) {
   dagd_mask_close(&api->secrets);
+  seen_free(api->seen);
   if (api->tokens) OPENSSL_cleanse(api->tokens, api->n_tokens * sizeof(*api->tokens));
   free(api->tokens);
   memset(api, 0, sizeof(*api));
@@ -145,11 +151,11 @@ int dagd__api_store_error(dagd_api_response *resp, const dagd_err *err) {
 
 int dagd__api_body(const dagd_api_request *req, dagd_api_response *resp, json_t **out) {
   *out = NULL;
-  if (req->content_type != NULL) {
-    size_t n = strcspn(req->content_type, "; \t");
-    if (!(n == 16 && strncasecmp(req->content_type, "application/json", 16) == 0))
-      return dagd__api_error(resp, 415, "Content-Type must be application/json, not \"%.100s\"", req->content_type);
-  }
+  if (req->content_type == NULL)
+    return dagd__api_error(resp, 415, "Content-Type: application/json is required (the body is JSON)");
+  size_t n = strcspn(req->content_type, "; \t");
+  if (!(n == 16 && strncasecmp(req->content_type, "application/json", 16) == 0))
+    return dagd__api_error(resp, 415, "Content-Type must be application/json, not \"%.100s\"", req->content_type);
   json_error_t jerr;
   /* Depth is bounded by jansson (JSON_PARSER_MAX_DEPTH, 2048). */
   json_t *doc = json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES, &jerr);
@@ -425,11 +431,12 @@ int dagd__api_parse_time(const dagd_dag *dag, const char *text, int64_t *out) {
   return 0;
 }
 
-/* Verifies "sha256=<hex>" (or bare hex) over data with secret. */
-static bool hmac_ok(const char *secret, const void *data, size_t len, const char *sig) {
+/* Verifies "sha256=<hex>" (or bare hex) over data with secret; on
+ * success the MAC is left in mac. */
+static bool hmac_ok(const char *secret, const void *data, size_t len, const char *sig, unsigned char mac[32]) {
   if (sig == NULL) return false;
   if (strncmp(sig, "sha256=", 7) == 0) sig += 7;
-  unsigned char mac[32], given[32];
+  unsigned char given[32];
   unsigned int n = 32;
   if (strlen(sig) != 64) return false;
   for (int i = 0; i < 32; i++) {
@@ -441,13 +448,25 @@ static bool hmac_ok(const char *secret, const void *data, size_t len, const char
   return CRYPTO_memcmp(mac, given, 32) == 0;
 }
 
+void dagd_api_sign(const char *secret, const char *timestamp, const void *body, size_t len, dagd_buf *out) {
+  dagd_buf text;
+  dagd_buf_init(&text);
+  dagd_buf_printf(&text, "%s.", timestamp);
+  dagd_buf_append(&text, body, len);
+  unsigned char mac[32];
+  unsigned int n = 32;
+  HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)text.data, text.len, mac, &n);
+  for (int i = 0; i < 32; i++) dagd_buf_printf(out, "%02x", mac[i]);
+  dagd_buf_close(&text);
+}
+
 static const char *hook_secret(const dagd_api *api, const char *hook) {
   for (size_t i = 0; hook && i < api->n_webhook_secrets; i++)
     if (strcmp(api->webhook_secrets[i].key, hook) == 0) return api->webhook_secrets[i].value;
   return NULL;
 }
 
-int dagd_api_timestamp_check(const char *timestamp, double now, int64_t window, dagd_err *err) {
+int dagd_api_timestamp_check(const char *timestamp, double now, int64_t window, const char *setting, dagd_err *err) {
   const char *p = timestamp;
   int64_t t = 0;
   if (p == NULL || *p == '\0')
@@ -461,32 +480,249 @@ int dagd_api_timestamp_check(const char *timestamp, double now, int64_t window, 
   double age = now - (double)t;
   if (age > (double)window)
     return dagd_err_set(err, DAGD_ERANGE,
-                        "the signature timestamp %lld is %.0f s old, more than grafana_timestamp_window "
+                        "the signature timestamp %lld is %.0f s old, more than %s "
                         "(%lld s) allows: a replayed or delayed delivery",
-                        (long long)t, age, (long long)window);
+                        (long long)t, age, setting, (long long)window);
   if (-age > (double)window)
     return dagd_err_set(err, DAGD_ERANGE,
                         "the signature timestamp %lld is %.0f s in the future, more than "
-                        "grafana_timestamp_window (%lld s) allows: check the clocks",
-                        (long long)t, -age, (long long)window);
+                        "%s (%lld s) allows: check the clocks",
+                        (long long)t, -age, setting, (long long)window);
   return 0;
 }
 
-/* Grafana signs "timestamp:body" when it sends a timestamp, else the body
- * (its webhook contact point's HMAC settings). A signed timestamp must be
- * within the window around now, so a captured delivery cannot be replayed
- * later. */
-static bool grafana_ok(const dagd_api *api, const char *secret, const dagd_api_request *req, dagd_err *err) {
-  if (req->grafana_timestamp == NULL) return hmac_ok(secret, req->body, req->body_len, req->grafana_signature);
+/* Signed deliveries accepted within the window: the MAC of each, in a
+ * ring (the oldest is forgotten first) indexed by an open-addressing
+ * table (linear probing, backward-shift deletion). A MAC is a uniformly
+ * random 32 bytes, so its first bytes are the hash. */
+struct dagd_api_seen {
+  size_t cap, n, head;
+  unsigned char (*mac)[32];
+  int64_t *ts;
+  uint32_t *slot; /* ring index + 1; 0: empty */
+  size_t mask;    /* slots - 1 (a power of two, at least 2 * cap) */
+};
+
+static struct dagd_api_seen *seen_new(size_t cap) {
+  struct dagd_api_seen *s = dagd_calloc(1, sizeof(*s));
+  s->cap = cap ? cap : 1;
+  size_t slots = 2;
+  while (slots < 2 * s->cap) slots *= 2;
+  s->mask = slots - 1;
+  s->mac = dagd_calloc(s->cap, sizeof(*s->mac));
+  s->ts = dagd_calloc(s->cap, sizeof(*s->ts));
+  s->slot = dagd_calloc(slots, sizeof(*s->slot));
+  return s;
+}
+
+static void seen_free(struct dagd_api_seen *s) {
+  if (s == NULL) return;
+  free(s->mac);
+  free(s->ts);
+  free(s->slot);
+  free(s);
+}
+
+static size_t seen_hash(const struct dagd_api_seen *s, const unsigned char *mac) {
+  uint64_t h;
+  memcpy(&h, mac, sizeof(h));
+  return (size_t)h & s->mask;
+}
+
+static bool seen_has(const struct dagd_api_seen *s, const unsigned char mac[32]) {
+  for (size_t i = seen_hash(s, mac); s->slot[i] != 0; i = (i + 1) & s->mask)
+    if (memcmp(s->mac[s->slot[i] - 1], mac, 32) == 0) return true;
+  return false;
+}
+
+/* Takes ring entry r out of the table. */
+static void seen_unindex(struct dagd_api_seen *s, size_t r) {
+  size_t i = seen_hash(s, s->mac[r]);
+  while (s->slot[i] != r + 1) i = (i + 1) & s->mask;
+  /* Close the gap: an entry further on moves back into it unless its
+   * home lies cyclically in (i, j]. */
+  for (size_t j = (i + 1) & s->mask; s->slot[j] != 0; j = (j + 1) & s->mask) {
+    size_t k = seen_hash(s, s->mac[s->slot[j] - 1]);
+    bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+    if (!stays) {
+      s->slot[i] = s->slot[j];
+      i = j;
+    }
+  }
+  s->slot[i] = 0;
+}
+
+/* Remembers a MAC; when full, forgets the oldest and raises the floor past
+ * its timestamp, so that a replay of what was forgotten is still refused. */
+static void seen_add(dagd_api *api, const unsigned char mac[32], int64_t ts) {
+  if (api->seen == NULL) api->seen = seen_new(api->max_seen_signatures);
+  struct dagd_api_seen *s = api->seen;
+  if (s->n == s->cap) {
+    if (s->ts[s->head] + 1 > api->signed_floor) api->signed_floor = s->ts[s->head] + 1;
+    seen_unindex(s, s->head);
+  } else {
+    s->n++;
+  }
+  memcpy(s->mac[s->head], mac, 32);
+  s->ts[s->head] = ts;
+  size_t i = seen_hash(s, mac);
+  while (s->slot[i] != 0) i = (i + 1) & s->mask;
+  s->slot[i] = (uint32_t)s->head + 1;
+  s->head = (s->head + 1) % s->cap;
+}
+
+/* What checking a webhook's signature found. */
+typedef struct signed_check {
+  int status;            /* 0: good; else 401 or 409 */
+  bool track;            /* remember mac once the delivery is accepted */
+  unsigned char mac[32];
+  int64_t ts;
+} signed_check;
+
+/* X-Dagd-Signature covers "<X-Dagd-Timestamp>.<body>"; Grafana signs
+ * "timestamp:body" when it sends a timestamp, else the body (its webhook
+ * contact point's HMAC settings). A signed timestamp must be within the
+ * window around now and not older than the floor, and the same signed
+ * delivery is taken once: so a captured delivery cannot be replayed. */
+static void check_signed(dagd_api *api, const char *hook, const char *secret, const dagd_api_request *req,
+                         signed_check *out, dagd_err *err) {
+  bool grafana = strcmp(hook, "grafana") == 0;
+  const char *ts = grafana ? req->grafana_timestamp : req->timestamp;
+  const char *sig = grafana ? req->grafana_signature : req->signature;
+  memset(out, 0, sizeof(*out));
+  out->status = 401;
+  if (grafana && ts == NULL) {
+    if (hmac_ok(secret, req->body, req->body_len, sig, out->mac)) out->status = 0;
+    return;
+  }
+  if (ts == NULL) {
+    dagd_err_set(err, DAGD_EINVAL,
+                 "missing X-Dagd-Timestamp: sign \"<timestamp>.<body>\" and send the timestamp (Unix seconds)");
+    return;
+  }
   dagd_buf b;
   dagd_buf_init(&b);
-  dagd_buf_printf(&b, "%s:", req->grafana_timestamp);
+  dagd_buf_printf(&b, "%s%c", ts, grafana ? ':' : '.');
   dagd_buf_append(&b, req->body, req->body_len);
-  bool ok = hmac_ok(secret, b.data, b.len, req->grafana_signature);
+  bool ok = hmac_ok(secret, b.data, b.len, sig, out->mac);
   dagd_buf_close(&b);
-  if (ok && dagd_api_timestamp_check(req->grafana_timestamp, req->now, api->grafana_timestamp_window, err) != 0)
-    return false;
-  return ok;
+  if (!ok) return;
+  const char *setting = grafana ? "grafana_timestamp_window" : "webhook_timestamp_window";
+  int64_t window = grafana ? api->grafana_timestamp_window : api->webhook_timestamp_window;
+  if (dagd_api_timestamp_check(ts, req->now, window, setting, err) != 0) return;
+  out->ts = strtoll(ts, NULL, 10);
+  if (out->ts < api->signed_floor) {
+    dagd_err_set(err, DAGD_ERANGE,
+                 "the signature timestamp %lld is before %lld, from when on dagd remembers signed deliveries "
+                 "(its start, or the oldest it had to forget): sign again with the current time",
+                 (long long)out->ts, (long long)api->signed_floor);
+    return;
+  }
+  if (api->seen && seen_has(api->seen, out->mac)) {
+    out->status = 409;
+    dagd_err_set(err, DAGD_EEXIST,
+                 "this signed delivery was already accepted (a replay): sign each delivery with a fresh timestamp");
+    return;
+  }
+  out->status = 0;
+  out->track = true;
+}
+
+/* ------------------------------------------------------------------ */
+/* Host and Origin: the names this daemon answers to                   */
+
+/* Splits "host[:port]" ("[::1]:8787" for IPv6) into a lowercase host and
+ * a port (-1 when none). False for anything else. */
+static bool split_authority(const char *a, size_t len, char *host, size_t cap, int *port) {
+  size_t h;
+  *port = -1;
+  if (len == 0) return false;
+  if (a[0] == '[') {
+    const char *close = memchr(a, ']', len);
+    if (close == NULL) return false;
+    h = (size_t)(close - a) + 1;
+    for (size_t i = 1; i + 1 < h; i++)
+      if (!(isxdigit((unsigned char)a[i]) || a[i] == ':' || a[i] == '.')) return false;
+  } else {
+    h = 0;
+    while (h < len && a[h] != ':') {
+      if (!(isalnum((unsigned char)a[h]) || a[h] == '.' || a[h] == '-' || a[h] == '_')) return false;
+      h++;
+    }
+  }
+  if (h == 0 || h >= cap) return false;
+  for (size_t i = 0; i < h; i++) host[i] = (char)tolower((unsigned char)a[i]);
+  host[h] = '\0';
+  if (h == len) return true;
+  if (a[h] != ':' || len - h < 2 || len - h > 6) return false;
+  int p = 0;
+  for (size_t i = h + 1; i < len; i++) {
+    if (!isdigit((unsigned char)a[i])) return false;
+    p = p * 10 + (a[i] - '0');
+  }
+  if (p < 1 || p > 65535) return false;
+  *port = p;
+  return true;
+}
+
+/* Whether host:port (port -1: none given) is one of the daemon's names:
+ * the listen host or a loopback name, with the listen port (or none), or
+ * an allowed_hosts entry ("name": any port; "name:port": that one). */
+static bool host_allowed(const dagd_api *api, const char *host, int port) {
+  static const char *const loopback[] = {"localhost", "127.0.0.1", "[::1]"};
+  bool own = api->listen_host[0] && strcasecmp(host, api->listen_host) == 0;
+  for (size_t i = 0; i < DAGD_ARRAY_LEN(loopback); i++) own |= strcmp(host, loopback[i]) == 0;
+  if (own && (port == -1 || port == api->listen_port)) return true;
+  for (size_t i = 0; i < api->n_allowed_hosts; i++) {
+    char name[256];
+    int eport;
+    const char *e = api->allowed_hosts[i];
+    if (!split_authority(e, strlen(e), name, sizeof(name), &eport)) continue;
+    if (strcmp(name, host) == 0 && (eport == -1 || eport == port)) return true;
+  }
+  return false;
+}
+
+int dagd_api_check_origin(const dagd_api *api, const dagd_api_request *req, dagd_api_response *resp) {
+  char host[256];
+  int port;
+  if (req->host_repeated) return dagd__api_error(resp, 400, "more than one Host header");
+  if (req->host == NULL) {
+    if (req->version_minor >= 1) return dagd__api_error(resp, 400, "an HTTP/1.1 request needs a Host header");
+  } else if (!split_authority(req->host, strlen(req->host), host, sizeof(host), &port)) {
+    return dagd__api_error(resp, 400, "bad Host header \"%.100s\"", req->host);
+  } else if (!host_allowed(api, host, port)) {
+    /* A name dagd does not know: a DNS rebinding page, or a proxy to
+     * tell about it (allowed_hosts). */
+    return dagd__api_error(resp, 421,
+                           "this server does not answer to the name \"%.100s\": add it to allowed_hosts "
+                           "(DAGD_ALLOWED_HOSTS) if it is one of this server's names",
+                           req->host);
+  }
+  if (req->origin == NULL) return 0; /* not a browser, or a same-origin GET */
+  const char *o = req->origin;
+  size_t scheme = strncasecmp(o, "http://", 7) == 0 ? 7 : strncasecmp(o, "https://", 8) == 0 ? 8 : 0;
+  bool ok = false;
+  if (scheme != 0 && split_authority(o + scheme, strlen(o + scheme), host, sizeof(host), &port)) {
+    /* The page's own origin is the name the request went to, or one of
+     * the daemon's names with its port (the scheme's when none). */
+    ok = req->host != NULL && strcasecmp(o + scheme, req->host) == 0;
+    ok = ok || host_allowed(api, host, port == -1 ? (scheme == 7 ? 80 : 443) : port);
+  }
+  if (!ok)
+    return dagd__api_error(resp, 403,
+                           "cross-origin request refused: Origin \"%.100s\" is not this server "
+                           "(a page of another site; see allowed_hosts)",
+                           o);
+  return 0;
+}
+
+/* Whether a Content-Type is application/json, parameters allowed
+ * ("application/json; charset=utf-8"). */
+static bool is_json_type(const char *ct) {
+  if (ct == NULL) return false;
+  size_t n = strcspn(ct, "; \t");
+  return n == 16 && strncasecmp(ct, "application/json", 16) == 0;
 }
 
 static const char *const scope_names[] = {"none", "read", "trigger", "admin"};
@@ -569,25 +805,47 @@ static int path_ids_ok(const dagd_api_route *route, const dagd_api_request *req,
 void dagd_api_dispatch(dagd_api *api, const dagd_api_route *route, const dagd_api_request *req,
                        dagd_api_response *resp) {
   dagd_buf_reset(&resp->body);
+  /* A request for another name (DNS rebinding) or from another site's
+   * page is refused before anything else: no read, no side effect. */
+  if (dagd_api_check_origin(api, req, resp) != 0) {
+    if (route->hook) api->events_rejected++;
+    return;
+  }
   const char *secret = hook_secret(api, route->hook);
+  signed_check sc = {0};
   /* A webhook with a configured secret must be signed, tokens or not. */
   if (secret != NULL) {
     dagd_err err;
     dagd_err_init(&err);
-    bool ok = strcmp(route->hook, "grafana") == 0 ? grafana_ok(api, secret, req, &err)
-                                                  : hmac_ok(secret, req->body, req->body_len, req->signature);
-    if (!ok) {
+    check_signed(api, route->hook, secret, req, &sc, &err);
+    if (sc.status != 0) {
       api->events_rejected++;
       free(resp->www_authenticate);
-      resp->www_authenticate = dagd_strdup("HMAC-SHA256 realm=\"dagd\"");
-      if (dagd_err_is_set(&err)) dagd__api_error(resp, 401, "%s", err.msg);
+      resp->www_authenticate = sc.status == 401 ? dagd_strdup("HMAC-SHA256 realm=\"dagd\"") : NULL;
+      if (dagd_err_is_set(&err)) dagd__api_error(resp, sc.status, "%s", err.msg);
       else dagd__api_error(resp, 401, "missing or bad HMAC-SHA256 signature");
       return;
     }
   } else if (authorise(api, route, req, resp) != 0) {
     return;
   }
+  /* Every body is JSON, and saying so is required: a browser sends no
+   * Content-Type, or only text/plain and form types, across sites
+   * without asking (a CORS "simple" request). */
+  bool has_body = strcmp(route->method, "POST") == 0 || strcmp(route->method, "PATCH") == 0 ||
+                  strcmp(route->method, "PUT") == 0;
+  if (has_body && !is_json_type(req->content_type)) {
+    if (route->hook) api->events_rejected++;
+    if (req->content_type == NULL)
+      dagd__api_error(resp, 415, "Content-Type: application/json is required (the body is JSON)");
+    else
+      dagd__api_error(resp, 415, "Content-Type must be application/json, not \"%.100s\"", req->content_type);
+    return;
+  }
   if (path_ids_ok(route, req, resp) == 0 && check_query(route, req, resp) == 0) route->handler(api, req, resp);
+  /* Remembered only once taken: a sender whose delivery failed (503)
+   * retries with the same signature. */
+  if (sc.track && resp->status >= 200 && resp->status < 300) seen_add(api, sc.mac, sc.ts);
   /* Every 401 carries a challenge (RFC 7235), whoever answered it. */
   if (resp->status == 401 && resp->www_authenticate == NULL)
     resp->www_authenticate = dagd_strdup(secret ? "HMAC-SHA256 realm=\"dagd\"" : "Bearer realm=\"dagd\"");

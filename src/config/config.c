@@ -28,6 +28,7 @@ void dagd_config_init(dagd_config *cfg) {
   cfg->grafana_signature_header = dagd_strdup("X-Grafana-Alerting-Signature");
   cfg->grafana_timestamp_header = dagd_strdup("X-Grafana-Alerting-Signature-Timestamp");
   cfg->grafana_timestamp_window = 300;
+  cfg->webhook_timestamp_window = 300;
   cfg->parse_timeout = 30;
   cfg->log_retention = 30 * 86400;
   cfg->drain_timeout = 60;
@@ -61,6 +62,8 @@ void dagd_config_close(dagd_config *cfg) {
   free(cfg->api_token_scopes);
   for (size_t i = 0; i < cfg->n_secret_hosts; i++) free(cfg->secret_hosts[i]);
   free(cfg->secret_hosts);
+  for (size_t i = 0; i < cfg->n_allowed_hosts; i++) free(cfg->allowed_hosts[i]);
+  free(cfg->allowed_hosts);
   memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -163,7 +166,55 @@ static int parse_secret_hosts(dagd_config *cfg, const char *value, dagd_err *err
 static const char *const config_keys[] = {
     "dags_folder", "state", "logs_folder", "listen", "parallelism", "executor", "parse_timeout",
     "log_retention", "pools", "api_token", "api_tokens", "webhook_secrets", "grafana_signature_header",
-    "grafana_timestamp_header", "grafana_timestamp_window", "metrics_public", "drain_timeout", "max_conf_size", "secret_hosts"};
+    "grafana_timestamp_header", "grafana_timestamp_window", "webhook_timestamp_window", "allowed_hosts", "metrics_public", "drain_timeout", "max_conf_size", "secret_hosts"};
+
+/* Whether an allowed_hosts entry is a host name, an IPv4 address or a
+ * bracketed IPv6 one, with an optional ":port". */
+static bool host_entry_valid(const char *e) {
+  size_t h = 0, len = strlen(e);
+  if (e[0] == '[') {
+    const char *close = strchr(e, ']');
+    if (close == NULL || close == e + 1) return false;
+    for (const char *c = e + 1; c < close; c++)
+      if (!(isxdigit((unsigned char)*c) || *c == ':' || *c == '.')) return false;
+    h = (size_t)(close - e) + 1;
+  } else {
+    while (e[h] && e[h] != ':') {
+      if (!(isalnum((unsigned char)e[h]) || e[h] == '.' || e[h] == '-' || e[h] == '_')) return false;
+      h++;
+    }
+    if (h == 0 || h > 253) return false;
+  }
+  if (h == len) return true;
+  if (e[h] != ':' || len - h < 2 || len - h > 6) return false;
+  long port = 0;
+  for (const char *c = e + h + 1; *c; c++) {
+    if (!isdigit((unsigned char)*c)) return false;
+    port = port * 10 + (*c - '0');
+  }
+  return port >= 1 && port <= 65535;
+}
+
+/* Adds each comma-separated name of value to allowed_hosts. */
+static int add_allowed_hosts(dagd_config *cfg, const char *value, dagd_err *err) {
+  char *copy = dagd_strdup(value);
+  int rc = 0;
+  for (char *save = NULL, *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    while (*t == ' ') t++;
+    size_t n = strlen(t);
+    while (n > 0 && t[n - 1] == ' ') t[--n] = '\0';
+    if (n == 0) continue;
+    if (!host_entry_valid(t)) {
+      rc = dagd_err_set(err, DAGD_EINVAL,
+                        "allowed_hosts: \"%s\" is not a host name or address with an optional :port", t);
+      break;
+    }
+    cfg->allowed_hosts = dagd_realloc(cfg->allowed_hosts, (cfg->n_allowed_hosts + 1) * sizeof(char *));
+    cfg->allowed_hosts[cfg->n_allowed_hosts++] = dagd_strdup(t);
+  }
+  free(copy);
+  return rc;
+}
 
 static int unknown_key(const char *key, dagd_err *err) {
   const char *s = dagd_str_suggest(key, config_keys, DAGD_ARRAY_LEN(config_keys));
@@ -200,13 +251,15 @@ int dagd_config_set(dagd_config *cfg, const char *key, const char *value, dagd_e
     if (strcmp(value, "local") != 0 && strcmp(value, "kubernetes") != 0)
       return dagd_err_set(err, DAGD_EINVAL, "executor: \"%s\" is not local or kubernetes", value);
     set_str(&cfg->executor, value);
-  } else if (strcmp(key, "grafana_timestamp_window") == 0) {
+  } else if (strcmp(key, "allowed_hosts") == 0) {
+    return add_allowed_hosts(cfg, value, err);
+  } else if (strcmp(key, "grafana_timestamp_window") == 0 || strcmp(key, "webhook_timestamp_window") == 0) {
     int64_t secs = 0;
     dagd_err sub;
     dagd_err_init(&sub);
     if (dagd_duration_parse(value, &secs, &sub) < 0) return dagd_err_set(err, sub.code, "%s: %s", key, sub.msg);
     if (secs < 1) return dagd_err_set(err, DAGD_EINVAL, "%s: must be at least 1s", key);
-    cfg->grafana_timestamp_window = secs;
+    *(key[0] == 'g' ? &cfg->grafana_timestamp_window : &cfg->webhook_timestamp_window) = secs;
   } else if (strcmp(key, "parse_timeout") == 0 || strcmp(key, "log_retention") == 0 ||
              strcmp(key, "drain_timeout") == 0) {
     /* parse_timeout must be positive; "0" means never for log_retention
@@ -249,7 +302,7 @@ int dagd_config_load_env(dagd_config *cfg, char *const *envp, dagd_err *err) {
   static const char *const keys[] = {"dags_folder",   "state",    "logs_folder",   "listen",
                                      "parallelism",   "executor", "parse_timeout", "log_retention",
                                      "drain_timeout", "pools",    "api_token",     "metrics_public",
-                                     "max_conf_size", "secret_hosts"};
+                                     "allowed_hosts", "webhook_timestamp_window", "max_conf_size", "secret_hosts"};
   for (size_t i = 0; i < DAGD_ARRAY_LEN(keys); i++) {
     char name[64] = "DAGD_";
     for (size_t j = 0; keys[i][j] && j < 50; j++) name[5 + j] = (char)toupper((unsigned char)keys[i][j]);
@@ -319,6 +372,21 @@ static int load_field(lua_State *L, dagd_config *cfg, const char *path, dagd_err
       if (lua_type(L, -1) != LUA_TSTRING)
         rc = dagd_err_set(err, DAGD_EINVAL, "%s: secret_hosts entries must be strings (\"https://host\")", path);
       else if (add_secret_host(cfg, lua_tostring(L, -1), &sub) < 0)
+        rc = dagd_err_set(err, sub.code, "%s: %s", path, sub.msg);
+      lua_pop(L, 1);
+    }
+    goto done;
+  }
+  if (strcmp(key, "allowed_hosts") == 0 && t == LUA_TTABLE) {
+    lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+    for (lua_Integer i = 1; i <= n && rc == 0; i++) {
+      lua_rawgeti(L, -1, i);
+      /* stack: ... key tbl entry */
+      dagd_err sub;
+      dagd_err_init(&sub);
+      if (lua_type(L, -1) != LUA_TSTRING)
+        rc = dagd_err_set(err, DAGD_EINVAL, "%s: allowed_hosts must be a list of host names", path);
+      else if (add_allowed_hosts(cfg, lua_tostring(L, -1), &sub) < 0)
         rc = dagd_err_set(err, sub.code, "%s: %s", path, sub.msg);
       lua_pop(L, 1);
     }

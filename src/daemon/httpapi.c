@@ -3,9 +3,11 @@
  * when the daemon reports a change, keeps the scheduler heartbeat, and
  * adds the daemon's gauges to /metrics.
  * SPDX-License-Identifier: MIT */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dagd/api.h"
 #include "dagd/err.h"
@@ -159,6 +161,13 @@ static void hold(daemon_t *d, dagd_http_exchange *x, const dagd_api_route *route
   dagd_http_exchange_on_abort(x, on_pending_abort, p);
 }
 
+/* How many headers of that name came. */
+static size_t header_count(const dagd_http_request *hr, const char *name) {
+  size_t n = 0;
+  for (size_t i = 0; i < hr->nheaders; i++) n += strcasecmp(hr->headers[i].name, name) == 0;
+  return n;
+}
+
 static void answer(daemon_t *d, dagd_http_exchange *x, const dagd_api_route *route, bool no_wait) {
   const dagd_http_request *hr = dagd_http_exchange_request(x);
   const char *params[8];
@@ -170,6 +179,9 @@ static void answer(daemon_t *d, dagd_http_exchange *x, const dagd_api_route *rou
       .content_type = dagd_http_request_header(hr, "Content-Type"),
       .authorization = dagd_http_request_header(hr, "Authorization"),
       .signature = dagd_http_request_header(hr, "X-Dagd-Signature"),
+      .timestamp = dagd_http_request_header(hr, "X-Dagd-Timestamp"),
+      .host = dagd_http_request_header(hr, "Host"), .host_repeated = header_count(hr, "Host") > 1,
+      .origin = dagd_http_request_header(hr, "Origin"), .version_minor = hr->version_minor,
       .grafana_signature = dagd_http_request_header(hr, d->cfg.grafana_signature_header),
       .grafana_timestamp = dagd_http_request_header(hr, d->cfg.grafana_timestamp_header),
       .local = dagd_http_exchange_peer_is_loopback(x), .no_wait = no_wait, .now = daemon_now()};
@@ -256,6 +268,27 @@ int daemon_api_start(daemon_t *d) {
   d->api->n_webhook_secrets = cfg->n_webhook_secrets;
   d->api->grafana_timestamp_window = cfg->grafana_timestamp_window;
   d->api->max_conf_size = cfg->max_conf_size;
+  d->api->webhook_timestamp_window = cfg->webhook_timestamp_window;
+  /* Deliveries signed before this start may have been taken by the
+   * daemon before it: a replay of them cannot be told, so refuse them. */
+  d->api->signed_floor = (int64_t)daemon_now();
+  /* The names this daemon answers to: its listen host and port, the
+   * loopback names, allowed_hosts. */
+  size_t hl = strlen(cfg->listen);
+  const char *colon = strrchr(cfg->listen, ':');
+  if (colon) hl = (size_t)(colon - cfg->listen);
+  if (hl < sizeof(d->api->listen_host)) {
+    for (size_t i = 0; i < hl; i++) d->api->listen_host[i] = (char)tolower((unsigned char)cfg->listen[i]);
+    d->api->listen_host[hl] = '\0';
+  }
+  d->api->listen_port = dagd_http_server_port(d->http);
+  d->api->allowed_hosts = cfg->allowed_hosts;
+  d->api->n_allowed_hosts = cfg->n_allowed_hosts;
+  bool wildcard = strcmp(d->api->listen_host, "0.0.0.0") == 0 || strcmp(d->api->listen_host, "[::]") == 0;
+  if (wildcard && cfg->n_allowed_hosts == 0)
+    DAGD_LOG(DAGD_LOG_WARN, "api", "listening on %s with no allowed_hosts: only requests addressed to "
+                                   "localhost, 127.0.0.1 or [::1] are answered; list this machine's names "
+                                   "in allowed_hosts (DAGD_ALLOWED_HOSTS)", cfg->listen);
   d->api->logs_folder = cfg->logs_folder;
   d->api->metrics_public = cfg->metrics_public;
   /* What the API must never show: template secrets, tokens, webhook secrets. */

@@ -46,7 +46,7 @@ def raw(port, data, timeout=5.0):
 
 
 def req(method, path, body=None, headers=None, token=ADMIN, ctype="application/json"):
-    h = {"Host": "x", "Connection": "close"}
+    h = {"Host": "127.0.0.1", "Connection": "close"}
     if token:
         h["Authorization"] = "Bearer " + token
     if body is not None and ctype:
@@ -62,9 +62,12 @@ def req(method, path, body=None, headers=None, token=ADMIN, ctype="application/j
     return head.encode() + b"\r\n" + (body or b"")
 
 
-def signed(body, secret=AM_SECRET):
-    mac = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return {"X-Dagd-Signature": "sha256=" + mac}
+def signed(body, secret=AM_SECRET, ts=None):
+    """X-Dagd-Signature: the HMAC-SHA256 of "<timestamp>.<body>", the
+    timestamp (Unix seconds) in X-Dagd-Timestamp."""
+    ts = str(int(time.time()) if ts is None else ts)
+    mac = hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return {"X-Dagd-Signature": "sha256=" + mac, "X-Dagd-Timestamp": ts}
 
 
 def alert(fp, starts="2026-01-01T00:00:00Z"):
@@ -104,7 +107,8 @@ def main():
         # The good requests, whose effects are the only ones allowed.
         assert raw(port, req("POST", "/api/v1/dags/ping/dagRuns", {"dag_run_id": "good"})) == 200
         good_alert = alert("fp-good")
-        assert raw(port, req("POST", "/api/v1/hooks/alertmanager", good_alert, signed(good_alert), token=None)) == 202
+        good_sig = signed(good_alert)
+        assert raw(port, req("POST", "/api/v1/hooks/alertmanager", good_alert, good_sig, token=None)) == 202
         db = sqlite3.connect(os.path.join(work, "dagd.db"))
         count = lambda: tuple(db.execute(q).fetchone()[0] for q in (
             "select count(*) from dag_run", "select count(*) from task_instance",
@@ -134,7 +138,12 @@ def main():
             ("signature of another body", req("POST", "/api/v1/hooks/alertmanager", other, signed(good_alert), token=None), 401),
             ("signature with another secret", req("POST", "/api/v1/hooks/alertmanager", other, signed(other, "guess"), token=None), 401),
             ("signature not hex", req("POST", "/api/v1/hooks/alertmanager", other, {"X-Dagd-Signature": "sha256=zz"}, token=None), 401),
-            ("replayed delivery", req("POST", "/api/v1/hooks/alertmanager", good_alert, signed(good_alert), token=None), 202),
+            ("replayed delivery (same signature)", req("POST", "/api/v1/hooks/alertmanager", good_alert, good_sig, token=None), 409),
+            ("signed again, a repeat alert", req("POST", "/api/v1/hooks/alertmanager", good_alert, signed(good_alert, ts=int(good_sig["X-Dagd-Timestamp"]) + 1), token=None), 202),
+            ("stale timestamp", req("POST", "/api/v1/hooks/alertmanager", other, signed(other, ts=int(time.time()) - 3600), token=None), 401),
+            ("timestamp ahead", req("POST", "/api/v1/hooks/alertmanager", other, signed(other, ts=int(time.time()) + 3600), token=None), 401),
+            ("body-only signature", req("POST", "/api/v1/hooks/alertmanager", other, {"X-Dagd-Signature": "sha256=" + hmac.new(AM_SECRET.encode(), other, hashlib.sha256).hexdigest()}, token=None), 401),
+            ("signature without its timestamp", req("POST", "/api/v1/hooks/alertmanager", other, {"X-Dagd-Signature": signed(other)["X-Dagd-Signature"]}, token=None), 401),
             ("signed but malformed", req("POST", "/api/v1/hooks/alertmanager", b'{"alerts": 3}', signed(b'{"alerts": 3}'), token=None), 400),
             # Bodies.
             ("malformed JSON", req("POST", "/api/v1/dags/ping/dagRuns", "{bad"), 400),
@@ -148,6 +157,14 @@ def main():
             ("deep nesting", req("POST", "/api/v1/dags/ping/dagRuns", b"[" * 10000 + b"]" * 10000), 400),
             ("body over the limit (2 MiB + 64 KiB, twice max_conf_size)", req("POST", "/api/v1/events", big), 413),
             ("wrong content type", req("POST", "/api/v1/dags/ping/dagRuns", {}, ctype="text/plain"), 415),
+            ("no content type", req("POST", "/api/v1/dags/ping/dagRuns", {}, ctype=None), 415),
+            ("no content type, no body", req("POST", "/api/v1/dags/ping/dagRuns"), 415),
+            # Cross-site requests (issue 14): another name, another site's page.
+            ("foreign Host (DNS rebinding)", req("POST", "/api/v1/dags/ping/dagRuns", {}, {"Host": "evil.example"}), 421),
+            ("foreign Host, a read", req("GET", "/api/v1/dags", None, {"Host": "evil.example:%d" % port}), 421),
+            ("foreign Origin", req("POST", "/api/v1/dags/ping/dagRuns", {}, {"Origin": "http://evil.example"}), 403),
+            ("Origin null", req("POST", "/api/v1/dags/ping/dagRuns", {}, {"Origin": "null"}), 403),
+            ("two Host headers", req("GET", "/api/v1/dags", None).replace(b"Connection: close", b"Host: evil.example\r\nConnection: close"), (400,)),
             ("existing run id", req("POST", "/api/v1/dags/ping/dagRuns", {"dag_run_id": "good"}), 409),
             ("event name with spaces", req("POST", "/api/v1/events", {"name": "a b"}), 400),
             ("event payload not an object", req("POST", "/api/v1/events", {"name": "poke", "payload": 1}), 400),
@@ -172,16 +189,16 @@ def main():
             ("unknown path", req("GET", "/api/v2/whatever"), 404),
             # HTTP itself.
             ("garbage request line", b"GARBAGE\r\n\r\n", (400, 501)),
-            ("bad HTTP version", b"GET /health HTTP/9.9\r\nHost: x\r\n\r\n", (505, 400)),
-            ("unknown method", b"BREW /health HTTP/1.1\r\nHost: x\r\n\r\n", (501, 400)),
-            ("header section over 16 KiB", b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n", 431),
+            ("bad HTTP version", b"GET /health HTTP/9.9\r\nHost: 127.0.0.1\r\n\r\n", (505, 400)),
+            ("unknown method", b"BREW /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", (501, 400)),
+            ("header section over 16 KiB", b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n", 431),
             ("too many headers", b"GET /health HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(300)) + b"\r\n", 431),
-            ("unknown transfer coding", b"POST /api/v1/events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", (501, 400)),
-            ("bad chunk size", b"POST /api/v1/events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
-            ("bad content length", b"POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", 400),
-            ("unknown expectation", b"POST /api/v1/events HTTP/1.1\r\nHost: x\r\nExpect: coffee\r\nContent-Length: 2\r\n\r\n", 417),
-            ("NUL in the path", b"GET /api/v1/dags/pi%00ng HTTP/1.1\r\nHost: x\r\n\r\n", (400, 404)),
-            ("pipelined garbage after a good request", b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\r\n\r\n", 200),
+            ("unknown transfer coding", b"POST /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: gzip\r\n\r\n", (501, 400)),
+            ("bad chunk size", b"POST /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+            ("bad content length", b"POST /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -5\r\n\r\n", 400),
+            ("unknown expectation", b"POST /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: coffee\r\nContent-Length: 2\r\n\r\n", 417),
+            ("NUL in the path", b"GET /api/v1/dags/pi%00ng HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", (400, 404)),
+            ("pipelined garbage after a good request", b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGARBAGE\r\n\r\n", 200),
         ]
         for name, data, want in cases:
             wants = want if isinstance(want, tuple) else (want,)

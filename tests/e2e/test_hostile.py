@@ -60,7 +60,7 @@ def raw(port, data, read=True, timeout=5.0):
 
 
 def post(body, path=b"/api/v1/events"):
-    return (b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    return (b"POST " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             b"Content-Length: %d\r\n\r\n" % len(body)) + body
 
 
@@ -72,7 +72,7 @@ def status_of(resp):
 
 
 def request(port, method, path, body=None):
-    data = f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n".encode()
+    data = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n".encode()
     if body is not None:
         b = json.dumps(body).encode()
         data += b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(b) + b
@@ -119,7 +119,7 @@ def main():
 
         # A request trickled one byte at a time, mixed with real work.
         body = json.dumps({"name": "poke", "id": "trickle-1"}).encode()
-        trickle = (b"POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        trickle = (b"POST /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                    b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)) + body
         t = socket.create_connection(("127.0.0.1", port), timeout=10)
         st, doc = request(port, "POST", "/api/v1/dags/ping/dagRuns", {"dag_run_id": "while_hostile"})
@@ -150,16 +150,16 @@ def main():
         cases = [
             (b"GARBAGE\r\n\r\n", (400, 501)),
             (b"GET / HTTP/9.9\r\n\r\n", (505, 400)),
-            (b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n\x00\x01\x02 nonsense\r\n\r\n", (200,)),
-            (b"POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n", (413,)),
-            (b"GET /api/v1/dags HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n", (431,)),
+            (b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n\x00\x01\x02 nonsense\r\n\r\n", (200,)),
+            (b"POST /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 99999999\r\n\r\n", (413,)),
+            (b"GET /api/v1/dags HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n", (431,)),
             (post(b"{\"name\":"), (400,)),
             (post(b"{\"name\": \"\xff\xfe\xfd\xfc\"}"), (400,)),
             (post(b"[" * 5000 + b"]" * 5000), (400,)),
             (post(b"{\"name\": \"poke\", \"payload\": " + b"{\"a\": " * 3000 + b"1" + b"}" * 3001), (400,)),
-            (b"DELETE /api/v1/dags/ping HTTP/1.1\r\nHost: x\r\n\r\n", (405,)),
-            (b"GET /api/v1/dags/..%2F..%2Fetc%2Fpasswd HTTP/1.1\r\nHost: x\r\n\r\n", (404,)),
-            (b"GET /api/v1/dags/ping/dagRuns/x/taskInstances/p/logs/..%2F..%2Fdagd.db HTTP/1.1\r\nHost: x\r\n\r\n",
+            (b"DELETE /api/v1/dags/ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", (405,)),
+            (b"GET /api/v1/dags/..%2F..%2Fetc%2Fpasswd HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", (404,)),
+            (b"GET /api/v1/dags/ping/dagRuns/x/taskInstances/p/logs/..%2F..%2Fdagd.db HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
              (404,)),
         ]
         for data, want in cases:

@@ -312,6 +312,12 @@ def exercise(c):
     c.call("POST", "/api/v1/dags/ping/dagRuns", {}, token="not-a-token", want=401)
     c.call("POST", "/api/v1/dags/ping/dagRuns", {}, token=READER, want=403)
     c.call("POST", "/api/v1/dags/ping/dagRuns", {}, ctype="text/plain", want=415)
+    c.call("POST", "/api/v1/dags/ping/dagRuns", {}, ctype=None, want=415)
+    # Cross-site requests (issue 14): a foreign Host, a foreign Origin.
+    c.call("POST", "/api/v1/dags/ping/dagRuns", {}, headers={"Host": "evil.example"}, want=421)
+    c.call("GET", "/api/v1/dags", headers={"Host": "evil.example"}, want=421)
+    c.call("GET", "/health", token=None, headers={"Host": "evil.example"}, want=421)
+    c.call("POST", "/api/v1/dags/ping/dagRuns", {}, headers={"Origin": "http://evil.example"}, want=403)
     c.call("POST", "/api/v1/dags/ping/dagRuns", b'{"conf": {"x": "' + b"a" * (1100 * 1024) + b'"}}', want=413)
     c.call("POST", "/api/v1/dags/nope/dagRuns", {}, want=404)
     wait_run_done(c, "ping", "r1")
@@ -399,7 +405,10 @@ def exercise(c):
     c.call("POST", "/api/v1/hooks/alertmanager", alerts, token=READER, want=403)
     grafana = json.dumps(dict(alerts, alerts=[dict(alerts["alerts"][0], fingerprint="fp-g")], orgId=1,
                               title="[FIRING:1] Drift")).encode()
-    c.call("POST", "/api/v1/hooks/grafana", grafana, token=None, headers=grafana_signed(grafana), want=202)
+    signed_grafana = grafana_signed(grafana)
+    c.call("POST", "/api/v1/hooks/grafana", grafana, token=None, headers=signed_grafana, want=202)
+    # The same signed delivery again: a replay (issue 14).
+    c.call("POST", "/api/v1/hooks/grafana", grafana, token=None, headers=signed_grafana, want=409)
     c.call("POST", "/api/v1/hooks/grafana", grafana, want=401)
     bad = b'{"alerts": [1]}'
     c.call("POST", "/api/v1/hooks/grafana", bad, token=None, headers=grafana_signed(bad), want=400)

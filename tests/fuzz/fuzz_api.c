@@ -22,6 +22,9 @@ static const char *const run_ids[] = {"r1", "manual__2026-01-01T00:00:00+00:00",
 static const char *const task_ids[] = {"a", "b", "c", "zz"};
 static const char *const tries[] = {"1", "2", "0", "-1", "99999999999999999999", "abc"};
 static const char *const ctypes[] = {NULL, "application/json", "application/json; charset=utf-8", "text/plain"};
+/* Host and Origin: its own name, a rebinding name, another site's page. */
+static const char *const hosts[] = {"127.0.0.1:8787", "localhost:8787", "evil.example", "127.0.0.1:8787"};
+static const char *const origins[] = {NULL, "http://localhost:8787", NULL, "http://evil.example"};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 3 || size > 16 * 1024) return -1;
@@ -47,6 +50,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     body = nl + 1;
   }
   size_t body_len = size - 3 - (size_t)(body - rest);
+  fa.host = hosts[flags >> 6];
+  fa.origin = origins[flags >> 6];
   fa_call(route, params, np, query, body, body_len, ctypes[(flags >> 4) & 3], NULL);
   free(rest);
   return 0;

@@ -41,6 +41,8 @@ typedef struct fuzz_api {
   dagd_dagbag bag;
   dagd_api api;
   unsigned long calls;
+  /* The Host and Origin headers of the next call (NULL: none). */
+  const char *host, *origin;
 } fuzz_api;
 
 static fuzz_api fa;
@@ -66,6 +68,9 @@ static void fa_open_store(void) {
   dagd_api_init(&fa.api, fa.st, &hooks, NULL, NULL, 0);
   fa.api.logs_folder = fa.dir;
   fa.api.max_backfill_runs = 50; /* bounds the work one input can ask for */
+  snprintf(fa.api.listen_host, sizeof(fa.api.listen_host), "127.0.0.1");
+  fa.api.listen_port = 8787;
+  fa.host = "127.0.0.1:8787";
 }
 
 static void fa_close_store(void) {
@@ -162,12 +167,17 @@ static int fa_call(const dagd_api_route *route, const char *const *params, size_
   path[o] = '\0';
   dagd_api_request req = {.method = route->method, .path = path, .params = params, .n_params = n_params,
                           .query = query, .body = body, .body_len = body_len, .content_type = content_type,
-                          .signature = signature, .local = true, .no_wait = true, .now = FUZZ_NOW};
+                          .signature = signature, .host = fa.host, .origin = fa.origin, .version_minor = 1,
+                          .local = true, .no_wait = true, .now = FUZZ_NOW};
   int64_t before = fa_rows();
   dagd_api_response resp;
   dagd_api_response_init(&resp);
   dagd_api_dispatch(&fa.api, route, &req, &resp);
   FUZZ_CHECK(resp.status >= 200 && resp.status <= 599);
+  /* Another name, or another site's page, is refused whatever else the
+   * request holds (and, being a 4xx, changes nothing: below). */
+  if (fa.host && strcmp(fa.host, "evil.example") == 0) FUZZ_CHECK(resp.status == 421);
+  else if (fa.origin && strcmp(fa.origin, "http://evil.example") == 0) FUZZ_CHECK(resp.status == 403);
   if (resp.content_type && strstr(resp.content_type, "json")) {
     json_error_t je;
     json_t *doc = json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, JSON_DECODE_ANY, &je);

@@ -114,9 +114,13 @@ static int teardown(void **state) {
 /* Matches path against the routes like the server would and dispatches. */
 typedef struct call {
   const char *auth;
-  const char *content_type;
-  const char *signature;
+  const char *content_type; /* NULL: application/json when there is a body */
+  bool no_content_type;     /* send none at all */
+  const char *signature, *timestamp;
   const char *gsig, *gts;
+  const char *host, *origin;
+  bool host_repeated;
+  int version_minor;
 } call;
 
 static json_t *request(fixture *f, const char *method, const char *path, const char *body, const call *c,
@@ -145,9 +149,14 @@ static json_t *request(fixture *f, const char *method, const char *path, const c
     if (!ok || a || b) continue;
     dagd_api_request req = {.method = method, .path = p, .params = (const char *const *)params, .n_params = np,
                             .query = q ? q + 1 : "", .body = body, .body_len = body ? strlen(body) : 0,
-                            .content_type = c ? c->content_type : NULL, .authorization = c ? c->auth : NULL,
-                            .signature = c ? c->signature : NULL, .grafana_signature = c ? c->gsig : NULL,
-                            .grafana_timestamp = c ? c->gts : NULL, .local = true, .now = f->now};
+                            .content_type = c && c->content_type ? c->content_type
+                                            : body && !(c && c->no_content_type) ? "application/json"
+                                                                                  : NULL,
+                            .authorization = c ? c->auth : NULL, .signature = c ? c->signature : NULL,
+                            .timestamp = c ? c->timestamp : NULL, .grafana_signature = c ? c->gsig : NULL,
+                            .grafana_timestamp = c ? c->gts : NULL, .host = c ? c->host : NULL,
+                            .origin = c ? c->origin : NULL, .host_repeated = c && c->host_repeated,
+                            .version_minor = c ? c->version_minor : 0, .local = true, .now = f->now};
     dagd_api_response resp;
     dagd_api_response_init(&resp);
     dagd_api_dispatch(&f->api, route, &req, &resp);
@@ -595,26 +604,26 @@ static void test_timestamp_check(void **state) {
   (void)state;
   dagd_err err;
   dagd_err_init(&err);
-  assert_int_equal(dagd_api_timestamp_check("1767225600", NOW, 300, &err), 0);
-  assert_int_equal(dagd_api_timestamp_check("1767225300", NOW, 300, &err), 0);   /* 5 min old: the edge */
-  assert_int_equal(dagd_api_timestamp_check("1767225900", NOW, 300, &err), 0);   /* 5 min ahead */
-  assert_int_equal(dagd_api_timestamp_check("1767225299", NOW, 300, &err), DAGD_ERANGE);
+  assert_int_equal(dagd_api_timestamp_check("1767225600", NOW, 300, "grafana_timestamp_window", &err), 0);
+  assert_int_equal(dagd_api_timestamp_check("1767225300", NOW, 300, "grafana_timestamp_window", &err), 0);   /* 5 min old: the edge */
+  assert_int_equal(dagd_api_timestamp_check("1767225900", NOW, 300, "grafana_timestamp_window", &err), 0);   /* 5 min ahead */
+  assert_int_equal(dagd_api_timestamp_check("1767225299", NOW, 300, "grafana_timestamp_window", &err), DAGD_ERANGE);
   assert_non_null(strstr(err.msg, "301 s old"));
   dagd_err_init(&err);
-  assert_int_equal(dagd_api_timestamp_check("1767052800", NOW, 300, &err), DAGD_ERANGE); /* 2 days old */
+  assert_int_equal(dagd_api_timestamp_check("1767052800", NOW, 300, "grafana_timestamp_window", &err), DAGD_ERANGE); /* 2 days old */
   assert_non_null(strstr(err.msg, "172800 s old"));
   dagd_err_init(&err);
-  assert_int_equal(dagd_api_timestamp_check("1767225901", NOW, 300, &err), DAGD_ERANGE);
+  assert_int_equal(dagd_api_timestamp_check("1767225901", NOW, 300, "grafana_timestamp_window", &err), DAGD_ERANGE);
   assert_non_null(strstr(err.msg, "in the future"));
   /* A wider window takes the 2-day-old one. */
-  assert_int_equal(dagd_api_timestamp_check("1767052800", NOW, 3 * 86400, NULL), 0);
+  assert_int_equal(dagd_api_timestamp_check("1767052800", NOW, 3 * 86400, "grafana_timestamp_window", NULL), 0);
   /* Not Unix seconds. */
-  assert_int_equal(dagd_api_timestamp_check("", NOW, 300, NULL), DAGD_EINVAL);
-  assert_int_equal(dagd_api_timestamp_check("-5", NOW, 300, NULL), DAGD_EINVAL);
-  assert_int_equal(dagd_api_timestamp_check("1767225600.5", NOW, 300, NULL), DAGD_EINVAL);
-  assert_int_equal(dagd_api_timestamp_check("2026-01-01T00:00:00Z", NOW, 300, NULL), DAGD_EINVAL);
-  assert_int_equal(dagd_api_timestamp_check("1767225600000", NOW, 300, NULL), DAGD_EINVAL); /* milliseconds */
-  assert_int_equal(dagd_api_timestamp_check(NULL, NOW, 300, NULL), DAGD_EINVAL);
+  assert_int_equal(dagd_api_timestamp_check("", NOW, 300, "grafana_timestamp_window", NULL), DAGD_EINVAL);
+  assert_int_equal(dagd_api_timestamp_check("-5", NOW, 300, "grafana_timestamp_window", NULL), DAGD_EINVAL);
+  assert_int_equal(dagd_api_timestamp_check("1767225600.5", NOW, 300, "grafana_timestamp_window", NULL), DAGD_EINVAL);
+  assert_int_equal(dagd_api_timestamp_check("2026-01-01T00:00:00Z", NOW, 300, "grafana_timestamp_window", NULL), DAGD_EINVAL);
+  assert_int_equal(dagd_api_timestamp_check("1767225600000", NOW, 300, "grafana_timestamp_window", NULL), DAGD_EINVAL); /* milliseconds */
+  assert_int_equal(dagd_api_timestamp_check(NULL, NOW, 300, "grafana_timestamp_window", NULL), DAGD_EINVAL);
 }
 
 static void hmac_hex(const char *secret, const char *data, char out[65]) {
@@ -664,17 +673,179 @@ static void test_signatures(void **state) {
   call none = {0};
   json_decref(request(f, "POST", "/api/v1/hooks/grafana", body, &none, 401));
   free(signed_text);
-  /* Generic events with a secret: X-Dagd-Signature: sha256=<hex>. */
+  /* Generic events with a secret: X-Dagd-Signature: sha256=<hex> of
+   * "<X-Dagd-Timestamp>.<body>". */
   const char *ev = "{\"name\": \"drift_detected\"}";
   char esig[80] = "sha256=";
-  hmac_hex("esecret", ev, esig + 7);
-  call sgood = {.signature = esig};
+  dagd_buf sb;
+  dagd_buf_init(&sb);
+  dagd_api_sign("esecret", "1767225600", ev, strlen(ev), &sb);
+  snprintf(esig + 7, sizeof(esig) - 7, "%s", sb.data);
+  char check[80], check_hex[65];
+  snprintf(check, sizeof(check), "1767225600.%s", ev);
+  hmac_hex("esecret", check, check_hex); /* the documented recipe gives the same */
+  assert_string_equal(check_hex, sb.data);
+  dagd_buf_close(&sb);
+  call sgood = {.signature = esig, .timestamp = "1767225600"};
   json_decref(request(f, "POST", "/api/v1/events", ev, &sgood, 202));
+  /* The body alone signed (the old way), or no timestamp: refused. */
+  char bodysig[80] = "sha256=";
+  hmac_hex("esecret", ev, bodysig + 7);
+  call old_way = {.signature = bodysig};
+  r = request(f, "POST", "/api/v1/events", ev, &old_way, 401);
+  assert_non_null(strstr(jstr(r, "detail"), "X-Dagd-Timestamp"));
+  json_decref(r);
+  call old_way_ts = {.signature = bodysig, .timestamp = "1767225600"};
+  json_decref(request(f, "POST", "/api/v1/events", ev, &old_way_ts, 401));
+  /* The right signature with another timestamp: refused. */
+  call moved = {.signature = esig, .timestamp = "1767225601"};
+  json_decref(request(f, "POST", "/api/v1/events", ev, &moved, 401));
   esig[10] ^= 1;
   json_decref(request(f, "POST", "/api/v1/events", ev, &sgood, 401));
-  call garbage = {.signature = "sha256=zz"};
+  call garbage = {.signature = "sha256=zz", .timestamp = "1767225600"};
   json_decref(request(f, "POST", "/api/v1/events", ev, &garbage, 401));
-  assert_int_equal(f->api.events_rejected, 6);
+  assert_int_equal(f->api.events_rejected, 9);
+}
+
+/* A signed generic event without an id, captured and sent again: refused
+ * while its timestamp is in the window (409, remembered), and after it
+ * (401, stale); a fresh signature of the same body is a new delivery. */
+static void test_signed_replay(void **state) {
+  fixture *f = *state;
+  f->api.webhook_secrets = f->secrets;
+  f->api.n_webhook_secrets = 2;
+  f->api.max_seen_signatures = 2;
+  const char *ev = "{\"name\": \"HighLatency\"}";
+  char sig[4][80];
+  const char *ts[4] = {"1767225600", "1767225601", "1767225602", "1767225603"};
+  for (int i = 0; i < 4; i++) {
+    dagd_buf b;
+    dagd_buf_init(&b);
+    dagd_api_sign("esecret", ts[i], ev, strlen(ev), &b);
+    snprintf(sig[i], sizeof(sig[i]), "sha256=%s", b.data);
+    dagd_buf_close(&b);
+  }
+  call c0 = {.signature = sig[0], .timestamp = ts[0]};
+  json_decref(request(f, "POST", "/api/v1/events", ev, &c0, 202));
+  assert_int_equal(count(f, "select count(*) from dag_run"), 1);
+  f->now = NOW + 60;
+  json_t *r = request(f, "POST", "/api/v1/events", ev, &c0, 409);
+  assert_non_null(strstr(jstr(r, "detail"), "already accepted"));
+  json_decref(r);
+  f->now = NOW + 301;
+  json_decref(request(f, "POST", "/api/v1/events", ev, &c0, 401));
+  assert_int_equal(count(f, "select count(*) from dag_run"), 1);
+  /* Not taken (415): not remembered, so the sender's corrected retry
+   * with the same signature goes through. */
+  f->now = NOW;
+  call c1_plain = {.signature = sig[1], .timestamp = ts[1], .content_type = "text/plain"};
+  json_decref(request(f, "POST", "/api/v1/events", ev, &c1_plain, 415));
+  call c1 = {.signature = sig[1], .timestamp = ts[1]};
+  json_decref(request(f, "POST", "/api/v1/events", ev, &c1, 202));
+  json_decref(request(f, "POST", "/api/v1/events", ev, &c1, 409));
+  /* Only 2 remembered: taking a third forgets the oldest (ts[0]) and
+   * raises the floor past it, so its replay is still refused. */
+  call c2 = {.signature = sig[2], .timestamp = ts[2]};
+  json_decref(request(f, "POST", "/api/v1/events", ev, &c2, 202));
+  r = request(f, "POST", "/api/v1/events", ev, &c0, 401);
+  assert_non_null(strstr(jstr(r, "detail"), "sign again"));
+  json_decref(r);
+  json_decref(request(f, "POST", "/api/v1/events", ev, &c1, 409));
+  json_decref(request(f, "POST", "/api/v1/events", ev, &c2, 409));
+  call c3 = {.signature = sig[3], .timestamp = ts[3]};
+  json_decref(request(f, "POST", "/api/v1/events", ev, &c3, 202));
+  json_decref(request(f, "POST", "/api/v1/events", ev, &c3, 409));
+  /* (the 1 h event_cooldown of etl holds it back; "other" runs each time) */
+  assert_int_equal(count(f, "select count(*) from dag_run where dag_id = 'other'"), 4);
+  /* A timestamp before the daemon's start is refused too. */
+  f->api.signed_floor = (int64_t)NOW + 10;
+  call c3b = {.signature = sig[3], .timestamp = ts[3]};
+  json_decref(request(f, "POST", "/api/v1/events", ev, &c3b, 401));
+}
+
+/* Content-Type application/json is required on every body: a browser's
+ * cross-site "simple" request sends none or text/plain. */
+static void test_content_type_required(void **state) {
+  fixture *f = *state;
+  call none = {.no_content_type = true};
+  json_t *r = request(f, "POST", "/api/v1/dags/etl/dagRuns", "{}", &none, 415);
+  assert_non_null(strstr(jstr(r, "detail"), "application/json is required"));
+  json_decref(r);
+  json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", NULL, &none, 415));
+  call plain = {.content_type = "text/plain;charset=UTF-8"};
+  json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{}", &plain, 415));
+  call form = {.content_type = "application/x-www-form-urlencoded"};
+  json_decref(request(f, "POST", "/api/v1/events", "{\"name\": \"drift_detected\"}", &form, 415));
+  json_decref(request(f, "PATCH", "/api/v1/dags/etl", "{\"is_paused\": true}", &none, 415));
+  json_decref(request(f, "POST", "/api/v1/hooks/alertmanager", "{\"alerts\": []}", &none, 415));
+  assert_int_equal(count(f, "select count(*) from dag_run"), 0);
+  assert_int_equal(count(f, "select count(*) from event"), 0);
+  call upper = {.content_type = "Application/JSON; charset=utf-8"};
+  json_decref(request(f, "POST", "/api/v1/dags/etl/dagRuns", "{}", &upper, 200));
+}
+
+/* Host must name this daemon, and an Origin must be its own: a DNS
+ * rebinding page (Host: evil.example) and another site's page (Origin:
+ * http://evil.example) are refused before anything happens. */
+static void test_host_and_origin(void **state) {
+  fixture *f = *state;
+  snprintf(f->api.listen_host, sizeof(f->api.listen_host), "127.0.0.1");
+  f->api.listen_port = 8787;
+  char *allowed[] = {"dagd.example.com", "proxy.example.com:8443"};
+  f->api.allowed_hosts = allowed;
+  f->api.n_allowed_hosts = 2;
+  struct {
+    const char *host, *origin;
+    int version_minor;
+    int status;
+  } cases[] = {
+      {"127.0.0.1:8787", NULL, 1, 200},
+      {"localhost:8787", NULL, 1, 200},
+      {"LocalHost:8787", NULL, 1, 200},
+      {"[::1]:8787", NULL, 1, 200},
+      {"localhost", NULL, 1, 200},           /* no port: a proxy's */
+      {"dagd.example.com", NULL, 1, 200},
+      {"dagd.example.com:443", NULL, 1, 200},
+      {"proxy.example.com:8443", NULL, 1, 200},
+      {NULL, NULL, 0, 200},                  /* HTTP/1.0 without Host */
+      {"127.0.0.1:8787", "http://127.0.0.1:8787", 1, 200},
+      {"localhost:8787", "http://127.0.0.1:8787", 1, 200},
+      {"dagd.example.com", "https://dagd.example.com", 1, 200},
+      {"127.0.0.1:8787", "https://dagd.example.com", 1, 200}, /* a proxy that rewrites Host */
+      {"evil.example:8787", NULL, 1, 421},   /* DNS rebinding */
+      {"evil.example", NULL, 1, 421},
+      {"127.0.0.1:9999", NULL, 1, 421},
+      {"proxy.example.com:443", NULL, 1, 421},
+      {"dagd.example.com.evil.example", NULL, 1, 421},
+      {NULL, NULL, 1, 400},                  /* HTTP/1.1 must send Host */
+      {"bad host", NULL, 1, 400},
+      {"127.0.0.1:99999", NULL, 1, 400},
+      {"127.0.0.1:8787", "http://evil.example", 1, 403},
+      {"127.0.0.1:8787", "http://evil.example:8787", 1, 403},
+      {"127.0.0.1:8787", "http://localhost:3000", 1, 403},  /* another local server */
+      {"127.0.0.1:8787", "http://localhost", 1, 403},
+      {"127.0.0.1:8787", "null", 1, 403},
+      {"127.0.0.1:8787", "file://", 1, 403},
+      {"127.0.0.1:8787", "http://127.0.0.1:8787/path", 1, 403},
+  };
+  int64_t runs = 0;
+  for (size_t i = 0; i < DAGD_ARRAY_LEN(cases); i++) {
+    call c = {.host = cases[i].host, .origin = cases[i].origin, .version_minor = cases[i].version_minor};
+    json_t *r = request(f, "POST", "/api/v1/dags/etl/dagRuns", "{}", &c, cases[i].status);
+    if (cases[i].status == 200) runs++;
+    else assert_non_null(jstr(r, "detail"));
+    json_decref(r);
+    assert_int_equal(count(f, "select count(*) from dag_run"), runs);
+    /* Reads too: a rebinding page must not read the API. */
+    c.origin = NULL;
+    json_decref(request(f, "GET", "/api/v1/dags", NULL, &c,
+                        cases[i].origin && cases[i].status == 403 ? 200 : cases[i].status));
+  }
+  call twice = {.host = "127.0.0.1:8787", .host_repeated = true, .version_minor = 1};
+  json_decref(request(f, "GET", "/api/v1/dags", NULL, &twice, 400));
+  /* /health is checked too (one rule for every route). */
+  call evil = {.host = "evil.example", .version_minor = 1};
+  json_decref(request(f, "GET", "/health", NULL, &evil, 421));
 }
 
 static void test_tokens_and_scopes(void **state) {
@@ -1191,6 +1362,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_events_same_second, setup, teardown),
       cmocka_unit_test_setup_teardown(test_alertmanager, setup, teardown),
       cmocka_unit_test_setup_teardown(test_signatures, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_signed_replay, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_content_type_required, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_host_and_origin, setup, teardown),
       cmocka_unit_test(test_timestamp_check),
       cmocka_unit_test_setup_teardown(test_tokens_and_scopes, setup_tokens, teardown),
       cmocka_unit_test_setup_teardown(test_every_route_needs_a_token, setup_tokens, teardown),

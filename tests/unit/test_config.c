@@ -87,6 +87,34 @@ static void test_returned_table(void **state) {
   free(path);
 }
 
+/* allowed_hosts: a list in the file, comma-separated in
+ * DAGD_ALLOWED_HOSTS (added to the file's); webhook_timestamp_window. */
+static void test_allowed_hosts(void **state) {
+  char *path = write_tmp("allowed_hosts = { 'dagd.example.com', 'proxy.example.com:8443', '[::1]:9' }\n"
+                         "webhook_timestamp_window = '2m'\n");
+  dagd_config cfg;
+  dagd_err err;
+  dagd_err_init(&err);
+  dagd_config_init(&cfg);
+  assert_int_equal(cfg.webhook_timestamp_window, 300);
+  assert_int_equal(dagd_config_load_file(&cfg, path, &err), 0);
+  assert_int_equal(cfg.webhook_timestamp_window, 120);
+  char *envp[] = {"DAGD_ALLOWED_HOSTS=a.example, b.example:80,", NULL};
+  assert_int_equal(dagd_config_load_env(&cfg, envp, &err), 0);
+  assert_int_equal(cfg.n_allowed_hosts, 5);
+  assert_string_equal(cfg.allowed_hosts[0], "dagd.example.com");
+  assert_string_equal(cfg.allowed_hosts[1], "proxy.example.com:8443");
+  assert_string_equal(cfg.allowed_hosts[2], "[::1]:9");
+  assert_string_equal(cfg.allowed_hosts[3], "a.example");
+  assert_string_equal(cfg.allowed_hosts[4], "b.example:80");
+  char *bad[] = {"DAGD_ALLOWED_HOSTS=http://x.example", NULL};
+  assert_true(dagd_config_load_env(&cfg, bad, &err) < 0);
+  assert_non_null(strstr(err.msg, "DAGD_ALLOWED_HOSTS"));
+  dagd_config_close(&cfg);
+  unlink(path);
+  free(path);
+}
+
 static void test_errors(void **state) {
   struct { const char *text; const char *want; } cases[] = {
       {"parallelism = 0\n", "parallelism"},
@@ -104,6 +132,11 @@ static void test_errors(void **state) {
       {"grafana_timestamp_window = 'soon'\n", "grafana_timestamp_window"},
       {"grafana_timestamp_window = 0\n", "grafana_timestamp_window"},
       {"pools = { gpu = 'one' }\n", "pools"},
+      {"allowed_hosts = { 'a b' }\n", "allowed_hosts"},
+      {"allowed_hosts = { 'x.example:0' }\n", "allowed_hosts"},
+      {"allowed_hosts = { 7 }\n", "allowed_hosts"},
+      {"allowed_host = { 'x' }\n", "(did you mean \"allowed_hosts\"?)"},
+      {"webhook_timestamp_window = 0\n", "webhook_timestamp_window"},
       {"api_tokens = { { token = 'x', scope = 'root' } }\n", "api_tokens"},
       {"api_tokens = { 5 }\n", "api_tokens"},
       {"x = = 1\n", ":1:"},
@@ -225,6 +258,7 @@ int main(void) {
       cmocka_unit_test(test_file_env_precedence),
       cmocka_unit_test(test_returned_table),
       cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_allowed_hosts),
       cmocka_unit_test(test_metrics_public),
       cmocka_unit_test(test_resolve),
       cmocka_unit_test(test_check),
