@@ -270,7 +270,18 @@ static void check_field(dagd__lua_ctx *ctx, int line, const char *what, const ch
 static void check_task_templates(dagd__lua_ctx *ctx, const dagd_task *task, const char *what) {
   const char *k;
   json_t *x;
-  json_object_foreach(task->config, k, x) check_field(ctx, task->line, what, k, x);
+  json_object_foreach(task->config, k, x) {
+    /* A shell task's string cmd is a /bin/sh command: its templates must
+     * also stand where a value can be quoted (see src/template/shell.c). */
+    dagd_err err;
+    dagd_err_init(&err);
+    if (task->op == DAGD_OP_SHELL && strcmp(k, "cmd") == 0 && json_is_string(x) &&
+        dagd_template_check_shell(json_string_value(x), &err) != 0)
+      dagd__lua_ctx_error(ctx, err.code, dagd__lua_field_line(ctx, task->line, k), "%s: field \"%s\": %s", what, k,
+                          err.msg);
+    else
+      check_field(ctx, task->line, what, k, x);
+  }
   for (size_t i = 0; i < task->n_env; i++) {
     json_t *v = json_string(task->env[i].value ? task->env[i].value : "");
     check_field(ctx, task->line, what, "env", v);

@@ -100,13 +100,27 @@ int dagd__ops_push_rendered(builder *b, strv *v, const char *field, const char *
   return 0;
 }
 
-/* Appends each string of a JSON array, rendered. */
+/* Appends each string of a JSON array, rendered. An element that begins
+ * with a template must not render to text that begins with '-': the
+ * program would read a value (a run id `--help`, a conf `-rf`) as an
+ * option. A literal `--` element before it ends the options and lifts
+ * the rule, as does literal text before the template (`--run={{ x }}`). */
 int dagd__ops_push_array(builder *b, strv *v, const char *field, const json_t *arr) {
   size_t i;
   json_t *x;
+  bool options_ended = false;
   json_array_foreach(arr, i, x) {
     if (!json_is_string(x)) continue;
-    if (dagd__ops_push_rendered(b, v, field, json_string_value(x)) < 0) return -1;
+    const char *src = json_string_value(x);
+    if (strcmp(src, "--") == 0) options_ended = true;
+    if (dagd__ops_push_rendered(b, v, field, src) < 0) return -1;
+    const char *r = v->v[v->n - 1];
+    if (!options_ended && strncmp(src, "{{", 2) == 0 && r[0] == '-')
+      return dagd_err_set(b->err, DAGD_EINVAL,
+                          "task \"%s\" field %s: element %zu renders to text that begins with '-' and would "
+                          "be read as an option; put \"--\" before it, or text before the template "
+                          "(\"--name={{ ... }}\")",
+                          b->info->task->id, field, i + 1);
   }
   return 0;
 }

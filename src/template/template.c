@@ -325,6 +325,9 @@ static bool params_path(const char *p, const char *end) {
 static int render(const char *tmpl, const json_t *ctx, bool check, const dagd_template_opts *opts,
                   dagd_buf *out, dagd_err *err) {
   const char *p = tmpl;
+  bool shell = opts && opts->shell_quote;
+  dagd_shell_lex lx;
+  dagd_shell_lex_init(&lx);
   dagd_buf val;
   dagd_buf_init(&val);
   int rc = 0;
@@ -343,6 +346,7 @@ static int render(const char *tmpl, const json_t *ctx, bool check, const dagd_te
     }
     dagd_buf_append(out, p, (size_t)(open - p));
     if (head && fixed) *head = out->len - start;
+    if (shell) dagd_shell_lex_feed(&lx, p, (size_t)(open - p));
     const char *close = block_end(open + 2);
     if (close == NULL) {
       rc = dagd_err_set(err, DAGD_ESYNTAX, "template: \"{{\" without a closing \"}}\"");
@@ -350,10 +354,30 @@ static int render(const char *tmpl, const json_t *ctx, bool check, const dagd_te
     }
     parser ps = {.p = open + 2, .end = close, .expr = open + 2, .ctx = ctx, .check = check, .opts = opts,
                  .err = err};
+    dagd_shell_ctx sctx = DAGD_SHELL_UNQUOTED;
+    bool word_start = false;
+    const char *why = NULL;
+    if (shell && dagd_shell_lex_at(&lx, &sctx, &word_start, &why) < 0) {
+      char msg[300];
+      snprintf(msg, sizeof(msg), "stands %s of the shell command, where no value can be quoted safely; "
+               "pass it through env (env = { X = \"{{ ... }}\" }) and write \"$X\"", why);
+      rc = fail(&ps, DAGD_ESYNTAX, msg);
+      break;
+    }
     dagd_buf_reset(&val);
     if ((rc = eval_expr(&ps, &val)) < 0) break;
-    if (opts && opts->shell_quote) dagd_shell_quote(out, val.data ? val.data : "");
-    else dagd_buf_append(out, val.data ? val.data : "", val.len);
+    if (shell) {
+      /* A word the value begins would be read as an option: --help, -rf. */
+      if (!check && word_start && val.len > 0 && val.data[0] == '-') {
+        rc = fail(&ps, DAGD_EINVAL, "the value begins a word with '-', where the command would read it as an "
+                  "option; write -- before it or text before the template (--name={{ ... }})");
+        break;
+      }
+      dagd_shell_quote_in(out, sctx, val.data ? val.data : "", val.len);
+      dagd_shell_lex_value(&lx);
+    } else {
+      dagd_buf_append(out, val.data ? val.data : "", val.len);
+    }
     if (head && fixed && (fixed = params_path(open + 2, close))) *head = out->len - start;
     p = close + 2;
   }
@@ -374,13 +398,13 @@ int dagd_template_check(const char *tmpl, dagd_err *err) {
   return rc;
 }
 
-bool dagd_template_has(const char *s) { return strstr(s, "{{") != NULL; }
-
-void dagd_shell_quote(dagd_buf *out, const char *s) {
-  dagd_buf_putc(out, '\'');
-  for (; *s; s++) {
-    if (*s == '\'') dagd_buf_puts(out, "'\\''");
-    else dagd_buf_putc(out, *s);
-  }
-  dagd_buf_putc(out, '\'');
+int dagd_template_check_shell(const char *tmpl, dagd_err *err) {
+  dagd_template_opts opts = {.shell_quote = true};
+  dagd_buf out;
+  dagd_buf_init(&out);
+  int rc = render(tmpl, NULL, true, &opts, &out, err);
+  dagd_buf_close(&out);
+  return rc;
 }
+
+bool dagd_template_has(const char *s) { return strstr(s, "{{") != NULL; }

@@ -310,6 +310,12 @@ static const error_case error_cases[] = {
      "task \"a\": field \"env\": template {{ conf.model | default(fraud) }}: default takes a quoted string: "
      "default(\"x\")",
      DAGD_ESYNTAX},
+    /* A template where no shell quoting is safe (src/template/shell.c). */
+    {"errors/e_template_shell.lua", 4,
+     "task \"a\": field \"cmd\": template {{ ds }}: stands inside a command substitution $(...) of the shell "
+     "command, where no value can be quoted safely; pass it through env (env = { X = \"{{ ... }}\" }) and write "
+     "\"$X\"",
+     DAGD_ESYNTAX},
 };
 
 static void test_errors(void **state) {
