@@ -636,7 +636,7 @@ static int cmd_logs(cli *c, int argc, char **argv) {
   long long offset = 0;
   dagd_buf all; /* the whole log, for one -o json document */
   dagd_buf_init(&all);
-  bool done = false;
+  bool done = false, run_over = false;
   for (;;) {
     char tbuf[32];
     snprintf(tbuf, sizeof(tbuf), "%ld", try_number);
@@ -677,10 +677,14 @@ static int cmd_logs(cli *c, int argc, char **argv) {
       offset = 0;
       continue;
     }
+    if (run_over) break;
     if (strcmp(state, "running") == 0) continue; /* the same try again (a rescheduled sensor) */
     if ((rc = wait_run_change(c, dag, run, 10)) != CLI_OK) {
-      rc = rc == CLI_FAILED ? CLI_OK : rc; /* the run ended: so did the task's tries */
-      break;
+      if (rc != CLI_FAILED) break;
+      /* The run ended, perhaps after a last try this loop has not read
+       * yet: look once more, then stop. */
+      rc = CLI_OK;
+      run_over = true;
     }
   }
   if (rc == CLI_OK && c->json && !follow)

@@ -104,11 +104,10 @@ timeout 60 "$DAGCTL" logs flaky f1 t -f >"$WORK/follow.out" 2>"$WORK/follow.err"
 follow=$!
 timeout 60 "$DAGCTL" -o json logs flaky f1 t -f >"$WORK/follow.json" 2>&1 &
 follow_json=$!
-# Both followers are on try 1 once its log has its first line... which it
-# has before it waits for go; give the followers the try's start anyway
-# by creating go only after the try's log shows the line.
+# Let try 1 end (create go) only once both followers have shown its
+# first line, so each of them follows it from try 1 into try 2.
 deadline=$((SECONDS + 30))
-until grep -q "try 1 starts" "$WORK/follow.out" 2>/dev/null; do
+until grep -q "try 1 starts" "$WORK/follow.out" 2>/dev/null && grep -q "try 1 starts" "$WORK/follow.json" 2>/dev/null; do
   [ $SECONDS -lt $deadline ] || break
   sleep 0.05
 done
