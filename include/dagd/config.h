@@ -29,6 +29,7 @@ typedef struct dagd_config {
   char **api_tokens;
   char **api_token_scopes;  /* parallel to api_tokens: "read" | "trigger" | "admin" */
   size_t n_api_tokens;
+  bool try_cgroups;         /* each try in a cgroup v2 of its own where one can be made; true */
   bool metrics_public;      /* /metrics open without a token even with api_tokens set; false */
   dagd_kv *webhook_secrets; /* hook name -> secret */
   size_t n_webhook_secrets;

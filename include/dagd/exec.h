@@ -48,13 +48,31 @@ int dagd_try_read_exit(const char *path, dagd_try_result *r, struct dagd_err *er
  * the record's modification time when it has no "ended" line (a record
  * from an older shim); 0 without a record. */
 double dagd_try_exit_time(const char *path);
+/* What a shim recorded in <try>.pid. */
+typedef struct dagd_try_pidfile {
+  pid_t shim, task;       /* 0 when not yet written */
+  bool shim_signals;      /* stop signals go to the shim, which passes them to every process of the try */
+  char cgroup[4096];      /* the try's own cgroup (v2) folder, "" without one */
+  bool has_end;           /* the end, written here when <try>.exit could not be */
+  dagd_try_result end;
+  double ended;
+} dagd_try_pidfile;
+int dagd_try_read_pidfile(const char *path, dagd_try_pidfile *rec, struct dagd_err *err);
 /* Reads the pids a shim recorded (0 when not yet written). */
 int dagd_try_read_pids(const char *path, pid_t *shim, pid_t *task, struct dagd_err *err);
+/* Appends the end to the pid record open as fd: where the end goes when
+ * the exit record cannot be written. */
+int dagd_try_append_end(int fd, const dagd_try_result *r);
+/* How the try ended: its exit record, else the end in its pid record
+ * (*from_pid then true). DAGD_ENOENT while it has not ended. */
+int dagd_try_read_end(const dagd_try_paths *p, dagd_try_result *r, bool *from_pid, struct dagd_err *err);
+/* When it ended, from either record; 0 without an end. */
+double dagd_try_end_time(const dagd_try_paths *p);
 /* The start time of a process (field 22 of /proc/PID/stat), 0 if gone. */
 uint64_t dagd_proc_start_time(pid_t pid);
 
 /* The shim's entry: `dagd shim --base PATH [--cwd DIR] [--mask-fd N]
- * [--stdin-fd N] -- ARGV...`.
+ * [--stdin-fd N] [--grace-ms N] [--no-cgroup] -- ARGV...`.
  * Returns the process exit status for main. */
 int dagd_shim_main(int argc, char **argv);
 
@@ -80,6 +98,12 @@ typedef struct dagd_exec_spec {
   /* The task's standard input, kept in memory the same way (the spec of
    * a `dagd op` operator); NULL: /dev/null. */
   const char *input;
+  /* How long the try's processes have to stop, after a stop or after
+   * the main process ends, before they are killed; 0: the shim's 10 s. */
+  int grace_ms;
+  /* Track the try's processes as the shim's descendants only, even where
+   * a cgroup of its own could be made (config try_cgroups = false). */
+  bool no_cgroup;
 } dagd_exec_spec;
 
 /* shim_path is the dagd binary to run as shim. */
@@ -99,7 +123,9 @@ int dagd_exec_start(dagd_exec *ex, const dagd_exec_spec *spec, dagd_exec_done_cb
  * group still lives is killed first, so it can never run twice at once. */
 int dagd_exec_adopt(dagd_exec *ex, const char *base, dagd_exec_done_cb cb, void *data, dagd_exec_try **out,
                     struct dagd_err *err);
-/* Sends sig to the try's process group (timeouts, kill). */
+/* Stops a try: SIGTERM goes to its shim, which passes it to every process
+ * of the try (shims of older versions: to the task's process group);
+ * SIGKILL goes to the try's cgroup and process group. */
 int dagd_exec_signal(dagd_exec_try *t, int sig);
 /* How many tries are being tracked. */
 size_t dagd_exec_running(const dagd_exec *ex);

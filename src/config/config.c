@@ -32,6 +32,7 @@ void dagd_config_init(dagd_config *cfg) {
   cfg->parse_timeout = 30;
   cfg->log_retention = 30 * 86400;
   cfg->drain_timeout = 60;
+  cfg->try_cgroups = true;
   cfg->max_conf_size = 1 << 20;
 }
 
@@ -166,7 +167,7 @@ static int parse_secret_hosts(dagd_config *cfg, const char *value, dagd_err *err
 static const char *const config_keys[] = {
     "dags_folder", "state", "logs_folder", "listen", "parallelism", "executor", "parse_timeout",
     "log_retention", "pools", "api_token", "api_tokens", "webhook_secrets", "grafana_signature_header",
-    "grafana_timestamp_header", "grafana_timestamp_window", "webhook_timestamp_window", "allowed_hosts", "metrics_public", "drain_timeout", "max_conf_size", "secret_hosts"};
+    "grafana_timestamp_header", "grafana_timestamp_window", "webhook_timestamp_window", "allowed_hosts", "metrics_public", "drain_timeout", "max_conf_size", "secret_hosts", "try_cgroups"};
 
 /* Whether an allowed_hosts entry is a host name, an IPv4 address or a
  * bracketed IPv6 one, with an optional ":port". */
@@ -279,10 +280,11 @@ int dagd_config_set(dagd_config *cfg, const char *key, const char *value, dagd_e
         return dagd_err_set(err, DAGD_EINVAL, "%s: \"%s\" is not a header name", key, value);
     if (*value == '\0') return dagd_err_set(err, DAGD_EINVAL, "%s: empty header name", key);
     set_str(key[8] == 's' ? &cfg->grafana_signature_header : &cfg->grafana_timestamp_header, value);
-  } else if (strcmp(key, "metrics_public") == 0) {
-    if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0) cfg->metrics_public = true;
-    else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0) cfg->metrics_public = false;
-    else return dagd_err_set(err, DAGD_EINVAL, "metrics_public: \"%s\" is not true or false", value);
+  } else if (strcmp(key, "metrics_public") == 0 || strcmp(key, "try_cgroups") == 0) {
+    bool *flag = key[0] == 'm' ? &cfg->metrics_public : &cfg->try_cgroups;
+    if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0) *flag = true;
+    else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0) *flag = false;
+    else return dagd_err_set(err, DAGD_EINVAL, "%s: \"%s\" is not true or false", key, value);
   } else if (strcmp(key, "max_conf_size") == 0) {
     return parse_size(cfg, value, err);
   } else if (strcmp(key, "secret_hosts") == 0) {
@@ -302,7 +304,8 @@ int dagd_config_load_env(dagd_config *cfg, char *const *envp, dagd_err *err) {
   static const char *const keys[] = {"dags_folder",   "state",    "logs_folder",   "listen",
                                      "parallelism",   "executor", "parse_timeout", "log_retention",
                                      "drain_timeout", "pools",    "api_token",     "metrics_public",
-                                     "allowed_hosts", "webhook_timestamp_window", "max_conf_size", "secret_hosts"};
+                                     "allowed_hosts", "webhook_timestamp_window", "max_conf_size", "secret_hosts",
+                                     "try_cgroups"};
   for (size_t i = 0; i < DAGD_ARRAY_LEN(keys); i++) {
     char name[64] = "DAGD_";
     for (size_t j = 0; keys[i][j] && j < 50; j++) name[5 + j] = (char)toupper((unsigned char)keys[i][j]);

@@ -23,7 +23,8 @@
 
 extern char **environ;
 
-/* Grace between SIGTERM and SIGKILL when a try times out. */
+/* Grace between SIGTERM and SIGKILL when a try is stopped, or when its
+ * main process has ended and left others running (the shim's). */
 #define KILL_GRACE_MS 10000
 
 char *daemon_try_base(const daemon_t *d, const char *dag_id, const char *run_id, const char *task_id,
@@ -122,9 +123,10 @@ static void on_try_done(void *data, const dagd_try_result *r);
 /* When the try ended by its exit record, or 0 without one: the true end
  * of a try that ended while no daemon watched it. */
 static double exit_record_time(const running_try *rt) {
-  char *path = dagd_asprintf("%s.exit", rt->base);
-  double t = dagd_try_exit_time(path);
-  free(path);
+  dagd_try_paths paths;
+  dagd_try_paths_init(&paths, rt->base);
+  double t = dagd_try_end_time(&paths);
+  dagd_try_paths_close(&paths);
   return t;
 }
 
@@ -343,10 +345,12 @@ void daemon_try_start(daemon_t *d, const dagd_engine_try *t) {
     dagd_try_paths paths;
     dagd_try_paths_init(&paths, rt->base);
     unlink(paths.exit);
+    unlink(paths.pid); /* which may hold the last poke's end too */
     dagd_try_paths_close(&paths);
   }
   dagd_exec_spec spec = {.base = rt->base, .argv = cmd.argv, .env = cmd.env, .cwd = cmd.cwd,
-                         .secrets = (const char *const *)secrets->values, .input = cmd.spec};
+                         .secrets = (const char *const *)secrets->values, .input = cmd.spec,
+                         .grace_ms = KILL_GRACE_MS, .no_cgroup = !d->cfg.try_cgroups};
   if (dagd_exec_start(d->exec, &spec, on_try_done, rt, &rt->exec, &err) < 0) {
     fail_now(rt, err.msg);
     goto out;

@@ -16,6 +16,7 @@
 
 #include "dagd/err.h"
 #include "dagd/exec.h"
+#include "dagd/log.h"
 #include "dagd/util.h"
 
 struct dagd_exec {
@@ -153,7 +154,7 @@ int dagd_exec_start(dagd_exec *ex, const dagd_exec_spec *spec, dagd_exec_done_cb
     if (mask_fd >= 0) close(mask_fd);
     return DAGD_EIO;
   }
-  char **args = dagd_calloc(n + 12, sizeof(char *));
+  char **args = dagd_calloc(n + 16, sizeof(char *));
   size_t a = 0;
   args[a++] = ex->shim_path;
   args[a++] = "shim";
@@ -174,12 +175,21 @@ int dagd_exec_start(dagd_exec *ex, const dagd_exec_spec *spec, dagd_exec_done_cb
     args[a++] = "--stdin-fd";
     args[a++] = stdin_arg;
   }
+  char grace_arg[24];
+  if (spec->grace_ms > 0) {
+    snprintf(grace_arg, sizeof(grace_arg), "%d", spec->grace_ms);
+    args[a++] = "--grace-ms";
+    args[a++] = grace_arg;
+  }
+  if (spec->no_cgroup) args[a++] = "--no-cgroup";
   args[a++] = "--";
   for (size_t i = 0; i < n; i++) args[a++] = spec->argv[i];
   args[a] = NULL;
 
   dagd_exec_try *t = try_new(ex, spec->base, cb, data);
-  uv_stdio_container_t stdio[5] = {{.flags = UV_IGNORE}, {.flags = UV_IGNORE}, {.flags = UV_IGNORE},
+  /* The shim's stderr is the daemon's: where it says what went wrong
+   * when the try's own files cannot take it (a full disk). */
+  uv_stdio_container_t stdio[5] = {{.flags = UV_IGNORE}, {.flags = UV_IGNORE}, {.flags = UV_INHERIT_FD, .data.fd = 2},
                                    {.flags = UV_IGNORE}, {.flags = UV_IGNORE}};
   if (mask_fd >= 0) stdio[MASK_FD] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = mask_fd};
   if (stdin_fd >= 0) stdio[STDIN_FD] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = stdin_fd};
@@ -224,17 +234,44 @@ static void deliver_later(dagd_exec_try *t, const dagd_try_result *r) {
   uv_timer_start(&t->timer, on_deferred, 0, 0);
 }
 
+/* The try's end from its records, saying so when it came from the pid
+ * record (the exit record could not be written: a full disk). */
+static int read_end(const dagd_exec_try *t, dagd_try_result *r) {
+  bool from_pid = false;
+  int rc = dagd_try_read_end(&t->paths, r, &from_pid, NULL);
+  if (rc == 0 && from_pid)
+    DAGD_LOG(DAGD_LOG_WARN, "exec", "%s could not be written (the shim said why, in this log); the try's end was "
+             "taken from %s", t->paths.exit, t->paths.pid);
+  return rc;
+}
+
+/* Kills what is left in a lost try's cgroup, and removes the cgroup. */
+static void cgroup_reap(const char *dir) {
+  char path[4200];
+  snprintf(path, sizeof(path), "%s/cgroup.kill", dir);
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    if (write(fd, "1", 1) < 0) { /* an old kernel: the group kill above is what there is */
+    }
+    close(fd);
+  }
+  /* Removable once its processes are gone, which takes the kernel a
+   * moment after the kill; a cgroup still busy is left for the next look. */
+  for (int i = 0; i < 10 && rmdir(dir) < 0 && errno == EBUSY; i++) usleep(500);
+}
+
 /* No shim holds the lock: the try ended (exit record) or was lost. A lost
- * try's task may outlive its shim; kill its group so it cannot run on
- * beside a retry. Holds the lock while deciding, so a shim that starts
- * late sees the "vanished" record and runs nothing. */
-static int settle_unlocked(dagd_exec_try *t, int lockfd, dagd_try_result *r) {
-  if (dagd_try_read_exit(t->paths.exit, r, NULL) == 0) return 0;
-  pid_t shim, task;
-  dagd_try_read_pids(t->paths.pid, &shim, &task, NULL);
+ * try's task may outlive its shim; kill its group and its cgroup so it
+ * cannot run on beside a retry. Holds the lock while deciding, so a shim
+ * that starts late sees the "vanished" record and runs nothing. */
+static int settle_unlocked(dagd_exec_try *t, dagd_try_result *r) {
+  dagd_try_pidfile rec;
+  dagd_try_read_pidfile(t->paths.pid, &rec, NULL);
+  if (read_end(t, r) == 0) return 0;
+  pid_t task = rec.task;
   if (task > 0 && dagd_proc_start_time(task) != 0 && getpgid(task) == task) kill(-task, SIGKILL);
+  if (rec.cgroup[0]) cgroup_reap(rec.cgroup);
   *r = (dagd_try_result){DAGD_TRY_VANISHED, 0};
-  (void)lockfd;
   return dagd_try_write_exit(t->paths.exit, r, NULL);
 }
 
@@ -242,8 +279,8 @@ static void finish_from_files(dagd_exec_try *t) {
   dagd_try_result r;
   int fd = open(t->paths.pid, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) {
-    settle_unlocked(t, fd, &r);
-  } else if (dagd_try_read_exit(t->paths.exit, &r, NULL) != 0) {
+    settle_unlocked(t, &r);
+  } else if (read_end(t, &r) != 0) {
     r = (dagd_try_result){DAGD_TRY_VANISHED, 0};
   }
   if (fd >= 0) close(fd);
@@ -269,7 +306,7 @@ static void adopt_step(dagd_exec_try *t) {
     return;
   }
   if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-    settle_unlocked(t, fd, &r);
+    settle_unlocked(t, &r);
     close(fd);
     deliver(t, &r);
     return;
@@ -299,7 +336,7 @@ int dagd_exec_adopt(dagd_exec *ex, const char *base, dagd_exec_done_cb cb, void 
                     dagd_err *err) {
   dagd_exec_try *t = try_new(ex, base, cb, data);
   dagd_try_result r;
-  if (dagd_try_read_exit(t->paths.exit, &r, NULL) == 0) {
+  if (read_end(t, &r) == 0) {
     deliver_later(t, &r);
   } else {
     /* Defer even the first attempt so the callback never runs inside the
@@ -311,8 +348,28 @@ int dagd_exec_adopt(dagd_exec *ex, const char *base, dagd_exec_done_cb cb, void 
 }
 
 int dagd_exec_signal(dagd_exec_try *t, int sig) {
-  pid_t shim, task;
-  dagd_try_read_pids(t->paths.pid, &shim, &task, NULL);
-  if (task <= 0) return DAGD_ENOENT;
-  return kill(-task, sig) == 0 || errno == ESRCH ? 0 : DAGD_EIO;
+  dagd_try_pidfile rec;
+  dagd_try_read_pidfile(t->paths.pid, &rec, NULL);
+  if (rec.task <= 0 && rec.shim <= 0) return DAGD_ENOENT;
+  if (sig == SIGTERM && rec.shim_signals) {
+    /* The shim passes a stop to every process of the try (its cgroup or
+     * its descendants) and kills what outlives the grace. Through a
+     * handle that cannot name a reused pid: ours as its parent, or the
+     * pidfd of an adopted shim. */
+    int rc = t->pidfd >= 0 ? (int)pidfd_send_signal(t->pidfd, SIGTERM, NULL, 0)
+             : t->proc.data ? uv_process_kill(&t->proc, SIGTERM) : -1;
+    if (rc == 0) return 0;
+  }
+  if (sig == SIGKILL && rec.cgroup[0]) {
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/cgroup.kill", rec.cgroup);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      if (write(fd, "1", 1) < 0) { /* the group kill below still goes */
+      }
+      close(fd);
+    }
+  }
+  if (rec.task <= 0) return DAGD_ENOENT;
+  return kill(-rec.task, sig) == 0 || errno == ESRCH ? 0 : DAGD_EIO;
 }

@@ -1,5 +1,7 @@
 /* A try's files on disk: the exit record (written once, atomically), the
- * pid record, and process start times from /proc against pid reuse.
+ * pid record (which also takes the try's end when the exit record cannot
+ * be written: a full disk), and process start times from /proc against
+ * pid reuse.
  * SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,29 +31,36 @@ void dagd_try_paths_close(dagd_try_paths *p) {
   memset(p, 0, sizeof(*p));
 }
 
-int dagd_try_write_exit(const char *path, const dagd_try_result *r, dagd_err *err) {
-  char tmp[4096], text[64];
-  snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+/* The record's text: the outcome's line, then "ended SECONDS.MICROS". */
+static int format_end(const dagd_try_result *r, char *text, size_t size) {
   int n = 0;
   switch (r->how) {
-  case DAGD_TRY_EXITED: n = snprintf(text, sizeof(text), "exit %d\n", r->code); break;
-  case DAGD_TRY_SIGNALED: n = snprintf(text, sizeof(text), "signal %d\n", r->code); break;
-  case DAGD_TRY_VANISHED: n = snprintf(text, sizeof(text), "vanished\n"); break;
+  case DAGD_TRY_EXITED: n = snprintf(text, size, "exit %d\n", r->code); break;
+  case DAGD_TRY_SIGNALED: n = snprintf(text, size, "signal %d\n", r->code); break;
+  case DAGD_TRY_VANISHED: n = snprintf(text, size, "vanished\n"); break;
   }
   /* When it ended, to the microsecond: a daemon that finds the record
    * later records the try's own end (file times are only as fine as the
    * kernel's tick). Readers that know only the first line ignore it. */
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
-  n += snprintf(text + n, sizeof(text) - (size_t)n, "ended %lld.%06ld\n", (long long)now.tv_sec,
-                now.tv_nsec / 1000);
+  n += snprintf(text + n, size - (size_t)n, "ended %lld.%06ld\n", (long long)now.tv_sec, now.tv_nsec / 1000);
+  return n;
+}
+
+int dagd_try_write_exit(const char *path, const dagd_try_result *r, dagd_err *err) {
+  char tmp[4096], text[64];
+  snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+  int n = format_end(r, text, sizeof(text));
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) goto fail;
   /* No fsync: rename is atomic against a crash of any process, which is
    * what the record must survive; after a power loss a missing record
    * makes the try "lost", and it is retried, never run twice at once. */
   if (write(fd, text, (size_t)n) != n) {
+    int saved = errno ? errno : ENOSPC;
     close(fd);
+    errno = saved;
     goto fail;
   }
   close(fd);
@@ -62,8 +71,20 @@ fail:
     dagd_err_set(err, DAGD_EIO, "%s: cannot write the exit record: %s", path, strerror(errno));
     err->cause = errno;
   }
+  int saved = errno;
   unlink(tmp);
+  errno = saved;
   return DAGD_EIO;
+}
+
+int dagd_try_append_end(int fd, const dagd_try_result *r) {
+  char text[64];
+  int n = format_end(r, text, sizeof(text));
+  /* The pid record's last block is already the file's: a few more bytes
+   * in it need no new space, which is why this works on a full disk. */
+  off_t end = lseek(fd, 0, SEEK_END);
+  if (end < 0) return DAGD_EIO;
+  return pwrite(fd, text, (size_t)n, end) == n ? 0 : DAGD_EIO;
 }
 
 int dagd_try_read_exit(const char *path, dagd_try_result *r, dagd_err *err) {
@@ -98,19 +119,60 @@ double dagd_try_exit_time(const char *path) {
   return t;
 }
 
-int dagd_try_read_pids(const char *path, pid_t *shim, pid_t *task, dagd_err *err) {
-  *shim = *task = 0;
+int dagd_try_read_pidfile(const char *path, dagd_try_pidfile *rec, dagd_err *err) {
+  memset(rec, 0, sizeof(*rec));
   FILE *f = fopen(path, "re");
   if (f == NULL) {
     if (errno == ENOENT) return DAGD_ENOENT;
     return dagd_err_set(err, DAGD_EIO, "%s: %s", path, strerror(errno));
   }
-  long s = 0, t = 0;
-  /* "shim PID\ntask PID\n"; the task line appears once it is forked. */
-  if (fscanf(f, "shim %ld\n", &s) == 1) *shim = (pid_t)s;
-  if (fscanf(f, "task %ld\n", &t) == 1) *task = (pid_t)t;
+  /* One fact a line: "shim PID", "task PID" (once forked), "signals shim"
+   * (the shim takes stop signals itself), "cgroup PATH" (the try's own
+   * cgroup), and, when the exit record could not be written, the record's
+   * lines ("exit N" or "signal N", "ended T"). */
+  char line[4200];
+  while (fgets(line, sizeof(line), f)) {
+    size_t len = strlen(line);
+    if (len == 0 || line[len - 1] != '\n') break; /* a line still being written */
+    line[--len] = '\0';
+    long v;
+    if (sscanf(line, "shim %ld", &v) == 1) rec->shim = (pid_t)v;
+    else if (sscanf(line, "task %ld", &v) == 1) rec->task = (pid_t)v;
+    else if (strcmp(line, "signals shim") == 0) rec->shim_signals = true;
+    else if (strncmp(line, "cgroup /", 8) == 0 && len - 7 < sizeof(rec->cgroup)) memcpy(rec->cgroup, line + 7, len - 6);
+    else if (sscanf(line, "exit %ld", &v) == 1) rec->end = (dagd_try_result){DAGD_TRY_EXITED, (int)v}, rec->has_end = true;
+    else if (sscanf(line, "signal %ld", &v) == 1) rec->end = (dagd_try_result){DAGD_TRY_SIGNALED, (int)v}, rec->has_end = true;
+    else if (strncmp(line, "ended ", 6) == 0) rec->ended = strtod(line + 6, NULL);
+  }
   fclose(f);
   return 0;
+}
+
+int dagd_try_read_pids(const char *path, pid_t *shim, pid_t *task, dagd_err *err) {
+  dagd_try_pidfile rec;
+  int rc = dagd_try_read_pidfile(path, &rec, err);
+  *shim = rec.shim;
+  *task = rec.task;
+  return rc;
+}
+
+int dagd_try_read_end(const dagd_try_paths *p, dagd_try_result *r, bool *from_pid, dagd_err *err) {
+  if (from_pid) *from_pid = false;
+  int rc = dagd_try_read_exit(p->exit, r, err);
+  if (rc != DAGD_ENOENT) return rc;
+  dagd_try_pidfile rec;
+  if (dagd_try_read_pidfile(p->pid, &rec, NULL) != 0 || !rec.has_end) return DAGD_ENOENT;
+  *r = rec.end;
+  if (from_pid) *from_pid = true;
+  return 0;
+}
+
+double dagd_try_end_time(const dagd_try_paths *p) {
+  double t = dagd_try_exit_time(p->exit);
+  if (t > 0) return t;
+  dagd_try_pidfile rec;
+  if (dagd_try_read_pidfile(p->pid, &rec, NULL) != 0 || !rec.has_end) return 0;
+  return rec.ended;
 }
 
 uint64_t dagd_proc_start_time(pid_t pid) {

@@ -241,7 +241,11 @@ def cgroup_for_test():
 
 
 def cgroup_pids(cg):
-    return [int(x) for x in read(os.path.join(cg, "cgroup.procs")).split()]
+    """The processes of cgroup cg and of the cgroups below it (each try's own)."""
+    pids = []
+    for dirpath, _, _ in os.walk(cg):
+        pids += [int(x) for x in read(os.path.join(dirpath, "cgroup.procs")).split()]
+    return pids
 
 
 def alive(pid):

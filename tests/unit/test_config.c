@@ -188,6 +188,27 @@ static void test_metrics_public(void **state) {
   dagd_config_close(&cfg);
 }
 
+/* try_cgroups: true unless turned off, in the file or the environment. */
+static void test_try_cgroups(void **state) {
+  dagd_config cfg;
+  dagd_config_init(&cfg);
+  assert_true(cfg.try_cgroups);
+  char *path = write_tmp("try_cgroups = false\n");
+  dagd_err err;
+  dagd_err_init(&err);
+  assert_int_equal(dagd_config_load_file(&cfg, path, &err), 0);
+  assert_false(cfg.try_cgroups);
+  char *envp[] = {"DAGD_TRY_CGROUPS=true", NULL};
+  assert_int_equal(dagd_config_load_env(&cfg, envp, &err), 0);
+  assert_true(cfg.try_cgroups);
+  char *bad[] = {"DAGD_TRY_CGROUPS=sometimes", NULL};
+  assert_true(dagd_config_load_env(&cfg, bad, &err) < 0);
+  assert_non_null(strstr(err.msg, "try_cgroups"));
+  unlink(path);
+  free(path);
+  dagd_config_close(&cfg);
+}
+
 /* Every path setting ends absolute, against the working directory at
  * start, whichever source set it. */
 static void test_resolve(void **state) {
@@ -260,6 +281,7 @@ int main(void) {
       cmocka_unit_test(test_errors),
       cmocka_unit_test(test_allowed_hosts),
       cmocka_unit_test(test_metrics_public),
+      cmocka_unit_test(test_try_cgroups),
       cmocka_unit_test(test_resolve),
       cmocka_unit_test(test_check),
   };

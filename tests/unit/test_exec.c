@@ -341,6 +341,47 @@ static void test_exit_time(void **state) {
   free(path);
 }
 
+/* The pid record: every line a shim writes, and the end it takes when the
+ * exit record cannot be written; the exit record wins when both exist. */
+static void test_pidfile_end(void **state) {
+  fixture *f = *state;
+  char *base = dagd_asprintf("%s/p", f->dir);
+  dagd_try_paths paths;
+  dagd_try_paths_init(&paths, base);
+  dagd_try_result r;
+  assert_int_equal(dagd_try_read_end(&paths, &r, NULL, NULL), DAGD_ENOENT);
+  int fd = open(paths.pid, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  assert_true(fd >= 0);
+  const char *head = "shim 41\nsignals shim\ncgroup /sys/fs/cgroup/x/dagd-try-41\ntask 42\n";
+  assert_int_equal(write(fd, head, strlen(head)), (ssize_t)strlen(head));
+  dagd_try_pidfile rec;
+  assert_int_equal(dagd_try_read_pidfile(paths.pid, &rec, NULL), 0);
+  assert_int_equal(rec.shim, 41);
+  assert_int_equal(rec.task, 42);
+  assert_true(rec.shim_signals);
+  assert_string_equal(rec.cgroup, "/sys/fs/cgroup/x/dagd-try-41");
+  assert_false(rec.has_end);
+  assert_int_equal(dagd_try_read_end(&paths, &r, NULL, NULL), DAGD_ENOENT);
+  assert_int_equal(dagd_try_append_end(fd, &(dagd_try_result){DAGD_TRY_SIGNALED, 15}), 0);
+  close(fd);
+  bool from_pid = false;
+  assert_int_equal(dagd_try_read_end(&paths, &r, &from_pid, NULL), 0);
+  assert_true(from_pid);
+  assert_int_equal(r.how, DAGD_TRY_SIGNALED);
+  assert_int_equal(r.code, 15);
+  assert_true(dagd_try_end_time(&paths) > 1700000000);
+  pid_t shim, task;
+  assert_int_equal(dagd_try_read_pids(paths.pid, &shim, &task, NULL), 0);
+  assert_int_equal(shim, 41);
+  assert_int_equal(task, 42);
+  assert_int_equal(dagd_try_write_exit(paths.exit, &(dagd_try_result){DAGD_TRY_EXITED, 0}, NULL), 0);
+  assert_int_equal(dagd_try_read_end(&paths, &r, &from_pid, NULL), 0);
+  assert_false(from_pid);
+  assert_int_equal(r.how, DAGD_TRY_EXITED);
+  dagd_try_paths_close(&paths);
+  free(base);
+}
+
 static void test_adopt_lost_kills_orphan_and_blocks_late_shim(void **state) {
   fixture *f = *state;
   char *base = base_path(f, "lost");
@@ -403,6 +444,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_adopt_lost_kills_orphan_and_blocks_late_shim, setup, teardown),
       cmocka_unit_test_setup_teardown(test_adopt_never_started, setup, teardown),
       cmocka_unit_test_setup_teardown(test_exit_time, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_pidfile_end, setup, teardown),
   };
   return cmocka_run_group_tests_name("exec", tests, NULL, NULL);
 }

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# One try at a time, and a try is over only when all of it is gone.
+#
+#  - Clearing a running task instance stops try 1; try 2 starts only after
+#    try 1's processes are gone, its cleanup (a TERM trap in a background
+#    subshell) included.
+#  - What a try's main process leaves running is stopped and waited for
+#    before the try counts as ended.
+#  - A child that calls setsid escapes the task's process group but not its
+#    try: execution_timeout stops it, and one that ignores SIGTERM is killed
+#    after the grace; the retry never runs beside it.
+#
+# Run twice: with each try in a cgroup of its own (the default, where cgroup
+# v2 can be written), and with try_cgroups = false (the shim's descendants).
+# SPDX-License-Identifier: MIT
+. "$(dirname "$0")/lib.sh"
+
+PY=/usr/bin/python3
+rc=0
+poll() { # DESC SECONDS CMD...: polls CMD with a deadline
+  local desc=$1 deadline=$((SECONDS + $2))
+  shift 2
+  until "$@"; do
+    [ $SECONDS -lt $deadline ] || { echo "timed out waiting for: $desc"; return 1; }
+    sleep 0.05
+  done
+}
+ti_state() { # DAG RUN TASK
+  "$DAGCTL" -o json tasks "$1" "$2" 2>/dev/null | $PY -c 'import json,sys
+t=[x for x in json.load(sys.stdin)["task_instances"] if x["task_id"] == sys.argv[1]]
+print(t[0]["state"] if t else "")' "$3"
+}
+state_is() { [ "$(ti_state "$1" "$2" "$3")" = "$4" ]; }
+before() { # FILE EARLIER_RE LATER_RE: every EARLIER line comes before the first LATER line
+  local e l
+  l=$(grep -n -m1 -E "$3" "$1" | cut -d: -f1)
+  e=$(grep -n -E "$2" "$1" | tail -1 | cut -d: -f1)
+  [ -n "$l" ] && { [ -z "$e" ] || [ "$e" -lt "$l" ]; }
+}
+
+pid=
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; pkill -KILL -f "MARK_$$" 2>/dev/null; rm -rf "$WORK"' EXIT
+
+scenario() { # MODE: cgroup|tree
+  local mode=$1 W="$WORK/$1"
+  mkdir -p "$W/dags"
+  cat >"$W/dags/one.lua" <<LUA
+local dagd = require "dagd"
+local c = dagd.dag { id = "cl" }
+c:shell { id = "t", cmd = [[
+echo "\$DAGD_TRY_NUMBER start" >> $W/trace
+( trap 'sleep 1; echo "\$DAGD_TRY_NUMBER cleanup end" >> $W/trace; exit 0' TERM
+  : > $W/armed.\$DAGD_TRY_NUMBER
+  while :; do sleep 0.05; done ) &
+while [ ! -e $W/armed.\$DAGD_TRY_NUMBER ]; do sleep 0.01; done
+if [ "\$DAGD_TRY_NUMBER" = 1 ]; then echo ready > $W/ready; wait; fi
+echo "\$DAGD_TRY_NUMBER end" >> $W/trace
+]] }
+local o = dagd.dag { id = "to" }
+o:shell { id = "t", execution_timeout = "1s", retries = 1, retry_delay = "1s", cmd = [[
+if [ "\$DAGD_TRY_NUMBER" = 1 ]; then
+  setsid sh -c 'while :; do echo "1 alive" >> $W/trace2; sleep 0.1; done # MARK_$$' &
+  setsid sh -c 'trap "" TERM; while :; do echo "1 deaf" >> $W/trace2; sleep 0.1; done # MARK_$$' &
+  sleep 60
+fi
+echo "2 start" >> $W/trace2
+]] }
+LUA
+  local conf="$W/dagd.lua"
+  if [ "$mode" = tree ]; then echo 'try_cgroups = false' >"$conf"; else : >"$conf"; fi
+  "$DAGD" --config "$conf" --listen 127.0.0.1:0 --dags-folder "$W/dags" --state "$W/dagd.db" \
+    --logs-folder "$W/logs" >"$W/dagd.log" 2>&1 &
+  pid=$!
+  poll "dagd to listen" 10 grep -q "listening on" "$W/dagd.log" || { cat "$W/dagd.log"; exit 1; }
+  export DAGD_URL="http://127.0.0.1:$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$W/dagd.log" | tail -1)"
+
+  # -- clear a running try whose background subshell cleans up on TERM --
+  run "$DAGCTL" trigger cl --run-id r1
+  expect_rc 0 "$mode: trigger cl"
+  poll "try 1 to be ready" 20 test -e "$W/ready" || fail "$mode: try 1 never got going"
+  local pidfile="$W/logs/cl/r1/t/1.pid"
+  if [ "$mode" = cgroup ]; then
+    cg=$(sed -n 's/^cgroup //p' "$pidfile")
+    task=$(sed -n 's/^task //p' "$pidfile")
+    [ -n "$cg" ] && grep -qx "$task" "$cg/cgroup.procs" && ok ||
+      fail "$mode: the task runs in a cgroup of its own (pid file: $(tr '\n' ' ' <"$pidfile"))"
+  else
+    grep -q '^cgroup ' "$pidfile" && fail "$mode: try_cgroups = false still made a cgroup" || ok
+  fi
+  run "$DAGCTL" clear cl r1 --task t
+  expect_rc 0 "$mode: clear the running task instance"
+  poll "try 2 to end" 30 state_is cl r1 t success || fail "$mode: try 2 did not succeed: $(ti_state cl r1 t)"
+  out=$(cat "$W/trace")
+  expect_out "1 cleanup end" "$mode: try 1's cleanup ran to its end"
+  before "$W/trace" '^1 ' '^2 start' && ok ||
+    fail "$mode: try 2 started while try 1's processes still ran: $(tr '\n' '|' <"$W/trace")"
+  expect_out "2 cleanup end" "$mode: what try 2 left running was stopped and waited for before the try ended"
+  [ "$mode" = cgroup ] && { [ ! -e "$cg" ] && ok || fail "$mode: the try's cgroup is removed after it"; }
+
+  # -- setsid children and execution_timeout --
+  run "$DAGCTL" trigger to --run-id r1
+  expect_rc 0 "$mode: trigger to"
+  poll "the timed-out task's retry to end" 60 state_is to r1 t success ||
+    fail "$mode: the retry did not succeed: $(ti_state to r1 t)"
+  before "$W/trace2" '^1 ' '^2 start' && ok ||
+    fail "$mode: the retry ran beside try 1's setsid children: $(uniq -c "$W/trace2" | tr '\n' '|')"
+  grep -q "1 deaf" "$W/trace2" && ok || fail "$mode: the child that ignores SIGTERM ran at all"
+  pgrep -f "MARK_$$" >/dev/null && fail "$mode: try 1's setsid children outlived it" || ok
+  out=$(cat "$W/logs/to/r1/t/1.log")
+  expect_out "execution_timeout reached" "$mode: try 1 timed out"
+
+  kill "$pid"
+  wait "$pid" 2>/dev/null
+  pid=
+}
+
+scenario cgroup
+scenario tree
+finish
