@@ -1,17 +1,20 @@
-/* The local executor: starts each try's shim detached with uv_spawn and
- * learns of its end from libuv's exit callback; re-adopts the shims of an
- * earlier daemon through a pidfd watched by uv_poll. Nothing polls on a
- * timer except the rare few-millisecond wait for a just-started shim to
- * record its pid.
+/* The local executor: starts each try's shim detached with posix_spawn
+ * (a vfork-style clone: the daemon's memory is never copied, which a
+ * fork of it per try would do) and learns of its end through a pidfd
+ * watched by uv_poll, as it does for the shims of an earlier daemon it
+ * re-adopts. Nothing polls on a timer except the rare few-millisecond
+ * wait for a just-started shim to record its pid.
  * SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/pidfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "dagd/err.h"
@@ -31,16 +34,19 @@ struct dagd_exec_try {
   dagd_try_paths paths;
   dagd_exec_done_cb cb;
   void *data;
-  uv_process_t proc;   /* a shim we spawned */
-  uv_poll_t poll;      /* an adopted shim's pidfd */
+  uv_poll_t poll;      /* the shim's pidfd: ours or an adopted one */
   uv_timer_t timer;    /* deferred delivery or a pid-file retry */
   int pidfd;
+  pid_t child;         /* a shim we spawned, to reap once it exits */
   int handles;         /* open handles; freed when the last one closes */
   bool delivered;
   dagd_try_result result;
   int adopt_attempts;
   dagd_exec_try *prev, *next;  /* in ex->tries while not delivered */
 };
+
+/* Where the shim finds what it is given besides its arguments. */
+enum { MASK_FD_ARG = 3, STDIN_FD_ARG = 4 };
 
 dagd_exec *dagd_exec_new(uv_loop_t *loop, const char *shim_path) {
   dagd_exec *ex = dagd_calloc(1, sizeof(*ex));
@@ -88,7 +94,6 @@ static void close_handle(dagd_exec_try *t, uv_handle_t *h) {
 
 static void close_handles(dagd_exec_try *t) {
   close_handle(t, (uv_handle_t *)&t->timer);
-  if (t->proc.data) close_handle(t, (uv_handle_t *)&t->proc);
   if (t->poll.data) close_handle(t, (uv_handle_t *)&t->poll);
 }
 
@@ -122,9 +127,40 @@ static dagd_exec_try *try_new(dagd_exec *ex, const char *base, dagd_exec_done_cb
 /* The shim is gone: its exit record says how the task ended; without one
  * the shim died abnormally and the try is lost. */
 static void finish_from_files(dagd_exec_try *t);
+static void on_pidfd(uv_poll_t *h, int status, int events);
 
-static void on_shim_exit(uv_process_t *p, int64_t status, int sig) {
-  finish_from_files(p->data);
+/* Watches the shim's end through its pidfd. */
+static void watch(dagd_exec_try *t, int pidfd) {
+  t->pidfd = pidfd;
+  uv_poll_init(t->ex->loop, &t->poll, pidfd);
+  t->poll.data = t;
+  t->handles++;
+  uv_poll_start(&t->poll, UV_READABLE, on_pidfd);
+}
+
+/* Starts the shim in a session of its own (it outlives the daemon) with
+ * fds 0 and 1 on /dev/null, 2 the daemon's, and the extra fds given;
+ * every other fd closed, signals at their defaults and unblocked. */
+static int spawn_shim(const char *path, char **args, char *const *env, int mask_fd, int stdin_fd, pid_t *pid) {
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawnattr_init(&at);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  if (mask_fd >= 0) posix_spawn_file_actions_adddup2(&fa, mask_fd, MASK_FD_ARG);
+  if (stdin_fd >= 0) posix_spawn_file_actions_adddup2(&fa, stdin_fd, STDIN_FD_ARG);
+  posix_spawn_file_actions_addclosefrom_np(&fa, stdin_fd >= 0 ? STDIN_FD_ARG + 1 : mask_fd >= 0 ? MASK_FD_ARG + 1 : 3);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&at, &none);
+  posix_spawnattr_setsigdefault(&at, &all);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  int rc = posix_spawn(pid, path, &fa, &at, args, env);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  return rc;
 }
 
 /* The secrets as the shim reads them: each value followed by a NUL. */
@@ -138,8 +174,6 @@ static int secrets_file(const char *const *secrets) {
   return fd;
 }
 
-/* Where the shim finds what it is given besides its arguments. */
-enum { MASK_FD = 3, STDIN_FD = 4 };
 
 int dagd_exec_start(dagd_exec *ex, const dagd_exec_spec *spec, dagd_exec_done_cb cb, void *data,
                     dagd_exec_try **out, dagd_err *err) {
@@ -165,8 +199,8 @@ int dagd_exec_start(dagd_exec *ex, const dagd_exec_spec *spec, dagd_exec_done_cb
     args[a++] = (char *)spec->cwd;
   }
   char mask_arg[16], stdin_arg[16];
-  snprintf(mask_arg, sizeof(mask_arg), "%d", MASK_FD);
-  snprintf(stdin_arg, sizeof(stdin_arg), "%d", STDIN_FD);
+  snprintf(mask_arg, sizeof(mask_arg), "%d", MASK_FD_ARG);
+  snprintf(stdin_arg, sizeof(stdin_arg), "%d", STDIN_FD_ARG);
   if (mask_fd >= 0) {
     args[a++] = "--mask-fd";
     args[a++] = mask_arg;
@@ -186,40 +220,31 @@ int dagd_exec_start(dagd_exec *ex, const dagd_exec_spec *spec, dagd_exec_done_cb
   for (size_t i = 0; i < n; i++) args[a++] = spec->argv[i];
   args[a] = NULL;
 
-  dagd_exec_try *t = try_new(ex, spec->base, cb, data);
   /* The shim's stderr is the daemon's: where it says what went wrong
    * when the try's own files cannot take it (a full disk). */
-  uv_stdio_container_t stdio[5] = {{.flags = UV_IGNORE}, {.flags = UV_IGNORE}, {.flags = UV_INHERIT_FD, .data.fd = 2},
-                                   {.flags = UV_IGNORE}, {.flags = UV_IGNORE}};
-  if (mask_fd >= 0) stdio[MASK_FD] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = mask_fd};
-  if (stdin_fd >= 0) stdio[STDIN_FD] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = stdin_fd};
-  uv_process_options_t opts = {
-      .exit_cb = on_shim_exit,
-      .file = ex->shim_path,
-      .args = args,
-      .env = (char **)spec->env,
-      .flags = UV_PROCESS_DETACHED,
-      .stdio_count = stdin_fd >= 0 ? 5 : mask_fd >= 0 ? 4 : 3,
-      .stdio = stdio,
-  };
-  t->proc.data = t;
-  int rc = uv_spawn(ex->loop, &t->proc, &opts);
+  pid_t pid = 0;
+  int rc = spawn_shim(ex->shim_path, args, spec->env, mask_fd, stdin_fd, &pid);
   free(args);
   if (mask_fd >= 0) close(mask_fd);
   if (stdin_fd >= 0) close(stdin_fd);
-  if (rc < 0) {
-    dagd_err_set(err, DAGD_EIO, "cannot start the shim %s: %s", ex->shim_path, uv_strerror(rc));
+  if (rc != 0) {
+    dagd_err_set(err, DAGD_EIO, "cannot start the shim %s: %s", ex->shim_path, strerror(rc));
     if (err) err->cause = rc;
-    t->delivered = true; /* no callback for a try that never started */
-    ex->running--;
-    unlink_try(t);
-    /* A failed uv_spawn still initialised the handle: close both. */
-    t->handles++;
-    close_handle(t, (uv_handle_t *)&t->proc);
-    close_handle(t, (uv_handle_t *)&t->timer);
     return DAGD_EIO;
   }
-  t->handles++;
+  int pidfd = (int)pidfd_open(pid, 0);
+  if (pidfd < 0) {
+    /* No pidfd (a kernel before 5.3): nothing here could learn of its end. */
+    int saved = errno;
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    dagd_err_set(err, DAGD_EIO, "cannot watch the shim: pidfd_open: %s", strerror(saved));
+    return DAGD_EIO;
+  }
+  dagd_exec_try *t = try_new(ex, spec->base, cb, data);
+  t->child = pid;
+  watch(t, pidfd);
   if (out) *out = t;
   return 0;
 }
@@ -290,6 +315,11 @@ static void finish_from_files(dagd_exec_try *t) {
 static void on_pidfd(uv_poll_t *h, int status, int events) {
   dagd_exec_try *t = h->data;
   uv_poll_stop(h);
+  if (t->child > 0) { /* ours: reap it */
+    while (waitpid(t->child, NULL, WNOHANG) < 0 && errno == EINTR) {
+    }
+    t->child = 0;
+  }
   finish_from_files(t);
 }
 
@@ -325,11 +355,7 @@ static void adopt_step(dagd_exec_try *t) {
     uv_timer_start(&t->timer, on_adopt_retry, 10, 0);
     return;
   }
-  t->pidfd = pidfd;
-  uv_poll_init(t->ex->loop, &t->poll, pidfd);
-  t->poll.data = t;
-  t->handles++;
-  uv_poll_start(&t->poll, UV_READABLE, on_pidfd);
+  watch(t, pidfd);
 }
 
 int dagd_exec_adopt(dagd_exec *ex, const char *base, dagd_exec_done_cb cb, void *data, dagd_exec_try **out,
@@ -354,11 +380,8 @@ int dagd_exec_signal(dagd_exec_try *t, int sig) {
   if (sig == SIGTERM && rec.shim_signals) {
     /* The shim passes a stop to every process of the try (its cgroup or
      * its descendants) and kills what outlives the grace. Through a
-     * handle that cannot name a reused pid: ours as its parent, or the
-     * pidfd of an adopted shim. */
-    int rc = t->pidfd >= 0 ? (int)pidfd_send_signal(t->pidfd, SIGTERM, NULL, 0)
-             : t->proc.data ? uv_process_kill(&t->proc, SIGTERM) : -1;
-    if (rc == 0) return 0;
+     * handle that cannot name a reused pid: its pidfd. */
+    if (t->pidfd >= 0 && pidfd_send_signal(t->pidfd, SIGTERM, NULL, 0) == 0) return 0;
   }
   if (sig == SIGKILL && rec.cgroup[0]) {
     char path[4200];
