@@ -37,6 +37,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <linux/sched.h>
+#include <stdint.h>
+#include <sys/syscall.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -347,6 +350,27 @@ static int record_end(const dagd_try_paths *paths, int lock, int log, const dagd
   return DAGD_EIO;
 }
 
+/* Forks the task, born in the try's cgroup (clone3 with
+ * CLONE_INTO_CGROUP: no migration afterwards, which would wait for the
+ * kernel's cgroup lock); where that fails (a kernel before 5.7) a plain
+ * fork, and the child joins through *procs itself. A raw clone3 runs no
+ * fork handlers and leaves glibc's cached thread id the parent's: the
+ * child only sets itself up and execs, which needs neither. */
+static pid_t fork_into(int cgfd, int *procs) {
+  if (cgfd >= 0) {
+    struct clone_args args = {.flags = CLONE_INTO_CGROUP, .exit_signal = SIGCHLD, .cgroup = (uint64_t)cgfd};
+    long pid = syscall(SYS_clone3, &args, sizeof(args));
+    if (pid >= 0) {
+      if (pid == 0 && *procs >= 0) {
+        close(*procs);
+        *procs = -1; /* in its cgroup already */
+      }
+      return (pid_t)pid;
+    }
+  }
+  return fork();
+}
+
 int dagd_shim_main(int argc, char **argv) {
   const char *base = NULL, *cwd = NULL;
   int mask_fd = -1, stdin_fd = -1;
@@ -375,7 +399,7 @@ int dagd_shim_main(int argc, char **argv) {
   dagd_try_paths paths;
   dagd_try_paths_init(&paths, base);
   char cgroup[4096] = "";
-  int procs = -1;
+  int procs = -1, cgfd = -1;
   int rc = 1;
   int log = open(paths.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (log < 0) {
@@ -405,7 +429,10 @@ int dagd_shim_main(int argc, char **argv) {
     shim_warn(log, "cannot watch the try's processes: %s%s", strerror(errno), "");
     goto out;
   }
-  if (use_cgroup && cgroup_make(cgroup, sizeof(cgroup))) procs = cgroup_file(cgroup, "cgroup.procs", O_WRONLY);
+  if (use_cgroup && cgroup_make(cgroup, sizeof(cgroup))) {
+    procs = cgroup_file(cgroup, "cgroup.procs", O_WRONLY);
+    cgfd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  }
   if (procs < 0 && cgroup[0]) {
     rmdir(cgroup);
     cgroup[0] = '\0';
@@ -430,7 +457,7 @@ int dagd_shim_main(int argc, char **argv) {
     shim_warn(log, "pipe: %s%s", strerror(errno), "");
     goto out;
   }
-  pid_t child = fork();
+  pid_t child = fork_into(cgfd, &procs);
   if (child < 0) {
     shim_warn(log, "fork: %s%s", strerror(errno), "");
     goto out;
@@ -475,6 +502,7 @@ int dagd_shim_main(int argc, char **argv) {
 out:
   /* The lock goes with the process; closing is for tidiness. */
   if (procs >= 0) close(procs);
+  if (cgfd >= 0) close(cgfd);
   if (cgroup[0]) rmdir(cgroup);
   dagd_mask_close(&mask);
   dagd_try_paths_close(&paths);
