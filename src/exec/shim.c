@@ -222,30 +222,51 @@ static size_t descendants(pid_t **out) {
   return nf;
 }
 
-/* sig to every process of the try: its process group, and the members of
- * its cgroup or, without one, every descendant of the shim. */
+/* The try's processes now: the members of its cgroup or, without one,
+ * every descendant of the shim. false when they cannot be listed. */
+static bool try_members(const shim_try *t, pid_t **out, size_t *n) {
+  if (!t->cgroup) {
+    *n = descendants(out);
+    return *out != NULL;
+  }
+  *out = NULL;
+  *n = 0;
+  int fd = cgroup_file(t->cgroup, "cgroup.procs", O_RDONLY);
+  FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+  if (f == NULL) {
+    if (fd >= 0) close(fd);
+    return false;
+  }
+  size_t cap = 0;
+  long pid;
+  while (fscanf(f, "%ld", &pid) == 1) {
+    if (pid <= 0 || pid == getpid()) continue;
+    if (*n == cap) *out = dagd_realloc(*out, (cap = cap ? cap * 2 : 64) * sizeof(**out));
+    (*out)[(*n)++] = (pid_t)pid;
+  }
+  fclose(f);
+  return true;
+}
+
+/* sig, once, to every process the try has when it is sent. The list is
+ * taken before any signal goes out: what a process starts on receiving
+ * it (a cleanup) is not part of what was asked to stop. Without a list,
+ * the task's process group. SIGKILL uses cgroup.kill where it can. */
 static void signal_all(const shim_try *t, int sig) {
-  if (t->task > 0) kill(-t->task, sig);
-  if (t->cgroup) {
-    if (sig == SIGKILL) {
-      int fd = cgroup_file(t->cgroup, "cgroup.kill", O_WRONLY);
-      if (fd >= 0) {
-        bool done = write(fd, "1", 1) == 1;
-        close(fd);
-        if (done) return;
-      }
+  if (t->cgroup && sig == SIGKILL) {
+    int fd = cgroup_file(t->cgroup, "cgroup.kill", O_WRONLY);
+    if (fd >= 0) {
+      bool done = write(fd, "1", 1) == 1;
+      close(fd);
+      if (done) return;
     }
-    FILE *f = NULL;
-    int fd = cgroup_file(t->cgroup, "cgroup.procs", O_RDONLY);
-    if (fd >= 0 && (f = fdopen(fd, "r")) == NULL) close(fd);
-    long pid;
-    while (f && fscanf(f, "%ld", &pid) == 1)
-      if (pid > 0 && pid != getpid()) kill((pid_t)pid, sig);
-    if (f) fclose(f);
-    return;
   }
   pid_t *pids;
-  size_t n = descendants(&pids);
+  size_t n;
+  if (!try_members(t, &pids, &n)) {
+    if (t->task > 0) kill(-t->task, sig);
+    return;
+  }
   for (size_t i = 0; i < n; i++) kill(pids[i], sig);
   free(pids);
 }

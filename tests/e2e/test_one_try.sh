@@ -65,6 +65,13 @@ if [ "\$DAGD_TRY_NUMBER" = 1 ]; then
 fi
 echo "2 start" >> $W/trace2
 ]] }
+local s = dagd.dag { id = "sp" }
+s:shell { id = "t", cmd = [[
+[ "\$DAGD_TRY_NUMBER" = 1 ] || exit 0
+trap 'for i in 1 2 3 4 5 6 7 8; do /bin/sh -c "echo after-stop \$i >> $W/trace3"; done; exit 0' TERM
+: > $W/armed3
+while :; do sleep 0.02; done
+]] }
 LUA
   local conf="$W/dagd.lua"
   if [ "$mode" = tree ]; then echo 'try_cgroups = false' >"$conf"; else : >"$conf"; fi
@@ -108,6 +115,15 @@ LUA
   pgrep -f "MARK_$$" >/dev/null && fail "$mode: try 1's setsid children outlived it" || ok
   out=$(cat "$W/logs/to/r1/t/1.log")
   expect_out "execution_timeout reached" "$mode: try 1 timed out"
+
+  # -- a stop reaches what ran when it came, not what the task starts after --
+  run "$DAGCTL" trigger sp --run-id r1
+  expect_rc 0 "$mode: trigger sp"
+  poll "sp to be armed" 20 test -e "$W/armed3" || fail "$mode: sp never got going"
+  run "$DAGCTL" clear sp r1 --task t
+  poll "sp's try 2 to end" 20 state_is sp r1 t success || fail "$mode: sp's try 2 did not succeed: $(ti_state sp r1 t)"
+  [ "$(grep -c '^after-stop' "$W/trace3" 2>/dev/null)" = 8 ] && ok ||
+    fail "$mode: processes started by the task's TERM trap were stopped too: $(tr '\n' '|' <"$W/trace3" 2>/dev/null)"
 
   kill "$pid"
   wait "$pid" 2>/dev/null
