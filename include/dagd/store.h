@@ -1,7 +1,8 @@
 /* The state store: SQLite in WAL mode with a versioned schema (PRAGMA
  * user_version) and typed queries for DAGs, runs, task instances, outputs
- * and events. The scheduler batches each loop turn's transitions into one
- * transaction (dagd_store_begin / dagd_store_commit). What the loop reads
+ * and events. Each pass is one transaction (dagd_store_begin /
+ * dagd_store_commit), and the daemon groups a loop turn's transactions
+ * into one commit (dagd_store_group). What the loop reads
  * goes through partial indexes on unfinished rows, so its cost does not
  * grow with history.
  * Instants are seconds since the epoch: logical dates and data intervals
@@ -67,6 +68,22 @@ int dagd_store_check(dagd_store *st, struct dagd_err *err);
 int dagd_store_begin(dagd_store *st, struct dagd_err *err);
 int dagd_store_commit(dagd_store *st, struct dagd_err *err);
 void dagd_store_rollback(dagd_store *st);
+
+/* Group commit, for the daemon's loop. Grouped, a transaction (begin ..
+ * commit or rollback) is a part of one transaction that stays open until
+ * dagd_store_flush commits it, and syncs it when a durable part joined:
+ * one commit and at most one sync per loop turn, however many clients
+ * were answered in it. A part's rollback undoes that part only. What was
+ * committed in a part is not yet committed to other processes, nor to a
+ * crash: nothing that depends on it may leave the process (a reply, a
+ * started try) before the flush. */
+void dagd_store_group(dagd_store *st, bool on);
+/* Something waits for dagd_store_flush. */
+bool dagd_store_group_pending(const dagd_store *st);
+/* Commits the turn's transaction; 0 also when none is open. On failure
+ * nothing of the turn is kept (DAGD_EIO when SQLite had already rolled it
+ * back). */
+int dagd_store_flush(dagd_store *st, struct dagd_err *err);
 
 /* --- DAGs --- */
 typedef struct dagd_store_dag {
@@ -229,10 +246,11 @@ int dagd_store_run_by_date(dagd_store *st, const char *dag_id, int64_t logical_d
                            struct dagd_err *err);
 /* The DAG's run with the latest logical date: DAGD_ENOENT when none. */
 int dagd_store_run_latest(dagd_store *st, const char *dag_id, dagd_store_run *out, struct dagd_err *err);
-/* A transaction whose commit is synced to disk before it returns: for
- * what is promised to a client (an accepted event, a created run) before
+/* A transaction whose commit is synced to disk before it returns (the
+ * write-ahead log is synced, as synchronous = FULL does): for what is
+ * promised to a client (an accepted event, a created run) before
  * answering. Begin with begin_durable, end with commit_durable (or
- * rollback). */
+ * rollback). Grouped, the sync comes with dagd_store_flush. */
 int dagd_store_begin_durable(dagd_store *st, struct dagd_err *err);
 int dagd_store_commit_durable(dagd_store *st, struct dagd_err *err);
 

@@ -56,8 +56,18 @@ typedef struct file_state {
   uint64_t ino;
 } file_state;
 
+/* Group commit (commit.c). */
+struct held_reply;
+typedef struct daemon_commit_state {
+  uv_prepare_t prepare;          /* data is NULL until started */
+  uv_check_t check;
+  struct held_reply *held, *tail; /* replies waiting for the commit */
+  uint64_t commits;              /* turns committed */
+} daemon_commit_state;
+
 struct daemon {
   dagd_config cfg;
+  daemon_commit_state commit;
   dagd_dagbag bag;
   file_state *files;    /* sorted by path */
   size_t n_files;
@@ -247,5 +257,17 @@ char **daemon_task_environ(char *const *envp);
 
 /* main.c */
 void daemon_stop_now(daemon_t *d);
+
+/* Group commit (commit.c): starts grouping the store's transactions by
+ * loop turn; commits the turn now (false when that failed, and the daemon
+ * is stopping); answers an HTTP exchange, after the turn's commit when
+ * one is pending; commits the last turn and stops grouping. */
+void daemon_commit_start(daemon_t *d);
+bool daemon_commit(daemon_t *d);
+struct dagd_http_exchange;
+struct dagd_http_header;
+void daemon_reply(daemon_t *d, struct dagd_http_exchange *x, int status, const char *content_type,
+                  const void *body, size_t len, const struct dagd_http_header *extra, size_t n_extra);
+void daemon_commit_close(daemon_t *d);
 
 #endif

@@ -204,8 +204,8 @@ static void answer(daemon_t *d, dagd_http_exchange *x, const dagd_api_route *rou
       daemon_store_busy(d, true);
       daemon_kick(d);
     }
-    dagd_http_reply(x, resp.status, resp.content_type, resp.body.data ? resp.body.data : "", resp.body.len,
-                    n_extra ? extra : NULL, n_extra);
+    daemon_reply(d, x, resp.status, resp.content_type, resp.body.data ? resp.body.data : "", resp.body.len,
+                 n_extra ? extra : NULL, n_extra);
   }
   dagd_api_response_close(&resp);
 }

@@ -98,6 +98,7 @@ static void close_all(daemon_t *d) {
 void daemon_stop_now(daemon_t *d) {
   if (d->stopped) return;
   d->stopped = true;
+  daemon_commit_close(d);
   daemon_systemd_stopping(d);
   if (d->n_running > 0)
     DAGD_LOG(DAGD_LOG_WARN, "daemon", "leaving %zu running tries to their shims; the next start re-adopts them",
@@ -230,6 +231,7 @@ static int run_daemon(daemon_t *d) {
     daemon_watch_dags(d);
     daemon_kick(d);
     daemon_api_serving(d);
+    daemon_commit_start(d);
     daemon_systemd_ready(d);
   }
   uv_run(&d->loop, UV_RUN_DEFAULT);

@@ -67,6 +67,8 @@ void daemon_pass(daemon_t *d) {
   } else {
     daemon_store_busy(d, false);
   }
+  /* What the pass decided is committed before it is acted on. */
+  if (!daemon_commit(d)) goto out;
   d->queue_depth = a.queued;
   for (size_t i = 0; i < a.n_changed_runs; i++) daemon_api_run_changed(d, a.changed_runs[i]);
   for (size_t i = 0; i < a.n_run_ends; i++) {

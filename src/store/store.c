@@ -246,6 +246,13 @@ struct dagd_store {
   int lock_fd; /* <path>.lock, held by the daemon's store; -1 */
   int busy_ms; /* the busy timeout */
   sqlite3_stmt *stmt[Q__COUNT];
+  /* Grouping (dagd_store_group): every transaction of a loop turn is a
+   * savepoint of one transaction, committed by dagd_store_flush. */
+  bool grouped;
+  bool group_open;   /* the turn's transaction is open */
+  bool group_part;   /* a part (savepoint) of it is open */
+  bool group_sync;   /* a durable part joined it: sync at the flush */
+  bool group_lost;   /* SQLite rolled the whole of it back */
 };
 
 /* Translates an SQLite failure at the adapter, keeping its code as cause. */
@@ -463,18 +470,92 @@ int dagd_store_check(dagd_store *st, dagd_err *err) {
   return out;
 }
 
-int dagd_store_begin(dagd_store *st, dagd_err *err) { return exec_sql(st, "BEGIN IMMEDIATE", err); }
+/* The turn's transaction ended under us (SQLite rolls the whole of it
+ * back on some errors, SQLITE_FULL among them): its earlier parts are lost. */
+static void group_check(dagd_store *st) {
+  if (st->group_open && sqlite3_get_autocommit(st->db)) {
+    st->group_open = st->group_part = false;
+    st->group_lost = true;
+  }
+}
+
+int dagd_store_begin(dagd_store *st, dagd_err *err) {
+  if (!st->grouped) return exec_sql(st, "BEGIN IMMEDIATE", err);
+  group_check(st);
+  if (st->group_part) return dagd_err_set(err, DAGD_EINVAL, "%s: a transaction is already open", st->path);
+  int rc;
+  if (!st->group_open) {
+    if ((rc = exec_sql(st, "BEGIN IMMEDIATE", err)) < 0) return rc;
+    st->group_open = true;
+  }
+  if ((rc = exec_sql(st, "SAVEPOINT part", err)) < 0) return rc;
+  st->group_part = true;
+  return 0;
+}
 
 int dagd_store_commit(dagd_store *st, dagd_err *err) {
-  int rc = exec_sql(st, "COMMIT", err);
+  if (!st->grouped) {
+    int rc = exec_sql(st, "COMMIT", err);
+    if (rc < 0) dagd_store_rollback(st);
+    return rc;
+  }
+  group_check(st);
+  if (!st->group_part) {
+    if (st->group_lost) return dagd_err_set(err, DAGD_EIO, "%s: the transaction was rolled back", st->path);
+    return dagd_err_set(err, DAGD_EINVAL, "%s: no transaction is open", st->path);
+  }
+  int rc = exec_sql(st, "RELEASE part", err);
   if (rc < 0) dagd_store_rollback(st);
+  else st->group_part = false;
   return rc;
 }
 
 void dagd_store_rollback(dagd_store *st) {
-  if (!sqlite3_get_autocommit(st->db)) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-  /* Back to NORMAL whatever the transaction was (see begin_durable). */
-  sqlite3_exec(st->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+  if (!st->grouped) {
+    if (!sqlite3_get_autocommit(st->db)) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    return;
+  }
+  group_check(st);
+  if (!st->group_part) return;
+  /* Only this part: what the turn's other parts wrote stays. */
+  sqlite3_exec(st->db, "ROLLBACK TO part", NULL, NULL, NULL);
+  sqlite3_exec(st->db, "RELEASE part", NULL, NULL, NULL);
+  st->group_part = false;
+  group_check(st);
+}
+
+/* Syncs the write-ahead log, as synchronous = FULL does at every commit:
+ * what was committed is on disk when this returns. */
+static int wal_sync(dagd_store *st, dagd_err *err) {
+  sqlite3_file *f = NULL;
+  int rc = sqlite3_file_control(st->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &f);
+  /* No log open: not in WAL mode, where NORMAL syncs at every commit. */
+  if (rc != SQLITE_OK || f == NULL || f->pMethods == NULL) return 0;
+  if ((rc = f->pMethods->xSync(f, SQLITE_SYNC_NORMAL)) != SQLITE_OK) return db_fail(st, err, rc, "sync");
+  return 0;
+}
+
+void dagd_store_group(dagd_store *st, bool on) { st->grouped = on; }
+
+bool dagd_store_group_pending(const dagd_store *st) { return st->group_open || st->group_lost; }
+
+int dagd_store_flush(dagd_store *st, dagd_err *err) {
+  bool sync = st->group_sync;
+  st->group_sync = false;
+  group_check(st);
+  if (st->group_lost) {
+    st->group_lost = false;
+    return dagd_err_set(err, DAGD_EIO, "%s: the turn's transaction was rolled back", st->path);
+  }
+  if (!st->group_open) return 0;
+  if (st->group_part) dagd_store_rollback(st); /* a part never ended: not kept */
+  st->group_open = false;
+  int rc = exec_sql(st, "COMMIT", err);
+  if (rc < 0) {
+    if (!sqlite3_get_autocommit(st->db)) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+  }
+  return sync ? wal_sync(st, err) : 0;
 }
 
 /* --- DAGs --- */
@@ -965,20 +1046,16 @@ int dagd_store_run_by_date(dagd_store *st, const char *dag_id, int64_t logical_d
   return maybe_one_run(st, s, out, err);
 }
 
-int dagd_store_begin_durable(dagd_store *st, dagd_err *err) {
-  /* synchronous can change only outside a transaction. Under FULL a WAL
-   * commit syncs the log before it returns; everything else stays under
-   * NORMAL, synced at checkpoints. */
-  int rc = exec_sql(st, "PRAGMA synchronous = FULL", err);
-  if (rc == 0) rc = dagd_store_begin(st, err);
-  if (rc != 0) exec_sql(st, "PRAGMA synchronous = NORMAL", NULL);
-  return rc;
-}
+int dagd_store_begin_durable(dagd_store *st, dagd_err *err) { return dagd_store_begin(st, err); }
 
 int dagd_store_commit_durable(dagd_store *st, dagd_err *err) {
   int rc = dagd_store_commit(st, err);
-  exec_sql(st, "PRAGMA synchronous = NORMAL", NULL);
-  return rc;
+  if (rc < 0) return rc;
+  if (st->grouped) {
+    st->group_sync = true;
+    return 0;
+  }
+  return wal_sync(st, err);
 }
 
 /* --- events --- */

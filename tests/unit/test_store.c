@@ -522,6 +522,130 @@ static void test_state_names(void **state) {
   assert_int_equal(t, DAGD_RUN_EVENT);
 }
 
+
+/* --- group commit ---
+ * A VFS over the default one that counts the syncs of write-ahead logs:
+ * the file is the default VFS's own, only its methods' xSync is wrapped. */
+static const sqlite3_io_methods *wal_real;
+static sqlite3_io_methods wal_counting;
+static int wal_syncs;
+static sqlite3_vfs counting_vfs;
+
+static int counting_sync(sqlite3_file *f, int flags) {
+  wal_syncs++;
+  return wal_real->xSync(f, flags);
+}
+
+static int counting_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out) {
+  sqlite3_vfs *base = vfs->pAppData;
+  int rc = base->xOpen(base, name, f, flags, out);
+  if (rc == SQLITE_OK && (flags & SQLITE_OPEN_WAL) && f->pMethods) {
+    if (wal_real == NULL) {
+      wal_real = f->pMethods;
+      wal_counting = *wal_real;
+      wal_counting.xSync = counting_sync;
+    }
+    assert_ptr_equal(f->pMethods, wal_real);
+    f->pMethods = &wal_counting;
+  }
+  return rc;
+}
+
+static void count_wal_syncs(void) {
+  if (counting_vfs.zName) return;
+  sqlite3_vfs *base = sqlite3_vfs_find(NULL);
+  counting_vfs = *base;
+  counting_vfs.zName = "dagd-test-counting";
+  counting_vfs.pAppData = base;
+  counting_vfs.xOpen = counting_open;
+  assert_int_equal(sqlite3_vfs_register(&counting_vfs, 1), SQLITE_OK);
+}
+
+static bool has_event(dagd_store *st, const char *ext) {
+  dagd_err err;
+  dagd_err_init(&err);
+  int64_t id;
+  return dagd_store_event_find(st, "generic", ext, &id, &err) == 0;
+}
+
+static void put_event(dagd_store *st, const char *ext, bool durable) {
+  dagd_err err;
+  dagd_err_init(&err);
+  dagd_store_event e = {.source = "generic", .name = "n", .external_id = (char *)ext, .payload = "{}",
+                        .received_at = 1};
+  assert_int_equal(durable ? dagd_store_begin_durable(st, &err) : dagd_store_begin(st, &err), 0);
+  assert_int_equal(dagd_store_event_insert(st, &e, &err), 0);
+  assert_int_equal(durable ? dagd_store_commit_durable(st, &err) : dagd_store_commit(st, &err), 0);
+}
+
+static void test_group_commit(void **state) {
+  (void)state;
+  count_wal_syncs();
+  char dir[] = "/tmp/dagd-group-XXXXXX", path[64];
+  assert_non_null(mkdtemp(dir));
+  snprintf(path, sizeof(path), "%s/state.db", dir);
+  dagd_err err;
+  dagd_err_init(&err);
+  dagd_store *st, *other;
+  assert_int_equal(dagd_store_open(path, &st, &err), 0);
+  assert_int_equal(dagd_store_open(path, &other, &err), 0);
+
+  /* Ungrouped: a durable commit syncs the log once, a plain one never. */
+  wal_syncs = 0;
+  put_event(st, "plain", false);
+  assert_int_equal(wal_syncs, 0);
+  put_event(st, "durable", true);
+  assert_int_equal(wal_syncs, 1);
+  assert_true(has_event(other, "durable"));
+
+  /* Grouped: three parts, the middle one rolled back. */
+  dagd_store_group(st, true);
+  wal_syncs = 0;
+  put_event(st, "a", true);
+  assert_int_equal(dagd_store_begin(st, &err), 0);
+  dagd_store_event b = {.source = "generic", .name = "n", .external_id = "b", .payload = "{}", .received_at = 1};
+  assert_int_equal(dagd_store_event_insert(st, &b, &err), 0);
+  dagd_store_rollback(st);
+  put_event(st, "c", true);
+  put_event(st, "d", false);
+  /* Nothing is committed before the flush: not to another connection,
+   * and no sync yet; the store's own handle reads its writes. */
+  assert_true(dagd_store_group_pending(st));
+  assert_true(has_event(st, "a"));
+  assert_false(has_event(other, "a"));
+  assert_false(has_event(other, "c"));
+  assert_int_equal(wal_syncs, 0);
+  assert_int_equal(dagd_store_flush(st, &err), 0);
+  assert_false(dagd_store_group_pending(st));
+  assert_int_equal(wal_syncs, 1); /* one sync for the two durable parts */
+  assert_true(has_event(other, "a"));
+  assert_false(has_event(other, "b"));
+  assert_true(has_event(other, "c"));
+  assert_true(has_event(other, "d"));
+
+  /* A turn of plain parts commits without a sync; an empty turn is 0. */
+  wal_syncs = 0;
+  put_event(st, "e", false);
+  assert_int_equal(dagd_store_flush(st, &err), 0);
+  assert_int_equal(wal_syncs, 0);
+  assert_true(has_event(other, "e"));
+  assert_int_equal(dagd_store_flush(st, &err), 0);
+
+  /* A part still open at the flush is not kept; a nested begin is refused. */
+  assert_int_equal(dagd_store_begin(st, &err), 0);
+  assert_int_equal(dagd_store_begin(st, &err), DAGD_EINVAL);
+  dagd_err_init(&err);
+  dagd_store_event g = {.source = "generic", .name = "n", .external_id = "g", .payload = "{}", .received_at = 1};
+  assert_int_equal(dagd_store_event_insert(st, &g, &err), 0);
+  assert_int_equal(dagd_store_flush(st, &err), 0);
+  assert_false(has_event(other, "g"));
+  assert_false(has_event(st, "g"));
+
+  dagd_store_close(other);
+  dagd_store_close(st);
+  assert_int_equal(dagd_fs_remove_tree_within("/tmp", dir, NULL), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_open_mode_and_version, setup, teardown),
@@ -535,6 +659,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_daemon_lock, setup, teardown),
       cmocka_unit_test_setup_teardown(test_daemon_refuses_damaged, setup, teardown),
       cmocka_unit_test(test_state_names),
+      cmocka_unit_test(test_group_commit),
   };
   return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
