@@ -165,7 +165,9 @@ typedef struct dagd_sched_limits {
 } dagd_sched_limits;
 
 /* Marks which candidates to start now, in priority order, within every
- * limit (the counters are decremented). Sorts c. Returns how many. */
+ * limit (the counters are decremented). Reorders c: the candidates looked
+ * at come first, in priority order (the picked among them), the others
+ * after them in no particular order. Returns how many were picked. */
 size_t dagd_sched_pick(dagd_sched_candidate *c, size_t n, dagd_sched_limits *lim);
 
 #endif

@@ -674,8 +674,9 @@ static void test_pick(void **state) {
   dagd_sched_limits lim = {.free_slots = 2, .dag_free = dag_free, .pool_free = pool_free};
   size_t n = dagd_sched_pick(c, 5, &lim);
   assert_int_equal(n, 2);
-  /* Sorted: tag 4 (p9, blocked by its DAG), tag 2 (p5, older), tag 1 (p5,
-   * gpu now full), tag 3 (p3), tag 0. */
+  /* Looked at in order: tag 4 (p9, blocked by its DAG), tag 2 (p5, older),
+   * tag 1 (p5, gpu now full), tag 3 (p3); then the slots are full and
+   * tag 0 is left. */
   size_t order[] = {4, 2, 1, 3, 0};
   bool picked[] = {false, true, false, true, false};
   for (size_t i = 0; i < 5; i++) {
@@ -685,6 +686,51 @@ static void test_pick(void **state) {
   assert_int_equal(lim.free_slots, 0);
   assert_int_equal(pool_free[1], 0);
   assert_int_equal(dag_free[1], 3);
+}
+
+/* The heap's picks are those of sorting every candidate and taking them
+ * greedily, on random sets with random limits. */
+static int ref_order(const void *pa, const void *pb) {
+  const dagd_sched_candidate *a = pa, *b = pb;
+  if (a->priority != b->priority) return a->priority > b->priority ? -1 : 1;
+  if (a->logical_date != b->logical_date) return a->logical_date < b->logical_date ? -1 : 1;
+  return a->tag < b->tag ? -1 : a->tag > b->tag;
+}
+
+static void test_pick_matches_sort(void **state) {
+  (void)state;
+  unsigned seed = 7;
+  for (int round = 0; round < 200; round++) {
+    size_t n = 1 + (size_t)(rand_r(&seed) % 300);
+    dagd_sched_candidate *c = calloc(n, sizeof(*c)), *ref = calloc(n, sizeof(*ref));
+    for (size_t i = 0; i < n; i++)
+      c[i] = (dagd_sched_candidate){.priority = rand_r(&seed) % 4, .logical_date = rand_r(&seed) % 5,
+                                    .dag_slot = (size_t)(rand_r(&seed) % 3), .pool_slot = (size_t)(rand_r(&seed) % 2),
+                                    .tag = i};
+    memcpy(ref, c, n * sizeof(*c));
+    int dag_free[3], pool_free[2], rdag[3], rpool[2];
+    for (int i = 0; i < 3; i++) rdag[i] = dag_free[i] = rand_r(&seed) % 8;
+    for (int i = 0; i < 2; i++) rpool[i] = pool_free[i] = rand_r(&seed) % 8;
+    int slots = rand_r(&seed) % 12;
+    dagd_sched_limits lim = {.free_slots = slots, .dag_free = dag_free, .pool_free = pool_free};
+    size_t got = dagd_sched_pick(c, n, &lim);
+    qsort(ref, n, sizeof(*ref), ref_order);
+    size_t want = 0, k = 0;
+    for (size_t i = 0; i < n && slots > 0; i++) {
+      if (rdag[ref[i].dag_slot] <= 0 || rpool[ref[i].pool_slot] <= 0) continue;
+      slots--, rdag[ref[i].dag_slot]--, rpool[ref[i].pool_slot]--, want++;
+      while (!c[k].picked) k++; /* the picked come in priority order */
+      assert_int_equal(c[k].tag, ref[i].tag);
+      k++;
+    }
+    assert_int_equal(got, want);
+    assert_int_equal(lim.free_slots, slots);
+    size_t n_picked = 0;
+    for (size_t i = 0; i < n; i++) n_picked += c[i].picked;
+    assert_int_equal(n_picked, want);
+    free(c);
+    free(ref);
+  }
 }
 
 /* --- the end of a try --- */
@@ -787,6 +833,7 @@ int main(void) {
       cmocka_unit_test(test_next_run_after_agrees_with_plan),
       cmocka_unit_test(test_run_id),
       cmocka_unit_test(test_pick),
+      cmocka_unit_test(test_pick_matches_sort),
       cmocka_unit_test(test_outcome),
       cmocka_unit_test(test_try_ended),
       cmocka_unit_test(test_branch_follow),
