@@ -72,6 +72,11 @@ void dagd_engine_drain(dagd_engine *e);
 bool dagd_engine_draining(const dagd_engine *e);
 /* Tries handed out (started or adopted) and not yet ended. */
 size_t dagd_engine_in_flight(const dagd_engine *e);
+/* For tests and the simulation: checks that every run the engine keeps
+ * in memory is where a full evaluation at the last pass's time would
+ * leave it (the incremental passes missed nothing). 0, or DAGD_EINVAL
+ * naming the first task a full evaluation would move. */
+int dagd_engine_verify(dagd_engine *e, struct dagd_err *err);
 
 /* A try to start, stop or watch. Everything is owned by the actions (or
  * the list) it came in, except dag and task, which are the engine's. */

@@ -97,6 +97,31 @@ typedef struct dagd_sched_ti {
  * else success. *wake gets the earliest future next_try_at (0 if none). */
 dagd_run_state dagd_sched_evaluate(const dagd_dag *dag, dagd_sched_ti *tis, double now, double *wake);
 
+/* What a run's evaluation remembers between calls, so that a call costs
+ * in proportion to what changed: a task waiting for its upstream is
+ * looked at again only once one of its upstream has changed state, and
+ * the run's end is sought from the first task not known to be finished.
+ * The decisions are dagd_sched_evaluate's, exactly. */
+typedef struct dagd_sched_view {
+  size_t n;
+  bool *due;        /* per task: to look at (an upstream changed) */
+  int *seen;        /* per task: the state as last synced, -1 unknown */
+  size_t done_upto; /* every task before it was finished when looked at */
+} dagd_sched_view;
+
+/* Every task due, nothing seen. Close with dagd_sched_view_close. */
+void dagd_sched_view_init(dagd_sched_view *v, size_t n_tasks);
+void dagd_sched_view_close(dagd_sched_view *v);
+/* Takes in the states as they are now (changed elsewhere: a try started
+ * or ended): the downstream of every task whose state differs from what
+ * the view saw are due. Call before each evaluation, and after it. */
+void dagd_sched_view_sync(const dagd_dag *dag, const dagd_sched_ti *tis, dagd_sched_view *v);
+/* dagd_sched_evaluate through a view (NULL: every task). Its states must
+ * only have moved forward since the view began: a task that finished
+ * stays finished (a clear makes a new view). */
+dagd_run_state dagd_sched_evaluate_view(const dagd_dag *dag, dagd_sched_ti *tis, dagd_sched_view *v, double now,
+                                        double *wake);
+
 /* Records the end of a try of task t: success, or a failure that becomes
  * up_for_retry (with next_try_at from dagd_sched_retry_delay and `jitter`
  * in [0, 1)) while tries remain, else failed. */

@@ -16,6 +16,7 @@ static run_cache **bucket(dagd_engine *e, int64_t pk) {
 }
 
 static void entry_free(run_cache *c) {
+  dagd_sched_view_close(&c->view);
   dagd_store_ti_list_clear(&c->rows);
   free(c->row_of);
   free(c);
@@ -88,6 +89,7 @@ run_cache *dagd__cache_get(dagd_engine *e, const dagd_dag *dag, int64_t pk, dagd
     c->pk = pk;
     c->dag = dag;
     c->row_of = dagd_calloc(dag->n_tasks ? dag->n_tasks : 1, sizeof(*c->row_of));
+    dagd_sched_view_init(&c->view, dag->n_tasks);
     bool inserted;
     if (load_rows(e, dag, c, &inserted, err) < 0) {
       entry_free(c);
@@ -104,4 +106,42 @@ run_cache *dagd__cache_get(dagd_engine *e, const dagd_dag *dag, int64_t pk, dagd
   }
   dagd_err_set(err, DAGD_EIO, "run %lld: task instances added but not read back", (long long)pk);
   return NULL;
+}
+
+/* The scheduler's view of a run's cached rows. */
+static void rows_to_tis(const run_cache *c, dagd_sched_ti *tis) {
+  for (size_t t = 0; t < c->dag->n_tasks; t++) {
+    const dagd_store_ti *row = c->row_of[t];
+    tis[t] = (dagd_sched_ti){.state = row->state, .try_number = row->try_number, .max_tries = row->max_tries,
+                             .next_try_at = row->next_try_at};
+  }
+}
+
+void dagd__cache_tis(const run_cache *c, dagd_sched_ti *tis) { rows_to_tis(c, tis); }
+
+int dagd_engine_verify(dagd_engine *e, dagd_err *err) {
+  if (e->cache == NULL) return 0;
+  for (size_t b = 0; b < ENGINE_CACHE_BUCKETS; b++) {
+    for (run_cache *c = e->cache[b]; c; c = c->next) {
+      const dagd_dag *dag = c->dag;
+      dagd_sched_ti *tis = dagd_calloc(dag->n_tasks ? dag->n_tasks : 1, sizeof(*tis));
+      rows_to_tis(c, tis);
+      double wake;
+      dagd_run_state st = dagd_sched_evaluate(dag, tis, e->last_pass, &wake);
+      long missed = -1;
+      for (size_t t = 0; t < dag->n_tasks && missed < 0; t++)
+        if (tis[t].changed) missed = (long)t;
+      int rc = 0;
+      if (missed >= 0)
+        rc = dagd_err_set(err, DAGD_EINVAL, "run %lld: the full evaluation moves %s to %s, the pass left it %s",
+                          (long long)c->pk, dag->tasks[missed]->id, dagd_ti_state_name(tis[missed].state),
+                          dagd_ti_state_name(c->row_of[missed]->state));
+      else if (st != DAGD_RUN_RUNNING)
+        rc = dagd_err_set(err, DAGD_EINVAL, "run %lld: the full evaluation ends it %s, the pass kept it running",
+                          (long long)c->pk, dagd_run_state_name(st));
+      free(tis);
+      if (rc) return rc;
+    }
+  }
+  return 0;
 }

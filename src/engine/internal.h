@@ -32,6 +32,8 @@ typedef struct run_cache {
   const dagd_dag *dag;
   dagd_store_ti_list rows;
   dagd_store_ti **row_of;   /* per task index of dag */
+  dagd_sched_view view;     /* what the last evaluation left: the next
+                             * one looks only at what changed since */
   struct run_cache *next;
 } run_cache;
 
@@ -62,6 +64,7 @@ struct dagd_engine {
   size_t in_flight;         /* how many */
   bool draining;
   int busy_passes;          /* passes in a row that found the store busy */
+  double last_pass;         /* the time of the last pass (dagd_engine_verify) */
 };
 
 engine_dag *dagd__engine_dag(const dagd_engine *e, const char *dag_id);
@@ -74,6 +77,8 @@ double dagd__engine_jitter(dagd_engine *e);
  * of the DAG. In the caller's transaction. NULL with err set on failure. */
 run_cache *dagd__cache_get(dagd_engine *e, const dagd_dag *dag, int64_t pk, dagd_err *err);
 void dagd__cache_drop(dagd_engine *e, int64_t pk);
+/* The scheduler's view of the cached rows (tis: one per task of c->dag). */
+void dagd__cache_tis(const run_cache *c, dagd_sched_ti *tis);
 /* Drops the cached runs of a DAG (NULL: every run). */
 void dagd__cache_clear(dagd_engine *e, const char *dag_id);
 

@@ -330,17 +330,19 @@ static int advance_run(pass *p, size_t ri) {
   }
   dagd_sched_ti *tis = dagd_calloc(dag->n_tasks ? dag->n_tasks : 1, sizeof(*tis));
   int rc = 0;
+  dagd__cache_tis(c, tis);
   for (size_t t = 0; t < dag->n_tasks; t++) {
-    dagd_store_ti *row = c->row_of[t];
-    tis[t] = (dagd_sched_ti){.state = row->state, .try_number = row->try_number, .max_tries = row->max_tries,
-                             .next_try_at = row->next_try_at};
     if (tis[t].state == DAGD_TI_RUNNING) {
       dagd_engine_try proto = {.dag = dag, .task = dag->tasks[t], .run = *run};
-      check_timeout(p, &proto, row);
+      check_timeout(p, &proto, c->row_of[t]);
     }
   }
   double wake = 0;
-  dagd_run_state state = dagd_sched_evaluate(dag, tis, p->now, &wake);
+  /* Only what changed since the last pass is looked at again (tries that
+   * started or ended meanwhile, and what they make due downstream). */
+  dagd_sched_view_sync(dag, tis, &c->view);
+  dagd_run_state state = dagd_sched_evaluate_view(dag, tis, &c->view, p->now, &wake);
+  dagd_sched_view_sync(dag, tis, &c->view);
   if (!e->draining) wake_at(p, wake);
   bool any_changed = false;
   for (size_t t = 0; t < dag->n_tasks; t++) {
@@ -508,6 +510,7 @@ int dagd_engine_pass(dagd_engine *e, double now, dagd_engine_actions *out, dagd_
   if (err == NULL) err = &local;
   dagd_err_init(err);
   pass p = {.e = e, .now = now, .out = out, .err = err};
+  e->last_pass = now;
   p.running_runs = dagd_calloc(e->n_dags + 1, sizeof(int));
   p.queued_runs = dagd_calloc(e->n_dags + 1, sizeof(int));
   p.running_tis = dagd_calloc(e->n_dags + 1, sizeof(int));

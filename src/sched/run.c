@@ -3,8 +3,11 @@
  * run's resulting state.
  * SPDX-License-Identifier: MIT */
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "dagd/sched.h"
+#include "dagd/util.h"
 
 static void set_state(dagd_sched_ti *ti, dagd_ti_state s) {
   if (ti->state != s) {
@@ -31,7 +34,14 @@ static void count_upstream(const dagd_task *t, const dagd_sched_ti *tis, dagd_up
   for (size_t i = 0; i < t->n_upstream; i++) dagd_sched_count_upstream(c, tis[t->upstream[i]].state);
 }
 
-dagd_run_state dagd_sched_evaluate(const dagd_dag *dag, dagd_sched_ti *tis, double now, double *wake) {
+/* Marks for a look the downstream of a task whose state changed. */
+static void mark_downstream(const dagd_task *t, dagd_sched_view *v) {
+  if (v == NULL) return;
+  for (size_t d = 0; d < t->n_downstream; d++) v->due[t->downstream[d]] = true;
+}
+
+dagd_run_state dagd_sched_evaluate_view(const dagd_dag *dag, dagd_sched_ti *tis, dagd_sched_view *v, double now,
+                                        double *wake) {
   *wake = 0;
   for (size_t k = 0; k < dag->n_tasks; k++) {
     size_t i = dag->topo[k];
@@ -39,31 +49,85 @@ dagd_run_state dagd_sched_evaluate(const dagd_dag *dag, dagd_sched_ti *tis, doub
     if (ti->state == DAGD_TI_UP_FOR_RETRY || ti->state == DAGD_TI_UP_FOR_RESCHEDULE) {
       if (ti->next_try_at <= now) {
         set_state(ti, DAGD_TI_SCHEDULED);
+        mark_downstream(dag->tasks[i], v);
       } else if (*wake == 0 || ti->next_try_at < *wake) {
         *wake = ti->next_try_at;
       }
       continue;
     }
     if (ti->state != DAGD_TI_NONE) continue;
+    /* Waiting, and none of its upstream changed since it last waited:
+     * it would wait again. */
+    if (v && !v->due[i]) continue;
+    if (v) v->due[i] = false;
     dagd_upstream_counts c;
     count_upstream(dag->tasks[i], tis, &c);
+    dagd_ti_state to = DAGD_TI_NONE;
     switch (dagd_sched_trigger(dag->tasks[i]->trigger_rule, &c)) {
-    case DAGD_TRIGGER_RUN: set_state(ti, DAGD_TI_SCHEDULED); break;
-    case DAGD_TRIGGER_SKIP: set_state(ti, DAGD_TI_SKIPPED); break;
-    case DAGD_TRIGGER_UPSTREAM_FAILED: set_state(ti, DAGD_TI_UPSTREAM_FAILED); break;
+    case DAGD_TRIGGER_RUN: to = DAGD_TI_SCHEDULED; break;
+    case DAGD_TRIGGER_SKIP: to = DAGD_TI_SKIPPED; break;
+    case DAGD_TRIGGER_UPSTREAM_FAILED: to = DAGD_TI_UPSTREAM_FAILED; break;
     case DAGD_TRIGGER_WAIT: break;
+    }
+    if (to != DAGD_TI_NONE) {
+      set_state(ti, to);
+      mark_downstream(dag->tasks[i], v);
+    }
+  }
+  /* The run goes on while a task is unfinished. With a view, the tasks
+   * before its cursor were finished when last looked at (a state goes
+   * from finished back to unfinished only by a clear, which starts a new
+   * view), and the whole run is looked at once more before it ends. */
+  size_t from = v ? v->done_upto : 0;
+  for (size_t i = from; i < dag->n_tasks; i++) {
+    if (!dagd_ti_state_finished(tis[i].state)) {
+      if (v) v->done_upto = i;
+      return DAGD_RUN_RUNNING;
     }
   }
   bool failed = false;
   for (size_t i = 0; i < dag->n_tasks; i++) {
-    if (!dagd_ti_state_finished(tis[i].state)) return DAGD_RUN_RUNNING;
+    if (!dagd_ti_state_finished(tis[i].state)) {
+      if (v) v->done_upto = i;
+      return DAGD_RUN_RUNNING;
+    }
     /* A leaf decides the run, as in Airflow: a failure inside the graph
      * that a cleanup leaf (all_done) absorbed does not fail the run. */
     if (dag->tasks[i]->n_downstream == 0 &&
         (tis[i].state == DAGD_TI_FAILED || tis[i].state == DAGD_TI_UPSTREAM_FAILED))
       failed = true;
   }
+  if (v) v->done_upto = dag->n_tasks;
   return failed ? DAGD_RUN_FAILED : DAGD_RUN_SUCCESS;
+}
+
+dagd_run_state dagd_sched_evaluate(const dagd_dag *dag, dagd_sched_ti *tis, double now, double *wake) {
+  return dagd_sched_evaluate_view(dag, tis, NULL, now, wake);
+}
+
+void dagd_sched_view_init(dagd_sched_view *v, size_t n_tasks) {
+  v->n = n_tasks;
+  v->due = dagd_calloc(n_tasks ? n_tasks : 1, sizeof(bool));
+  v->seen = dagd_malloc((n_tasks ? n_tasks : 1) * sizeof(*v->seen));
+  for (size_t i = 0; i < n_tasks; i++) {
+    v->due[i] = true; /* nothing seen yet: every task is looked at */
+    v->seen[i] = -1;
+  }
+  v->done_upto = 0;
+}
+
+void dagd_sched_view_close(dagd_sched_view *v) {
+  free(v->due);
+  free(v->seen);
+  memset(v, 0, sizeof(*v));
+}
+
+void dagd_sched_view_sync(const dagd_dag *dag, const dagd_sched_ti *tis, dagd_sched_view *v) {
+  for (size_t i = 0; i < dag->n_tasks; i++) {
+    if (v->seen[i] == (int)tis[i].state) continue;
+    v->seen[i] = (int)tis[i].state;
+    mark_downstream(dag->tasks[i], v);
+  }
 }
 
 double dagd_sched_retry_delay(const dagd_task *t, int try_number, double jitter) {

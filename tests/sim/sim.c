@@ -378,6 +378,10 @@ static void do_pass(sim *s) {
       return;
     }
     s->wake = s->act.wake;
+    /* The pass looked only at what changed: a full evaluation of every
+     * run it keeps must find nothing left to decide. */
+    if (!sim_skipped(s, "engine.incremental") && dagd_engine_verify(s->engine, &err) != 0)
+      sim_fail(s, "engine.incremental", "%s", err.msg);
     if (s->opts->verbose >= 2)
       sim_trace(s, "pass: %zu starts, %zu stops, %zu run ends, %zu queued, wake %s", s->act.n_starts, s->act.n_stops,
                 s->act.n_run_ends, s->act.queued, s->wake > 0 ? sim_time(s->wake, (char[40]){0}) : "none");

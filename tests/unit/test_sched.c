@@ -733,6 +733,50 @@ static void test_pick_matches_sort(void **state) {
   }
 }
 
+/* The view: a waiting task is looked at only once an upstream changed,
+ * and the decisions are those of the full evaluation. */
+static void test_evaluate_view(void **state) {
+  (void)state;
+  dagd_dag *dag = dagd_dag_new("chain", "t.lua", 1);
+  add(dag, "a", NULL);
+  add(dag, "b", "a");
+  add(dag, "c", "b");
+  add(dag, "d", "c");
+  finalize(dag);
+  dagd_sched_ti tis[4] = {{.state = DAGD_TI_NONE, .max_tries = 1}, {.state = DAGD_TI_NONE, .max_tries = 1},
+                          {.state = DAGD_TI_NONE, .max_tries = 1}, {.state = DAGD_TI_NONE, .max_tries = 1}};
+  dagd_sched_view v;
+  dagd_sched_view_init(&v, 4);
+  double wake;
+  dagd_sched_view_sync(dag, tis, &v);
+  assert_int_equal(dagd_sched_evaluate_view(dag, tis, &v, 0, &wake), DAGD_RUN_RUNNING);
+  assert_int_equal(tis[0].state, DAGD_TI_SCHEDULED);
+  assert_int_equal(tis[1].state, DAGD_TI_NONE);
+  dagd_sched_view_sync(dag, tis, &v);
+  /* b was looked at (and waits); c and d were looked at once. */
+  assert_false(v.due[2]);
+  assert_false(v.due[3]);
+  /* The first task succeeds elsewhere: only its downstream is due. */
+  tis[0].state = DAGD_TI_SUCCESS;
+  for (int i = 0; i < 4; i++) tis[i].changed = false;
+  dagd_sched_view_sync(dag, tis, &v);
+  assert_true(v.due[1]);
+  assert_false(v.due[2]);
+  assert_false(v.due[3]);
+  assert_int_equal(dagd_sched_evaluate_view(dag, tis, &v, 0, &wake), DAGD_RUN_RUNNING);
+  assert_int_equal(tis[1].state, DAGD_TI_SCHEDULED);
+  assert_int_equal(v.done_upto, 1);
+  /* A failure cascades in one call, as in the full evaluation. */
+  tis[1].state = DAGD_TI_FAILED;
+  dagd_sched_view_sync(dag, tis, &v);
+  assert_int_equal(dagd_sched_evaluate_view(dag, tis, &v, 0, &wake), DAGD_RUN_FAILED);
+  assert_int_equal(tis[2].state, DAGD_TI_UPSTREAM_FAILED);
+  assert_int_equal(tis[3].state, DAGD_TI_UPSTREAM_FAILED);
+  assert_int_equal(v.done_upto, 4);
+  dagd_sched_view_close(&v);
+  dagd_dag_free(dag);
+}
+
 /* --- the end of a try --- */
 
 static void test_outcome(void **state) {
@@ -834,6 +878,7 @@ int main(void) {
       cmocka_unit_test(test_run_id),
       cmocka_unit_test(test_pick),
       cmocka_unit_test(test_pick_matches_sort),
+      cmocka_unit_test(test_evaluate_view),
       cmocka_unit_test(test_outcome),
       cmocka_unit_test(test_try_ended),
       cmocka_unit_test(test_branch_follow),
