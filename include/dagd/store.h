@@ -326,6 +326,35 @@ int dagd_store_check_file(const char *path, char *result, size_t n, struct dagd_
 /* Copies the database to dest (which must not exist; made 0600) through
  * SQLite's online backup API, consistent while the daemon writes. */
 int dagd_store_backup(dagd_store *st, const char *dest, struct dagd_err *err);
+/* What became of a pruned run's log folder (dagd_store_prune_with_logs). */
+typedef enum {
+  DAGD_PRUNE_REMOVED,     /* removed */
+  DAGD_PRUNE_WOULD,       /* a dry run: would be removed */
+  DAGD_PRUNE_INVALID_ID,  /* kept: the run's ids are not valid ones (a run
+                           * recorded before ids made only of dots were
+                           * refused: "logs/d/.." is not its folder) */
+  DAGD_PRUNE_FAILED,      /* kept: the removal failed (err says why) */
+} dagd_prune_outcome;
+typedef void (*dagd_prune_report_cb)(void *data, const char *dag_id, const char *run_id, const char *dir,
+                                     dagd_prune_outcome what, const struct dagd_err *err);
+typedef struct dagd_prune_opts {
+  const char *logs;   /* the logs folder */
+  double before;      /* finished runs that ended before this */
+  int64_t limit;      /* at most this many, the oldest first; 0: all */
+  bool dry_run;       /* nothing removed, only counted and reported */
+  dagd_prune_report_cb report; /* each folder's fate; may be NULL */
+  /* Called once the rows are pruned, before any folder goes; false keeps
+   * every folder. For a grouped store (dagd_store_group), which commits
+   * later: the folders go only once the rows are committed. May be NULL. */
+  bool (*commit)(void *data);
+  void *data;         /* for report and commit */
+} dagd_prune_opts;
+/* dagd_store_prune, then the log folder of every run pruned removed from
+ * below the logs folder (never a path outside it). *runs gets how many
+ * runs were pruned, *kept how many of their folders were kept (invalid
+ * ids, failed removals, or a failed commit). */
+int dagd_store_prune_with_logs(dagd_store *st, const dagd_prune_opts *o, int64_t *runs, size_t *kept,
+                               struct dagd_err *err);
 /* Called for each run pruned (or that would be, in a dry run). */
 typedef void (*dagd_store_pruned_cb)(void *data, const char *dag_id, const char *run_id);
 /* Deletes finished runs that ended before `before` (the oldest first, at

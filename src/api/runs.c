@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dagd/layout.h"
 #include "dagd/time.h"
 #include "internal.h"
 
@@ -694,8 +695,10 @@ int dagd__api_ti_log(dagd_api *api, const dagd_api_request *req, dagd_api_respon
   int cur_try = ti.try_number;
   dagd_store_ti_clear(&ti);
   if (try_number > cur_try) return dagd__api_error(resp, 404, "try %lld has not started", (long long)try_number);
-  char *path = dagd_asprintf("%s/%s/%s/%s/%lld.log", api->logs_folder, req->params[0], req->params[1],
-                             req->params[2], (long long)try_number);
+  char *base = dagd_layout_try_base(api->logs_folder, req->params[0], req->params[1], req->params[2],
+                                    (long long)try_number);
+  char *path = dagd_asprintf("%s" DAGD_TRY_LOG_SUFFIX, base);
+  free(base);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   dagd_buf text;
   dagd_buf_init(&text);

@@ -13,26 +13,23 @@
 #include "dagd/util.h"
 #include "internal.h"
 
-typedef struct pruned {
-  char **dirs;
-  size_t n;
-  size_t kept; /* folders not removed */
+typedef struct prune_counts {
   bool dry;
-  const char *logs;
-} pruned;
+  size_t removed;
+} prune_counts;
 
-static void on_pruned(void *data, const char *dag_id, const char *run_id) {
-  pruned *p = data;
-  /* Ids are checked when they are created; a run recorded before ids made
-   * only of dots were refused keeps its folder ("logs/d/.." is not it). */
-  if (!dagd_id_valid(dag_id) || !dagd_run_id_valid(run_id)) {
+static void report(void *data, const char *dag_id, const char *run_id, const char *dir, dagd_prune_outcome what,
+                   const dagd_err *err) {
+  prune_counts *p = data;
+  switch (what) {
+  case DAGD_PRUNE_REMOVED: p->removed++; break;
+  case DAGD_PRUNE_WOULD: printf("would prune %s\n", dir); break;
+  case DAGD_PRUNE_INVALID_ID:
     fprintf(stderr, "dagctl db prune: run \"%.250s\" of DAG \"%.250s\" has an invalid id: its log folder %s\n",
             run_id, dag_id, p->dry ? "would be kept" : "is kept");
-    p->kept++;
-    return;
+    break;
+  case DAGD_PRUNE_FAILED: fprintf(stderr, "dagctl db prune: %s\n", err->msg); break;
   }
-  p->dirs = dagd_realloc(p->dirs, (p->n + 1) * sizeof(char *));
-  p->dirs[p->n++] = dagd_asprintf("%s/%s/%s", p->logs, dag_id, run_id);
 }
 
 static int db_prune(cli *c, int argc, char **argv) {
@@ -58,30 +55,18 @@ static int db_prune(cli *c, int argc, char **argv) {
     fprintf(stderr, "dagctl: %s\n", err.msg);
     return CLI_FAILED;
   }
-  pruned p = {.logs = c->cfg.logs_folder, .dry = dry};
+  prune_counts p = {.dry = dry};
+  dagd_prune_opts o = {.logs = c->cfg.logs_folder, .before = (double)(dagd_time_now() - secs), .dry_run = dry,
+                       .report = report, .data = &p};
   int64_t n = 0;
-  int rc = dagd_store_prune(st, (double)(dagd_time_now() - secs), 0, dry, on_pruned, &p, &n, &err);
+  size_t logs_kept = 0;
+  int rc = dagd_store_prune_with_logs(st, &o, &n, &logs_kept, &err);
   dagd_store_close(st);
   if (rc < 0) {
     fprintf(stderr, "dagctl db prune: %s\n", err.msg);
-    for (size_t i = 0; i < p.n; i++) free(p.dirs[i]);
-    free(p.dirs);
     return CLI_FAILED;
   }
-  size_t logs_removed = 0, logs_kept = p.kept;
-  for (size_t i = 0; i < p.n; i++) {
-    dagd_err_init(&err);
-    if (dry) {
-      printf("would prune %s\n", p.dirs[i]);
-    } else if (dagd_fs_remove_tree_within(p.logs, p.dirs[i], &err) == 0) {
-      logs_removed++;
-    } else {
-      fprintf(stderr, "dagctl db prune: %s\n", err.msg);
-      logs_kept++;
-    }
-    free(p.dirs[i]);
-  }
-  free(p.dirs);
+  size_t logs_removed = p.removed;
   printf("%s%lld finished runs older than %s%s, %zu log folders removed\n", dry ? "dry run: " : "", (long long)n,
          older, dry ? " would go" : " pruned", logs_removed);
   /* The runs are gone; a folder that could not (or must not) be removed

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "dagd/err.h"
+#include "dagd/layout.h"
 #include "dagd/log.h"
 #include "dagd/mask.h"
 #include "dagd/ops.h"
@@ -137,7 +138,7 @@ static void notify_task(daemon_t *d, const dagd_dag *dag, const dagd_task *task,
   dagd_try_info info = run_info(dag, task, run, try_number, outputs);
   info.secret_hosts = d->cfg.secret_hosts;
   info.n_secret_hosts = d->cfg.n_secret_hosts;
-  char *log = dagd_asprintf("%s.log", base);
+  char *log = dagd_asprintf("%s" DAGD_TRY_LOG_SUFFIX, base);
   char *who = dagd_asprintf("the on_%s notification of task %s", about->event, task->id);
   dagd_notify_about a = *about;
   a.log = log;
@@ -175,8 +176,8 @@ void daemon_notify_run(daemon_t *d, const dagd_engine_run_end *r) {
   dagd_notify_about about = {.event = ok ? "success" : "failure", .state = dagd_run_state_name(r->state),
                              .what = ok ? "succeeded" : "failed", .failed_tasks = r->failed_tasks,
                              .n_failed_tasks = r->n_failed_tasks};
-  char *base = dagd_asprintf("%s/%s/%s/run", d->cfg.logs_folder, r->dag->id, r->run_id);
-  char *log = dagd_asprintf("%s.notify.log", base);
+  char *base = dagd_layout_run_base(d->cfg.logs_folder, r->dag->id, r->run_id);
+  char *log = dagd_asprintf("%s" DAGD_RUN_NOTIFY_LOG_SUFFIX, base);
   notify_send(d, &info, r->notify, &about, base, log, ok ? "the DAG's on_success notification"
                                                           : "the DAG's on_failure notification");
   free(log);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "dagd/err.h"
+#include "dagd/layout.h"
 #include "dagd/log.h"
 #include "dagd/mask.h"
 #include "dagd/ops.h"
@@ -29,7 +30,7 @@ extern char **environ;
 
 char *daemon_try_base(const daemon_t *d, const char *dag_id, const char *run_id, const char *task_id,
                       int try_number) {
-  return dagd_asprintf("%s/%s/%s/%s/%d", d->cfg.logs_folder, dag_id, run_id, task_id, try_number);
+  return dagd_layout_try_base(d->cfg.logs_folder, dag_id, run_id, task_id, try_number);
 }
 
 /* mkdir -p of the folder holding base, mode 0700. */
@@ -59,7 +60,7 @@ static int make_parent_dirs(const char *base) {
  * after its process is where the user looks. */
 static void log_line(const char *base, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void log_line(const char *base, const char *fmt, ...) {
-  char *path = dagd_asprintf("%s.log", base);
+  char *path = dagd_asprintf("%s" DAGD_TRY_LOG_SUFFIX, base);
   int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   free(path);
   if (fd < 0) return;
@@ -113,7 +114,7 @@ static void rt_free(running_try *rt) {
 /* Reads what the try wrote to $DAGD_OUTPUT: up to one byte more than
  * the cap, so that the engine sees an output too big. */
 static bool read_outputs(const running_try *rt, dagd_buf *text) {
-  char *path = dagd_asprintf("%s.out", rt->base);
+  char *path = dagd_asprintf("%s" DAGD_TRY_OUT_SUFFIX, rt->base);
   FILE *f = fopen(path, "re");
   free(path);
   if (f == NULL) return false; /* no outputs */
@@ -312,7 +313,7 @@ void daemon_try_start(daemon_t *d, const dagd_engine_try *t) {
   if (dagd_engine_try_inputs(d->engine, t, &outputs_text, &extra, &err) == 0)
     outputs = json_loads(outputs_text, 0, NULL);
   if (task->op == DAGD_OP_SENSOR) extra = sensor_extra(d, task);
-  char *out_path = dagd_asprintf("%s.out", rt->base);
+  char *out_path = dagd_asprintf("%s" DAGD_TRY_OUT_SUFFIX, rt->base);
   char *spec_path = dagd_asprintf("%s.spec.json", rt->base);
   char *conf_path = dagd_asprintf("%s.conf.json", rt->base);
   dagd_try_info info = {

@@ -14,13 +14,14 @@
 
 #include "dagd/err.h"
 #include "dagd/exec.h"
+#include "dagd/layout.h"
 #include "dagd/util.h"
 
 void dagd_try_paths_init(dagd_try_paths *p, const char *base) {
-  p->log = dagd_asprintf("%s.log", base);
-  p->pid = dagd_asprintf("%s.pid", base);
-  p->exit = dagd_asprintf("%s.exit", base);
-  p->out = dagd_asprintf("%s.out", base);
+  p->log = dagd_asprintf("%s" DAGD_TRY_LOG_SUFFIX, base);
+  p->pid = dagd_asprintf("%s" DAGD_TRY_PID_SUFFIX, base);
+  p->exit = dagd_asprintf("%s" DAGD_TRY_EXIT_SUFFIX, base);
+  p->out = dagd_asprintf("%s" DAGD_TRY_OUT_SUFFIX, base);
 }
 
 void dagd_try_paths_close(dagd_try_paths *p) {

@@ -646,6 +646,108 @@ static void test_group_commit(void **state) {
   assert_int_equal(dagd_fs_remove_tree_within("/tmp", dir, NULL), 0);
 }
 
+/* --- pruning with the log folders --- */
+typedef struct prune_seen {
+  int removed, would, invalid, failed;
+  dagd_store *other;   /* sees only what is committed */
+  bool commit_ok;
+  dagd_store *st;
+} prune_seen;
+
+static void prune_report(void *data, const char *dag_id, const char *run_id, const char *dir, dagd_prune_outcome what,
+                         const dagd_err *err) {
+  (void)dag_id, (void)run_id, (void)dir, (void)err;
+  prune_seen *p = data;
+  p->removed += what == DAGD_PRUNE_REMOVED;
+  p->would += what == DAGD_PRUNE_WOULD;
+  p->invalid += what == DAGD_PRUNE_INVALID_ID;
+  p->failed += what == DAGD_PRUNE_FAILED;
+}
+
+static bool prune_commit(void *data) {
+  prune_seen *p = data;
+  if (!p->commit_ok) return false;
+  dagd_err err;
+  dagd_err_init(&err);
+  return dagd_store_flush(p->st, &err) == 0;
+}
+
+static void finished_run(dagd_store *st, const char *logs, const char *run_id, double ended, bool folder) {
+  dagd_err err;
+  dagd_err_init(&err);
+  dagd_store_run r = make_run("d", run_id, DAGD_RUN_MANUAL, 100);
+  assert_int_equal(dagd_store_begin(st, &err), 0);
+  assert_int_equal(dagd_store_run_insert(st, &r, &err), 0);
+  assert_int_equal(dagd_store_run_set_state(st, r.pk, DAGD_RUN_SUCCESS, 10, ended, &err), 0);
+  assert_int_equal(dagd_store_commit(st, &err), 0);
+  if (folder) {
+    char path[256];
+    snprintf(path, sizeof(path), "%s/d", logs);
+    mkdir(path, 0700);
+    snprintf(path, sizeof(path), "%s/d/%s", logs, run_id);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof(path), "%s/d/%s/t", logs, run_id);
+    assert_int_equal(mkdir(path, 0700), 0);
+  }
+}
+
+static bool exists(const char *logs, const char *run_id) {
+  char path[256];
+  struct stat sb;
+  snprintf(path, sizeof(path), "%s/d/%s", logs, run_id);
+  return stat(path, &sb) == 0;
+}
+
+static void test_prune_with_logs(void **state) {
+  fixture *f = *state;
+  dagd_err err;
+  dagd_err_init(&err);
+  char logs[128];
+  snprintf(logs, sizeof(logs), "%s/logs", f->dir);
+  assert_int_equal(mkdir(logs, 0700), 0);
+  dagd_store *other;
+  assert_int_equal(dagd_store_open(f->path, &other, &err), 0);
+  finished_run(f->st, logs, "r1", 20, true);
+  finished_run(f->st, logs, "r2", 30, true);
+  prune_seen seen = {.other = other, .st = f->st};
+  dagd_prune_opts o = {.logs = logs, .before = 1e12, .dry_run = true, .report = prune_report,
+                       .commit = prune_commit, .data = &seen};
+  int64_t runs;
+  size_t kept;
+  /* A dry run removes nothing and names both. */
+  assert_int_equal(dagd_store_prune_with_logs(f->st, &o, &runs, &kept, &err), 0);
+  assert_int_equal(runs, 2);
+  assert_int_equal(seen.would, 2);
+  assert_true(exists(logs, "r1") && exists(logs, "r2"));
+  /* Grouped, with a commit that fails: the folder stays (a folder without
+   * its run, never a run without its folder). */
+  dagd_store_group(f->st, true);
+  o.dry_run = false;
+  o.limit = 1;
+  memset(&seen.removed, 0, 4 * sizeof(int));
+  assert_int_equal(dagd_store_prune_with_logs(f->st, &o, &runs, &kept, &err), 0);
+  assert_int_equal(runs, 1);
+  assert_int_equal(kept, 1);
+  assert_int_equal(seen.failed, 1);
+  assert_true(exists(logs, "r1") && exists(logs, "r2"));
+  assert_int_equal(dagd_store_flush(f->st, &err), 0);
+  /* With the commit: the rows are committed before the folder goes. */
+  seen.commit_ok = true;
+  o.limit = 0;
+  memset(&seen.removed, 0, 4 * sizeof(int));
+  assert_int_equal(dagd_store_prune_with_logs(f->st, &o, &runs, &kept, &err), 0);
+  assert_false(dagd_store_group_pending(f->st));
+  assert_int_equal(runs, 1);
+  assert_int_equal(seen.removed, 1);
+  assert_int_equal(kept, 0);
+  assert_true(exists(logs, "r1"));
+  assert_false(exists(logs, "r2"));
+  dagd_store_run got;
+  assert_int_equal(dagd_store_run_get(other, "d", "r2", &got, &err), DAGD_ENOENT);
+  dagd_store_group(f->st, false);
+  dagd_store_close(other);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_open_mode_and_version, setup, teardown),
@@ -660,6 +762,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_daemon_refuses_damaged, setup, teardown),
       cmocka_unit_test(test_state_names),
       cmocka_unit_test(test_group_commit),
+      cmocka_unit_test_setup_teardown(test_prune_with_logs, setup, teardown),
   };
   return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
