@@ -670,13 +670,15 @@ static int cmd_logs(cli *c, int argc, char **argv) {
      * retried, stop once it ends. */
     long now_try;
     if ((rc = ti_get(c, dag, run, task, state, sizeof(state), &now_try)) != CLI_OK) break;
-    if (!ti_pending(state)) break;
+    /* A later try first, even one that has ended already (a quick retry
+     * can start and finish between two looks): its log is read too. */
     if (now_try > try_number) {
       if (!c->json) fprintf(stderr, "dagctl logs: try %ld is over; following try %ld\n", try_number, now_try);
       try_number = now_try;
       offset = 0;
       continue;
     }
+    if (!ti_pending(state)) break;
     if (run_over) break;
     if (strcmp(state, "running") == 0) continue; /* the same try again (a rescheduled sensor) */
     if ((rc = wait_run_change(c, dag, run, 10)) != CLI_OK) {
