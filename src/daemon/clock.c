@@ -50,7 +50,7 @@ static int clock_arm(daemon_t *d) {
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
   struct itimerspec its = {.it_value = {.tv_sec = now.tv_sec + 365 * 86400}};
-  return timerfd_settime(d->clock_fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, NULL);
+  return timerfd_settime(d->clock.fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, NULL);
 }
 
 static void clock_changed(daemon_t *d, const char *how) {
@@ -63,7 +63,7 @@ static void on_clock_fd(uv_poll_t *h, int status, int events) {
   (void)events;
   if (status < 0) return;
   uint64_t n;
-  ssize_t r = read(d->clock_fd, &n, sizeof(n));
+  ssize_t r = read(d->clock.fd, &n, sizeof(n));
   if (r < 0 && errno == EAGAIN) return;
   /* ECANCELED: the clock was set; a value: the year went by. Either way
    * the timer must be armed again, or the next set goes unheard. */
@@ -84,25 +84,25 @@ static void on_test_clock(uv_fs_event_t *h, const char *filename, int events, in
 }
 
 void daemon_clock_start(daemon_t *d) {
-  d->clock_fd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
-  if (d->clock_fd < 0 || clock_arm(d) < 0 || uv_poll_init(&d->loop, &d->clock_poll, d->clock_fd) < 0) {
+  d->clock.fd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (d->clock.fd < 0 || clock_arm(d) < 0 || uv_poll_init(&d->loop, &d->clock.poll, d->clock.fd) < 0) {
     DAGD_LOG(DAGD_LOG_WARN, "sched", "cannot watch the wall clock (%s): clock changes are seen within %d s",
              strerror(errno), DAEMON_WAKE_MAX_MS / 1000);
-    if (d->clock_fd >= 0) close(d->clock_fd);
-    d->clock_fd = -1;
+    if (d->clock.fd >= 0) close(d->clock.fd);
+    d->clock.fd = -1;
   } else {
-    d->clock_poll.data = d;
-    uv_poll_start(&d->clock_poll, UV_READABLE, on_clock_fd);
+    d->clock.poll.data = d;
+    uv_poll_start(&d->clock.poll, UV_READABLE, on_clock_fd);
   }
   const char *path = getenv(TEST_CLOCK_ENV);
   if (path == NULL || *path == '\0') return;
   /* The folder, not the file: a test replaces the file by a rename. */
   char *dir = dagd_strdup(path), *slash = strrchr(dir, '/');
   if (slash) *slash = '\0';
-  uv_fs_event_init(&d->loop, &d->clock_test_watch);
-  d->clock_test_watch.data = d;
-  d->clock_test_on = true;
-  if (uv_fs_event_start(&d->clock_test_watch, on_test_clock, slash ? dir : ".", 0) < 0)
+  uv_fs_event_init(&d->loop, &d->clock.test_watch);
+  d->clock.test_watch.data = d;
+  d->clock.test_on = true;
+  if (uv_fs_event_start(&d->clock.test_watch, on_test_clock, slash ? dir : ".", 0) < 0)
     DAGD_LOG(DAGD_LOG_WARN, "sched", "cannot watch %s", path);
   DAGD_LOG(DAGD_LOG_WARN, "sched", "%s is set: the wall clock is offset by the seconds in %s (tests only)",
            TEST_CLOCK_ENV, path);
@@ -111,13 +111,13 @@ void daemon_clock_start(daemon_t *d) {
 
 static void on_clock_closed(uv_handle_t *h) {
   daemon_t *d = h->data;
-  if (d->clock_fd >= 0) close(d->clock_fd);
-  d->clock_fd = -1;
+  if (d->clock.fd >= 0) close(d->clock.fd);
+  d->clock.fd = -1;
 }
 
 void daemon_clock_close(daemon_t *d) {
-  if (d->clock_fd >= 0 && !uv_is_closing((uv_handle_t *)&d->clock_poll))
-    uv_close((uv_handle_t *)&d->clock_poll, on_clock_closed);
-  if (d->clock_test_on) uv_close((uv_handle_t *)&d->clock_test_watch, NULL);
-  d->clock_test_on = false;
+  if (d->clock.fd >= 0 && !uv_is_closing((uv_handle_t *)&d->clock.poll))
+    uv_close((uv_handle_t *)&d->clock.poll, on_clock_closed);
+  if (d->clock.test_on) uv_close((uv_handle_t *)&d->clock.test_watch, NULL);
+  d->clock.test_on = false;
 }

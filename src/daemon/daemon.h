@@ -65,42 +65,30 @@ typedef struct daemon_commit_state {
   uint64_t commits;              /* turns committed */
 } daemon_commit_state;
 
-struct daemon {
-  dagd_config cfg;
-  daemon_commit_state commit;
+/* The DAG folder and what was last loaded from it (dags.c, parse.c). */
+typedef struct daemon_dags {
   dagd_dagbag bag;
   file_state *files;    /* sorted by path */
   size_t n_files;
-  dagd_store *store;
-  dagd_engine *engine;  /* every scheduling decision */
-  dagd_exec *exec;
-  char *shim_path;
-  uv_loop_t loop;
-  uv_timer_t wake;      /* the next scheduled thing: a run due, a retry */
-  uv_timer_t kick;      /* a pass soon: coalesces the events of one turn */
   uv_timer_t reload;    /* debounces DAG folder changes */
-  uv_timer_t drain;     /* bounds the wait for running tries at stop */
-  uv_timer_t retention; /* hourly pruning of old runs (retention.c) */
-  uv_timer_t watchdog;  /* systemd's watchdog pings (systemd.c) */
-  bool watchdog_on;
-  bool told_stopping;
-  char **task_environ;  /* environ without the service manager's variables */
-  uv_signal_t sigint, sigterm, sighup;
   uv_fs_event_t watch;
   bool watching;
   daemon_parse *parse;  /* the DAG files being parsed (parse.c), or NULL */
   dags_load *load;      /* the load that parse belongs to (dags.c) */
   bool reload_again;    /* the folder changed during that load */
+} daemon_dags;
+
+/* The tries being run or watched (tries.c). */
+typedef struct daemon_tries {
+  dagd_exec *exec;
+  char *shim_path;
+  char **task_environ;  /* environ without the service manager's variables */
   running_try *running;
   size_t n_running;
-  bool stopped;
-  int exit_code;
-  bool store_busy;      /* the last store use found it locked by another process */
-  int clock_fd;         /* the timerfd that hears clock sets (clock.c), or -1 */
-  uv_poll_t clock_poll;
-  uv_fs_event_t clock_test_watch; /* DAGD_TEST_CLOCK_FILE's folder */
-  bool clock_test_on;
-  /* The API (httpapi.c). */
+} daemon_tries;
+
+/* The API: its server, routes and long polls (httpapi.c, ui.c). */
+typedef struct daemon_web {
   dagd_api *api;
   struct dagd_http_server *http;
   struct dagd_http_router *router;
@@ -109,12 +97,54 @@ struct daemon {
   uv_timer_t heartbeat_timer;
   double heartbeat;     /* when the loop last beat */
   double loop_lag;
-  /* Figures for /metrics. */
+  uint64_t http_codes[6];
+} daemon_web;
+
+/* Figures for /metrics (metrics.c; the pass counts come from pass.c). */
+typedef struct daemon_stats {
   uint64_t passes;
   double pass_seconds;
   size_t queue_depth;
   daemon_metrics *metrics;
-  uint64_t http_codes[6];
+} daemon_stats;
+
+/* Hearing of clock sets (clock.c). */
+typedef struct daemon_clock {
+  int fd;               /* the timerfd that hears clock sets, or -1 */
+  uv_poll_t poll;
+  uv_fs_event_t test_watch; /* DAGD_TEST_CLOCK_FILE's folder */
+  bool test_on;
+} daemon_clock;
+
+/* The service manager (systemd.c). */
+typedef struct daemon_systemd {
+  uv_timer_t watchdog;  /* systemd's watchdog pings */
+  bool watchdog_on;
+  bool told_stopping;
+} daemon_systemd;
+
+/* The daemon: its configuration, the store and the engine, the loop and
+ * its timers and signals, and one part per room above. */
+struct daemon {
+  dagd_config cfg;
+  dagd_store *store;
+  dagd_engine *engine;  /* every scheduling decision */
+  uv_loop_t loop;
+  uv_timer_t wake;      /* the next scheduled thing: a run due, a retry */
+  uv_timer_t kick;      /* a pass soon: coalesces the events of one turn */
+  uv_timer_t drain;     /* bounds the wait for running tries at stop */
+  uv_timer_t retention; /* hourly pruning of old runs (retention.c) */
+  uv_signal_t sigint, sigterm, sighup;
+  bool stopped;
+  int exit_code;
+  bool store_busy;      /* the last store use found it locked by another process */
+  daemon_commit_state commit;
+  daemon_dags dags;
+  daemon_tries tries;
+  daemon_web web;
+  daemon_stats stats;
+  daemon_clock clock;
+  daemon_systemd systemd;
 };
 
 /* dags.c */

@@ -41,16 +41,16 @@ static int file_cmp(const void *a, const void *b) {
 
 static const file_state *find_file(const daemon_t *d, const char *path) {
   file_state key = {.path = (char *)path};
-  return bsearch(&key, d->files, d->n_files, sizeof(*d->files), file_cmp);
+  return bsearch(&key, d->dags.files, d->dags.n_files, sizeof(*d->dags.files), file_cmp);
 }
 
 static void on_reload(uv_timer_t *h);
 
 void daemon_dags_close(daemon_t *d) {
-  for (size_t i = 0; i < d->n_files; i++) free(d->files[i].path);
-  free(d->files);
-  d->files = NULL;
-  d->n_files = 0;
+  for (size_t i = 0; i < d->dags.n_files; i++) free(d->dags.files[i].path);
+  free(d->dags.files);
+  d->dags.files = NULL;
+  d->dags.n_files = 0;
 }
 
 /* Moves the DAGs and copies the errors of an unchanged file from the old
@@ -179,7 +179,7 @@ static int finish_load(daemon_t *d, dags_load *l, dagd_dagbag *results) {
       c++;
       continue;
     }
-    carry_over(&d->bag, &bag, l->states[i].path);
+    carry_over(&d->dags.bag, &bag, l->states[i].path);
   }
   for (size_t c = 0; c < l->n_changed; c++) {
     mask_file_fields(d, &results[c]);
@@ -189,16 +189,16 @@ static int finish_load(daemon_t *d, dags_load *l, dagd_dagbag *results) {
   for (size_t i = 0; i < bag.n_errors; i++) {
     const dagd_load_error *e = &bag.errors[i];
     /* What the walk found is said once, not at every reload. */
-    bool fresh = initial || (i < n_walk_errors && !file_has_error(&d->bag, e->file));
+    bool fresh = initial || (i < n_walk_errors && !file_has_error(&d->dags.bag, e->file));
     for (size_t c = 0; c < l->n_changed && !fresh; c++) fresh = strcmp(l->changed[c], e->file) == 0;
     if (fresh) DAGD_LOG(DAGD_LOG_ERROR, "loader", "%s:%d: %s", e->file, e->line, e->message);
   }
   bag.n_files = l->n_paths;
-  if (!initial) keep_last_good(&d->bag, &bag);
+  if (!initial) keep_last_good(&d->dags.bag, &bag);
   if (!initial) DAGD_LOG(DAGD_LOG_INFO, "loader", "%zu of %zu files changed", l->n_changed, l->n_paths);
   daemon_dags_close(d);
-  d->files = l->states; /* the paths now belong to d->files */
-  d->n_files = l->n_paths;
+  d->dags.files = l->states; /* the paths now belong to d->dags.files */
+  d->dags.n_files = l->n_paths;
   l->states = NULL;
   l->n_paths = 0;
 
@@ -214,14 +214,14 @@ static int finish_load(daemon_t *d, dags_load *l, dagd_dagbag *results) {
        * files looked like, so that the retry reads every one again. */
       daemon_store_busy(d, true);
       daemon_dags_close(d);
-      uv_timer_start(&d->reload, on_reload, 1000, 0);
+      uv_timer_start(&d->dags.reload, on_reload, 1000, 0);
       return rc;
     }
     DAGD_LOG(DAGD_LOG_ERROR, "store", "recording DAGs: %s", err.msg);
     return rc;
   }
-  dagd_dagbag_close(&d->bag); /* the engine no longer points into it */
-  d->bag = bag;
+  dagd_dagbag_close(&d->dags.bag); /* the engine no longer points into it */
+  d->dags.bag = bag;
   DAGD_LOG(DAGD_LOG_INFO, "loader", "%s: %zu files, %zu DAGs, %zu errors", d->cfg.dags_folder, bag.n_files,
            bag.n_dags, bag.n_errors);
   /* Each DAG of a file (re)loaded now, with when it runs next. */
@@ -243,8 +243,8 @@ static int finish_load(daemon_t *d, dags_load *l, dagd_dagbag *results) {
 
 int daemon_load_dags(daemon_t *d, bool initial) {
   if (d->stopped) return 0;
-  if (d->parse != NULL) { /* once this one ends */
-    d->reload_again = true;
+  if (d->dags.parse != NULL) { /* once this one ends */
+    d->dags.reload_again = true;
     return 0;
   }
   dags_load *l = dagd_calloc(1, sizeof(*l));
@@ -274,34 +274,34 @@ int daemon_load_dags(daemon_t *d, bool initial) {
     load_free(l);
     return rc;
   }
-  d->load = l;
-  daemon_parse_start(d, l->changed, l->n_changed, on_parsed); /* sets d->parse */
-  if (initial && d->parse != NULL && !daemon_parse_wait(d->parse, FIRST_LOAD_WAIT_MS))
+  d->dags.load = l;
+  daemon_parse_start(d, l->changed, l->n_changed, on_parsed); /* sets d->dags.parse */
+  if (initial && d->dags.parse != NULL && !daemon_parse_wait(d->dags.parse, FIRST_LOAD_WAIT_MS))
     DAGD_LOG(DAGD_LOG_WARN, "loader",
              "%s: %zu files still parsing after %d s; serving the API meanwhile (their DAGs appear when they load)",
-             d->cfg.dags_folder, daemon_parse_pending(d->parse), FIRST_LOAD_WAIT_MS / 1000);
+             d->cfg.dags_folder, daemon_parse_pending(d->dags.parse), FIRST_LOAD_WAIT_MS / 1000);
   return 0;
 }
 
 static void on_parsed(daemon_t *d, daemon_parse *p, dagd_dagbag *results, size_t n) {
-  dags_load *l = d->load;
-  d->load = NULL;
-  d->parse = NULL;
+  dags_load *l = d->dags.load;
+  d->dags.load = NULL;
+  d->dags.parse = NULL;
   finish_load(d, l, results);
   load_free(l);
   daemon_parse_free(p);
-  if (d->reload_again && !d->stopped) {
-    d->reload_again = false;
+  if (d->dags.reload_again && !d->stopped) {
+    d->dags.reload_again = false;
     daemon_load_dags(d, false);
   }
 }
 
 void daemon_dags_stop(daemon_t *d) {
-  if (d->parse == NULL) return;
-  daemon_parse_free(d->parse);
-  d->parse = NULL;
-  load_free(d->load);
-  d->load = NULL;
+  if (d->dags.parse == NULL) return;
+  daemon_parse_free(d->dags.parse);
+  d->dags.parse = NULL;
+  load_free(d->dags.load);
+  d->dags.load = NULL;
 }
 
 static void on_reload(uv_timer_t *h) {
@@ -314,18 +314,18 @@ static void on_reload(uv_timer_t *h) {
 static void on_dags_changed(uv_fs_event_t *h, const char *file, int events, int status) {
   daemon_t *d = h->data;
   /* Editors write in several steps; reload once things settle. */
-  uv_timer_start(&d->reload, on_reload, 200, 0);
+  uv_timer_start(&d->dags.reload, on_reload, 200, 0);
 }
 
 void daemon_watch_dags(daemon_t *d) {
-  uv_fs_event_init(&d->loop, &d->watch);
-  d->watch.data = d;
-  int rc = uv_fs_event_start(&d->watch, on_dags_changed, d->cfg.dags_folder, 0);
+  uv_fs_event_init(&d->loop, &d->dags.watch);
+  d->dags.watch.data = d;
+  int rc = uv_fs_event_start(&d->dags.watch, on_dags_changed, d->cfg.dags_folder, 0);
   if (rc < 0) {
     DAGD_LOG(DAGD_LOG_WARN, "loader", "cannot watch %s (%s): reload with SIGHUP", d->cfg.dags_folder,
              uv_strerror(rc));
-    uv_close((uv_handle_t *)&d->watch, NULL);
+    uv_close((uv_handle_t *)&d->dags.watch, NULL);
     return;
   }
-  d->watching = true;
+  d->dags.watching = true;
 }

@@ -64,33 +64,33 @@ static int report_once(daemon_t *d) {
   dagd_load_opts_default(&opts);
   opts.time_limit_ms = d->cfg.parse_timeout * 1000;
   const char *folder = d->cfg.dags_folder;
-  int rc = dagd_lua_load_paths(&folder, 1, &opts, &d->bag);
-  for (size_t i = 0; i < d->bag.n_errors; i++) {
-    const dagd_load_error *e = &d->bag.errors[i];
+  int rc = dagd_lua_load_paths(&folder, 1, &opts, &d->dags.bag);
+  for (size_t i = 0; i < d->dags.bag.n_errors; i++) {
+    const dagd_load_error *e = &d->dags.bag.errors[i];
     DAGD_LOG(DAGD_LOG_ERROR, "loader", "%s:%d: %s", e->file, e->line, e->message);
   }
   int64_t now = dagd_time_now();
-  for (size_t i = 0; i < d->bag.n_dags; i++) {
-    const dagd_dag *dag = d->bag.dags[i];
+  for (size_t i = 0; i < d->dags.bag.n_dags; i++) {
+    const dagd_dag *dag = d->dags.bag.dags[i];
     dagd_interval iv;
     char when[32] = "-";
     if (dag->schedule && dagd_dag_next_interval(dag, now, &iv) == 0) dagd_time_format_utc(iv.run_after, when);
     DAGD_LOG(DAGD_LOG_INFO, "loader", "dag %s: %zu tasks, schedule %s (%s), next run %s", dag->id, dag->n_tasks,
              dag->schedule ? dagd_cron_text(dag->schedule) : "none", dagd_tz_name(dag->tz), when);
   }
-  DAGD_LOG(DAGD_LOG_INFO, "loader", "%s: %zu files, %zu DAGs, %zu errors", d->cfg.dags_folder, d->bag.n_files,
-           d->bag.n_dags, d->bag.n_errors);
+  DAGD_LOG(DAGD_LOG_INFO, "loader", "%s: %zu files, %zu DAGs, %zu errors", d->cfg.dags_folder, d->dags.bag.n_files,
+           d->dags.bag.n_dags, d->dags.bag.n_errors);
   return rc;
 }
 
 static void close_all(daemon_t *d) {
-  uv_handle_t *handles[] = {(uv_handle_t *)&d->wake,   (uv_handle_t *)&d->kick,    (uv_handle_t *)&d->reload,
+  uv_handle_t *handles[] = {(uv_handle_t *)&d->wake,   (uv_handle_t *)&d->kick,    (uv_handle_t *)&d->dags.reload,
                             (uv_handle_t *)&d->drain,  (uv_handle_t *)&d->sigint,  (uv_handle_t *)&d->sigterm,
                             (uv_handle_t *)&d->sighup, (uv_handle_t *)&d->retention};
   for (size_t i = 0; i < DAGD_ARRAY_LEN(handles); i++)
     if (!uv_is_closing(handles[i])) uv_close(handles[i], NULL);
-  if (d->watching) uv_close((uv_handle_t *)&d->watch, NULL);
-  d->watching = false;
+  if (d->dags.watching) uv_close((uv_handle_t *)&d->dags.watch, NULL);
+  d->dags.watching = false;
   daemon_systemd_close(d);
   daemon_clock_close(d);
 }
@@ -100,14 +100,14 @@ void daemon_stop_now(daemon_t *d) {
   d->stopped = true;
   daemon_commit_close(d);
   daemon_systemd_stopping(d);
-  if (d->n_running > 0)
+  if (d->tries.n_running > 0)
     DAGD_LOG(DAGD_LOG_WARN, "daemon", "leaving %zu running tries to their shims; the next start re-adopts them",
-             d->n_running);
+             d->tries.n_running);
   daemon_api_stop(d);
   daemon_dags_stop(d);
   daemon_tries_close(d);
-  dagd_exec_close(d->exec);
-  d->exec = NULL;
+  dagd_exec_close(d->tries.exec);
+  d->tries.exec = NULL;
   close_all(d);
 }
 
@@ -152,7 +152,7 @@ static char *self_path(void) {
  * listener) and the loop, and returns 1. */
 static int abort_start(daemon_t *d) {
   daemon_api_stop(d);
-  uv_handle_t *handles[] = {(uv_handle_t *)&d->wake,  (uv_handle_t *)&d->kick,   (uv_handle_t *)&d->reload,
+  uv_handle_t *handles[] = {(uv_handle_t *)&d->wake,  (uv_handle_t *)&d->kick,   (uv_handle_t *)&d->dags.reload,
                             (uv_handle_t *)&d->drain, (uv_handle_t *)&d->sigint, (uv_handle_t *)&d->sigterm,
                             (uv_handle_t *)&d->sighup};
   for (size_t i = 0; i < DAGD_ARRAY_LEN(handles); i++) uv_close(handles[i], NULL);
@@ -165,8 +165,8 @@ static int run_daemon(daemon_t *d) {
   dagd_err err;
   dagd_err_init(&err);
   uv_loop_init(&d->loop);
-  d->clock_fd = -1;
-  uv_timer_t *timers[] = {&d->wake, &d->kick, &d->reload, &d->drain};
+  d->clock.fd = -1;
+  uv_timer_t *timers[] = {&d->wake, &d->kick, &d->dags.reload, &d->drain};
   for (size_t i = 0; i < DAGD_ARRAY_LEN(timers); i++) {
     uv_timer_init(&d->loop, timers[i]);
     timers[i]->data = d;
@@ -200,14 +200,14 @@ static int run_daemon(daemon_t *d) {
              "state file %s was missing or empty: starting on a new, empty state (no run, task instance or event "
              "recorded before is known; restore a backup to keep them)",
              d->cfg.state);
-  d->task_environ = daemon_task_environ(environ);
-  d->shim_path = self_path();
+  d->tries.task_environ = daemon_task_environ(environ);
+  d->tries.shim_path = self_path();
   /* Tries start under dagd-shim when it is installed beside dagd: a
    * small static program is much cheaper to start than dagd itself. */
-  char *dir = dagd_strdup(d->shim_path), *slash = strrchr(dir, '/');
+  char *dir = dagd_strdup(d->tries.shim_path), *slash = strrchr(dir, '/');
   if (slash) *slash = '\0';
   char *small = dagd_asprintf("%s/dagd-shim", slash ? dir : ".");
-  d->exec = dagd_exec_new(&d->loop, access(small, X_OK) == 0 ? small : d->shim_path);
+  d->tries.exec = dagd_exec_new(&d->loop, access(small, X_OK) == 0 ? small : d->tries.shim_path);
   free(small);
   free(dir);
   dagd_engine_opts eopts = {.parallelism = d->cfg.parallelism, .pools = d->cfg.pools, .n_pools = d->cfg.n_pools,
@@ -215,7 +215,7 @@ static int run_daemon(daemon_t *d) {
   d->engine = dagd_engine_new(d->store, &eopts);
   daemon_retention_start(d);
   daemon_clock_start(d);
-  dagd_dagbag_init(&d->bag);
+  dagd_dagbag_init(&d->dags.bag);
   daemon_load_dags(d, true);
   if (daemon_api_start(d) < 0) {
     d->exit_code = 1;
@@ -240,11 +240,11 @@ static int run_daemon(daemon_t *d) {
   if (rc != 0) DAGD_LOG(DAGD_LOG_ERROR, "daemon", "loop closed with live handles: %s", uv_strerror(rc));
   dagd_engine_free(d->engine);
   dagd_store_close(d->store);
-  dagd_dagbag_close(&d->bag);
+  dagd_dagbag_close(&d->dags.bag);
   daemon_dags_close(d);
   daemon_metrics_free(d);
-  free(d->shim_path);
-  free(d->task_environ);
+  free(d->tries.shim_path);
+  free(d->tries.task_environ);
   DAGD_LOG(DAGD_LOG_INFO, "daemon", "stopped");
   return rc == 0 ? d->exit_code : 1;
 }
@@ -329,7 +329,7 @@ int main(int argc, char **argv) {
     dagd_config_close(&d.cfg);
     return 0;
   }
-  dagd_dagbag_init(&d.bag);
+  dagd_dagbag_init(&d.dags.bag);
   if (once) {
     if (make_dirs(d.cfg.state, 0) < 0 || make_dirs(d.cfg.logs_folder, 1) < 0) {
       fprintf(stderr, "dagd: cannot create the folders for %s and %s: %s\n", d.cfg.state, d.cfg.logs_folder,
@@ -338,7 +338,7 @@ int main(int argc, char **argv) {
       return 1;
     }
     rc = report_once(&d);
-    dagd_dagbag_close(&d.bag);
+    dagd_dagbag_close(&d.dags.bag);
     dagd_config_close(&d.cfg);
     return rc == 0 ? 0 : 1;
   }

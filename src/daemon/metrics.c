@@ -54,8 +54,8 @@ static dag_metrics *find_dag(const daemon_metrics *m, const char *dag_id) {
 }
 
 static dag_metrics *for_dag(daemon_t *d, const char *dag_id) {
-  if (d->metrics == NULL) d->metrics = dagd_calloc(1, sizeof(*d->metrics));
-  daemon_metrics *m = d->metrics;
+  if (d->stats.metrics == NULL) d->stats.metrics = dagd_calloc(1, sizeof(*d->stats.metrics));
+  daemon_metrics *m = d->stats.metrics;
   dag_metrics *x = find_dag(m, dag_id);
   if (x) return x;
   m->dags = dagd_realloc(m->dags, (m->n_dags + 1) * sizeof(*m->dags));
@@ -79,7 +79,7 @@ void daemon_metrics_run(daemon_t *d, const char *dag_id, bool success, double se
 
 void daemon_metrics_try(daemon_t *d, const char *dag_id, int outcome, double seconds) {
   for_dag(d, dag_id)->tries[outcome]++;
-  daemon_metrics *m = d->metrics;
+  daemon_metrics *m = d->stats.metrics;
   if (seconds < 0) return;
   for (size_t i = 0; i < N_BUCKETS; i++)
     if (seconds <= buckets[i]) m->duration_buckets[i]++;
@@ -88,11 +88,11 @@ void daemon_metrics_try(daemon_t *d, const char *dag_id, int outcome, double sec
 }
 
 void daemon_metrics_free(daemon_t *d) {
-  if (d->metrics == NULL) return;
-  for (size_t i = 0; i < d->metrics->n_dags; i++) free(d->metrics->dags[i].dag_id);
-  free(d->metrics->dags);
-  free(d->metrics);
-  d->metrics = NULL;
+  if (d->stats.metrics == NULL) return;
+  for (size_t i = 0; i < d->stats.metrics->n_dags; i++) free(d->stats.metrics->dags[i].dag_id);
+  free(d->stats.metrics->dags);
+  free(d->stats.metrics);
+  d->stats.metrics = NULL;
 }
 
 /* --- the process, as Prometheus client libraries report it --- */
@@ -193,8 +193,8 @@ static void write_histogram(dagd_buf *out, const char *name, const char *labels,
 static void write_dags(daemon_t *d, dagd_buf *out) {
   static const char *const outcomes[] = {"success", "failed", "lost", "timed_out"};
   static const char *const states[] = {"success", "failed"};
-  const daemon_metrics *m = d->metrics;
-  const dagd_dagbag *bag = &d->bag;
+  const daemon_metrics *m = d->stats.metrics;
+  const dagd_dagbag *bag = &d->dags.bag;
   dagd_buf_printf(out, "# HELP dagd_runs_finished_total Runs finished, by DAG and state.\n"
                        "# TYPE dagd_runs_finished_total counter\n");
   for (size_t i = 0; i < bag->n_dags; i++) {
@@ -279,7 +279,7 @@ static void write_pools(daemon_t *d, dagd_buf *out) {
     slots[n] = atoi(d->cfg.pools[i].value);
     used[n++] = 0;
   }
-  for (running_try *rt = d->running; rt; rt = rt->next) {
+  for (running_try *rt = d->tries.running; rt; rt = rt->next) {
     const char *pool = rt->pool ? rt->pool : "default";
     size_t k = 0;
     while (k < n && strcmp(seen[k], pool) != 0) k++;
@@ -299,7 +299,7 @@ static void write_pools(daemon_t *d, dagd_buf *out) {
 }
 
 void daemon_metrics_write(daemon_t *d, dagd_buf *out) {
-  const daemon_metrics *m = d->metrics;
+  const daemon_metrics *m = d->stats.metrics;
   dagd_buf_printf(out,
                   "# HELP dagd_build_info The running dagd's version and the libraries it runs on.\n"
                   "# TYPE dagd_build_info gauge\n"

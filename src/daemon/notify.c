@@ -85,7 +85,7 @@ static void notify_send(daemon_t *d, const dagd_try_info *info, const json_t *sp
   dagd_buf_puts(&copy, text);
   dagd_mask mask;
   dagd_mask_init(&mask);
-  for (size_t i = 0; i < d->api->secrets.n; i++) dagd_mask_add(&mask, d->api->secrets.values[i]);
+  for (size_t i = 0; i < d->web.api->secrets.n; i++) dagd_mask_add(&mask, d->web.api->secrets.values[i]);
   for (size_t i = 0; i < n_seen; i++) dagd_mask_add_secret(&mask, seen[i]);
   dagd_mask_text(&mask, &copy);
   dagd_mask_close(&mask);
@@ -101,10 +101,10 @@ static void notify_send(daemon_t *d, const dagd_try_info *info, const json_t *sp
   }
   notifier *n = dagd_calloc(1, sizeof(*n));
   n->proc.data = n;
-  char *args[] = {d->shim_path, "notify", "-", NULL};
+  char *args[] = {d->tries.shim_path, "notify", "-", NULL};
   uv_stdio_container_t stdio[3] = {{.flags = UV_INHERIT_FD, .data.fd = in}, {.flags = UV_INHERIT_FD, .data.fd = fd},
                                    {.flags = UV_INHERIT_FD, .data.fd = fd}};
-  uv_process_options_t opts = {.exit_cb = on_exit_cb, .file = d->shim_path, .args = args, .stdio_count = 3,
+  uv_process_options_t opts = {.exit_cb = on_exit_cb, .file = d->tries.shim_path, .args = args, .stdio_count = 3,
                                .stdio = stdio};
   int rc = uv_spawn(&d->loop, &n->proc, &opts);
   if (rc < 0) {

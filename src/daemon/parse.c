@@ -267,7 +267,7 @@ static void spawn_child(daemon_parse *p) {
   snprintf(limit, sizeof(limit), "%lld", (long long)d->cfg.parse_timeout * 1000);
   char **argv = dagd_calloc(c->n + 12, sizeof(*argv));
   size_t a = 0;
-  argv[a++] = d->shim_path;
+  argv[a++] = d->tries.shim_path;
   argv[a++] = "parse";
   argv[a++] = "--time-limit-ms";
   argv[a++] = limit;
@@ -286,7 +286,7 @@ static void spawn_child(daemon_parse *p) {
   uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
                                    {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&c->out},
                                    {.flags = UV_INHERIT_FD, .data.fd = 2}};
-  uv_process_options_t o = {.exit_cb = on_exit_cb, .file = d->shim_path, .args = argv, .env = env,
+  uv_process_options_t o = {.exit_cb = on_exit_cb, .file = d->tries.shim_path, .args = argv, .env = env,
                             .stdio_count = 3, .stdio = stdio};
   int rc = uv_spawn(&d->loop, &c->proc, &o);
   free(argv);
@@ -295,7 +295,7 @@ static void spawn_child(daemon_parse *p) {
   if (rc < 0) {
     uv_close((uv_handle_t *)&c->out, child_closed);
     for (size_t k = 0; k < c->n; k++)
-      set_error(p, c->idx[k], "cannot start the parser process (%s parse): %s", d->shim_path, uv_strerror(rc));
+      set_error(p, c->idx[k], "cannot start the parser process (%s parse): %s", d->tries.shim_path, uv_strerror(rc));
     finish(p);
     return;
   }
@@ -317,7 +317,7 @@ daemon_parse *daemon_parse_start(daemon_t *d, char *const *files, size_t n, daem
   p->begun_at = dagd_calloc(n ? n : 1, sizeof(*p->begun_at));
   uv_timer_init(&d->loop, &p->timer);
   p->timer.data = p;
-  d->parse = p; /* before any callback can end it */
+  d->dags.parse = p; /* before any callback can end it */
   if (n == 0) finish(p);
   else spawn_child(p);
   return p;

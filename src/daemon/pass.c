@@ -69,7 +69,7 @@ void daemon_pass(daemon_t *d) {
   }
   /* What the pass decided is committed before it is acted on. */
   if (!daemon_commit(d)) goto out;
-  d->queue_depth = a.queued;
+  d->stats.queue_depth = a.queued;
   for (size_t i = 0; i < a.n_changed_runs; i++) daemon_api_run_changed(d, a.changed_runs[i]);
   for (size_t i = 0; i < a.n_run_ends; i++) {
     const dagd_engine_run_end *e = &a.run_ends[i];
@@ -86,8 +86,8 @@ void daemon_pass(daemon_t *d) {
   if (a.wake > 0 && !d->stopped)
     uv_timer_start(&d->wake, on_wake, dagd_time_wake_delay_ms(a.wake, daemon_now(), DAEMON_WAKE_MAX_MS), 0);
 out:
-  d->passes++;
-  d->pass_seconds += daemon_mono() - started;
+  d->stats.passes++;
+  d->stats.pass_seconds += daemon_mono() - started;
   dagd_engine_actions_close(&a);
   if (!d->stopped && dagd_engine_draining(d->engine) && dagd_engine_in_flight(d->engine) == 0) daemon_stop_now(d);
 }

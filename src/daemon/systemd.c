@@ -22,29 +22,29 @@ static void on_watchdog(uv_timer_t *h) {
 }
 
 void daemon_systemd_ready(daemon_t *d) {
-  int rc = sd_notifyf(0, "READY=1\nSTATUS=scheduling %zu DAGs from %s", d->bag.n_dags, d->cfg.dags_folder);
+  int rc = sd_notifyf(0, "READY=1\nSTATUS=scheduling %zu DAGs from %s", d->dags.bag.n_dags, d->cfg.dags_folder);
   if (rc < 0) DAGD_LOG(DAGD_LOG_WARN, "daemon", "cannot tell systemd dagd is ready: %s", strerror(-rc));
   uint64_t usec = 0;
   /* Only for this process: WATCHDOG_PID names it when set. */
   if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return;
   uint64_t every_ms = usec / 2000 > 0 ? usec / 2000 : 1;
-  uv_timer_init(&d->loop, &d->watchdog);
-  d->watchdog.data = d;
-  d->watchdog_on = true;
-  uv_timer_start(&d->watchdog, on_watchdog, 0, every_ms);
+  uv_timer_init(&d->loop, &d->systemd.watchdog);
+  d->systemd.watchdog.data = d;
+  d->systemd.watchdog_on = true;
+  uv_timer_start(&d->systemd.watchdog, on_watchdog, 0, every_ms);
   DAGD_LOG(DAGD_LOG_INFO, "daemon", "systemd watchdog: a ping every %llu ms", (unsigned long long)every_ms);
 }
 
 void daemon_systemd_stopping(daemon_t *d) {
-  if (d->told_stopping) return;
-  d->told_stopping = true;
+  if (d->systemd.told_stopping) return;
+  d->systemd.told_stopping = true;
   sd_notify(0, "STOPPING=1\nSTATUS=stopping: waiting for running tries");
 }
 
 void daemon_systemd_close(daemon_t *d) {
-  if (!d->watchdog_on) return;
-  d->watchdog_on = false;
-  uv_close((uv_handle_t *)&d->watchdog, NULL);
+  if (!d->systemd.watchdog_on) return;
+  d->systemd.watchdog_on = false;
+  uv_close((uv_handle_t *)&d->systemd.watchdog, NULL);
 }
 
 /* Whether an "K=V" entry is one of the service manager's variables. */

@@ -85,10 +85,10 @@ static running_try *rt_new(daemon_t *d, int64_t run_pk, const char *dag_id, cons
   rt->run_id = dagd_strdup(run_id);
   uv_timer_init(&d->loop, &rt->grace);
   rt->grace.data = rt;
-  rt->next = d->running;
-  if (d->running) d->running->prev = rt;
-  d->running = rt;
-  d->n_running++;
+  rt->next = d->tries.running;
+  if (d->tries.running) d->tries.running->prev = rt;
+  d->tries.running = rt;
+  d->tries.n_running++;
   return rt;
 }
 
@@ -105,9 +105,9 @@ static void rt_closed(uv_handle_t *h) {
 static void rt_free(running_try *rt) {
   daemon_t *d = rt->d;
   if (rt->prev) rt->prev->next = rt->next;
-  else d->running = rt->next;
+  else d->tries.running = rt->next;
   if (rt->next) rt->next->prev = rt->prev;
-  d->n_running--;
+  d->tries.n_running--;
   uv_close((uv_handle_t *)&rt->grace, rt_closed);
 }
 
@@ -142,8 +142,8 @@ static double exit_record_time(const running_try *rt) {
 static void on_end_retry(uv_timer_t *h) {
   running_try *rt = h->data;
   daemon_t *d = rt->d;
-  if (d->stopped || d->exec == NULL) return;
-  dagd_exec_adopt(d->exec, rt->base, on_try_done, rt, &rt->exec, NULL);
+  if (d->stopped || d->tries.exec == NULL) return;
+  dagd_exec_adopt(d->tries.exec, rt->base, on_try_done, rt, &rt->exec, NULL);
 }
 
 /* Hands the end of a try to the engine, then reports it and asks for a
@@ -218,7 +218,7 @@ static void stop_try(running_try *rt) {
 }
 
 static running_try *find_try(daemon_t *d, int64_t run_pk, const char *task_id, int try_number) {
-  for (running_try *rt = d->running; rt; rt = rt->next)
+  for (running_try *rt = d->tries.running; rt; rt = rt->next)
     if (rt->run_pk == run_pk && rt->try_number == try_number && strcmp(rt->task_id, task_id) == 0) return rt;
   return NULL;
 }
@@ -279,7 +279,7 @@ static int write_spec(const char *path, const char *spec, const dagd_mask *secre
  * set, built once at start, nearly always holds them already: it is used
  * as it is, and copied into own only for a value it lacks. */
 static const dagd_mask *try_secrets(daemon_t *d, const dagd_command *cmd, dagd_mask *own) {
-  const dagd_mask *api = &d->api->secrets;
+  const dagd_mask *api = &d->web.api->secrets;
   size_t i = 0;
   while (i < cmd->n_secrets && dagd_mask_has(api, cmd->secrets[i])) i++;
   if (i == cmd->n_secrets) return api;
@@ -320,7 +320,7 @@ void daemon_try_start(daemon_t *d, const dagd_engine_try *t) {
       .dag = t->dag, .task = task, .run_id = run->run_id, .logical_date = run->logical_date,
       .has_interval = run->has_interval, .interval_start = run->interval_start, .interval_end = run->interval_end,
       .try_number = t->try_number, .conf = run->conf, .outputs = outputs, .output_path = out_path,
-      .environ = d->task_environ, .secret = dagd_ops_secret_from_env, .self_path = d->shim_path, .spec_path = "-",
+      .environ = d->tries.task_environ, .secret = dagd_ops_secret_from_env, .self_path = d->tries.shim_path, .spec_path = "-",
       .extra = extra, .executor = d->cfg.executor, .conf_path = conf_path,
       .secret_hosts = d->cfg.secret_hosts, .n_secret_hosts = d->cfg.n_secret_hosts};
   int rc = dagd_ops_command(&info, &cmd, &err);
@@ -358,7 +358,7 @@ void daemon_try_start(daemon_t *d, const dagd_engine_try *t) {
   dagd_exec_spec spec = {.base = rt->base, .argv = cmd.argv, .env = cmd.env, .cwd = cmd.cwd,
                          .secrets = (const char *const *)secrets->values, .input = cmd.spec,
                          .grace_ms = KILL_GRACE_MS, .no_cgroup = !d->cfg.try_cgroups};
-  if (dagd_exec_start(d->exec, &spec, on_try_done, rt, &rt->exec, &err) < 0) {
+  if (dagd_exec_start(d->tries.exec, &spec, on_try_done, rt, &rt->exec, &err) < 0) {
     fail_now(rt, err.msg);
     goto out;
   }
@@ -389,7 +389,7 @@ int daemon_tries_adopt(daemon_t *d) {
     /* A try recorded just before a crash may never have got its folder:
      * make it, so that its "vanished" record can be written. */
     make_parent_dirs(rt->base);
-    dagd_exec_adopt(d->exec, rt->base, on_try_done, rt, &rt->exec, &err);
+    dagd_exec_adopt(d->tries.exec, rt->base, on_try_done, rt, &rt->exec, &err);
     rt->started = t->start_date;
     rt->pool = dagd_strdup(t->task && t->task->pool ? t->task->pool : "default");
     DAGD_LOG(DAGD_LOG_INFO, "exec", "re-adopting %s/%s/%s try %d", t->run.dag_id, t->run.run_id, t->task_id,
@@ -400,7 +400,7 @@ int daemon_tries_adopt(daemon_t *d) {
 }
 
 void daemon_try_kill(daemon_t *d, int64_t run_pk, const char *task_id) {
-  for (running_try *rt = d->running; rt; rt = rt->next) {
+  for (running_try *rt = d->tries.running; rt; rt = rt->next) {
     if (rt->run_pk != run_pk || strcmp(rt->task_id, task_id) != 0 || rt->exec == NULL) continue;
     rt->killed = true;
     log_line(rt->base, "stopped on request: SIGTERM, SIGKILL in %d s", KILL_GRACE_MS / 1000);
@@ -411,5 +411,5 @@ void daemon_try_kill(daemon_t *d, int64_t run_pk, const char *task_id) {
 void daemon_tries_close(daemon_t *d) {
   /* The executor forgets the tries (they run on under their shims); the
    * daemon's records of them go too. */
-  while (d->running) rt_free(d->running);
+  while (d->tries.running) rt_free(d->tries.running);
 }

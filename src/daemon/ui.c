@@ -100,8 +100,8 @@ static void on_asset(dagd_http_exchange *x, void *data) {
 
 int daemon_ui_routes(daemon_t *d, dagd_err *err) {
   static const char *const patterns[] = {"/ui/{a}", "/ui/{a}/{b}", "/ui/{a}/{b}/{c}"};
-  int rc = dagd_http_router_add(d->router, DAGD_HTTP_GET, "/", on_index, d, err);
+  int rc = dagd_http_router_add(d->web.router, DAGD_HTTP_GET, "/", on_index, d, err);
   for (size_t i = 0; rc == 0 && i < DAGD_ARRAY_LEN(patterns); i++)
-    rc = dagd_http_router_add(d->router, DAGD_HTTP_GET, patterns[i], on_asset, d, err);
+    rc = dagd_http_router_add(d->web.router, DAGD_HTTP_GET, patterns[i], on_asset, d, err);
   return rc;
 }
