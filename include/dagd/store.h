@@ -38,6 +38,10 @@ typedef struct dagd_store dagd_store;
  * build is refused with a clear message (DAGD_EIO / DAGD_ERANGE). The file
  * is created with mode 0600. */
 int dagd_store_open(const char *path, dagd_store **out, struct dagd_err *err);
+/* Opens an existing state file read-only, for a reader beside the daemon
+ * (a sensor's try): no migration, no write; its queries answer from what
+ * is committed. DAGD_EIO when the file cannot be opened or read. */
+int dagd_store_open_readonly(const char *path, dagd_store **out, struct dagd_err *err);
 /* dagd_store_open for the daemon, which owns the state for its life:
  * first takes an exclusive lock on "<path>.lock" (its pid written in it;
  * released when the store is closed or the process dies), then refuses a
@@ -244,6 +248,10 @@ int dagd_store_run_create(dagd_store *st, const struct dagd_dag *dag, dagd_store
  * DAGD_ENOENT when none. */
 int dagd_store_run_by_date(dagd_store *st, const char *dag_id, int64_t logical_date, dagd_store_run *out,
                            struct dagd_err *err);
+/* The run of a DAG at a logical date that a sensor watches: the scheduled
+ * one when there is one, else the newest; DAGD_ENOENT when none. */
+int dagd_store_run_watched_at(dagd_store *st, const char *dag_id, int64_t logical_date, dagd_store_run *out,
+                              struct dagd_err *err);
 /* The DAG's run with the latest logical date: DAGD_ENOENT when none. */
 int dagd_store_run_latest(dagd_store *st, const char *dag_id, dagd_store_run *out, struct dagd_err *err);
 /* A transaction whose commit is synced to disk before it returns (the

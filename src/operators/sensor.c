@@ -11,13 +11,13 @@
  * SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <glob.h>
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "dagd/ops.h"
+#include "dagd/store.h"
 #include "dagd/time.h"
 #include "http_op.h"
 
@@ -114,43 +114,31 @@ static int dag_state(dagd_op_ctx *ctx, const json_t *cfg, char **state, dagd_err
   int has_offset;
   if (by_date && (ld_text == NULL || dagd_time_parse(ld_text, &ld, &has_offset, err) < 0))
     return dagd_err_set(err, DAGD_EINVAL, "no logical date in the context");
-  sqlite3 *db = NULL;
-  sqlite3_stmt *st = NULL;
-  int rc = 0;
-  int sr = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
-  if (sr != SQLITE_OK) goto sql_error;
-  sqlite3_busy_timeout(db, 5000);
-  const char *q = by_date ? "SELECT id, state FROM dag_run WHERE dag_id = ?1 AND logical_date = ?2 "
-                            "ORDER BY run_type = 'scheduled' DESC, id DESC LIMIT 1"
-                          : "SELECT id, state FROM dag_run WHERE dag_id = ?1 ORDER BY logical_date DESC, id DESC LIMIT 1";
-  if ((sr = sqlite3_prepare_v2(db, q, -1, &st, NULL)) != SQLITE_OK) goto sql_error;
-  sqlite3_bind_text(st, 1, dag_id, -1, SQLITE_STATIC);
-  if (by_date) sqlite3_bind_int64(st, 2, ld);
-  sr = sqlite3_step(st);
-  if (sr == SQLITE_DONE) goto out;
-  if (sr != SQLITE_ROW) goto sql_error;
-  sqlite3_int64 pk = sqlite3_column_int64(st, 0);
-  if (task_id == NULL) {
-    *state = dagd_strdup((const char *)sqlite3_column_text(st, 1));
-    goto out;
+  dagd_store *st;
+  int rc = dagd_store_open_readonly(path, &st, err);
+  if (rc < 0) return rc; /* DAGD_EIO */
+  dagd_store_run run = {0};
+  rc = by_date ? dagd_store_run_watched_at(st, dag_id, ld, &run, err) : dagd_store_run_latest(st, dag_id, &run, err);
+  if (rc == 0 && task_id == NULL) {
+    *state = dagd_strdup(dagd_run_state_name(run.state));
+  } else if (rc == 0) {
+    dagd_store_ti ti = {0};
+    rc = dagd_store_ti_get(st, run.pk, task_id, &ti, err);
+    if (rc == 0) *state = dagd_strdup(dagd_ti_state_name(ti.state));
+    dagd_store_ti_clear(&ti);
   }
-  sqlite3_finalize(st);
-  st = NULL;
-  if ((sr = sqlite3_prepare_v2(db, "SELECT state FROM task_instance WHERE run_pk = ?1 AND task_id = ?2", -1, &st,
-                               NULL)) != SQLITE_OK)
-    goto sql_error;
-  sqlite3_bind_int64(st, 1, pk);
-  sqlite3_bind_text(st, 2, task_id, -1, SQLITE_STATIC);
-  sr = sqlite3_step(st);
-  if (sr == SQLITE_ROW) *state = dagd_strdup((const char *)sqlite3_column_text(st, 0));
-  else if (sr != SQLITE_DONE) goto sql_error;
-  goto out;
-sql_error:
-  rc = dagd_err_set(err, DAGD_EIO, "state store %s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(sr));
-  if (err) err->cause = sr;
-out:
-  sqlite3_finalize(st);
-  sqlite3_close(db);
+  dagd_store_run_clear(&run);
+  dagd_store_close(st);
+  /* No such run or task yet is an answer, not a failure; any failure to
+   * read (a busy or briefly locked store among them) is DAGD_EIO, worth
+   * another poke. */
+  if (rc == DAGD_ENOENT) {
+    if (err) dagd_err_init(err);
+    rc = 0;
+  } else if (rc < 0) {
+    if (err) err->code = DAGD_EIO;
+    rc = DAGD_EIO;
+  }
   return rc;
 }
 

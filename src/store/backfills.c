@@ -69,4 +69,5 @@ int dagd_store_backfill_get(dagd_store *st, int64_t id, dagd_store_backfill *out
 }
 
 /* Prepared when the store opens. */
-const char *const dagd__store_backfills_sql[] = {SQL_BACKFILL_INSERT, SQL_BACKFILL_GET, SQL_BACKFILL_COUNTS, NULL};
+const char *const dagd__store_backfills_sql[] = {
+    SQL_BACKFILL_INSERT, SQL_BACKFILL_GET, SQL_BACKFILL_COUNTS, NULL};

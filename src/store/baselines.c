@@ -47,4 +47,5 @@ int dagd_store_baseline_get(dagd_store *st, const char *dag_id, const char *task
 }
 
 /* Prepared when the store opens. */
-const char *const dagd__store_baselines_sql[] = {SQL_BASELINE_PUT, SQL_BASELINE_GET, NULL};
+const char *const dagd__store_baselines_sql[] = {
+    SQL_BASELINE_PUT, SQL_BASELINE_GET, NULL};

@@ -98,4 +98,5 @@ int dagd_store_dag_set_event_run(dagd_store *st, const char *dag_id, double at, 
 }
 
 /* Prepared when the store opens. */
-const char *const dagd__store_dags_sql[] = {SQL_DAG_UPSERT, SQL_DAG_GET, SQL_DAG_PAUSE, SQL_DAG_NEXT, SQL_DAG_EVENT_RUN_GET, SQL_DAG_EVENT_RUN_SET, NULL};
+const char *const dagd__store_dags_sql[] = {
+    SQL_DAG_UPSERT, SQL_DAG_GET, SQL_DAG_PAUSE, SQL_DAG_NEXT, SQL_DAG_EVENT_RUN_GET, SQL_DAG_EVENT_RUN_SET, NULL};

@@ -219,6 +219,27 @@ int dagd_store_open(const char *path, dagd_store **out, dagd_err *err) {
   return store_open(path, 0, false, out, err);
 }
 
+int dagd_store_open_readonly(const char *path, dagd_store **out, dagd_err *err) {
+  dagd_store *st = dagd_calloc(1, sizeof(*st));
+  st->path = dagd_strdup(path);
+  st->lock_fd = -1;
+  int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+  if (rc != SQLITE_OK) {
+    rc = dagd_err_set(err, DAGD_EIO, "state store %s: %s", path, st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+    if (err) err->cause = rc;
+    dagd_store_close(st);
+    return rc;
+  }
+  sqlite3_extended_result_codes(st->db, 1);
+  dagd_store_busy_timeout(st, 5000);
+  if ((rc = prepare_all(st, err)) < 0) {
+    dagd_store_close(st);
+    return rc;
+  }
+  *out = st;
+  return 0;
+}
+
 int dagd_store_open_daemon(const char *path, dagd_store **out, dagd_err *err) {
   return store_open(path, 0, true, out, err);
 }

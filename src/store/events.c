@@ -138,4 +138,6 @@ int dagd_store_alert_seen(dagd_store *st, const char *fingerprint, const char *s
 }
 
 /* Prepared when the store opens. */
-const char *const dagd__store_events_sql[] = {SQL_EVENT_INSERT, SQL_EVENT_FIND, SQL_EVENT_RUNS, SQL_EVENT_DETAIL, SQL_EVENT_LIST, SQL_EVENT_COUNT, SQL_ALERT_SEEN, NULL};
+const char *const dagd__store_events_sql[] = {
+    SQL_EVENT_INSERT, SQL_EVENT_FIND, SQL_EVENT_RUNS, SQL_EVENT_DETAIL, SQL_EVENT_LIST, SQL_EVENT_COUNT,
+    SQL_ALERT_SEEN, NULL};

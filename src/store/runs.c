@@ -331,6 +331,18 @@ int dagd_store_run_by_date(dagd_store *st, const char *dag_id, int64_t logical_d
   return maybe_one_run(st, s, out, err);
 }
 
+static const char SQL_RUN_WATCHED_AT[] =
+    "SELECT " RUN_COLS " FROM dag_run WHERE dag_id = ?1 AND logical_date = ?2 "
+    "ORDER BY run_type = 'scheduled' DESC, id DESC LIMIT 1";
+
+int dagd_store_run_watched_at(dagd_store *st, const char *dag_id, int64_t logical_date, dagd_store_run *out,
+                              dagd_err *err) {
+  sqlite3_stmt *s = dagd__store_q(st, SQL_RUN_WATCHED_AT);
+  bind_text(s, 1, dag_id);
+  sqlite3_bind_int64(s, 2, logical_date);
+  return maybe_one_run(st, s, out, err);
+}
+
 static const char SQL_RUN_LATEST[] =
     "SELECT " RUN_COLS " FROM dag_run WHERE dag_id = ?1 ORDER BY logical_date DESC, id DESC LIMIT 1";
 
@@ -364,4 +376,7 @@ int dagd_store_run_last_success(dagd_store *st, const char *dag_id, int64_t excl
 }
 
 /* Prepared when the store opens. */
-const char *const dagd__store_runs_sql[] = {SQL_RUN_INSERT, SQL_RUN_GET, SQL_RUN_GET_PK, SQL_RUN_STATE, SQL_RUN_LIST_DAG_STATE, SQL_RUN_LIST_DAG, SQL_RUN_COUNT_DAG_STATE, SQL_RUN_COUNT_DAG, SQL_RUN_ACTIVE, SQL_RUN_LAST_SCHED, SQL_RUN_DATE_TAKEN, SQL_RUN_BY_DATE, SQL_RUN_LATEST, SQL_RUN_BACKFILL, SQL_RUN_LAST_SUCCESS, NULL};
+const char *const dagd__store_runs_sql[] = {
+    SQL_RUN_INSERT, SQL_RUN_GET, SQL_RUN_GET_PK, SQL_RUN_STATE, SQL_RUN_LIST_DAG_STATE, SQL_RUN_LIST_DAG,
+    SQL_RUN_COUNT_DAG_STATE, SQL_RUN_COUNT_DAG, SQL_RUN_ACTIVE, SQL_RUN_LAST_SCHED, SQL_RUN_DATE_TAKEN,
+    SQL_RUN_BY_DATE, SQL_RUN_WATCHED_AT, SQL_RUN_LATEST, SQL_RUN_BACKFILL, SQL_RUN_LAST_SUCCESS, NULL};

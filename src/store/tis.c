@@ -196,4 +196,6 @@ int dagd_store_output_json(dagd_store *st, int64_t run_pk, char **json, dagd_err
 }
 
 /* Prepared when the store opens. */
-const char *const dagd__store_tis_sql[] = {SQL_TI_INSERT, SQL_TI_UPDATE, SQL_TI_GET, SQL_TI_LIST_RUN, SQL_TI_LIVE, SQL_OUT_CLEAR, SQL_OUT_PUT, SQL_OUT_GET, SQL_OUT_RUN, NULL};
+const char *const dagd__store_tis_sql[] = {
+    SQL_TI_INSERT, SQL_TI_UPDATE, SQL_TI_GET, SQL_TI_LIST_RUN, SQL_TI_LIVE, SQL_OUT_CLEAR, SQL_OUT_PUT,
+    SQL_OUT_GET, SQL_OUT_RUN, NULL};

@@ -4,7 +4,8 @@
 # response fields reach a downstream argv, 503s are retried, a branch skips
 # the other path while the join runs, a false short_circuit skips all that
 # follows, a lua function's table becomes outputs, a rescheduled sensor
-# frees the only slot for another task, a soft-failing sensor is skipped.
+# frees the only slot for another task, a sensor on another DAG's task
+# waits for it, a soft-failing sensor is skipped.
 # SPDX-License-Identifier: MIT
 . "$(dirname "$0")/lib.sh"
 
@@ -110,6 +111,24 @@ expect_out "wait_file=success" "the sensor succeeds once the file appears"
 out=$(cat "$WORK/logs/waiting/w1/wait_file/1.log")
 expect_out "flag.txt exists" "the last poke found the file"
 [ ! -e "$WORK/logs/waiting/w1/wait_file/2.log" ] && ok || fail "the pokes used no extra try"
+
+# --- sensor on another DAG's task: waits while it has not run, then sees it succeed
+run "$DAGCTL" trigger down --run-id d1
+expect_rc 0 "trigger the run that watches another DAG"
+deadline=$((SECONDS + 20))
+until grep -q "sensor: up.t is not started" "$WORK/logs/down/d1/watch/1.log" 2>/dev/null || [ $SECONDS -ge $deadline ]; do
+  sleep 0.05
+done
+out=$(cat "$WORK/logs/down/d1/watch/1.log" 2>&1)
+expect_out "sensor: up.t is not started (waiting for success)" "the sensor waits while up has no run"
+run "$DAGCTL" trigger up --run-id u1 --wait
+expect_rc 0 "the watched DAG's run succeeds"
+deadline=$((SECONDS + 20))
+until states down d1 2>/dev/null | grep -qx "watch=success" || [ $SECONDS -ge $deadline ]; do sleep 0.05; done
+run states down d1
+expect_out "watch=success" "the sensor succeeds once up.t has succeeded"
+out=$(cat "$WORK/logs/down/d1/watch/1.log")
+expect_out "sensor: up.t is success (waiting for success)" "the last poke read up.t's state"
 
 # --- sensor with soft_fail times out and is skipped
 run "$DAGCTL" trigger soft --run-id f1 --wait

@@ -57,3 +57,11 @@ local never = f:sensor { id = "never", poke = "file", path = "never.txt", interv
   soft_fail = true }
 local next_ = f:shell { id = "next", cmd = "true" }
 f:chain(never, next_)
+
+-- sensor on another DAG: a manual run watches the latest run of `up`, and
+-- its task `t`, read-only from the state store.
+local up = dagd.dag { id = "up" }
+up:shell { id = "t", cmd = "true" }
+local down = dagd.dag { id = "down" }
+down:sensor { id = "watch", poke = "dag", dag_id = "up", task_id = "t", mode = "reschedule", interval = "1s",
+  timeout = "60s" }
