@@ -69,6 +69,10 @@ int dagd_store_open_version(const char *path, int version, dagd_store **out, str
 /* PRAGMA integrity_check: 0 when "ok", DAGD_EIO with the first problem. */
 int dagd_store_check(dagd_store *st, struct dagd_err *err);
 
+/* Every getter answers an absent row with DAGD_ENOENT and leaves err
+ * untouched: absence is an answer, and the caller says what was missing
+ * in its own words. err is set only for a failure of the store. */
+
 int dagd_store_begin(dagd_store *st, struct dagd_err *err);
 int dagd_store_commit(dagd_store *st, struct dagd_err *err);
 void dagd_store_rollback(dagd_store *st);

@@ -79,10 +79,11 @@ static json_t *dag_json(dagd_api *api, const dagd_dag *dag, dagd_err *err) {
  * readable and controllable. */
 static json_t *inactive_dag_json(dagd_api *api, const char *dag_id, dagd_err *err) {
   dagd_store_dag row = {0};
-  if (dagd_store_dag_get(api->store, dag_id, &row, err) < 0) return NULL;
+  int rc = dagd_store_dag_get(api->store, dag_id, &row, err);
+  if (rc == DAGD_ENOENT) dagd_err_set(err, DAGD_ENOENT, "no DAG \"%s\"", dag_id);
+  if (rc < 0) return NULL;
   dagd_store_run last = {0};
   bool has_last = dagd_store_run_latest(api->store, dag_id, &last, err) == 0;
-  if (!has_last && err->code == DAGD_ENOENT) dagd_err_init(err);
   json_t *j = json_pack("{s:s, s:b, s:b, s:n, s:n, s:n, s:n, s:[], s:s, s:n, s:[], s:o, s:i, s:n}", "dag_id", dag_id,
                         "is_active", false, "is_paused", row.is_paused, "schedule", "schedule_description", "timezone",
                         "next_run_after", "tags", "fileloc", row.fileloc ? row.fileloc : "", "description", "on_event",

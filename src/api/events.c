@@ -30,10 +30,10 @@ static int start_runs(dagd_api *api, const char *event, const json_t *conf, int6
     const dagd_dag *dag = bag->dags[i];
     if (dag == NULL || !listens(dag, event)) continue;
     (*listeners)++;
-    dagd_store_dag row;
-    bool paused = dagd_store_dag_get(api->store, dag->id, &row, err) == 0 && row.is_paused;
-    if (dagd_err_is_set(err) && err->code != DAGD_ENOENT) return err->code;
-    dagd_err_init(err);
+    dagd_store_dag row = {0};
+    int got = dagd_store_dag_get(api->store, dag->id, &row, err);
+    if (got < 0 && got != DAGD_ENOENT) return got;
+    bool paused = got == 0 && row.is_paused;
     dagd_store_dag_clear(&row);
     if (paused) {
       json_array_append_new(held, json_pack("{s:s, s:s}", "dag_id", dag->id, "reason", "paused"));

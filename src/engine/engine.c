@@ -66,7 +66,8 @@ int dagd_engine_set_dags(dagd_engine *e, const dagd_dag *const *dags, size_t n, 
   for (size_t i = 0; rc == 0 && i < n; i++) {
     dagd_store_dag row;
     rc = dagd_store_dag_upsert(e->store, dags[i]->id, dags[i]->fileloc, dags[i]->is_paused_upon_creation, err);
-    if (rc == 0) rc = dagd_store_dag_get(e->store, dags[i]->id, &row, err);
+    if (rc == 0 && (rc = dagd_store_dag_get(e->store, dags[i]->id, &row, err)) == DAGD_ENOENT)
+      rc = dagd_err_set(err, DAGD_ENOENT, "DAG \"%s\" was not recorded", dags[i]->id);
     if (rc == 0) {
       /* Every DAG is planned afresh: its schedule may have changed. */
       entries[i] = (engine_dag){.dag = dags[i], .paused = row.is_paused, .plan = true};

@@ -128,11 +128,9 @@ static int plan_dag(pass *p, engine_dag *x) {
   dagd_engine *e = p->e;
   size_t di = (size_t)(x - e->dags);
   int64_t from;
-  bool has_from = dagd_store_run_last_scheduled(e->store, x->dag->id, &from, p->err) == 0;
-  if (dagd_err_is_set(p->err)) {
-    if (p->err->code != DAGD_ENOENT) return p->err->code;
-    dagd_err_init(p->err);
-  }
+  int got = dagd_store_run_last_scheduled(e->store, x->dag->id, &from, p->err);
+  if (got < 0 && got != DAGD_ENOENT) return got;
+  bool has_from = got == 0;
   if (x->has_planned && (!has_from || x->planned_to > from)) {
     from = x->planned_to;
     has_from = true;
@@ -245,8 +243,7 @@ static int check_sla(pass *p, const dagd_dag *dag, const dagd_store_run *run, co
     int got = dagd_store_output_get(e->store, run->pk, task->id, "_sla_missed", &seen, p->err);
     free(seen);
     if (got == 0) continue;
-    if (got != DAGD_ENOENT) return p->err->code;
-    dagd_err_init(p->err);
+    if (got != DAGD_ENOENT) return got;
     if (dagd_store_output_put(e->store, run->pk, task->id, "_sla_missed", "true", p->err) < 0) return p->err->code;
     dagd_engine_actions *a = p->out;
     a->sla_misses = dagd_realloc(a->sla_misses, (a->n_sla_misses + 1) * sizeof(*a->sla_misses));
@@ -324,7 +321,11 @@ static int advance_run(pass *p, size_t ri) {
     dagd_store_ti *row = c->row_of[t];
     if (row->state != DAGD_TI_RUNNING && row->state != DAGD_TI_QUEUED) continue;
     dagd_store_ti fresh;
-    if (dagd_store_ti_get(e->store, run->pk, row->task_id, &fresh, p->err) < 0) return p->err->code;
+    int got = dagd_store_ti_get(e->store, run->pk, row->task_id, &fresh, p->err);
+    if (got == DAGD_ENOENT)
+      return dagd_err_set(p->err, DAGD_ENOENT, "run #%lld lost its task instance \"%s\"", (long long)run->pk,
+                          row->task_id);
+    if (got < 0) return got;
     dagd_store_ti_clear(row);
     *row = fresh;
   }

@@ -80,8 +80,7 @@ static int apply_branch(dagd_engine *e, const dagd_dag *dag, const dagd_task *ta
   bool short_circuit = json_is_true(json_object_get(task->config, "short_circuit"));
   char *value = NULL;
   int rc = dagd_store_output_get(e->store, run_pk, task->id, short_circuit ? "condition" : "follow", &value, err);
-  if (rc == DAGD_ENOENT) dagd_err_init(err);
-  else if (rc < 0) return rc;
+  if (rc < 0 && rc != DAGD_ENOENT) return rc;
   size_t *follow = dagd_calloc(task->n_downstream + 1, sizeof(size_t));
   size_t n_follow;
   dagd_sched_branch_follow(dag, task, value, follow, &n_follow);
@@ -142,14 +141,16 @@ static void choose_notify(dagd_engine_ended *out) {
 /* What the try's end made of the task instance, in the open transaction. */
 static int record_end(dagd_engine *e, const dagd_engine_end *end, double now, dagd_store_ti *ti,
                       dagd_engine_ended *out, dagd_err *err) {
-  if (dagd_store_run_get_pk(e->store, end->run_pk, &out->run, err) < 0) return err->code;
+  int rc = dagd_store_run_get_pk(e->store, end->run_pk, &out->run, err);
+  if (rc == DAGD_ENOENT) return dagd_err_set(err, DAGD_ENOENT, "run #%lld is gone", (long long)end->run_pk);
+  if (rc < 0) return rc;
   engine_dag *x = dagd__engine_dag(e, out->run.dag_id);
   out->dag = x ? x->dag : NULL;
   out->task = x ? dagd_dag_find_task(x->dag, end->task_id) : NULL;
   /* Outputs are kept from failed tries too (a failing gate's report);
    * only a successful try fails when they are malformed. */
   char *bad = NULL;
-  int rc = store_outputs(e, end, &bad, err);
+  rc = store_outputs(e, end, &bad, err);
   if (rc < 0) return rc;
   dagd_try_outcome o = dagd_sched_outcome(&end->result, out->timed_out);
   if (bad) {
@@ -182,6 +183,9 @@ int dagd_engine_try_end(dagd_engine *e, const dagd_engine_end *end, double now, 
   dagd_store_ti ti = {0};
   int rc = dagd_store_begin(e->store, err);
   if (rc == 0) rc = dagd_store_ti_get(e->store, end->run_pk, end->task_id, &ti, err);
+  if (rc == DAGD_ENOENT)
+    rc = dagd_err_set(err, DAGD_ENOENT, "run #%lld has no task instance \"%s\"", (long long)end->run_pk,
+                      end->task_id);
   if (rc == 0 && (ti.state != DAGD_TI_RUNNING || ti.try_number != end->try_number)) {
     /* Cleared or marked meanwhile: this try's end changes nothing. */
     dagd_store_rollback(e->store);
@@ -217,7 +221,9 @@ int dagd_engine_adopt(dagd_engine *e, dagd_engine_try **out, size_t *n, dagd_err
   for (size_t i = 0; i < live.n; i++) {
     const dagd_store_ti *ti = &live.tis[i];
     dagd_engine_try *t = &tries[k];
-    if ((rc = dagd_store_run_get_pk(e->store, ti->run_pk, &t->run, err)) < 0) break;
+    if ((rc = dagd_store_run_get_pk(e->store, ti->run_pk, &t->run, err)) == DAGD_ENOENT)
+      rc = dagd_err_set(err, DAGD_ENOENT, "run #%lld of a live task instance is gone", (long long)ti->run_pk);
+    if (rc < 0) break;
     engine_dag *x = dagd__engine_dag(e, t->run.dag_id);
     t->dag = x ? x->dag : NULL;
     t->task = x ? dagd_dag_find_task(x->dag, ti->task_id) : NULL;

@@ -133,7 +133,6 @@ static int dag_state(dagd_op_ctx *ctx, const json_t *cfg, char **state, dagd_err
    * read (a busy or briefly locked store among them) is DAGD_EIO, worth
    * another poke. */
   if (rc == DAGD_ENOENT) {
-    if (err) dagd_err_init(err);
     rc = 0;
   } else if (rc < 0) {
     if (err) err->code = DAGD_EIO;

@@ -55,7 +55,7 @@ int dagd_store_backfill_get(dagd_store *st, int64_t id, dagd_store_backfill *out
     out->total = sqlite3_column_int64(s, 6);
   }
   sqlite3_reset(s);
-  if (rc == SQLITE_DONE) return dagd_err_set(err, DAGD_ENOENT, "no backfill %lld", (long long)id);
+  if (rc == SQLITE_DONE) return DAGD_ENOENT;
   if (rc != SQLITE_ROW) return dagd__store_fail(st, err, rc, "reading a backfill");
   s = dagd__store_q(st, SQL_BACKFILL_COUNTS);
   sqlite3_bind_int64(s, 1, id);

@@ -48,7 +48,7 @@ int dagd_store_dag_get(dagd_store *st, const char *dag_id, dagd_store_dag *out, 
     return 0;
   }
   sqlite3_reset(s);
-  if (rc == SQLITE_DONE) return dagd_err_set(err, DAGD_ENOENT, "no DAG \"%s\"", dag_id);
+  if (rc == SQLITE_DONE) return DAGD_ENOENT;
   return dagd__store_fail(st, err, rc, "reading a DAG");
 }
 

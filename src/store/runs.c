@@ -42,8 +42,8 @@ static void read_run(sqlite3_stmt *s, dagd_store_run *r) {
   r->event_id = sqlite3_column_int64(s, 13);
 }
 
-/* Steps a query for at most one run: 0 with *out, DAGD_ENOENT without a
- * message (absence is an answer), or the store's error. */
+/* Steps a query for at most one run: 0 with *out, DAGD_ENOENT with err
+ * untouched (absence is an answer), or the store's error. */
 static int maybe_one_run(dagd_store *st, sqlite3_stmt *s, dagd_store_run *out, dagd_err *err) {
   int rc = sqlite3_step(s);
   if (rc == SQLITE_ROW) read_run(s, out);
@@ -87,15 +87,6 @@ int dagd_store_run_insert(dagd_store *st, dagd_store_run *run, dagd_err *err) {
   return dagd__store_fail(st, err, rc, "inserting a run");
 }
 
-static int get_one_run(dagd_store *st, sqlite3_stmt *s, dagd_store_run *out, const char *what, dagd_err *err) {
-  int rc = sqlite3_step(s);
-  if (rc == SQLITE_ROW) read_run(s, out);
-  sqlite3_reset(s);
-  if (rc == SQLITE_ROW) return 0;
-  if (rc == SQLITE_DONE) return dagd_err_set(err, DAGD_ENOENT, "no run %s", what);
-  return dagd__store_fail(st, err, rc, "reading a run");
-}
-
 static const char SQL_RUN_GET[] =
     "SELECT " RUN_COLS " FROM dag_run WHERE dag_id = ?1 AND run_id = ?2";
 
@@ -104,9 +95,7 @@ int dagd_store_run_get(dagd_store *st, const char *dag_id, const char *run_id, d
   sqlite3_stmt *s = dagd__store_q(st, SQL_RUN_GET);
   bind_text(s, 1, dag_id);
   bind_text(s, 2, run_id);
-  char what[600];
-  snprintf(what, sizeof(what), "\"%s\" in DAG \"%s\"", run_id, dag_id);
-  return get_one_run(st, s, out, what, err);
+  return maybe_one_run(st, s, out, err);
 }
 
 static const char SQL_RUN_GET_PK[] =
@@ -115,9 +104,7 @@ static const char SQL_RUN_GET_PK[] =
 int dagd_store_run_get_pk(dagd_store *st, int64_t pk, dagd_store_run *out, dagd_err *err) {
   sqlite3_stmt *s = dagd__store_q(st, SQL_RUN_GET_PK);
   sqlite3_bind_int64(s, 1, pk);
-  char what[64];
-  snprintf(what, sizeof(what), "#%lld", (long long)pk);
-  return get_one_run(st, s, out, what, err);
+  return maybe_one_run(st, s, out, err);
 }
 
 static const char SQL_RUN_STATE[] =

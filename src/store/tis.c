@@ -89,8 +89,7 @@ int dagd_store_ti_get(dagd_store *st, int64_t run_pk, const char *task_id, dagd_
   if (rc == SQLITE_ROW) read_ti(s, out);
   sqlite3_reset(s);
   if (rc == SQLITE_ROW) return 0;
-  if (rc == SQLITE_DONE)
-    return dagd_err_set(err, DAGD_ENOENT, "no task instance \"%s\" in run #%lld", task_id, (long long)run_pk);
+  if (rc == SQLITE_DONE) return DAGD_ENOENT;
   return dagd__store_fail(st, err, rc, "reading a task instance");
 }
 
@@ -174,7 +173,7 @@ int dagd_store_output_get(dagd_store *st, int64_t run_pk, const char *task_id, c
   if (rc == SQLITE_ROW) *value = col_text(s, 0);
   sqlite3_reset(s);
   if (rc == SQLITE_ROW) return 0;
-  if (rc == SQLITE_DONE) return dagd_err_set(err, DAGD_ENOENT, "no output %s.%s", task_id, key);
+  if (rc == SQLITE_DONE) return DAGD_ENOENT;
   return dagd__store_fail(st, err, rc, "reading an output");
 }
 
