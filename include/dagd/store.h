@@ -61,7 +61,7 @@ void dagd_store_busy_timeout(dagd_store *st, int ms);
 /* Whether another process holds the database's write lock now, found
  * without waiting (the lock is tried and given back at once; nothing is
  * written). For /health. False inside one of st's own transactions. */
-bool dagd_store_locked(dagd_store *st);
+bool dagd_store_is_locked(dagd_store *st);
 /* Opens with the schema migrated only up to `version`, for tests of the
  * migrations: such a store answers no queries; close it and open it
  * normally to migrate the rest. */
@@ -87,7 +87,7 @@ void dagd_store_rollback(dagd_store *st);
  * started try) before the flush. */
 void dagd_store_group(dagd_store *st, bool on);
 /* Something waits for dagd_store_flush. */
-bool dagd_store_group_pending(const dagd_store *st);
+bool dagd_store_group_is_pending(const dagd_store *st);
 /* Commits the turn's transaction; 0 also when none is open. On failure
  * nothing of the turn is kept (DAGD_EIO when SQLite had already rolled it
  * back). */
@@ -187,12 +187,12 @@ int dagd_store_run_list_active(dagd_store *st, dagd_store_run_list *out, struct 
 int dagd_store_run_count(dagd_store *st, const char *dag_id, dagd_run_state state, int64_t *out,
                          struct dagd_err *err);
 /* The latest scheduled run's logical date of a DAG: DAGD_ENOENT if none. */
-int dagd_store_run_last_scheduled(dagd_store *st, const char *dag_id, int64_t *logical_date,
+int dagd_store_run_get_last_scheduled(dagd_store *st, const char *dag_id, int64_t *logical_date,
                                   struct dagd_err *err);
 
 /* Whether a scheduled or backfill run of the DAG has this logical date
  * (those are one per date; manual and event runs may share one). */
-int dagd_store_run_date_taken(dagd_store *st, const char *dag_id, int64_t logical_date, bool *taken,
+int dagd_store_run_is_date_taken(dagd_store *st, const char *dag_id, int64_t logical_date, bool *taken,
                               struct dagd_err *err);
 
 /* --- task instances --- */
@@ -240,7 +240,7 @@ int dagd_store_output_clear(dagd_store *st, int64_t run_pk, const char *task_id,
 int dagd_store_output_get(dagd_store *st, int64_t run_pk, const char *task_id, const char *key, char **value,
                           struct dagd_err *err);
 /* Every output of a run as a JSON object text {"task": {"key": "value"}}. */
-int dagd_store_output_json(dagd_store *st, int64_t run_pk, char **json, struct dagd_err *err);
+int dagd_store_output_get_json(dagd_store *st, int64_t run_pk, char **json, struct dagd_err *err);
 
 /* --- runs with their task instances --- */
 
@@ -250,14 +250,14 @@ struct dagd_dag;
 int dagd_store_run_create(dagd_store *st, const struct dagd_dag *dag, dagd_store_run *run, struct dagd_err *err);
 /* A run of the DAG with this logical date (a scheduled one first):
  * DAGD_ENOENT when none. */
-int dagd_store_run_by_date(dagd_store *st, const char *dag_id, int64_t logical_date, dagd_store_run *out,
+int dagd_store_run_get_by_date(dagd_store *st, const char *dag_id, int64_t logical_date, dagd_store_run *out,
                            struct dagd_err *err);
 /* The run of a DAG at a logical date that a sensor watches: the scheduled
  * one when there is one, else the newest; DAGD_ENOENT when none. */
-int dagd_store_run_watched_at(dagd_store *st, const char *dag_id, int64_t logical_date, dagd_store_run *out,
+int dagd_store_run_get_watched(dagd_store *st, const char *dag_id, int64_t logical_date, dagd_store_run *out,
                               struct dagd_err *err);
 /* The DAG's run with the latest logical date: DAGD_ENOENT when none. */
-int dagd_store_run_latest(dagd_store *st, const char *dag_id, dagd_store_run *out, struct dagd_err *err);
+int dagd_store_run_get_latest(dagd_store *st, const char *dag_id, dagd_store_run *out, struct dagd_err *err);
 /* A transaction whose commit is synced to disk before it returns (the
  * write-ahead log is synced, as synchronous = FULL does): for what is
  * promised to a client (an accepted event, a created run) before
@@ -294,14 +294,14 @@ int dagd_store_event_list(dagd_store *st, int64_t limit, int64_t offset, dagd_st
                           int64_t *total, struct dagd_err *err);
 /* Records an alert (fingerprint, startsAt); *seen_before tells whether it
  * was already recorded (a repeat). */
-int dagd_store_alert_seen(dagd_store *st, const char *fingerprint, const char *starts_at, int64_t event_id,
+int dagd_store_alert_record(dagd_store *st, const char *fingerprint, const char *starts_at, int64_t event_id,
                           bool *seen_before, struct dagd_err *err);
 /* When an event last started a run of the DAG (0: never), for event_cooldown. */
-int dagd_store_dag_event_run(dagd_store *st, const char *dag_id, double *last, struct dagd_err *err);
-int dagd_store_dag_set_event_run(dagd_store *st, const char *dag_id, double at, struct dagd_err *err);
+int dagd_store_dag_event_run_get(dagd_store *st, const char *dag_id, double *last, struct dagd_err *err);
+int dagd_store_dag_event_run_set(dagd_store *st, const char *dag_id, double at, struct dagd_err *err);
 
 /* The DAG's latest successful run other than exclude_pk: DAGD_ENOENT when none. */
-int dagd_store_run_last_success(dagd_store *st, const char *dag_id, int64_t exclude_pk, dagd_store_run *out,
+int dagd_store_run_get_last_success(dagd_store *st, const char *dag_id, int64_t exclude_pk, dagd_store_run *out,
                                 struct dagd_err *err);
 /* The "deployed" baseline of a gate: the values its model had when its run
  * succeeded (and so was promoted). vals is JSON object text. */

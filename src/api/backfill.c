@@ -94,7 +94,7 @@ int dagd__api_backfill_post(dagd_api *api, const dagd_api_request *req, dagd_api
     double queued_at = req->now + (double)k * 1e-6; /* the order the pass starts them in */
     dagd_store_run run;
     const char *action;
-    rc = dagd_store_run_by_date(api->store, dag->id, it->start, &run, &err);
+    rc = dagd_store_run_get_by_date(api->store, dag->id, it->start, &run, &err);
     if (rc == DAGD_ENOENT) {
       rc = 0;
       char run_id[64];

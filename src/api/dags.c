@@ -55,7 +55,7 @@ static json_t *dag_json(dagd_api *api, const dagd_dag *dag, dagd_err *err) {
   dagd_store_dag row = {0};
   bool known = dagd_store_dag_get(api->store, dag->id, &row, err) == 0;
   dagd_store_run last = {0};
-  bool has_last = dagd_store_run_latest(api->store, dag->id, &last, err) == 0;
+  bool has_last = dagd_store_run_get_latest(api->store, dag->id, &last, err) == 0;
   json_t *sched = dag->schedule ? json_string(dagd_cron_text(dag->schedule)) : json_null();
   char *words = dag->schedule ? dagd_cron_describe(dag->schedule) : NULL;
   json_t *j = json_pack("{s:s, s:b, s:o, s:s?, s:s, s:o, s:o, s:s, s:s?, s:o, s:o, s:i, s:o}",
@@ -83,7 +83,7 @@ static json_t *inactive_dag_json(dagd_api *api, const char *dag_id, dagd_err *er
   if (rc == DAGD_ENOENT) dagd_err_set(err, DAGD_ENOENT, "no DAG \"%s\"", dag_id);
   if (rc < 0) return NULL;
   dagd_store_run last = {0};
-  bool has_last = dagd_store_run_latest(api->store, dag_id, &last, err) == 0;
+  bool has_last = dagd_store_run_get_latest(api->store, dag_id, &last, err) == 0;
   json_t *j = json_pack("{s:s, s:b, s:b, s:n, s:n, s:n, s:n, s:[], s:s, s:n, s:[], s:o, s:i, s:n}", "dag_id", dag_id,
                         "is_active", false, "is_paused", row.is_paused, "schedule", "schedule_description", "timezone",
                         "next_run_after", "tags", "fileloc", row.fileloc ? row.fileloc : "", "description", "on_event",

@@ -40,7 +40,7 @@ static int start_runs(dagd_api *api, const char *event, const json_t *conf, int6
       continue;
     }
     double last;
-    if (dagd_store_dag_event_run(api->store, dag->id, &last, err) < 0) return err->code;
+    if (dagd_store_dag_event_run_get(api->store, dag->id, &last, err) < 0) return err->code;
     if (dag->event_cooldown > 0 && last > 0 && now - last < (double)dag->event_cooldown) {
       json_array_append_new(held, json_pack("{s:s, s:s}", "dag_id", dag->id, "reason", "event_cooldown"));
       continue;
@@ -50,7 +50,7 @@ static int start_runs(dagd_api *api, const char *event, const json_t *conf, int6
     dagd_store_run run;
     int rc = dagd__api_create_run(api, dag, DAGD_RUN_EVENT, (int64_t)now, NULL, conf, event_id, now, &run, err);
     if (rc < 0) return rc;
-    if ((rc = dagd_store_dag_set_event_run(api->store, dag->id, now, err)) < 0) {
+    if ((rc = dagd_store_dag_event_run_set(api->store, dag->id, now, err)) < 0) {
       dagd_store_run_clear(&run);
       return rc;
     }
@@ -273,7 +273,7 @@ static int handle_alerts(dagd_api *api, const char *source, const dagd_api_reque
       fp = fallback;
     }
     bool seen = false;
-    rc = dagd_store_alert_seen(api->store, fp, starts ? starts : "", ev.id, &seen, &err);
+    rc = dagd_store_alert_record(api->store, fp, starts ? starts : "", ev.id, &seen, &err);
     free(fallback);
     if (rc != 0) break;
     if (seen) {

@@ -354,7 +354,7 @@ int dagd__api_tis_list(dagd_api *api, const dagd_api_request *req, dagd_api_resp
   dagd_err_init(&err);
   char *outputs_text = NULL;
   if (dagd_store_ti_list_run(api->store, run.pk, &l, &err) < 0 ||
-      dagd_store_output_json(api->store, run.pk, &outputs_text, &err) < 0) {
+      dagd_store_output_get_json(api->store, run.pk, &outputs_text, &err) < 0) {
     dagd_store_run_clear(&run);
     return dagd__api_store_error(resp, &err);
   }

@@ -60,7 +60,7 @@ static void send_held(daemon_t *d, bool committed) {
 }
 
 bool daemon_commit(daemon_t *d) {
-  if (d->store == NULL || !dagd_store_group_pending(d->store)) {
+  if (d->store == NULL || !dagd_store_group_is_pending(d->store)) {
     if (d->commit.held) send_held(d, true);
     return true;
   }
@@ -81,7 +81,7 @@ bool daemon_commit(daemon_t *d) {
 
 void daemon_reply(daemon_t *d, dagd_http_exchange *x, int status, const char *content_type, const void *body,
                   size_t len, const dagd_http_header *extra, size_t n_extra) {
-  if (d->store == NULL || !dagd_store_group_pending(d->store)) {
+  if (d->store == NULL || !dagd_store_group_is_pending(d->store)) {
     dagd_http_reply(x, status, content_type, body, len, extra, n_extra);
     return;
   }
@@ -116,7 +116,7 @@ void daemon_commit_close(daemon_t *d) {
   if (d->commit.prepare.data == NULL) return;
   /* What the last turn wrote is committed before the handles go. */
   bool committed = true;
-  if (d->store && dagd_store_group_pending(d->store)) {
+  if (d->store && dagd_store_group_is_pending(d->store)) {
     dagd_err err;
     dagd_err_init(&err);
     if (dagd_store_flush(d->store, &err) < 0) {

@@ -67,7 +67,7 @@ static double hook_heartbeat_age(void *data) {
 static bool hook_store_busy(void *data) {
   daemon_t *d = data;
   /* Busy as last found, or locked now (tried without waiting). */
-  return d->store_busy || dagd_store_locked(d->store);
+  return d->store_busy || dagd_store_is_locked(d->store);
 }
 
 static void hook_metrics(void *data, dagd_buf *out) {

@@ -246,7 +246,7 @@ static void write_dags(daemon_t *d, dagd_buf *out) {
     }
     dagd_store_dag_clear(&row);
     dagd_store_run run = {0};
-    if (dagd_store_run_last_success(d->store, dag->id, 0, &run, &err) == 0 && run.end_date > 0)
+    if (dagd_store_run_get_last_success(d->store, dag->id, 0, &run, &err) == 0 && run.end_date > 0)
       dagd_buf_printf(&last, "dagd_dag_last_success_end_timestamp_seconds{dag_id=\"%s\"} %.3f\n", dag->id,
                       run.end_date);
     dagd_store_run_clear(&run);

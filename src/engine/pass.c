@@ -128,7 +128,7 @@ static int plan_dag(pass *p, engine_dag *x) {
   dagd_engine *e = p->e;
   size_t di = (size_t)(x - e->dags);
   int64_t from;
-  int got = dagd_store_run_last_scheduled(e->store, x->dag->id, &from, p->err);
+  int got = dagd_store_run_get_last_scheduled(e->store, x->dag->id, &from, p->err);
   if (got < 0 && got != DAGD_ENOENT) return got;
   bool has_from = got == 0;
   if (x->has_planned && (!has_from || x->planned_to > from)) {
@@ -146,7 +146,7 @@ static int plan_dag(pass *p, engine_dag *x) {
                          PLAN_CAP, &n, &x->next_due, &x->has_next);
     for (size_t i = 0; i < n; i++) {
       bool taken;
-      if (dagd_store_run_date_taken(e->store, x->dag->id, iv[i].start, &taken, p->err) < 0) return p->err->code;
+      if (dagd_store_run_is_date_taken(e->store, x->dag->id, iv[i].start, &taken, p->err) < 0) return p->err->code;
       if (!taken && room <= 0) { /* the first interval not created */
         x->has_next = true;
         x->next_due = iv[i].run_after;
@@ -188,7 +188,7 @@ static int record_baselines(pass *p, const dagd_dag *dag, const dagd_store_run *
     const char *from = task->op == DAGD_OP_GATE ? json_string_value(json_object_get(task->config, "from")) : NULL;
     if (from == NULL) continue;
     if (outs == NULL) {
-      if ((rc = dagd_store_output_json(p->e->store, run->pk, &text, p->err)) < 0) break;
+      if ((rc = dagd_store_output_get_json(p->e->store, run->pk, &text, p->err)) < 0) break;
       outs = json_loads(text, 0, NULL);
     }
     json_t *vals = json_object_get(outs, from);
@@ -252,7 +252,7 @@ static int check_sla(pass *p, const dagd_dag *dag, const dagd_store_run *run, co
                            .try_number = tis[t].try_number, .state = tis[t].state,
                            .notify = task->on_failure ? task->on_failure : dag->on_failure};
     dagd__run_copy(&m->run, run);
-    if (m->notify && dagd_store_output_json(e->store, run->pk, &m->outputs, p->err) < 0) return p->err->code;
+    if (m->notify && dagd_store_output_get_json(e->store, run->pk, &m->outputs, p->err) < 0) return p->err->code;
   }
   return 0;
 }
@@ -270,7 +270,7 @@ static int run_end_action(pass *p, engine_dag *x, const dagd_store_run *run, con
   r->failed_tasks = dagd_calloc(dag->n_tasks + 1, sizeof(char *));
   for (size_t t = 0; t < dag->n_tasks; t++)
     if (tis[t].state == DAGD_TI_FAILED) r->failed_tasks[r->n_failed_tasks++] = dagd_strdup(dag->tasks[t]->id);
-  if (r->notify && dagd_store_output_json(p->e->store, run->pk, &r->outputs, p->err) < 0) return p->err->code;
+  if (r->notify && dagd_store_output_get_json(p->e->store, run->pk, &r->outputs, p->err) < 0) return p->err->code;
   return 0;
 }
 

@@ -173,7 +173,7 @@ static int record_end(dagd_engine *e, const dagd_engine_end *end, double now, da
     dagd__cache_drop(e, end->run_pk); /* rows other than this one changed */
   }
   choose_notify(out);
-  if (out->notify && dagd_store_output_json(e->store, end->run_pk, &out->outputs, err) < 0) return err->code;
+  if (out->notify && dagd_store_output_get_json(e->store, end->run_pk, &out->outputs, err) < 0) return err->code;
   return dagd_store_ti_update(e->store, ti, err);
 }
 
@@ -258,8 +258,8 @@ static json_t *gate_extra(dagd_engine *e, const dagd_dag *dag, const dagd_task *
   if (strcmp(kind, "last_success") == 0) {
     dagd_store_run last;
     char *text = NULL;
-    if (dagd_store_run_last_success(e->store, dag->id, run_pk, &last, &err) == 0) {
-      if (dagd_store_output_json(e->store, last.pk, &text, &err) == 0) {
+    if (dagd_store_run_get_last_success(e->store, dag->id, run_pk, &last, &err) == 0) {
+      if (dagd_store_output_get_json(e->store, last.pk, &text, &err) == 0) {
         json_t *outs = json_loads(text, 0, NULL);
         json_t *vals = json_object_get(outs, from);
         if (json_is_object(vals)) {
@@ -289,7 +289,7 @@ int dagd_engine_try_inputs(dagd_engine *e, const dagd_engine_try *t, char **outp
                            dagd_err *err) {
   *outputs = NULL;
   *extra = NULL;
-  if (dagd_store_output_json(e->store, t->run.pk, outputs, err) < 0) return err->code;
+  if (dagd_store_output_get_json(e->store, t->run.pk, outputs, err) < 0) return err->code;
   if (t->task && t->task->op == DAGD_OP_GATE && t->dag) *extra = gate_extra(e, t->dag, t->task, t->run.pk);
   return 0;
 }

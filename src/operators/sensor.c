@@ -118,7 +118,7 @@ static int dag_state(dagd_op_ctx *ctx, const json_t *cfg, char **state, dagd_err
   int rc = dagd_store_open_readonly(path, &st, err);
   if (rc < 0) return rc; /* DAGD_EIO */
   dagd_store_run run = {0};
-  rc = by_date ? dagd_store_run_watched_at(st, dag_id, ld, &run, err) : dagd_store_run_latest(st, dag_id, &run, err);
+  rc = by_date ? dagd_store_run_get_watched(st, dag_id, ld, &run, err) : dagd_store_run_get_latest(st, dag_id, &run, err);
   if (rc == 0 && task_id == NULL) {
     *state = dagd_strdup(dagd_run_state_name(run.state));
   } else if (rc == 0) {

@@ -78,7 +78,7 @@ int dagd_store_dag_set_next_run(dagd_store *st, const char *dag_id, bool has_nex
 static const char SQL_DAG_EVENT_RUN_GET[] =
     "SELECT last_event_run FROM dag WHERE dag_id = ?1";
 
-int dagd_store_dag_event_run(dagd_store *st, const char *dag_id, double *last, dagd_err *err) {
+int dagd_store_dag_event_run_get(dagd_store *st, const char *dag_id, double *last, dagd_err *err) {
   sqlite3_stmt *s = dagd__store_q(st, SQL_DAG_EVENT_RUN_GET);
   bind_text(s, 1, dag_id);
   int rc = sqlite3_step(s);
@@ -90,7 +90,7 @@ int dagd_store_dag_event_run(dagd_store *st, const char *dag_id, double *last, d
 static const char SQL_DAG_EVENT_RUN_SET[] =
     "UPDATE dag SET last_event_run = ?2 WHERE dag_id = ?1";
 
-int dagd_store_dag_set_event_run(dagd_store *st, const char *dag_id, double at, dagd_err *err) {
+int dagd_store_dag_event_run_set(dagd_store *st, const char *dag_id, double at, dagd_err *err) {
   sqlite3_stmt *s = dagd__store_q(st, SQL_DAG_EVENT_RUN_SET);
   bind_text(s, 1, dag_id);
   sqlite3_bind_double(s, 2, at);

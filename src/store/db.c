@@ -345,7 +345,7 @@ void dagd_store_busy_timeout(dagd_store *st, int ms) {
   sqlite3_busy_timeout(st->db, ms);
 }
 
-bool dagd_store_locked(dagd_store *st) {
+bool dagd_store_is_locked(dagd_store *st) {
   if (!sqlite3_get_autocommit(st->db)) return false; /* our own transaction */
   sqlite3_busy_timeout(st->db, 0);
   /* Taking the write lock and giving it back at once writes nothing. */
@@ -435,7 +435,7 @@ static int wal_sync(dagd_store *st, dagd_err *err) {
 
 void dagd_store_group(dagd_store *st, bool on) { st->grouped = on; }
 
-bool dagd_store_group_pending(const dagd_store *st) { return st->group_open || st->group_lost; }
+bool dagd_store_group_is_pending(const dagd_store *st) { return st->group_open || st->group_lost; }
 
 int dagd_store_flush(dagd_store *st, dagd_err *err) {
   bool sync = st->group_sync;

@@ -126,7 +126,7 @@ static const char SQL_ALERT_SEEN[] =
     "INSERT INTO alert_seen (fingerprint, starts_at, event_id) VALUES (?1, ?2, ?3) "
     "ON CONFLICT DO NOTHING";
 
-int dagd_store_alert_seen(dagd_store *st, const char *fingerprint, const char *starts_at, int64_t event_id,
+int dagd_store_alert_record(dagd_store *st, const char *fingerprint, const char *starts_at, int64_t event_id,
                           bool *seen_before, dagd_err *err) {
   sqlite3_stmt *s = dagd__store_q(st, SQL_ALERT_SEEN);
   bind_text(s, 1, fingerprint);

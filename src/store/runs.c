@@ -268,7 +268,7 @@ int dagd_store_run_count(dagd_store *st, const char *dag_id, dagd_run_state stat
 static const char SQL_RUN_LAST_SCHED[] =
     "SELECT max(logical_date) FROM dag_run WHERE dag_id = ?1 AND run_type = 'scheduled'";
 
-int dagd_store_run_last_scheduled(dagd_store *st, const char *dag_id, int64_t *logical_date, dagd_err *err) {
+int dagd_store_run_get_last_scheduled(dagd_store *st, const char *dag_id, int64_t *logical_date, dagd_err *err) {
   sqlite3_stmt *s = dagd__store_q(st, SQL_RUN_LAST_SCHED);
   bind_text(s, 1, dag_id);
   int rc = sqlite3_step(s);
@@ -283,7 +283,7 @@ static const char SQL_RUN_DATE_TAKEN[] =
     "SELECT 1 FROM dag_run WHERE dag_id = ?1 AND logical_date = ?2 "
     "AND run_type IN ('scheduled', 'backfill') LIMIT 1";
 
-int dagd_store_run_date_taken(dagd_store *st, const char *dag_id, int64_t logical_date, bool *taken,
+int dagd_store_run_is_date_taken(dagd_store *st, const char *dag_id, int64_t logical_date, bool *taken,
                               dagd_err *err) {
   sqlite3_stmt *s = dagd__store_q(st, SQL_RUN_DATE_TAKEN);
   bind_text(s, 1, dag_id);
@@ -310,7 +310,7 @@ static const char SQL_RUN_BY_DATE[] =
     "SELECT " RUN_COLS " FROM dag_run WHERE dag_id = ?1 AND logical_date = ?2 "
     "ORDER BY run_type = 'scheduled' DESC, id LIMIT 1";
 
-int dagd_store_run_by_date(dagd_store *st, const char *dag_id, int64_t logical_date, dagd_store_run *out,
+int dagd_store_run_get_by_date(dagd_store *st, const char *dag_id, int64_t logical_date, dagd_store_run *out,
                            dagd_err *err) {
   sqlite3_stmt *s = dagd__store_q(st, SQL_RUN_BY_DATE);
   bind_text(s, 1, dag_id);
@@ -322,7 +322,7 @@ static const char SQL_RUN_WATCHED_AT[] =
     "SELECT " RUN_COLS " FROM dag_run WHERE dag_id = ?1 AND logical_date = ?2 "
     "ORDER BY run_type = 'scheduled' DESC, id DESC LIMIT 1";
 
-int dagd_store_run_watched_at(dagd_store *st, const char *dag_id, int64_t logical_date, dagd_store_run *out,
+int dagd_store_run_get_watched(dagd_store *st, const char *dag_id, int64_t logical_date, dagd_store_run *out,
                               dagd_err *err) {
   sqlite3_stmt *s = dagd__store_q(st, SQL_RUN_WATCHED_AT);
   bind_text(s, 1, dag_id);
@@ -333,7 +333,7 @@ int dagd_store_run_watched_at(dagd_store *st, const char *dag_id, int64_t logica
 static const char SQL_RUN_LATEST[] =
     "SELECT " RUN_COLS " FROM dag_run WHERE dag_id = ?1 ORDER BY logical_date DESC, id DESC LIMIT 1";
 
-int dagd_store_run_latest(dagd_store *st, const char *dag_id, dagd_store_run *out, dagd_err *err) {
+int dagd_store_run_get_latest(dagd_store *st, const char *dag_id, dagd_store_run *out, dagd_err *err) {
   sqlite3_stmt *s = dagd__store_q(st, SQL_RUN_LATEST);
   bind_text(s, 1, dag_id);
   return maybe_one_run(st, s, out, err);
@@ -354,7 +354,7 @@ static const char SQL_RUN_LAST_SUCCESS[] =
     "SELECT " RUN_COLS " FROM dag_run WHERE dag_id = ?1 AND state = 'success' AND id != ?2 "
     "ORDER BY end_date DESC, id DESC LIMIT 1";
 
-int dagd_store_run_last_success(dagd_store *st, const char *dag_id, int64_t exclude_pk, dagd_store_run *out,
+int dagd_store_run_get_last_success(dagd_store *st, const char *dag_id, int64_t exclude_pk, dagd_store_run *out,
                                 dagd_err *err) {
   sqlite3_stmt *s = dagd__store_q(st, SQL_RUN_LAST_SUCCESS);
   bind_text(s, 1, dag_id);

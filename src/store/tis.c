@@ -182,7 +182,7 @@ static const char SQL_OUT_RUN[] =
     "json_group_object(key, value) AS obj FROM task_output WHERE run_pk = ?1 "
     "GROUP BY task_id ORDER BY task_id)";
 
-int dagd_store_output_json(dagd_store *st, int64_t run_pk, char **json, dagd_err *err) {
+int dagd_store_output_get_json(dagd_store *st, int64_t run_pk, char **json, dagd_err *err) {
   sqlite3_stmt *s = dagd__store_q(st, SQL_OUT_RUN);
   sqlite3_bind_int64(s, 1, run_pk);
   int rc = sqlite3_step(s);

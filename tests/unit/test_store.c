@@ -187,9 +187,9 @@ static void test_runs(void **state) {
   assert_int_equal(dagd_store_run_count(f->st, "d", DAGD_RUN_QUEUED, &n, &err), 0);
   assert_int_equal(n, 4);
   int64_t last;
-  assert_int_equal(dagd_store_run_last_scheduled(f->st, "d", &last, &err), 0);
+  assert_int_equal(dagd_store_run_get_last_scheduled(f->st, "d", &last, &err), 0);
   assert_int_equal(last, 1767225600 + 5 * 86400);
-  assert_int_equal(dagd_store_run_last_scheduled(f->st, "none", &last, &err), DAGD_ENOENT);
+  assert_int_equal(dagd_store_run_get_last_scheduled(f->st, "none", &last, &err), DAGD_ENOENT);
 }
 
 /* Only scheduled runs are unique per (dag_id, logical_date): manual and
@@ -273,7 +273,7 @@ static void test_task_instances_and_outputs(void **state) {
   assert_string_equal(v, "0.95");
   free(v);
   char *json = NULL;
-  assert_int_equal(dagd_store_output_json(f->st, r.pk, &json, &err), 0);
+  assert_int_equal(dagd_store_output_get_json(f->st, r.pk, &json, &err), 0);
   assert_string_equal(json, "{\"a\":{\"f1\":\"0.95\"},\"b\":{\"path\":\"/x \\\"y\\\"\"}}");
   free(json);
 }
@@ -311,18 +311,18 @@ static void test_events_and_backfills(void **state) {
   for (size_t i = 0; i < n; i++) dagd_store_event_clear(&list[i]);
   free(list);
   bool seen;
-  assert_int_equal(dagd_store_alert_seen(f->st, "fp1", "2026-01-01T00:00:00Z", first, &seen, &err), 0);
+  assert_int_equal(dagd_store_alert_record(f->st, "fp1", "2026-01-01T00:00:00Z", first, &seen, &err), 0);
   assert_false(seen);
-  assert_int_equal(dagd_store_alert_seen(f->st, "fp1", "2026-01-01T00:00:00Z", first, &seen, &err), 0);
+  assert_int_equal(dagd_store_alert_record(f->st, "fp1", "2026-01-01T00:00:00Z", first, &seen, &err), 0);
   assert_true(seen);
-  assert_int_equal(dagd_store_alert_seen(f->st, "fp1", "2026-01-02T00:00:00Z", first, &seen, &err), 0);
+  assert_int_equal(dagd_store_alert_record(f->st, "fp1", "2026-01-02T00:00:00Z", first, &seen, &err), 0);
   assert_false(seen);
   double last;
   assert_int_equal(dagd_store_dag_upsert(f->st, "d", "x.lua", false, &err), 0);
-  assert_int_equal(dagd_store_dag_event_run(f->st, "d", &last, &err), 0);
+  assert_int_equal(dagd_store_dag_event_run_get(f->st, "d", &last, &err), 0);
   assert_true(last == 0);
-  assert_int_equal(dagd_store_dag_set_event_run(f->st, "d", 77.5, &err), 0);
-  assert_int_equal(dagd_store_dag_event_run(f->st, "d", &last, &err), 0);
+  assert_int_equal(dagd_store_dag_event_run_set(f->st, "d", 77.5, &err), 0);
+  assert_int_equal(dagd_store_dag_event_run_get(f->st, "d", &last, &err), 0);
   assert_true(last == 77.5);
 
   /* A backfill and its runs' progress. */
@@ -354,10 +354,10 @@ static void test_events_and_backfills(void **state) {
   assert_int_equal(got.by_state[DAGD_RUN_QUEUED], 2);
   dagd_store_backfill_clear(&got);
   dagd_store_run r;
-  assert_int_equal(dagd_store_run_by_date(f->st, "d", 86400, &r, &err), 0);
+  assert_int_equal(dagd_store_run_get_by_date(f->st, "d", 86400, &r, &err), 0);
   assert_string_equal(r.run_id, "backfill__1");
   dagd_store_run_clear(&r);
-  assert_int_equal(dagd_store_run_by_date(f->st, "d", 5, &r, &err), DAGD_ENOENT);
+  assert_int_equal(dagd_store_run_get_by_date(f->st, "d", 5, &r, &err), DAGD_ENOENT);
   dagd_dag_free(dag);
 }
 
@@ -610,13 +610,13 @@ static void test_group_commit(void **state) {
   put_event(st, "d", false);
   /* Nothing is committed before the flush: not to another connection,
    * and no sync yet; the store's own handle reads its writes. */
-  assert_true(dagd_store_group_pending(st));
+  assert_true(dagd_store_group_is_pending(st));
   assert_true(has_event(st, "a"));
   assert_false(has_event(other, "a"));
   assert_false(has_event(other, "c"));
   assert_int_equal(wal_syncs, 0);
   assert_int_equal(dagd_store_flush(st, &err), 0);
-  assert_false(dagd_store_group_pending(st));
+  assert_false(dagd_store_group_is_pending(st));
   assert_int_equal(wal_syncs, 1); /* one sync for the two durable parts */
   assert_true(has_event(other, "a"));
   assert_false(has_event(other, "b"));
@@ -736,7 +736,7 @@ static void test_prune_with_logs(void **state) {
   o.limit = 0;
   memset(&seen.removed, 0, 4 * sizeof(int));
   assert_int_equal(dagd_store_prune_with_logs(f->st, &o, &runs, &kept, &err), 0);
-  assert_false(dagd_store_group_pending(f->st));
+  assert_false(dagd_store_group_is_pending(f->st));
   assert_int_equal(runs, 1);
   assert_int_equal(seen.removed, 1);
   assert_int_equal(kept, 0);
