@@ -274,6 +274,7 @@ void daemon_notify_run(daemon_t *d, const dagd_engine_run_end *r);
 
 /* retention.c */
 void daemon_retention_start(daemon_t *d);
+void daemon_retention_close(daemon_t *d);
 
 /* systemd.c: the sd_notify protocol; no-ops when not run by systemd. */
 /* READY=1, and the watchdog's pings when WATCHDOG_USEC asks for them. */

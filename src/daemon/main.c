@@ -86,9 +86,10 @@ static int report_once(daemon_t *d) {
 static void close_all(daemon_t *d) {
   uv_handle_t *handles[] = {(uv_handle_t *)&d->wake,   (uv_handle_t *)&d->kick,    (uv_handle_t *)&d->dags.reload,
                             (uv_handle_t *)&d->drain,  (uv_handle_t *)&d->sigint,  (uv_handle_t *)&d->sigterm,
-                            (uv_handle_t *)&d->sighup, (uv_handle_t *)&d->retention};
+                            (uv_handle_t *)&d->sighup};
   for (size_t i = 0; i < DAGD_ARRAY_LEN(handles); i++)
     if (!uv_is_closing(handles[i])) uv_close(handles[i], NULL);
+  daemon_retention_close(d);
   if (d->dags.watching) uv_close((uv_handle_t *)&d->dags.watch, NULL);
   d->dags.watching = false;
   daemon_systemd_close(d);

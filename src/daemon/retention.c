@@ -50,3 +50,7 @@ void daemon_retention_start(daemon_t *d) {
   /* First a minute after start, so a restart loop cannot keep it busy. */
   uv_timer_start(&d->retention, on_retention, 60 * 1000, 0);
 }
+
+void daemon_retention_close(daemon_t *d) {
+  if (!uv_is_closing((uv_handle_t *)&d->retention)) uv_close((uv_handle_t *)&d->retention, NULL);
+}
