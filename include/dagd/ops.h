@@ -66,6 +66,30 @@ typedef struct dagd_command {
   char *spec;                  /* for operators run by `dagd op`: JSON to write to spec_path first */
 } dagd_command;
 
+/* What each operator kind is, in one table (ops/kinds.c): how its try
+ * runs, what it needs besides its task, what its success means. Every
+ * room that treats kinds differently reads it instead of a switch. */
+typedef enum {
+  DAGD_RUNS_UNKNOWN,   /* not a kind of this version */
+  DAGD_RUNS_NOTHING,   /* no process: the try succeeds at once (empty) */
+  DAGD_RUNS_COMMAND,   /* its own command (shell) */
+  DAGD_RUNS_OP,        /* inside the dagd binary, as `dagd op SPEC` */
+  DAGD_RUNS_CHOSEN,    /* its own command, or `dagd op` for what dagd does itself (kubectl apply and wait) */
+} dagd_op_runs;
+
+typedef struct dagd_op_kind {
+  dagd_op op;
+  dagd_op_runs runs;
+  bool needs_state;        /* the try reads the state store (a sensor on another DAG's run) */
+  bool needs_baseline;     /* the try compares against a baseline the engine supplies (gate) */
+  bool records_baseline;   /* the run's success makes what it checked the "deployed" baseline (gate) */
+  bool chooses_downstream; /* its success chooses which direct downstream tasks run (branch, short_circuit) */
+  bool image_host;         /* `image` names a registry host its secrets may go to (registry, sensor) */
+} dagd_op_kind;
+
+/* The row of op; a row with DAGD_RUNS_UNKNOWN for a value out of range. */
+const dagd_op_kind *dagd_op_kind_of(dagd_op op);
+
 /* True for operators that run inside the dagd binary (`dagd op SPEC`):
  * registry, http, gate, branch, sensor, lua, deploy, data_check. */
 bool dagd_ops_in_process(dagd_op op);

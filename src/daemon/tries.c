@@ -312,7 +312,7 @@ void daemon_try_start(daemon_t *d, const dagd_engine_try *t) {
   }
   if (dagd_engine_try_inputs(d->engine, t, &outputs_text, &extra, &err) == 0)
     outputs = json_loads(outputs_text, 0, NULL);
-  if (task->op == DAGD_OP_SENSOR) extra = sensor_extra(d, task);
+  if (dagd_op_kind_of(task->op)->needs_state) extra = sensor_extra(d, task);
   char *out_path = dagd_asprintf("%s" DAGD_TRY_OUT_SUFFIX, rt->base);
   char *spec_path = dagd_asprintf("%s.spec.json", rt->base);
   char *conf_path = dagd_asprintf("%s.conf.json", rt->base);

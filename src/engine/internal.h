@@ -82,6 +82,14 @@ void dagd__cache_tis(const run_cache *c, dagd_sched_ti *tis);
 /* Drops the cached runs of a DAG (NULL: every run). */
 void dagd__cache_clear(dagd_engine *e, const char *dag_id);
 
+/* gate.c */
+/* What a gate's try compares against (its spec's "extra"), or NULL. */
+json_t *dagd__gate_extra(dagd_engine *e, const dagd_dag *dag, const dagd_task *task, int64_t run_pk);
+/* After run succeeded: what each of its gates checked becomes that gate's
+ * "deployed" baseline. */
+int dagd__gate_record_baselines(dagd_engine *e, const dagd_dag *dag, const dagd_store_run *run, double now,
+                                dagd_err *err);
+
 /* flight.c */
 void dagd__flight_add(dagd_engine *e, int64_t run_pk, const char *task_id, int try_number, const char *dag_id,
                       const char *pool);

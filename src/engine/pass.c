@@ -177,30 +177,6 @@ planned:;
   return 0;
 }
 
-/* A successful run promoted the model its gates let through: what each
- * gate checked becomes that gate's "deployed" baseline. */
-static int record_baselines(pass *p, const dagd_dag *dag, const dagd_store_run *run) {
-  char *text = NULL;
-  json_t *outs = NULL;
-  int rc = 0;
-  for (size_t t = 0; rc == 0 && t < dag->n_tasks; t++) {
-    const dagd_task *task = dag->tasks[t];
-    const char *from = task->op == DAGD_OP_GATE ? json_string_value(json_object_get(task->config, "from")) : NULL;
-    if (from == NULL) continue;
-    if (outs == NULL) {
-      if ((rc = dagd_store_output_get_json(p->e->store, run->pk, &text, p->err)) < 0) break;
-      outs = json_loads(text, 0, NULL);
-    }
-    json_t *vals = json_object_get(outs, from);
-    if (!json_is_object(vals)) continue;
-    char *v = json_dumps(vals, JSON_COMPACT);
-    rc = dagd_store_baseline_put(p->e->store, dag->id, task->id, run->run_id, v, p->now, p->err);
-    free(v);
-  }
-  json_decref(outs);
-  free(text);
-  return rc;
-}
 
 /* A running try past its execution_timeout is asked to stop, once; one
  * not yet there wakes the pass when it gets there. */
@@ -280,7 +256,7 @@ static int end_run(pass *p, engine_dag *x, dagd_store_run *run, dagd_run_state s
   run->state = state;
   run->end_date = p->now;
   if (dagd_store_run_set_state(e->store, run->pk, state, run->start_date, p->now, p->err) < 0) return p->err->code;
-  if (state == DAGD_RUN_SUCCESS && record_baselines(p, x->dag, run) < 0) return p->err->code;
+  if (state == DAGD_RUN_SUCCESS && dagd__gate_record_baselines(e, x->dag, run, p->now, p->err) < 0) return p->err->code;
   x->plan = true; /* a run slot is free */
   p->running_runs[di]--;
   p->run_ended = true;

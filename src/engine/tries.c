@@ -168,7 +168,7 @@ static int record_end(dagd_engine *e, const dagd_engine_end *end, double now, da
   ti->has_exit_code = end->result.how == DAGD_TRY_EXITED;
   ti->exit_code = ti->has_exit_code ? end->result.code : 0;
   out->state = st.state;
-  if (out->task && out->task->op == DAGD_OP_BRANCH && st.state == DAGD_TI_SUCCESS) {
+  if (out->task && dagd_op_kind_of(out->task->op)->chooses_downstream && st.state == DAGD_TI_SUCCESS) {
     if ((rc = apply_branch(e, out->dag, out->task, end->run_pk, now, err)) < 0) return rc;
     dagd__cache_drop(e, end->run_pk); /* rows other than this one changed */
   }
@@ -246,50 +246,13 @@ int dagd_engine_adopt(dagd_engine *e, dagd_engine_try **out, size_t *n, dagd_err
   return 0;
 }
 
-/* The inputs a gate gets besides its config: the baseline's values and
- * which run they come from (none when there is no baseline yet). */
-static json_t *gate_extra(dagd_engine *e, const dagd_dag *dag, const dagd_task *task, int64_t run_pk) {
-  const char *kind = json_string_value(json_object_get(task->config, "baseline"));
-  const char *from = json_string_value(json_object_get(task->config, "from"));
-  if (kind == NULL || from == NULL) return NULL;
-  dagd_err err;
-  dagd_err_init(&err);
-  json_t *extra = json_object();
-  if (strcmp(kind, "last_success") == 0) {
-    dagd_store_run last;
-    char *text = NULL;
-    if (dagd_store_run_get_last_success(e->store, dag->id, run_pk, &last, &err) == 0) {
-      if (dagd_store_output_get_json(e->store, last.pk, &text, &err) == 0) {
-        json_t *outs = json_loads(text, 0, NULL);
-        json_t *vals = json_object_get(outs, from);
-        if (json_is_object(vals)) {
-          json_object_set(extra, "baseline", vals);
-          json_object_set_new(extra, "baseline_run", json_string(last.run_id));
-        }
-        json_decref(outs);
-      }
-      free(text);
-      dagd_store_run_clear(&last);
-    }
-  } else if (strcmp(kind, "deployed") == 0) {
-    char *run_id = NULL, *vals = NULL;
-    if (dagd_store_baseline_get(e->store, dag->id, task->id, &run_id, &vals, &err) == 0) {
-      json_t *v = json_loads(vals, 0, NULL);
-      if (json_is_object(v)) json_object_set_new(extra, "baseline", v);
-      else json_decref(v);
-      json_object_set_new(extra, "baseline_run", json_string(run_id));
-    }
-    free(run_id);
-    free(vals);
-  }
-  return extra;
-}
 
 int dagd_engine_try_inputs(dagd_engine *e, const dagd_engine_try *t, char **outputs, json_t **extra,
                            dagd_err *err) {
   *outputs = NULL;
   *extra = NULL;
   if (dagd_store_output_get_json(e->store, t->run.pk, outputs, err) < 0) return err->code;
-  if (t->task && t->task->op == DAGD_OP_GATE && t->dag) *extra = gate_extra(e, t->dag, t->task, t->run.pk);
+  if (t->task && dagd_op_kind_of(t->task->op)->needs_baseline && t->dag)
+    *extra = dagd__gate_extra(e, t->dag, t->task, t->run.pk);
   return 0;
 }

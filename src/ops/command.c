@@ -196,13 +196,7 @@ static json_t *render_config(builder *b, const json_t *v, const char *field, boo
   }
 }
 
-bool dagd_ops_in_process(dagd_op op) {
-  switch (op) {
-  case DAGD_OP_DOCKER: case DAGD_OP_REGISTRY: case DAGD_OP_HTTP: case DAGD_OP_GATE: case DAGD_OP_BRANCH: case DAGD_OP_SENSOR:
-  case DAGD_OP_LUA: case DAGD_OP_DEPLOY: case DAGD_OP_DATA_CHECK: return true;
-  default: return false;
-  }
-}
+bool dagd_ops_in_process(dagd_op op) { return dagd_op_kind_of(op)->runs == DAGD_RUNS_OP; }
 
 /* `dagd op SPEC`: the spec holds the rendered config and the context (and
  * for docker, the docker run command line). */
@@ -226,7 +220,7 @@ static int in_process_argv(builder *b, strv *argv, char *const *task_env) {
    * the URL https://<image>, or http://<image> (a secret_hosts entry may
    * name the registry either way: dagd picks the scheme itself). */
   const char *image = json_string_value(json_object_get(config, "image"));
-  if (bad == 0 && image && (info->task->op == DAGD_OP_REGISTRY || info->task->op == DAGD_OP_SENSOR)) {
+  if (bad == 0 && image && dagd_op_kind_of(info->task->op)->image_host) {
     dagd_err first;
     dagd_err_init(&first);
     char *as_url = dagd_asprintf("https://%s", image);
@@ -383,7 +377,8 @@ int dagd_ops_command(const dagd_try_info *info, dagd_command *out, dagd_err *err
   b.quoted = b.plain;
   b.quoted.shell_quote = true;
   const dagd_task *t = info->task;
-  if (t->op == DAGD_OP_EMPTY) {
+  const dagd_op_kind *kind = dagd_op_kind_of(t->op);
+  if (kind->runs == DAGD_RUNS_NOTHING) {
     out->no_process = true;
     return 0;
   }
@@ -396,16 +391,14 @@ int dagd_ops_command(const dagd_try_info *info, dagd_command *out, dagd_err *err
     rc = err ? err->code : DAGD_EINVAL;
     goto out;
   }
-  switch (t->op) {
-  case DAGD_OP_SHELL: rc = shell_argv(&b, &argv); break;
-  case DAGD_OP_KUBECTL:
+  switch (kind->runs) {
+  case DAGD_RUNS_COMMAND: rc = shell_argv(&b, &argv); break;
+  case DAGD_RUNS_CHOSEN: /* kubectl: dagd applies and waits itself */
     rc = dagd__ops_kubectl_in_process(t) ? in_process_argv(&b, &argv, env.v) : dagd__ops_kubectl_argv(&b, &argv);
     break;
-  default:
-    if (dagd_ops_in_process(t->op)) {
-      rc = in_process_argv(&b, &argv, env.v);
-      break;
-    }
+  case DAGD_RUNS_OP: rc = in_process_argv(&b, &argv, env.v); break;
+  case DAGD_RUNS_NOTHING:
+  case DAGD_RUNS_UNKNOWN:
     rc = dagd_err_set(err, DAGD_EINVAL, "task \"%s\": the %s operator cannot run yet in this version", t->id,
                       dagd_op_name(t->op));
   }

@@ -448,8 +448,31 @@ static void test_notify_spec(void **state) {
   dagd_dag_free(dag);
 }
 
+/* Every kind has its row, and the rows say what the docs say. */
+static void test_op_kinds(void **state) {
+  (void)state;
+  for (int op = 0; op < DAGD_OP__COUNT; op++) {
+    const dagd_op_kind *k = dagd_op_kind_of((dagd_op)op);
+    assert_int_equal(k->op, op);
+    assert_int_not_equal(k->runs, DAGD_RUNS_UNKNOWN);
+  }
+  assert_int_equal(dagd_op_kind_of(DAGD_OP__COUNT)->runs, DAGD_RUNS_UNKNOWN);
+  const dagd_op in_process[] = {DAGD_OP_DOCKER, DAGD_OP_REGISTRY, DAGD_OP_HTTP,   DAGD_OP_GATE,      DAGD_OP_BRANCH,
+                                DAGD_OP_SENSOR, DAGD_OP_LUA,      DAGD_OP_DEPLOY, DAGD_OP_DATA_CHECK};
+  int n = 0;
+  for (int op = 0; op < DAGD_OP__COUNT; op++) n += dagd_ops_in_process((dagd_op)op);
+  assert_int_equal(n, (int)(sizeof(in_process) / sizeof(in_process[0])));
+  for (size_t i = 0; i < sizeof(in_process) / sizeof(in_process[0]); i++) assert_true(dagd_ops_in_process(in_process[i]));
+  assert_int_equal(dagd_op_kind_of(DAGD_OP_SHELL)->runs, DAGD_RUNS_COMMAND);
+  assert_int_equal(dagd_op_kind_of(DAGD_OP_EMPTY)->runs, DAGD_RUNS_NOTHING);
+  assert_true(dagd_op_kind_of(DAGD_OP_GATE)->needs_baseline && dagd_op_kind_of(DAGD_OP_GATE)->records_baseline);
+  assert_true(dagd_op_kind_of(DAGD_OP_BRANCH)->chooses_downstream);
+  assert_true(dagd_op_kind_of(DAGD_OP_SENSOR)->needs_state);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_op_kinds),
       cmocka_unit_test(test_context),
       cmocka_unit_test(test_shell_string_quotes_values),
       cmocka_unit_test(test_shell_argv_and_env),
