@@ -87,6 +87,15 @@ typedef struct dagd_op_kind {
   bool image_host;         /* `image` names a registry host its secrets may go to (registry, sensor) */
 } dagd_op_kind;
 
+/* kubectl's global flags, each from the task's (or the executor's) config
+ * key of that name: one table for the command the daemon builds and for
+ * the kubectl the `dagd op` operators run. */
+typedef struct dagd_kubectl_flag {
+  const char *key, *flag;
+} dagd_kubectl_flag;
+extern const dagd_kubectl_flag dagd_kubectl_flags[];
+extern const size_t dagd_kubectl_n_flags;
+
 /* The row of op; a row with DAGD_RUNS_UNKNOWN for a value out of range. */
 const dagd_op_kind *dagd_op_kind_of(dagd_op op);
 

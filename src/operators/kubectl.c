@@ -50,16 +50,14 @@ int dagd__kube_sleep(double seconds) {
 }
 
 void dagd__kube_init(dagd_kube *k, const json_t *config, FILE *log) {
-  static const struct { const char *key, *flag; } globals[] = {
-      {"context", "--context"}, {"kubeconfig", "--kubeconfig"}, {"namespace", "--namespace"}};
   memset(k, 0, sizeof(*k));
   k->log = log;
-  k->prefix = dagd_calloc(2 * DAGD_ARRAY_LEN(globals) + 2, sizeof(char *));
+  k->prefix = dagd_calloc(2 * dagd_kubectl_n_flags + 2, sizeof(char *));
   k->prefix[k->n_prefix++] = dagd_strdup("kubectl");
-  for (size_t i = 0; i < DAGD_ARRAY_LEN(globals); i++) {
-    const char *v = json_string_value(json_object_get(config, globals[i].key));
+  for (size_t i = 0; i < dagd_kubectl_n_flags; i++) {
+    const char *v = json_string_value(json_object_get(config, dagd_kubectl_flags[i].key));
     if (v == NULL || *v == '\0') continue;
-    k->prefix[k->n_prefix++] = dagd_strdup(globals[i].flag);
+    k->prefix[k->n_prefix++] = dagd_strdup(dagd_kubectl_flags[i].flag);
     k->prefix[k->n_prefix++] = dagd_strdup(v);
   }
 }

@@ -10,16 +10,18 @@
 #include "dagd/util.h"
 #include "ops/internal.h"
 
+const dagd_kubectl_flag dagd_kubectl_flags[] = {
+    {"context", "--context"}, {"kubeconfig", "--kubeconfig"}, {"namespace", "--namespace"}};
+const size_t dagd_kubectl_n_flags = DAGD_ARRAY_LEN(dagd_kubectl_flags);
+
 int dagd__ops_kubectl_argv(builder *b, strv *argv) {
   const dagd_task *t = b->info->task;
-  static const struct { const char *key, *flag; } globals[] = {
-      {"context", "--context"}, {"kubeconfig", "--kubeconfig"}, {"namespace", "--namespace"}};
   dagd__strv_push(argv, dagd_strdup("kubectl"));
-  for (size_t i = 0; i < DAGD_ARRAY_LEN(globals); i++) {
-    const char *s = dagd__ops_cfg_str(t, globals[i].key);
+  for (size_t i = 0; i < dagd_kubectl_n_flags; i++) {
+    const char *s = dagd__ops_cfg_str(t, dagd_kubectl_flags[i].key);
     if (s == NULL) continue;
-    dagd__strv_push(argv, dagd_strdup(globals[i].flag));
-    if (dagd__ops_push_rendered(b, argv, globals[i].key, s) < 0) return -1;
+    dagd__strv_push(argv, dagd_strdup(dagd_kubectl_flags[i].flag));
+    if (dagd__ops_push_rendered(b, argv, dagd_kubectl_flags[i].key, s) < 0) return -1;
   }
   const json_t *args = json_object_get(t->config, "args");
   if (json_is_array(args)) return dagd__ops_push_array(b, argv, "args", args);
