@@ -10,7 +10,7 @@
 
 /* `dagd notify SPEC`: SPEC is a JSON file (or "-": the standard input)
  * {url, method?, headers?, body?, timeout?, payload}, rendered already
- * (dagd_ops_notify); returns the process exit status (0 delivered). */
+ * (dagd_command_notify); returns the process exit status (0 delivered). */
 int dagd_notify_main(int argc, char **argv);
 
 #endif

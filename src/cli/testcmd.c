@@ -14,7 +14,7 @@
 
 #include "dagd/cron.h"
 #include "dagd/err.h"
-#include "dagd/ops.h"
+#include "dagd/command.h"
 #include "dagd/sched.h"
 #include "dagd/time.h"
 #include "dagd/tz.h"
@@ -139,11 +139,11 @@ int cli_cmd_test(cli *c, int argc, char **argv) {
                         .try_number = 1, .conf = conf, .output_path = outpath, .environ = environ,
                         .conf_path = confpath, .secret_hosts = c->cfg.secret_hosts,
                         .n_secret_hosts = c->cfg.n_secret_hosts,
-                        .secret = dagd_ops_secret_from_env, .self_path = dagd_path,
+                        .secret = dagd_command_secret_from_env, .self_path = dagd_path,
                         .spec_path = "-"};
   dagd_err err;
   dagd_err_init(&err);
-  int built = dagd_ops_command(&info, &cmd, &err);
+  int built = dagd_command_build(&info, &cmd, &err);
   free(dagd_path);
   /* The spec of an in-process operator may hold secrets: it goes to
    * `dagd op -` on its standard input from memory, never through a file. */
@@ -211,7 +211,7 @@ int cli_cmd_test(cli *c, int argc, char **argv) {
   if (text.len > 0) {
     json_t *outs = NULL;
     dagd_err_init(&err);
-    if (dagd_ops_parse_outputs(text.data, text.len, &outs, &err) < 0) {
+    if (dagd_command_parse_outputs(text.data, text.len, &outs, &err) < 0) {
       fprintf(stderr, "dagctl test: %s\n", err.msg);
       rc = CLI_FAILED;
     } else if (c->json) {

@@ -1,7 +1,7 @@
 /* Notifications: the callbacks the engine chose (a task's on_success,
  * on_failure or on_retry when its try ends, a DAG's on_success or
  * on_failure once when a run ends, an SLA miss) each get one `dagd
- * notify` process, which posts the spec rendered by dagd_ops_notify and
+ * notify` process, which posts the spec rendered by dagd_command_notify and
  * appends its outcome to a log: the try's, or the run's
  * <logs>/<dag>/<run>/run.notify.log. The daemon does not wait for it and
  * its outcome never changes a state.
@@ -20,7 +20,7 @@
 #include "dagd/layout.h"
 #include "dagd/log.h"
 #include "dagd/mask.h"
-#include "dagd/ops.h"
+#include "dagd/command.h"
 #include "dagd/time.h"
 #include "dagd/util.h"
 #include "daemon.h"
@@ -72,7 +72,7 @@ static void notify_send(daemon_t *d, const dagd_try_info *info, const json_t *sp
   char *text = NULL;
   char *path = NULL;
   int fd = -1, in = -1;
-  if (dagd_ops_notify(info, spec, about, &full, &seen, &n_seen, &err) < 0) {
+  if (dagd_command_notify(info, spec, about, &full, &seen, &n_seen, &err) < 0) {
     char *msg = dagd_asprintf("%s: not sent: %s", who, err.msg);
     log_note(log, msg);
     DAGD_LOG(DAGD_LOG_WARN, "notify", "%s/%s: %s", info->dag->id, info->run_id, msg);
@@ -128,7 +128,7 @@ static dagd_try_info run_info(const dagd_dag *dag, const dagd_task *task, const 
   return (dagd_try_info){.dag = dag, .task = task, .run_id = run->run_id, .logical_date = run->logical_date,
                          .has_interval = run->has_interval, .interval_start = run->interval_start,
                          .interval_end = run->interval_end, .try_number = try_number, .conf = run->conf,
-                         .outputs = outputs, .environ = environ, .secret = dagd_ops_secret_from_env};
+                         .outputs = outputs, .environ = environ, .secret = dagd_command_secret_from_env};
 }
 
 static void notify_task(daemon_t *d, const dagd_dag *dag, const dagd_task *task, const dagd_store_run *run,

@@ -17,7 +17,7 @@
 #include "dagd/layout.h"
 #include "dagd/log.h"
 #include "dagd/mask.h"
-#include "dagd/ops.h"
+#include "dagd/command.h"
 #include "dagd/time.h"
 #include "dagd/util.h"
 #include "daemon.h"
@@ -320,10 +320,10 @@ void daemon_try_start(daemon_t *d, const dagd_engine_try *t) {
       .dag = t->dag, .task = task, .run_id = run->run_id, .logical_date = run->logical_date,
       .has_interval = run->has_interval, .interval_start = run->interval_start, .interval_end = run->interval_end,
       .try_number = t->try_number, .conf = run->conf, .outputs = outputs, .output_path = out_path,
-      .environ = d->tries.task_environ, .secret = dagd_ops_secret_from_env, .self_path = d->tries.shim_path, .spec_path = "-",
+      .environ = d->tries.task_environ, .secret = dagd_command_secret_from_env, .self_path = d->tries.shim_path, .spec_path = "-",
       .extra = extra, .executor = d->cfg.executor, .conf_path = conf_path,
       .secret_hosts = d->cfg.secret_hosts, .n_secret_hosts = d->cfg.n_secret_hosts};
-  int rc = dagd_ops_command(&info, &cmd, &err);
+  int rc = dagd_command_build(&info, &cmd, &err);
   /* The whole conf, whatever its size, in the try's own file ($DAGD_CONF_FILE). */
   if (rc == 0 && !cmd.no_process) {
     const char *conf = run->conf ? run->conf : "{}";

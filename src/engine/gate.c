@@ -10,7 +10,7 @@
 #include <jansson.h>
 
 #include "dagd/err.h"
-#include "dagd/ops.h"
+#include "dagd/command.h"
 #include "dagd/store.h"
 #include "engine/internal.h"
 

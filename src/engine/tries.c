@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dagd/ops.h"
+#include "dagd/command.h"
 #include "dagd/util.h"
 #include "engine/internal.h"
 
@@ -58,7 +58,7 @@ static int store_outputs(dagd_engine *e, const dagd_engine_end *end, char **bad,
   json_t *outs = NULL;
   dagd_err perr;
   dagd_err_init(&perr);
-  if (dagd_ops_parse_outputs(end->outputs, end->outputs_len, &outs, &perr) < 0) {
+  if (dagd_command_parse_outputs(end->outputs, end->outputs_len, &outs, &perr) < 0) {
     *bad = dagd_strdup(perr.msg);
     return 0;
   }

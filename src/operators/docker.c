@@ -1,4 +1,4 @@
-/* The docker operator's run: `docker run` (the command line src/ops/docker.c
+/* The docker operator's run: `docker run` (the command line src/command/docker.c
  * built) under `dagd op`, which owns the container's lifecycle. It tells
  * docker's own failures (125 the container could not be created or
  * started, 126 its command cannot be invoked, 127 not found) from the

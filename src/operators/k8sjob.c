@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dagd/ops.h"
+#include "dagd/command.h"
 #include "kube.h"
 
 /* Seconds between two looks at the pod while it has not finished. */
@@ -205,7 +205,7 @@ static void set_outputs(dagd_op_ctx *ctx, const dagd_buf *message) {
   json_t *outs = NULL;
   dagd_err err;
   dagd_err_init(&err);
-  if (dagd_ops_parse_outputs(message->data, message->len, &outs, &err) < 0) {
+  if (dagd_command_parse_outputs(message->data, message->len, &outs, &err) < 0) {
     fprintf(ctx->log, "the pod's termination message is not outputs (%s): ignored\n", err.msg);
     return;
   }

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "dagd/mask.h"
-#include "dagd/ops.h"
+#include "dagd/command.h"
 #include "dagd/template.h"
 #include "kube.h"
 
@@ -224,7 +224,7 @@ int dagd__kube_render_file(const dagd_op_ctx *ctx, const char *path, const json_
   while ((r = fread(chunk, 1, sizeof(chunk), f)) > 0) dagd_buf_append(&src, chunk, r);
   fclose(f);
   dagd_buf_putc(&src, '\0');
-  dagd_template_opts opts = {.secret = dagd_ops_secret_from_env, .secrets_seen = &seen, .n_secrets_seen = &n_seen};
+  dagd_template_opts opts = {.secret = dagd_command_secret_from_env, .secrets_seen = &seen, .n_secrets_seen = &n_seen};
   dagd_err sub;
   dagd_err_init(&sub);
   if (dagd_template_render(src.data, tctx, &opts, &res, &sub) < 0) {

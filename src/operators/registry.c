@@ -15,7 +15,7 @@
 #include <time.h>
 
 #include "dagd/operators.h"
-#include "dagd/ops.h"
+#include "dagd/command.h"
 #include "dagd/util.h"
 #include "registry.h"
 

@@ -1,4 +1,6 @@
-/* `dagd op SPEC`: reads the spec the daemon gave (a file, or "-": the
+/* The operators room (src/operators/) runs inside a try's child process,
+ * never in the daemon: the command room (src/command/) built its spec.
+ * `dagd op SPEC`: reads the spec the daemon gave (a file, or "-": the
  * standard input, which is how the daemon gives it, so that the secrets
  * it may hold never touch the disk), runs the named
  * operator, and writes the outputs it set to $DAGD_OUTPUT as one JSON
@@ -13,7 +15,7 @@
 
 #include "dagd/mask.h"
 #include "dagd/operators.h"
-#include "dagd/ops.h"
+#include "dagd/command.h"
 
 static const struct {
   const char *name;

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "dagd/ops.h"
+#include "dagd/command.h"
 #include "dagd/store.h"
 #include "dagd/time.h"
 #include "http_op.h"

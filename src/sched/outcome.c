@@ -6,7 +6,7 @@
 
 #include <jansson.h>
 
-#include "dagd/ops.h"
+#include "dagd/command.h"
 #include "dagd/sched.h"
 
 dagd_try_outcome dagd_sched_outcome(const dagd_try_result *r, bool timed_out) {

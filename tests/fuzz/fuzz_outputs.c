@@ -2,7 +2,7 @@
  * what it accepts is an object of string values under valid keys.
  * SPDX-License-Identifier: MIT */
 #include "dagd/err.h"
-#include "dagd/ops.h"
+#include "dagd/command.h"
 #include <ctype.h>
 
 #include "fuzz_common.h"
@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* Not NUL-terminated on purpose: the parser takes a length. */
   char *copy = malloc(size ? size : 1);
   if (size) memcpy(copy, data, size);
-  int rc = dagd_ops_parse_outputs(copy, size, &out, &err);
+  int rc = dagd_command_parse_outputs(copy, size, &out, &err);
   if (rc == 0) {
     FUZZ_CHECK(json_is_object(out));
     const char *k;

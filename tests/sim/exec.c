@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dagd/ops.h"
+#include "dagd/command.h"
 #include "dagd/util.h"
 #include "sim.h"
 

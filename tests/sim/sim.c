@@ -18,7 +18,7 @@
 
 #include "dagd/err.h"
 #include "dagd/log.h"
-#include "dagd/ops.h"
+#include "dagd/command.h"
 #include "dagd/time.h"
 #include "dagd/util.h"
 #include "sim.h"

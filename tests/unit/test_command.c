@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "dagd/err.h"
-#include "dagd/ops.h"
+#include "dagd/command.h"
 #include "dagd/tz.h"
 
 static dagd_dag *make_dag(dagd_op op, const char *config_json, dagd_task **task) {
@@ -68,7 +68,7 @@ static void test_context(void **state) {
   dagd_dag *dag = make_dag(DAGD_OP_SHELL, "{\"cmd\": \"true\"}", &t);
   char *envv[] = {"HOME=/root", NULL};
   dagd_try_info info = info_for(dag, t, envv, NULL);
-  json_t *ctx = dagd_ops_context(&info);
+  json_t *ctx = dagd_command_context(&info);
   assert_string_equal(json_string_value(json_object_get(ctx, "ds")), "2026-01-02");
   assert_string_equal(json_string_value(json_object_get(ctx, "ds_nodash")), "20260102");
   assert_string_equal(json_string_value(json_object_get(ctx, "ts")), "2026-01-02T00:00:00+00:00");
@@ -84,7 +84,7 @@ static void test_context(void **state) {
   dagd_err_init(&err);
   assert_int_equal(dagd_tz_load("Europe/Berlin", &dag->tz, &err), 0);
   info.logical_date = info.interval_start = 1772406000; /* 2026-03-01T23:00:00Z */
-  ctx = dagd_ops_context(&info);
+  ctx = dagd_command_context(&info);
   assert_string_equal(json_string_value(json_object_get(ctx, "ds")), "2026-03-02");
   assert_string_equal(json_string_value(json_object_get(ctx, "ds_nodash")), "20260302");
   assert_string_equal(json_string_value(json_object_get(ctx, "ts")), "2026-03-02T00:00:00+01:00");
@@ -100,7 +100,7 @@ static void test_shell_string_quotes_values(void **state) {
   dagd_command cmd;
   dagd_err err;
   dagd_err_init(&err);
-  assert_int_equal(dagd_ops_command(&info, &cmd, &err), 0);
+  assert_int_equal(dagd_command_build(&info, &cmd, &err), 0);
   assert_string_equal(cmd.argv[0], "/bin/sh");
   assert_string_equal(cmd.argv[1], "-c");
   assert_string_equal(cmd.argv[2], "echo '$(touch /tmp/pwned); x'\\''' > out.txt");
@@ -125,7 +125,7 @@ static void test_shell_argv_and_env(void **state) {
   dagd_command cmd;
   dagd_err err;
   dagd_err_init(&err);
-  assert_int_equal(dagd_ops_command(&info, &cmd, &err), 0);
+  assert_int_equal(dagd_command_build(&info, &cmd, &err), 0);
   const char *want[] = {"train.sh", "--in", "/data/x y.csv", "$(touch /tmp/pwned); x'", NULL};
   for (int i = 0; i < 5; i++) {
     if (want[i] == NULL) assert_null(cmd.argv[i]);
@@ -144,7 +144,7 @@ static void test_shell_argv_and_env(void **state) {
   dagd_command_close(&cmd);
   /* env_clear: only the task's and dagd's variables. */
   t->env_clear = true;
-  assert_int_equal(dagd_ops_command(&info, &cmd, &err), 0);
+  assert_int_equal(dagd_command_build(&info, &cmd, &err), 0);
   assert_null(env_get(cmd.env, "PATH"));
   assert_string_equal(env_get(cmd.env, "HOME"), "/tmp/home");
   dagd_command_close(&cmd);
@@ -159,7 +159,7 @@ static void test_template_error_names_field(void **state) {
   dagd_command cmd;
   dagd_err err;
   dagd_err_init(&err);
-  assert_int_equal(dagd_ops_command(&info, &cmd, &err), DAGD_ENOENT);
+  assert_int_equal(dagd_command_build(&info, &cmd, &err), DAGD_ENOENT);
   assert_non_null(strstr(err.msg, "task \"train\" field cmd"));
   assert_non_null(strstr(err.msg, "outputs.nope.k"));
   assert_null(cmd.argv);
@@ -178,7 +178,7 @@ static const char *docker_mount_of(const char *output_path, dagd_err *err, int *
   info.output_path = output_path;
   dagd_command cmd;
   mount[0] = '\0';
-  *rc = dagd_ops_command(&info, &cmd, err);
+  *rc = dagd_command_build(&info, &cmd, err);
   if (*rc == 0) {
     json_t *spec = json_loads(cmd.spec, 0, NULL);
     json_t *argv = json_object_get(json_object_get(spec, "docker"), "argv");
@@ -227,7 +227,7 @@ static void test_docker_and_kubectl(void **state) {
   dagd_command cmd;
   dagd_err err;
   dagd_err_init(&err);
-  assert_int_equal(dagd_ops_command(&info, &cmd, &err), 0);
+  assert_int_equal(dagd_command_build(&info, &cmd, &err), 0);
   /* docker runs under `dagd op`, which owns the container; the docker run
    * command line is in the spec. */
   assert_string_equal(cmd.argv[1], "op");
@@ -261,7 +261,7 @@ static void test_docker_and_kubectl(void **state) {
   dag = make_dag(DAGD_OP_KUBECTL, "{\"args\": [\"get\", \"pods\", \"-l\", \"run={{ run_id }}\"], \"namespace\": \"ml\","
                                   " \"context\": \"prod\"}", &t);
   info = info_for(dag, t, envv, NULL);
-  assert_int_equal(dagd_ops_command(&info, &cmd, &err), 0);
+  assert_int_equal(dagd_command_build(&info, &cmd, &err), 0);
   const char *want[] = {"kubectl", "--context", "prod", "--namespace", "ml", "get", "pods", "-l", "run=manual__2026-01-02T00:00:00+00:00", NULL};
   for (int i = 0; want[i]; i++) assert_string_equal(cmd.argv[i], want[i]);
   assert_null(cmd.argv[9]);
@@ -275,7 +275,7 @@ static void test_docker_and_kubectl(void **state) {
   info = info_for(dag, t, envv, NULL);
   info.self_path = "/usr/bin/dagd";
   info.spec_path = "/logs/2.spec.json";
-  assert_int_equal(dagd_ops_command(&info, &cmd, &err), 0);
+  assert_int_equal(dagd_command_build(&info, &cmd, &err), 0);
   assert_string_equal(cmd.argv[1], "op");
   json_t *kspec = json_loads(cmd.spec, 0, NULL);
   assert_string_equal(json_string_value(json_object_get(kspec, "operator")), "kubectl");
@@ -289,7 +289,7 @@ static void test_docker_and_kubectl(void **state) {
   info.self_path = "/usr/bin/dagd";
   info.spec_path = "/logs/2.spec.json";
   info.executor = "kubernetes";
-  assert_int_equal(dagd_ops_command(&info, &cmd, &err), 0);
+  assert_int_equal(dagd_command_build(&info, &cmd, &err), 0);
   kspec = json_loads(cmd.spec, 0, NULL);
   assert_string_equal(json_string_value(json_object_get(kspec, "operator")), "k8sjob");
   json_t *jenv = json_object_get(kspec, "env");
@@ -300,7 +300,7 @@ static void test_docker_and_kubectl(void **state) {
   json_decref(kspec);
   dagd_command_close(&cmd);
   info.executor = "local";
-  assert_int_equal(dagd_ops_command(&info, &cmd, &err), 0);
+  assert_int_equal(dagd_command_build(&info, &cmd, &err), 0);
   assert_true(cmd.spec == NULL || strstr(cmd.spec, "\"k8sjob\"") == NULL);
   dagd_command_close(&cmd);
   dagd_dag_free(dag);
@@ -309,11 +309,11 @@ static void test_docker_and_kubectl(void **state) {
   dag = make_dag(DAGD_OP_GATE, "{\"from\": \"x\", \"checks\": {\"f1\": \">= {{ params.min_f1 }}\"}}", &t);
   info = info_for(dag, t, envv, NULL);
   dagd_err_init(&err);
-  assert_int_equal(dagd_ops_command(&info, &cmd, &err), DAGD_EINVAL); /* no binary given */
+  assert_int_equal(dagd_command_build(&info, &cmd, &err), DAGD_EINVAL); /* no binary given */
   assert_non_null(strstr(err.msg, "no dagd binary"));
   info.self_path = "/usr/bin/dagd";
   info.spec_path = "/logs/2.spec.json";
-  assert_int_equal(dagd_ops_command(&info, &cmd, &err), 0);
+  assert_int_equal(dagd_command_build(&info, &cmd, &err), 0);
   assert_string_equal(cmd.argv[0], "/usr/bin/dagd");
   assert_string_equal(cmd.argv[1], "op");
   assert_string_equal(cmd.argv[2], "/logs/2.spec.json");
@@ -333,7 +333,7 @@ static void test_docker_and_kubectl(void **state) {
   info.self_path = "/usr/bin/dagd";
   info.spec_path = "-";
   info.secret = test_secret;
-  assert_int_equal(dagd_ops_command(&info, &cmd, &err), 0);
+  assert_int_equal(dagd_command_build(&info, &cmd, &err), 0);
   assert_string_equal(cmd.argv[2], "-");
   spec = json_loads(cmd.spec, 0, NULL);
   assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(spec, "config"), "headers"), "A")),
@@ -345,7 +345,7 @@ static void test_docker_and_kubectl(void **state) {
   dagd_dag_free(dag);
   dag = make_dag(DAGD_OP_EMPTY, "{}", &t);
   info = info_for(dag, t, envv, NULL);
-  assert_int_equal(dagd_ops_command(&info, &cmd, &err), 0);
+  assert_int_equal(dagd_command_build(&info, &cmd, &err), 0);
   assert_true(cmd.no_process);
   dagd_command_close(&cmd);
   dagd_dag_free(dag);
@@ -356,30 +356,30 @@ static void test_outputs(void **state) {
   dagd_err err;
   dagd_err_init(&err);
   const char *kv = "# metrics\nf1=0.93\n\nauc = 0.97\nuri=s3://b/k=v\r\n";
-  assert_int_equal(dagd_ops_parse_outputs(kv, strlen(kv), &o, &err), 0);
+  assert_int_equal(dagd_command_parse_outputs(kv, strlen(kv), &o, &err), 0);
   assert_string_equal(json_string_value(json_object_get(o, "f1")), "0.93");
   assert_string_equal(json_string_value(json_object_get(o, "auc")), " 0.97");
   assert_string_equal(json_string_value(json_object_get(o, "uri")), "s3://b/k=v");
   assert_int_equal(json_object_size(o), 3);
   json_decref(o);
   const char *js = " {\"f1\": 0.93, \"name\": \"m\", \"tags\": [1, 2]}";
-  assert_int_equal(dagd_ops_parse_outputs(js, strlen(js), &o, &err), 0);
+  assert_int_equal(dagd_command_parse_outputs(js, strlen(js), &o, &err), 0);
   assert_string_equal(json_string_value(json_object_get(o, "f1")), "0.93");
   assert_string_equal(json_string_value(json_object_get(o, "tags")), "[1,2]");
   json_decref(o);
   const char *bad[] = {"no equals sign", "{\"a\": ", "bad key!=1", "{\"x/y\": 1}", "k=\xff\xfe"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     dagd_err_init(&err);
-    assert_true(dagd_ops_parse_outputs(bad[i], strlen(bad[i]), &o, &err) < 0);
+    assert_true(dagd_command_parse_outputs(bad[i], strlen(bad[i]), &o, &err) < 0);
     assert_non_null(strstr(err.msg, "$DAGD_OUTPUT"));
   }
   char *big = malloc(DAGD_OUTPUT_MAX + 2);
   memset(big, 'a', DAGD_OUTPUT_MAX + 1);
   big[DAGD_OUTPUT_MAX + 1] = '\0';
   dagd_err_init(&err);
-  assert_int_equal(dagd_ops_parse_outputs(big, DAGD_OUTPUT_MAX + 1, &o, &err), DAGD_ELIMIT);
+  assert_int_equal(dagd_command_parse_outputs(big, DAGD_OUTPUT_MAX + 1, &o, &err), DAGD_ELIMIT);
   free(big);
-  char *name = dagd_ops_container_name("d", "r:1+2", "t", 3);
+  char *name = dagd_command_container_name("d", "r:1+2", "t", 3);
   assert_string_equal(name, "dagd-d-r-1-2-t-3");
   free(name);
 }
@@ -402,7 +402,7 @@ static void test_notify_spec(void **state) {
   size_t n_seen = 0;
   dagd_err err;
   dagd_err_init(&err);
-  assert_int_equal(dagd_ops_notify(&info, spec, &about, &out, &seen, &n_seen, &err), 0);
+  assert_int_equal(dagd_command_notify(&info, spec, &about, &out, &seen, &n_seen, &err), 0);
   assert_string_equal(json_string_value(json_object_get(out, "url")), "http://h/etl/2026-01-02");
   assert_string_equal(json_string_value(json_object_get(json_object_get(out, "headers"), "Authorization")),
                       "Bearer value-of-HOOK");
@@ -428,7 +428,7 @@ static void test_notify_spec(void **state) {
   about = (dagd_notify_about){.event = "failure", .state = "failed", .what = "failed", .failed_tasks = failed,
                               .n_failed_tasks = 2};
   spec = json_pack("{s:s, s:s}", "url", "http://h/", "body", "{{ run_id }} {{ failed_tasks | json }} {{ data_interval_end }}");
-  assert_int_equal(dagd_ops_notify(&info, spec, &about, &out, NULL, NULL, &err), 0);
+  assert_int_equal(dagd_command_notify(&info, spec, &about, &out, NULL, NULL, &err), 0);
   assert_string_equal(json_string_value(json_object_get(out, "body")),
                       "manual__2026-01-02T00:00:00+00:00 [\"train\",\"eval\"] 2026-01-03T00:00:00Z");
   p = json_object_get(out, "payload");
@@ -441,7 +441,7 @@ static void test_notify_spec(void **state) {
 
   /* A run has no task_id: a template naming it fails, naming the field. */
   spec = json_pack("{s:s, s:{s:s}}", "url", "http://h/", "headers", "X-Task", "{{ task_id }}");
-  assert_int_equal(dagd_ops_notify(&info, spec, &about, &out, NULL, NULL, &err), DAGD_ENOENT);
+  assert_int_equal(dagd_command_notify(&info, spec, &about, &out, NULL, NULL, &err), DAGD_ENOENT);
   assert_null(out);
   assert_non_null(strstr(err.msg, "field headers"));
   json_decref(spec);
@@ -460,9 +460,9 @@ static void test_op_kinds(void **state) {
   const dagd_op in_process[] = {DAGD_OP_DOCKER, DAGD_OP_REGISTRY, DAGD_OP_HTTP,   DAGD_OP_GATE,      DAGD_OP_BRANCH,
                                 DAGD_OP_SENSOR, DAGD_OP_LUA,      DAGD_OP_DEPLOY, DAGD_OP_DATA_CHECK};
   int n = 0;
-  for (int op = 0; op < DAGD_OP__COUNT; op++) n += dagd_ops_in_process((dagd_op)op);
+  for (int op = 0; op < DAGD_OP__COUNT; op++) n += dagd_command_in_process((dagd_op)op);
   assert_int_equal(n, (int)(sizeof(in_process) / sizeof(in_process[0])));
-  for (size_t i = 0; i < sizeof(in_process) / sizeof(in_process[0]); i++) assert_true(dagd_ops_in_process(in_process[i]));
+  for (size_t i = 0; i < sizeof(in_process) / sizeof(in_process[0]); i++) assert_true(dagd_command_in_process(in_process[i]));
   assert_int_equal(dagd_op_kind_of(DAGD_OP_SHELL)->runs, DAGD_RUNS_COMMAND);
   assert_int_equal(dagd_op_kind_of(DAGD_OP_EMPTY)->runs, DAGD_RUNS_NOTHING);
   assert_true(dagd_op_kind_of(DAGD_OP_GATE)->needs_baseline && dagd_op_kind_of(DAGD_OP_GATE)->records_baseline);

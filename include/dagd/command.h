@@ -1,13 +1,16 @@
-/* Operators, the pure part: from a task of the model and what one try
- * knows (run, dates, conf, upstream outputs), build the template context
- * and the exact command the try runs: argv, environment and working
- * directory. A templated value is never shell code: argv elements are
- * rendered as they are, and a `cmd` string (run by /bin/sh -c) gets every
- * templated value inserted as one single-quoted word. Also parses what a
- * task wrote to $DAGD_OUTPUT. No I/O.
+/* The command room (src/command/): operators on the daemon's side, run
+ * inside the daemon before a try starts. From a task of the model and
+ * what one try knows (run, dates, conf, upstream outputs), it builds the
+ * template context and the exact command the try runs: argv, environment
+ * and working directory; and it holds the table of operator kinds. A
+ * templated value is never shell code: argv elements are rendered as they
+ * are, and in a `cmd` string (run by /bin/sh -c) every templated value is
+ * quoted for where it stands. Also parses what a task wrote to
+ * $DAGD_OUTPUT. No I/O. The other side, what runs inside the try's child
+ * as `dagd op SPEC`, is src/operators/.
  * SPDX-License-Identifier: MIT */
-#ifndef DAGD_OPS_H
-#define DAGD_OPS_H
+#ifndef DAGD_COMMAND_H
+#define DAGD_COMMAND_H
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -66,7 +69,7 @@ typedef struct dagd_command {
   char *spec;                  /* for operators run by `dagd op`: JSON to write to spec_path first */
 } dagd_command;
 
-/* What each operator kind is, in one table (ops/kinds.c): how its try
+/* What each operator kind is, in one table (command/kinds.c): how its try
  * runs, what it needs besides its task, what its success means. Every
  * room that treats kinds differently reads it instead of a switch. */
 typedef enum {
@@ -101,13 +104,13 @@ const dagd_op_kind *dagd_op_kind_of(dagd_op op);
 
 /* True for operators that run inside the dagd binary (`dagd op SPEC`):
  * registry, http, gate, branch, sensor, lua, deploy, data_check. */
-bool dagd_ops_in_process(dagd_op op);
+bool dagd_command_in_process(dagd_op op);
 
 /* The template context of a try: ds, ds_nodash, ts, logical_date,
  * data_interval_start, data_interval_end, run_id, dag_id, task_id,
  * try_number, params, conf, outputs, env (task_id and try_number only
  * when info->task is set: a run's context has none). New reference. */
-json_t *dagd_ops_context(const dagd_try_info *info);
+json_t *dagd_command_context(const dagd_try_info *info);
 
 /* What a notification is about, besides the try (or run) of its
  * dagd_try_info. */
@@ -125,13 +128,13 @@ typedef struct dagd_notify_about {
  * rendered, plus "payload", the default JSON body ({text, event, dag_id,
  * run_id, state, logical_date, data_interval_start, data_interval_end,
  * and task_id, try_number, log for a task; failed_tasks for a run}).
- * The templates see the try's context (dagd_ops_context) and event,
+ * The templates see the try's context (dagd_command_context) and event,
  * state and failed_tasks; info->task NULL makes it a run's callback
  * (no task_id, try_number). secret() goes through info->secret; the
  * values rendered are added to *secrets (*n_secrets; heap strings the
  * caller frees, with the array). *out is a new reference. A template
  * error (DAGD_ENOENT, DAGD_ESYNTAX) names the field. */
-int dagd_ops_notify(const dagd_try_info *info, const json_t *spec, const dagd_notify_about *about, json_t **out,
+int dagd_command_notify(const dagd_try_info *info, const json_t *spec, const dagd_notify_about *about, json_t **out,
                     char ***secrets, size_t *n_secrets, struct dagd_err *err);
 
 /* Whether a request whose url rendered to `url` may carry a secret. With
@@ -141,28 +144,28 @@ int dagd_ops_notify(const dagd_try_info *info, const json_t *spec, const dagd_no
  * expression, or be one of the allow origins (secret_hosts, lowercased
  * scheme://host[:port]). DAGD_EINVAL with the reason; `what` names the
  * request in it ("task \"t\"", "notify"). Pure. */
-int dagd_ops_secret_url_check(const char *what, const char *url, size_t literal_prefix, size_t n_secrets,
+int dagd_command_secret_url_check(const char *what, const char *url, size_t literal_prefix, size_t n_secrets,
                               char *const *allow, size_t n_allow, struct dagd_err *err);
 
 /* Builds the command of a try. DAGD_ENOENT/DAGD_ESYNTAX for template
  * errors (the message names the field), DAGD_EINVAL for an operator that
  * has no command-line form yet. Release with dagd_command_close. */
-int dagd_ops_command(const dagd_try_info *info, dagd_command *out, struct dagd_err *err);
+int dagd_command_build(const dagd_try_info *info, dagd_command *out, struct dagd_err *err);
 void dagd_command_close(dagd_command *cmd);
 
 /* The secret store of templates: secret("NAME") is the value of the
  * environment variable DAGD_SECRET_NAME (a dagd_template_secret_cb). */
-int dagd_ops_secret_from_env(void *data, const char *name, char **value, struct dagd_err *err);
+int dagd_command_secret_from_env(void *data, const char *name, char **value, struct dagd_err *err);
 
 /* Parses $DAGD_OUTPUT text: one JSON object (values of any type; non
  * strings are kept as their JSON text), or `key=value` lines (blank lines
  * and lines starting with # ignored). Keys match ^[A-Za-z0-9_.-]{1,250}$.
  * *out gets a new object of string values. */
-int dagd_ops_parse_outputs(const char *text, size_t len, json_t **out, struct dagd_err *err);
+int dagd_command_parse_outputs(const char *text, size_t len, json_t **out, struct dagd_err *err);
 
 /* "dagd-<dag>-<run>-<task>-<try>" with every character outside
  * [A-Za-z0-9_.-] replaced by '-', at most 128 characters (a Docker
  * container name). Heap string. */
-char *dagd_ops_container_name(const char *dag_id, const char *run_id, const char *task_id, int try_number);
+char *dagd_command_container_name(const char *dag_id, const char *run_id, const char *task_id, int try_number);
 
 #endif

@@ -4,7 +4,7 @@
  * SPDX-License-Identifier: MIT */
 #include <stddef.h>
 
-#include "dagd/ops.h"
+#include "dagd/command.h"
 
 static const dagd_op_kind kinds[DAGD_OP__COUNT] = {
     [DAGD_OP_SHELL] = {.op = DAGD_OP_SHELL, .runs = DAGD_RUNS_COMMAND},

@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "dagd/err.h"
-#include "dagd/ops.h"
+#include "dagd/command.h"
 
 static dagd_dag *make_dag(dagd_op op, const char *config_json, dagd_task **task) {
   dagd_dag *dag = dagd_dag_new("etl", "/srv/dags/etl.lua", 1);
@@ -75,7 +75,7 @@ static void test_secret_url_rule(void **state) {
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     dagd_err_init(&err);
-    int rc = dagd_ops_secret_url_check("task \"t\"", cases[i].url, cases[i].literal, cases[i].n_secrets, allow, 1,
+    int rc = dagd_command_secret_url_check("task \"t\"", cases[i].url, cases[i].literal, cases[i].n_secrets, allow, 1,
                                        &err);
     if (rc != cases[i].want) fail_msg("case %zu (%s): got %d, want %d", i, cases[i].url, rc, cases[i].want);
     if (rc != 0) assert_non_null(strstr(err.msg, "secret_hosts"));
@@ -95,7 +95,7 @@ static int build_http(const char *url, const char *auth, char *const *allow, siz
   info.n_secret_hosts = n_allow;
   dagd_command cmd;
   dagd_err_init(err);
-  int rc = dagd_ops_command(&info, &cmd, err);
+  int rc = dagd_command_build(&info, &cmd, err);
   if (rc == 0) {
     /* The secret is in the spec only when the request may go. */
     if (strstr(auth, "secret")) assert_non_null(strstr(cmd.spec, "s3cr3t-S1"));
@@ -141,7 +141,7 @@ static int build_registry(const char *image, char *const *allow, size_t n_allow,
   info.n_secret_hosts = n_allow;
   dagd_command cmd;
   dagd_err_init(err);
-  int rc = dagd_ops_command(&info, &cmd, err);
+  int rc = dagd_command_build(&info, &cmd, err);
   if (rc == 0) dagd_command_close(&cmd);
   dagd_dag_free(dag);
   return rc;
@@ -171,14 +171,14 @@ static void test_notify_secret_hosts(void **state) {
   dagd_err err;
   dagd_err_init(&err);
   /* Refused even when the caller does not collect the secrets. */
-  assert_int_equal(dagd_ops_notify(&info, spec, &about, &out, NULL, NULL, &err), DAGD_EINVAL);
+  assert_int_equal(dagd_command_notify(&info, spec, &about, &out, NULL, NULL, &err), DAGD_EINVAL);
   assert_null(out);
   assert_non_null(strstr(err.msg, "notify"));
   char *allow[] = {"http://127.0.0.1:9"};
   info.secret_hosts = allow;
   info.n_secret_hosts = 1;
   dagd_err_init(&err);
-  assert_int_equal(dagd_ops_notify(&info, spec, &about, &out, NULL, NULL, &err), 0);
+  assert_int_equal(dagd_command_notify(&info, spec, &about, &out, NULL, NULL, &err), 0);
   json_decref(out);
   json_decref(spec);
   dagd_dag_free(dag);
@@ -200,14 +200,14 @@ static void test_conf_file_and_env(void **state) {
   dagd_err err;
   dagd_err_init(&err);
   dagd_try_info info = info_for(dag, t, "{\"n\": 5}");
-  assert_int_equal(dagd_ops_command(&info, &cmd, &err), 0);
+  assert_int_equal(dagd_command_build(&info, &cmd, &err), 0);
   assert_string_equal(env_get(cmd.env, "DAGD_CONF"), "{\"n\": 5}");
   assert_string_equal(env_get(cmd.env, "DAGD_CONF_FILE"), "/l/1.conf.json");
   dagd_command_close(&cmd);
   /* 211 KB: over MAX_ARG_STRLEN as a variable, so only the file has it. */
   char *conf = big_conf(211 * 1000);
   info.conf = conf;
-  assert_int_equal(dagd_ops_command(&info, &cmd, &err), 0);
+  assert_int_equal(dagd_command_build(&info, &cmd, &err), 0);
   assert_null(env_get(cmd.env, "DAGD_CONF"));
   assert_string_equal(env_get(cmd.env, "DAGD_CONF_FILE"), "/l/1.conf.json");
   dagd_command_close(&cmd);
@@ -226,7 +226,7 @@ static void test_oversize_argv_and_env(void **state) {
   dagd_err err;
   dagd_err_init(&err);
   dagd_try_info info = info_for(dag, t, conf);
-  assert_int_equal(dagd_ops_command(&info, &cmd, &err), DAGD_ETOOBIG);
+  assert_int_equal(dagd_command_build(&info, &cmd, &err), DAGD_ETOOBIG);
   assert_non_null(strstr(err.msg, "argument 1"));
   assert_non_null(strstr(err.msg, "$DAGD_CONF_FILE"));
   assert_null(cmd.argv);
@@ -239,7 +239,7 @@ static void test_oversize_argv_and_env(void **state) {
   t->n_env = 1;
   info = info_for(dag, t, conf);
   dagd_err_init(&err);
-  assert_int_equal(dagd_ops_command(&info, &cmd, &err), DAGD_ETOOBIG);
+  assert_int_equal(dagd_command_build(&info, &cmd, &err), DAGD_ETOOBIG);
   assert_non_null(strstr(err.msg, "environment variable BLOB"));
   dagd_dag_free(dag);
   free(conf);

@@ -8,47 +8,47 @@
 #include <string.h>
 
 #include "dagd/util.h"
-#include "ops/internal.h"
+#include "command/internal.h"
 
 const dagd_kubectl_flag dagd_kubectl_flags[] = {
     {"context", "--context"}, {"kubeconfig", "--kubeconfig"}, {"namespace", "--namespace"}};
 const size_t dagd_kubectl_n_flags = DAGD_ARRAY_LEN(dagd_kubectl_flags);
 
-int dagd__ops_kubectl_argv(builder *b, strv *argv) {
+int dagd__command_kubectl_argv(builder *b, strv *argv) {
   const dagd_task *t = b->info->task;
   dagd__strv_push(argv, dagd_strdup("kubectl"));
   for (size_t i = 0; i < dagd_kubectl_n_flags; i++) {
-    const char *s = dagd__ops_cfg_str(t, dagd_kubectl_flags[i].key);
+    const char *s = dagd__command_cfg_str(t, dagd_kubectl_flags[i].key);
     if (s == NULL) continue;
     dagd__strv_push(argv, dagd_strdup(dagd_kubectl_flags[i].flag));
-    if (dagd__ops_push_rendered(b, argv, dagd_kubectl_flags[i].key, s) < 0) return -1;
+    if (dagd__command_push_rendered(b, argv, dagd_kubectl_flags[i].key, s) < 0) return -1;
   }
   const json_t *args = json_object_get(t->config, "args");
-  if (json_is_array(args)) return dagd__ops_push_array(b, argv, "args", args);
-  const char *apply = dagd__ops_cfg_str(t, "apply");
+  if (json_is_array(args)) return dagd__command_push_array(b, argv, "args", args);
+  const char *apply = dagd__command_cfg_str(t, "apply");
   if (apply == NULL) return dagd_err_set(b->err, DAGD_EINVAL, "task \"%s\": kubectl needs args or apply", t->id);
   dagd__strv_push(argv, dagd_strdup("apply"));
   dagd__strv_push(argv, dagd_strdup("-f"));
-  return dagd__ops_push_rendered(b, argv, "apply", apply);
+  return dagd__command_push_rendered(b, argv, "apply", apply);
 }
 
 
-bool dagd__ops_kubectl_in_process(const dagd_task *t) {
+bool dagd__command_kubectl_in_process(const dagd_task *t) {
   return json_object_get(t->config, "apply") != NULL || json_object_get(t->config, "wait") != NULL;
 }
 
-bool dagd__ops_on_kubernetes(const dagd_try_info *info) {
+bool dagd__command_on_kubernetes(const dagd_try_info *info) {
   if (info->task->op != DAGD_OP_DOCKER) return false;
-  const char *own = dagd__ops_cfg_str(info->task, "executor");
+  const char *own = dagd__command_cfg_str(info->task, "executor");
   const char *ex = own ? own : info->executor;
   return ex != NULL && strcmp(ex, "kubernetes") == 0;
 }
 
-const char *dagd__ops_operator_name(const dagd_try_info *info) {
-  return dagd__ops_on_kubernetes(info) ? "k8sjob" : dagd_op_name(info->task->op);
+const char *dagd__command_operator_name(const dagd_try_info *info) {
+  return dagd__command_on_kubernetes(info) ? "k8sjob" : dagd_op_name(info->task->op);
 }
 
-void dagd__ops_k8s_spec(builder *b, json_t *spec, char *const *task_env) {
+void dagd__command_k8s_spec(builder *b, json_t *spec, char *const *task_env) {
   /* The try's own variables only: never the daemon's environment (its
    * DAGD_SECRET_* least of all), which would land in the Job manifest. */
   static const char *const try_vars[] = {"DAGD_DAG_ID", "DAGD_RUN_ID", "DAGD_TASK_ID", "DAGD_TRY_NUMBER",

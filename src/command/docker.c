@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "dagd/util.h"
-#include "ops/internal.h"
+#include "command/internal.h"
 
 /* Seconds `docker stop` gives a container on a timeout or kill before
  * docker kills it: well inside the daemon's own 10 s grace before it
@@ -65,15 +65,15 @@ static int docker_argv(builder *b, strv *argv, char *const *task_env) {
   dagd__strv_push(argv, dagd_strdup("docker"));
   dagd__strv_push(argv, dagd_strdup("run"));
   dagd__strv_push(argv, dagd_strdup("--name"));
-  dagd__strv_push(argv, dagd_ops_container_name(b->info->dag->id, b->info->run_id, t->id, b->info->try_number));
+  dagd__strv_push(argv, dagd_command_container_name(b->info->dag->id, b->info->run_id, t->id, b->info->try_number));
   static const struct { const char *key, *flag; } simple[] = {
       {"workdir", "--workdir"}, {"user", "--user"}, {"network", "--network"},
       {"pull", "--pull"},       {"memory", "--memory"},
   };
   for (size_t i = 0; i < DAGD_ARRAY_LEN(simple); i++) {
-    if ((s = dagd__ops_cfg_str(t, simple[i].key)) == NULL) continue;
+    if ((s = dagd__command_cfg_str(t, simple[i].key)) == NULL) continue;
     dagd__strv_push(argv, dagd_strdup(simple[i].flag));
-    if (dagd__ops_push_rendered(b, argv, simple[i].key, s) < 0) return -1;
+    if (dagd__command_push_rendered(b, argv, simple[i].key, s) < 0) return -1;
   }
   const json_t *mem = json_object_get(c, "memory");
   if (json_is_integer(mem)) { /* bytes */
@@ -100,7 +100,7 @@ static int docker_argv(builder *b, strv *argv, char *const *task_env) {
     json_array_foreach(vols, i, x) {
       if (!json_is_string(x)) continue;
       dagd__strv_push(argv, dagd_strdup("--volume"));
-      if (dagd__ops_push_rendered(b, argv, "volumes", json_string_value(x)) < 0) return -1;
+      if (dagd__command_push_rendered(b, argv, "volumes", json_string_value(x)) < 0) return -1;
     }
   }
   /* The container gets the try's DAGD_* variables and the task's own env,
@@ -129,7 +129,7 @@ static int docker_argv(builder *b, strv *argv, char *const *task_env) {
   const char *key;
   json_object_foreach((json_t *)denv, key, x) {
     if (!json_is_string(x)) continue;
-    char *v = dagd__ops_render(b, "env", json_string_value(x), false);
+    char *v = dagd__command_render(b, "env", json_string_value(x), false);
     if (v == NULL) return -1;
     dagd__strv_push(argv, dagd_strdup("--env"));
     dagd__strv_push(argv, dagd_asprintf("%s=%s", key, v));
@@ -154,21 +154,21 @@ static int docker_argv(builder *b, strv *argv, char *const *task_env) {
   if (json_is_string(ep) || (json_is_array(ep) && json_array_size(ep) > 0)) {
     dagd__strv_push(argv, dagd_strdup("--entrypoint"));
     const char *first = json_is_string(ep) ? json_string_value(ep) : json_string_value(json_array_get(ep, 0));
-    if (dagd__ops_push_rendered(b, argv, "entrypoint", first ? first : "") < 0) return -1;
+    if (dagd__command_push_rendered(b, argv, "entrypoint", first ? first : "") < 0) return -1;
   }
-  if (dagd__ops_push_rendered(b, argv, "image", dagd__ops_cfg_str(t, "image") ? dagd__ops_cfg_str(t, "image") : "") < 0) return -1;
+  if (dagd__command_push_rendered(b, argv, "image", dagd__command_cfg_str(t, "image") ? dagd__command_cfg_str(t, "image") : "") < 0) return -1;
   if (json_is_array(ep)) {
     for (size_t k = 1; k < json_array_size(ep); k++) {
       const char *a = json_string_value(json_array_get(ep, k));
-      if (a && dagd__ops_push_rendered(b, argv, "entrypoint", a) < 0) return -1;
+      if (a && dagd__command_push_rendered(b, argv, "entrypoint", a) < 0) return -1;
     }
   }
   const json_t *cmd = json_object_get(c, "cmd");
-  if (json_is_array(cmd) && dagd__ops_push_array(b, argv, "cmd", cmd) < 0) return -1;
+  if (json_is_array(cmd) && dagd__command_push_array(b, argv, "cmd", cmd) < 0) return -1;
   return 0;
 }
 
-json_t *dagd__ops_docker_spec(builder *b, char *const *task_env) {
+json_t *dagd__command_docker_spec(builder *b, char *const *task_env) {
   strv argv;
   memset(&argv, 0, sizeof(argv));
   if (docker_argv(b, &argv, task_env) < 0) {
@@ -194,7 +194,7 @@ json_t *dagd__ops_docker_spec(builder *b, char *const *task_env) {
   return spec;
 }
 
-char *dagd_ops_container_name(const char *dag_id, const char *run_id, const char *task_id, int try_number) {
+char *dagd_command_container_name(const char *dag_id, const char *run_id, const char *task_id, int try_number) {
   char *name = dagd_asprintf("dagd-%s-%s-%s-%d", dag_id, run_id, task_id, try_number);
   for (char *p = name; *p; p++)
     if (!(isalnum((unsigned char)*p) || *p == '_' || *p == '.' || *p == '-')) *p = '-';

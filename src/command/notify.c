@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "dagd/err.h"
-#include "dagd/ops.h"
+#include "dagd/command.h"
 #include "dagd/util.h"
 
 typedef struct render_ctx {
@@ -85,10 +85,10 @@ static char *default_text(const dagd_try_info *info, const dagd_notify_about *ab
   return dagd_buf_steal(&b);
 }
 
-int dagd_ops_notify(const dagd_try_info *info, const json_t *spec, const dagd_notify_about *about, json_t **out,
+int dagd_command_notify(const dagd_try_info *info, const json_t *spec, const dagd_notify_about *about, json_t **out,
                     char ***secrets, size_t *n_secrets, dagd_err *err) {
   *out = NULL;
-  json_t *ctx = dagd_ops_context(info);
+  json_t *ctx = dagd_command_context(info);
   json_t *failed = json_array();
   for (size_t i = 0; i < about->n_failed_tasks; i++) json_array_append_new(failed, json_string(about->failed_tasks[i]));
   json_object_set_new(ctx, "event", json_string(about->event));
@@ -104,7 +104,7 @@ int dagd_ops_notify(const dagd_try_info *info, const json_t *spec, const dagd_no
   size_t secrets_before = *r.opts.n_secrets_seen;
   json_t *full = render_value(&r, spec, NULL, true);
   const char *url = full ? json_string_value(json_object_get(full, "url")) : NULL;
-  if (url && dagd_ops_secret_url_check("notify", url, r.url_literal, *r.opts.n_secrets_seen - secrets_before,
+  if (url && dagd_command_secret_url_check("notify", url, r.url_literal, *r.opts.n_secrets_seen - secrets_before,
                                        info->secret_hosts, info->n_secret_hosts, err) < 0) {
     json_decref(full);
     full = NULL;

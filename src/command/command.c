@@ -8,11 +8,11 @@
 #include <string.h>
 
 #include "dagd/err.h"
-#include "dagd/ops.h"
+#include "dagd/command.h"
 #include "dagd/time.h"
 #include "dagd/tz.h"
 #include "dagd/util.h"
-#include "ops/internal.h"
+#include "command/internal.h"
 
 void dagd__strv_push(strv *s, char *owned) {
   if (s->n + 2 > s->cap) {
@@ -38,7 +38,7 @@ static void local_ts(const dagd_try_info *info, char ts[32], char ds[16]) {
   ds[10] = '\0';
 }
 
-json_t *dagd_ops_context(const dagd_try_info *info) {
+json_t *dagd_command_context(const dagd_try_info *info) {
   char ld[32], ts[32], s[32], e[32], ds[16], nodash[16];
   local_ts(info, ts, ds);
   dagd_time_format_utc(info->logical_date, ld);
@@ -80,7 +80,7 @@ json_t *dagd_ops_context(const dagd_try_info *info) {
 }
 
 /* Renders one field's text; the error names the task and field. */
-char *dagd__ops_render(builder *b, const char *field, const char *text, bool quoted) {
+char *dagd__command_render(builder *b, const char *field, const char *text, bool quoted) {
   dagd_buf out;
   dagd_err sub;
   dagd_buf_init(&out);
@@ -93,8 +93,8 @@ char *dagd__ops_render(builder *b, const char *field, const char *text, bool quo
   return dagd_buf_steal(&out);
 }
 
-int dagd__ops_push_rendered(builder *b, strv *v, const char *field, const char *text) {
-  char *r = dagd__ops_render(b, field, text, false);
+int dagd__command_push_rendered(builder *b, strv *v, const char *field, const char *text) {
+  char *r = dagd__command_render(b, field, text, false);
   if (r == NULL) return -1;
   dagd__strv_push(v, r);
   return 0;
@@ -105,7 +105,7 @@ int dagd__ops_push_rendered(builder *b, strv *v, const char *field, const char *
  * program would read a value (a run id `--help`, a conf `-rf`) as an
  * option. A literal `--` element before it ends the options and lifts
  * the rule, as does literal text before the template (`--run={{ x }}`). */
-int dagd__ops_push_array(builder *b, strv *v, const char *field, const json_t *arr) {
+int dagd__command_push_array(builder *b, strv *v, const char *field, const json_t *arr) {
   size_t i;
   json_t *x;
   bool options_ended = false;
@@ -113,7 +113,7 @@ int dagd__ops_push_array(builder *b, strv *v, const char *field, const json_t *a
     if (!json_is_string(x)) continue;
     const char *src = json_string_value(x);
     if (strcmp(src, "--") == 0) options_ended = true;
-    if (dagd__ops_push_rendered(b, v, field, src) < 0) return -1;
+    if (dagd__command_push_rendered(b, v, field, src) < 0) return -1;
     const char *r = v->v[v->n - 1];
     if (!options_ended && strncmp(src, "{{", 2) == 0 && r[0] == '-')
       return dagd_err_set(b->err, DAGD_EINVAL,
@@ -125,21 +125,21 @@ int dagd__ops_push_array(builder *b, strv *v, const char *field, const json_t *a
   return 0;
 }
 
-const char *dagd__ops_cfg_str(const dagd_task *t, const char *key) {
+const char *dagd__command_cfg_str(const dagd_task *t, const char *key) {
   return json_string_value(json_object_get(t->config, key));
 }
 
 static int shell_argv(builder *b, strv *argv) {
   const json_t *cmd = json_object_get(b->info->task->config, "cmd");
   if (json_is_string(cmd)) {
-    char *r = dagd__ops_render(b, "cmd", json_string_value(cmd), true);
+    char *r = dagd__command_render(b, "cmd", json_string_value(cmd), true);
     if (r == NULL) return -1;
     dagd__strv_push(argv, dagd_strdup("/bin/sh"));
     dagd__strv_push(argv, dagd_strdup("-c"));
     dagd__strv_push(argv, r);
     return 0;
   }
-  if (json_is_array(cmd) && json_array_size(cmd) > 0) return dagd__ops_push_array(b, argv, "cmd", cmd);
+  if (json_is_array(cmd) && json_array_size(cmd) > 0) return dagd__command_push_array(b, argv, "cmd", cmd);
   return dagd_err_set(b->err, DAGD_EINVAL, "task \"%s\": cmd is empty", b->info->task->id);
 }
 
@@ -153,10 +153,10 @@ static json_t *render_config(builder *b, const json_t *v, const char *field, boo
     if (url || image) {
       dagd_template_opts saved = b->plain;
       b->plain.literal_prefix = url ? &b->url_literal : &b->image_literal;
-      r = dagd__ops_render(b, field, json_string_value(v), false);
+      r = dagd__command_render(b, field, json_string_value(v), false);
       b->plain = saved;
     } else {
-      r = dagd__ops_render(b, field, json_string_value(v), false);
+      r = dagd__command_render(b, field, json_string_value(v), false);
     }
     if (r == NULL) return NULL;
     json_t *out = json_string(r);
@@ -196,7 +196,7 @@ static json_t *render_config(builder *b, const json_t *v, const char *field, boo
   }
 }
 
-bool dagd_ops_in_process(dagd_op op) { return dagd_op_kind_of(op)->runs == DAGD_RUNS_OP; }
+bool dagd_command_in_process(dagd_op op) { return dagd_op_kind_of(op)->runs == DAGD_RUNS_OP; }
 
 /* `dagd op SPEC`: the spec holds the rendered config and the context (and
  * for docker, the docker run command line). */
@@ -213,7 +213,7 @@ static int in_process_argv(builder *b, strv *argv, char *const *task_env) {
   char what[200];
   snprintf(what, sizeof(what), "task \"%s\"", info->task->id);
   size_t n_secrets = b->out->n_secrets - secrets_before;
-  int bad = url ? dagd_ops_secret_url_check(what, url, b->url_literal, n_secrets, info->secret_hosts,
+  int bad = url ? dagd_command_secret_url_check(what, url, b->url_literal, n_secrets, info->secret_hosts,
                                             info->n_secret_hosts, b->err)
                 : 0;
   /* A registry's credentials go to the host its image names: checked as
@@ -224,12 +224,12 @@ static int in_process_argv(builder *b, strv *argv, char *const *task_env) {
     dagd_err first;
     dagd_err_init(&first);
     char *as_url = dagd_asprintf("https://%s", image);
-    bad = dagd_ops_secret_url_check(what, as_url, b->image_literal + 8, n_secrets, info->secret_hosts,
+    bad = dagd_command_secret_url_check(what, as_url, b->image_literal + 8, n_secrets, info->secret_hosts,
                                     info->n_secret_hosts, &first);
     free(as_url);
     if (bad < 0) {
       as_url = dagd_asprintf("http://%s", image);
-      bad = dagd_ops_secret_url_check(what, as_url, b->image_literal + 7, n_secrets, info->secret_hosts,
+      bad = dagd_command_secret_url_check(what, as_url, b->image_literal + 7, n_secrets, info->secret_hosts,
                                       info->n_secret_hosts, NULL);
       free(as_url);
       if (bad < 0) dagd_err_set(b->err, first.code, "%s", first.msg);
@@ -239,14 +239,14 @@ static int in_process_argv(builder *b, strv *argv, char *const *task_env) {
     json_decref(config);
     return -1;
   }
-  json_t *spec = json_pack("{s:s, s:o, s:O, s:s, s:s, s:s, s:i, s:O}", "operator", dagd__ops_operator_name(info),
+  json_t *spec = json_pack("{s:s, s:o, s:O, s:s, s:s, s:s, s:i, s:O}", "operator", dagd__command_operator_name(info),
                            "config", config, "context", b->ctx, "dag_id", info->dag->id, "task_id", info->task->id,
                            "fileloc", info->dag->fileloc ? info->dag->fileloc : "", "try_number", info->try_number,
                            "extra", info->extra ? info->extra : json_null());
-  if (dagd__ops_on_kubernetes(info)) {
-    dagd__ops_k8s_spec(b, spec, task_env);
+  if (dagd__command_on_kubernetes(info)) {
+    dagd__command_k8s_spec(b, spec, task_env);
   } else if (info->task->op == DAGD_OP_DOCKER) {
-    json_t *run = dagd__ops_docker_spec(b, task_env);
+    json_t *run = dagd__command_docker_spec(b, task_env);
     if (run == NULL) {
       json_decref(spec);
       return -1;
@@ -279,7 +279,7 @@ static int build_env(builder *b, strv *env) {
   strv own;
   memset(&own, 0, sizeof(own));
   for (size_t i = 0; i < t->n_env; i++) {
-    char *v = dagd__ops_render(b, "env", t->env[i].value, false);
+    char *v = dagd__command_render(b, "env", t->env[i].value, false);
     if (v == NULL) {
       dagd__strv_free(own.v);
       return -1;
@@ -352,7 +352,7 @@ static int check_exec_sizes(const char *task_id, char *const *argv, char *const 
   return 0;
 }
 
-int dagd_ops_secret_url_check(const char *what, const char *url, size_t literal_prefix, size_t n_secrets,
+int dagd_command_secret_url_check(const char *what, const char *url, size_t literal_prefix, size_t n_secrets,
                               char *const *allow, size_t n_allow, dagd_err *err) {
   if (n_secrets == 0) return 0;
   size_t auth = dagd_url_authority_len(url);
@@ -369,7 +369,7 @@ int dagd_ops_secret_url_check(const char *what, const char *url, size_t literal_
                       what, url);
 }
 
-int dagd_ops_command(const dagd_try_info *info, dagd_command *out, dagd_err *err) {
+int dagd_command_build(const dagd_try_info *info, dagd_command *out, dagd_err *err) {
   builder b = {.info = info, .out = out, .err = err};
   memset(out, 0, sizeof(*out));
   b.plain = (dagd_template_opts){.secret = info->secret, .secret_data = info->secret_data,
@@ -382,7 +382,7 @@ int dagd_ops_command(const dagd_try_info *info, dagd_command *out, dagd_err *err
     out->no_process = true;
     return 0;
   }
-  b.ctx = dagd_ops_context(info);
+  b.ctx = dagd_command_context(info);
   strv argv, env;
   memset(&argv, 0, sizeof(argv));
   memset(&env, 0, sizeof(env));
@@ -394,7 +394,7 @@ int dagd_ops_command(const dagd_try_info *info, dagd_command *out, dagd_err *err
   switch (kind->runs) {
   case DAGD_RUNS_COMMAND: rc = shell_argv(&b, &argv); break;
   case DAGD_RUNS_CHOSEN: /* kubectl: dagd applies and waits itself */
-    rc = dagd__ops_kubectl_in_process(t) ? in_process_argv(&b, &argv, env.v) : dagd__ops_kubectl_argv(&b, &argv);
+    rc = dagd__command_kubectl_in_process(t) ? in_process_argv(&b, &argv, env.v) : dagd__command_kubectl_argv(&b, &argv);
     break;
   case DAGD_RUNS_OP: rc = in_process_argv(&b, &argv, env.v); break;
   case DAGD_RUNS_NOTHING:
@@ -407,7 +407,7 @@ int dagd_ops_command(const dagd_try_info *info, dagd_command *out, dagd_err *err
     goto out;
   }
   if (t->cwd) {
-    out->cwd = dagd__ops_render(&b, "cwd", t->cwd, false);
+    out->cwd = dagd__command_render(&b, "cwd", t->cwd, false);
     if (out->cwd == NULL) {
       rc = err ? err->code : DAGD_EINVAL;
       goto out;
@@ -440,7 +440,7 @@ void dagd_command_close(dagd_command *cmd) {
   memset(cmd, 0, sizeof(*cmd));
 }
 
-int dagd_ops_secret_from_env(void *data, const char *name, char **value, dagd_err *err) {
+int dagd_command_secret_from_env(void *data, const char *name, char **value, dagd_err *err) {
   (void)data;
   char var[300];
   snprintf(var, sizeof(var), "DAGD_SECRET_%s", name);
@@ -450,7 +450,7 @@ int dagd_ops_secret_from_env(void *data, const char *name, char **value, dagd_er
   return 0;
 }
 
-int dagd_ops_parse_outputs(const char *text, size_t len, json_t **out, dagd_err *err) {
+int dagd_command_parse_outputs(const char *text, size_t len, json_t **out, dagd_err *err) {
   if (len > DAGD_OUTPUT_MAX)
     return dagd_err_set(err, DAGD_ELIMIT, "$DAGD_OUTPUT is %zu bytes, more than the %d allowed", len,
                         DAGD_OUTPUT_MAX);
