@@ -16,9 +16,9 @@
 #include "dagd/util.h"
 #include "operators/gate.h"
 
-int dagd_gate_parse(const char *text, gate_expr *out) {
-  static const struct { const char *s; cmp_op op; } ops[] = {
-      {">=", CMP_GE}, {"<=", CMP_LE}, {"==", CMP_EQ}, {"!=", CMP_NE}, {">", CMP_GT}, {"<", CMP_LT}};
+int dagd_gate_parse(const char *text, dagd_gate_expr *out) {
+  static const struct { const char *s; dagd_cmp_op op; } ops[] = {
+      {">=", DAGD_CMP_GE}, {"<=", DAGD_CMP_LE}, {"==", DAGD_CMP_EQ}, {"!=", DAGD_CMP_NE}, {">", DAGD_CMP_GT}, {"<", DAGD_CMP_LT}};
   const char *p = text;
   while (isspace((unsigned char)*p)) p++;
   size_t i;
@@ -56,14 +56,14 @@ int dagd_gate_parse(const char *text, gate_expr *out) {
   return 0;
 }
 
-bool dagd_gate_compare(cmp_op op, double a, double b) {
+bool dagd_gate_compare(dagd_cmp_op op, double a, double b) {
   switch (op) {
-  case CMP_GE: return a >= b;
-  case CMP_GT: return a > b;
-  case CMP_LE: return a <= b;
-  case CMP_LT: return a < b;
-  case CMP_EQ: return a == b;
-  case CMP_NE: return a != b;
+  case DAGD_CMP_GE: return a >= b;
+  case DAGD_CMP_GT: return a > b;
+  case DAGD_CMP_LE: return a <= b;
+  case DAGD_CMP_LT: return a < b;
+  case DAGD_CMP_EQ: return a == b;
+  case DAGD_CMP_NE: return a != b;
   }
   return false;
 }
@@ -84,7 +84,7 @@ static bool number_of(const json_t *v, double *out) {
 /* Runs one check; appends its report entry. Returns false when it fails. */
 static bool run_check(dagd_op_ctx *ctx, const char *key, const char *text, const json_t *values,
                       const json_t *baseline, bool has_baseline, json_t *report, int *skipped) {
-  gate_expr e;
+  dagd_gate_expr e;
   json_t *entry = json_pack("{s:s, s:s}", "output", key, "check", text);
   bool ok = false;
   const char *result;

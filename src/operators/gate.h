@@ -5,18 +5,18 @@
 
 #include <stdbool.h>
 
-typedef enum { CMP_GE, CMP_GT, CMP_LE, CMP_LT, CMP_EQ, CMP_NE } cmp_op;
+typedef enum { DAGD_CMP_GE, DAGD_CMP_GT, DAGD_CMP_LE, DAGD_CMP_LT, DAGD_CMP_EQ, DAGD_CMP_NE } dagd_cmp_op;
 
-typedef struct gate_expr {
-  cmp_op op;
+typedef struct dagd_gate_expr {
+  dagd_cmp_op op;
   bool uses_baseline;
   double offset;       /* the number, or what is added to the baseline */
-} gate_expr;
+} dagd_gate_expr;
 
 /* Parses ">= 0.9", "< 100", ">= baseline - 0.01", "== baseline".
  * Returns 0 or -1. */
-int dagd_gate_parse(const char *text, gate_expr *out);
+int dagd_gate_parse(const char *text, dagd_gate_expr *out);
 /* value OP threshold. */
-bool dagd_gate_compare(cmp_op op, double value, double threshold);
+bool dagd_gate_compare(dagd_cmp_op op, double value, double threshold);
 
 #endif
