@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compare.h"
 #include "kube.h"
 
 /* Largest HTTP answer an analysis reads. */
@@ -36,42 +37,6 @@ typedef struct deploy {
 } deploy;
 
 /* --- pure parts --- */
-
-int dagd__deploy_parse_threshold(const char *text, dagd_threshold *out, dagd_err *err) {
-  static const struct { const char *s; dagd_thr_op op; } ops[] = {
-      {"<=", DAGD_THR_LE}, {">=", DAGD_THR_GE}, {"==", DAGD_THR_EQ},
-      {"!=", DAGD_THR_NE}, {"<", DAGD_THR_LT},  {">", DAGD_THR_GT}};
-  const char *p = text ? text : "";
-  while (isspace((unsigned char)*p)) p++;
-  size_t i;
-  for (i = 0; i < DAGD_ARRAY_LEN(ops); i++)
-    if (strncmp(p, ops[i].s, strlen(ops[i].s)) == 0) break;
-  if (i == DAGD_ARRAY_LEN(ops))
-    return dagd_err_set(err, DAGD_ESYNTAX, "threshold \"%s\": must start with <, <=, >, >=, == or !=", text);
-  p += strlen(ops[i].s);
-  char *end;
-  double v = strtod(p, &end);
-  if (end == p || !isfinite(v))
-    return dagd_err_set(err, DAGD_ESYNTAX, "threshold \"%s\": expected a number after the comparison", text);
-  while (isspace((unsigned char)*end)) end++;
-  if (*end) return dagd_err_set(err, DAGD_ESYNTAX, "threshold \"%s\": unexpected \"%s\"", text, end);
-  out->op = ops[i].op;
-  out->value = v;
-  return 0;
-}
-
-bool dagd__deploy_threshold_ok(const dagd_threshold *t, double v) {
-  if (isnan(v)) return false;
-  switch (t->op) {
-  case DAGD_THR_LT: return v < t->value;
-  case DAGD_THR_LE: return v <= t->value;
-  case DAGD_THR_GT: return v > t->value;
-  case DAGD_THR_GE: return v >= t->value;
-  case DAGD_THR_EQ: return v == t->value;
-  case DAGD_THR_NE: return v != t->value;
-  }
-  return false;
-}
 
 /* A sample is [time, "value"]; Prometheus writes values as strings
  * ("NaN", "+Inf" included). */
@@ -336,14 +301,14 @@ static bool prometheus_check(deploy *d, const json_t *spec, const char *when) {
   const char *base = json_string_value(json_object_get(spec, "url"));
   const char *query = json_string_value(json_object_get(spec, "query"));
   const char *thr = json_string_value(json_object_get(spec, "threshold"));
-  dagd_threshold t;
+  dagd_cmp_expr t;
   dagd_err err;
   dagd_err_init(&err);
   if (base == NULL || query == NULL || thr == NULL) {
     record(d, when, "prometheus", "needs url, query and threshold", false);
     return false;
   }
-  if (dagd__deploy_parse_threshold(thr, &t, &err) < 0) {
+  if (dagd_cmp_parse(thr, "threshold", false, &t, &err) < 0) {
     record(d, when, "prometheus", err.msg, false);
     return false;
   }
@@ -375,7 +340,7 @@ static bool prometheus_check(deploy *d, const json_t *spec, const char *when) {
     dagd_buf_init(&b);
     dagd_buf_printf(&b, "%s = ", query);
     for (size_t i = 0; i < n; i++) {
-      ok = ok && dagd__deploy_threshold_ok(&t, vals[i]);
+      ok = ok && dagd_cmp_compare(t.op, vals[i], t.value);
       dagd_buf_printf(&b, "%s%g", i ? ", " : "", vals[i]);
     }
     dagd_buf_printf(&b, " (want %s)", thr);
