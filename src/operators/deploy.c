@@ -11,18 +11,18 @@
  * the rollback runs and its outcome goes to the log and the outputs.
  * SPDX-License-Identifier: MIT */
 #include <ctype.h>
-#include <curl/curl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "compare.h"
+#include "dagd/httpc.h"
 #include "kube.h"
 
 /* Largest HTTP answer an analysis reads. */
 #define ANALYSIS_BODY_MAX (1024 * 1024)
-#define ANALYSIS_HTTP_TIMEOUT 10L
+#define ANALYSIS_HTTP_TIMEOUT_MS 10000L
 
 typedef struct deploy {
   dagd_op_ctx *ctx;
@@ -216,35 +216,14 @@ static int current_replicas(deploy *d, int *total) {
 
 /* --- analysis --- */
 
-static size_t on_body(char *p, size_t size, size_t n, void *data) {
-  dagd_buf *b = data;
-  if (b->len + size * n > ANALYSIS_BODY_MAX) return 0;
-  dagd_buf_append(b, p, size * n);
-  return size * n;
-}
-
-/* GET url; 0 with *status and body, or -1 with why in errbuf. */
-static int http_get(const char *url, long *status, dagd_buf *body, char errbuf[CURL_ERROR_SIZE]) {
-  CURL *h = curl_easy_init();
-  if (h == NULL) {
-    snprintf(errbuf, CURL_ERROR_SIZE, "cannot start libcurl");
-    return -1;
-  }
-  errbuf[0] = '\0';
-  curl_easy_setopt(h, CURLOPT_URL, url);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(h, CURLOPT_TIMEOUT, ANALYSIS_HTTP_TIMEOUT);
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-  CURLcode cc = curl_easy_perform(h);
-  if (cc != CURLE_OK && errbuf[0] == '\0') snprintf(errbuf, CURL_ERROR_SIZE, "%s", curl_easy_strerror(cc));
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-  curl_easy_cleanup(h);
+/* GET url; 0 with *status and body (NUL-ended), or <0 with "GET URL:
+ * why" in err. */
+static int http_get(const char *url, long *status, dagd_buf *body, dagd_err *err) {
+  dagd_httpc_req req = {.url = url, .timeout_ms = ANALYSIS_HTTP_TIMEOUT_MS, .body_max = ANALYSIS_BODY_MAX};
+  int rc = dagd_httpc_request(NULL, &req, status, body, err);
   dagd_buf_putc(body, '\0');
   body->len--;
-  return cc == CURLE_OK ? 0 : -1;
+  return rc;
 }
 
 static bool status_expected(const json_t *expect, long status) {
@@ -274,11 +253,12 @@ static bool http_check(deploy *d, const json_t *spec, const char *when) {
   dagd_buf body;
   dagd_buf_init(&body);
   long status = 0;
-  char errbuf[CURL_ERROR_SIZE];
+  dagd_err err;
+  dagd_err_init(&err);
   bool ok = false;
   char *detail;
-  if (http_get(url, &status, &body, errbuf) < 0) {
-    detail = dagd_asprintf("GET %s: %s", url, errbuf);
+  if (http_get(url, &status, &body, &err) < 0) {
+    detail = dagd_strdup(err.msg);
   } else {
     ok = status_expected(json_object_get(spec, "expect_status"), status) &&
          (want == NULL || (body.data && strstr(body.data, want)));
@@ -312,23 +292,20 @@ static bool prometheus_check(deploy *d, const json_t *spec, const char *when) {
     record(d, when, "prometheus", err.msg, false);
     return false;
   }
-  CURL *h = curl_easy_init();
-  char *q = h ? curl_easy_escape(h, query, 0) : NULL;
+  char *q = dagd_httpc_escape(query);
   size_t blen = strlen(base);
   while (blen > 0 && base[blen - 1] == '/') blen--;
-  char *url = dagd_asprintf("%.*s/api/v1/query?query=%s", (int)blen, base, q ? q : "");
-  curl_free(q);
-  curl_easy_cleanup(h);
+  char *url = dagd_asprintf("%.*s/api/v1/query?query=%s", (int)blen, base, q);
+  free(q);
   dagd_buf body;
   dagd_buf_init(&body);
   long status = 0;
-  char errbuf[CURL_ERROR_SIZE];
   bool ok = false;
   char *detail = NULL;
   double *vals = NULL;
   size_t n = 0;
-  if (http_get(url, &status, &body, errbuf) < 0) {
-    detail = dagd_asprintf("%s: %s", query, errbuf);
+  if (http_get(url, &status, &body, &err) < 0) {
+    detail = dagd_asprintf("%s: %s", query, err.msg);
   } else if (dagd__deploy_prom_values(body.data, &vals, &n, &err) < 0) {
     detail = dagd_asprintf("%s: status %ld: %s", query, status, err.msg);
   } else if (n == 0) {
