@@ -1,5 +1,5 @@
 /* dagctl's commands that talk to a running dagd over its HTTP API with
- * libcurl: dags, pause, unpause, trigger, backfill, runs, tasks, logs,
+ * dagd/httpc: dags, pause, unpause, trigger, backfill, runs, tasks, logs,
  * clear, mark, event. With -o json they print the API's body unchanged
  * (-o yaml: as YAML; logs prints its own document, the log read whole);
  * otherwise aligned tables. --wait and logs -f use the API's long polls,
@@ -11,10 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 
 #include "dagd/err.h"
+#include "dagd/httpc.h"
 #include "dagd/util.h"
 #include "internal.h"
 
@@ -22,11 +22,6 @@ typedef struct http_result {
   long status;
   dagd_buf body;
 } http_result;
-
-static size_t on_body(char *data, size_t size, size_t n, void *user) {
-  dagd_buf_append(user, data, size * n);
-  return size * n;
-}
 
 /* URL-escapes one path segment. */
 static void put_segment(dagd_buf *b, const char *s) {
@@ -74,36 +69,28 @@ static bool ids_ok(const char *cmd, const char *dag, const char *run, const char
 /* One request. Returns CLI_OK with the status and body, or
  * CLI_UNREACHABLE when no answer came. */
 static int call_api(cli *c, const char *method, const char *path, const char *body, long timeout_s, http_result *r) {
-  CURL *h = curl_easy_init();
   dagd_buf_init(&r->body);
   r->status = 0;
-  if (h == NULL) return CLI_FAILED;
   char *url = dagd_asprintf("%s%s", c->server, path);
-  struct curl_slist *hdrs = NULL;
-  hdrs = curl_slist_append(hdrs, "Accept: application/json");
-  if (body) hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-  char *auth = NULL;
-  if (c->token && *c->token) {
-    auth = dagd_asprintf("Authorization: Bearer %s", c->token);
-    hdrs = curl_slist_append(hdrs, auth);
-  }
-  curl_easy_setopt(h, CURLOPT_URL, url);
-  curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &r->body);
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
-  curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout_s);
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  if (body) curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-  CURLcode rc = curl_easy_perform(h);
-  if (rc == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-  else fprintf(stderr, "dagctl: cannot reach dagd at %s: %s\n", c->server, curl_easy_strerror(rc));
-  curl_slist_free_all(hdrs);
+  const char *lines[4];
+  size_t n = 0;
+  lines[n++] = "Accept: application/json";
+  if (body) lines[n++] = "Content-Type: application/json";
+  char *auth = c->token && *c->token ? dagd_asprintf("Authorization: Bearer %s", c->token) : NULL;
+  if (auth) lines[n++] = auth;
+  lines[n] = NULL;
+  /* Whatever scheme --server names, as it always was. */
+  dagd_httpc_req req = {.method = method, .url = url, .headers = lines, .body = body,
+                        .body_len = body ? strlen(body) : 0, .timeout_ms = timeout_s * 1000,
+                        .connect_timeout_ms = 5000, .any_scheme = true};
+  dagd_err err;
+  dagd_err_init(&err);
+  int rc = dagd_httpc_request(NULL, &req, &r->status, &r->body, &err);
+  if (rc == DAGD_ENOMEM) fprintf(stderr, "dagctl: %s\n", err.msg);
+  else if (rc < 0) fprintf(stderr, "dagctl: cannot reach dagd at %s: %s\n", c->server, dagd_httpc_cause_text(err.cause));
   free(auth);
   free(url);
-  curl_easy_cleanup(h);
-  return rc == CURLE_OK ? CLI_OK : CLI_UNREACHABLE;
+  return rc == 0 ? CLI_OK : rc == DAGD_ENOMEM ? CLI_FAILED : CLI_UNREACHABLE;
 }
 
 static void result_close(http_result *r) { dagd_buf_close(&r->body); }
@@ -821,9 +808,9 @@ int cli_cmd_remote(cli *c, const char *name, int argc, char **argv) {
                {"clear", cmd_clear}, {"mark", cmd_mark}, {"event", cmd_event}};
   for (size_t i = 0; i < DAGD_ARRAY_LEN(table); i++) {
     if (strcmp(table[i].name, name) != 0) continue;
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    dagd_httpc_global_init();
     int rc = table[i].fn(c, argc, argv);
-    curl_global_cleanup();
+    dagd_httpc_global_cleanup();
     return rc;
   }
   return CLI_USAGE;

@@ -11,17 +11,18 @@
  * the rollback runs and its outcome goes to the log and the outputs.
  * SPDX-License-Identifier: MIT */
 #include <ctype.h>
-#include <curl/curl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "compare.h"
+#include "dagd/httpc.h"
 #include "kube.h"
 
 /* Largest HTTP answer an analysis reads. */
 #define ANALYSIS_BODY_MAX (1024 * 1024)
-#define ANALYSIS_HTTP_TIMEOUT 10L
+#define ANALYSIS_HTTP_TIMEOUT_MS 10000L
 
 typedef struct deploy {
   dagd_op_ctx *ctx;
@@ -36,42 +37,6 @@ typedef struct deploy {
 } deploy;
 
 /* --- pure parts --- */
-
-int dagd__deploy_parse_threshold(const char *text, dagd_threshold *out, dagd_err *err) {
-  static const struct { const char *s; dagd_thr_op op; } ops[] = {
-      {"<=", DAGD_THR_LE}, {">=", DAGD_THR_GE}, {"==", DAGD_THR_EQ},
-      {"!=", DAGD_THR_NE}, {"<", DAGD_THR_LT},  {">", DAGD_THR_GT}};
-  const char *p = text ? text : "";
-  while (isspace((unsigned char)*p)) p++;
-  size_t i;
-  for (i = 0; i < DAGD_ARRAY_LEN(ops); i++)
-    if (strncmp(p, ops[i].s, strlen(ops[i].s)) == 0) break;
-  if (i == DAGD_ARRAY_LEN(ops))
-    return dagd_err_set(err, DAGD_ESYNTAX, "threshold \"%s\": must start with <, <=, >, >=, == or !=", text);
-  p += strlen(ops[i].s);
-  char *end;
-  double v = strtod(p, &end);
-  if (end == p || !isfinite(v))
-    return dagd_err_set(err, DAGD_ESYNTAX, "threshold \"%s\": expected a number after the comparison", text);
-  while (isspace((unsigned char)*end)) end++;
-  if (*end) return dagd_err_set(err, DAGD_ESYNTAX, "threshold \"%s\": unexpected \"%s\"", text, end);
-  out->op = ops[i].op;
-  out->value = v;
-  return 0;
-}
-
-bool dagd__deploy_threshold_ok(const dagd_threshold *t, double v) {
-  if (isnan(v)) return false;
-  switch (t->op) {
-  case DAGD_THR_LT: return v < t->value;
-  case DAGD_THR_LE: return v <= t->value;
-  case DAGD_THR_GT: return v > t->value;
-  case DAGD_THR_GE: return v >= t->value;
-  case DAGD_THR_EQ: return v == t->value;
-  case DAGD_THR_NE: return v != t->value;
-  }
-  return false;
-}
 
 /* A sample is [time, "value"]; Prometheus writes values as strings
  * ("NaN", "+Inf" included). */
@@ -251,35 +216,14 @@ static int current_replicas(deploy *d, int *total) {
 
 /* --- analysis --- */
 
-static size_t on_body(char *p, size_t size, size_t n, void *data) {
-  dagd_buf *b = data;
-  if (b->len + size * n > ANALYSIS_BODY_MAX) return 0;
-  dagd_buf_append(b, p, size * n);
-  return size * n;
-}
-
-/* GET url; 0 with *status and body, or -1 with why in errbuf. */
-static int http_get(const char *url, long *status, dagd_buf *body, char errbuf[CURL_ERROR_SIZE]) {
-  CURL *h = curl_easy_init();
-  if (h == NULL) {
-    snprintf(errbuf, CURL_ERROR_SIZE, "cannot start libcurl");
-    return -1;
-  }
-  errbuf[0] = '\0';
-  curl_easy_setopt(h, CURLOPT_URL, url);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(h, CURLOPT_TIMEOUT, ANALYSIS_HTTP_TIMEOUT);
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-  CURLcode cc = curl_easy_perform(h);
-  if (cc != CURLE_OK && errbuf[0] == '\0') snprintf(errbuf, CURL_ERROR_SIZE, "%s", curl_easy_strerror(cc));
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-  curl_easy_cleanup(h);
+/* GET url; 0 with *status and body (NUL-ended), or <0 with "GET URL:
+ * why" in err. */
+static int http_get(const char *url, long *status, dagd_buf *body, dagd_err *err) {
+  dagd_httpc_req req = {.url = url, .timeout_ms = ANALYSIS_HTTP_TIMEOUT_MS, .body_max = ANALYSIS_BODY_MAX};
+  int rc = dagd_httpc_request(NULL, &req, status, body, err);
   dagd_buf_putc(body, '\0');
   body->len--;
-  return cc == CURLE_OK ? 0 : -1;
+  return rc;
 }
 
 static bool status_expected(const json_t *expect, long status) {
@@ -309,11 +253,12 @@ static bool http_check(deploy *d, const json_t *spec, const char *when) {
   dagd_buf body;
   dagd_buf_init(&body);
   long status = 0;
-  char errbuf[CURL_ERROR_SIZE];
+  dagd_err err;
+  dagd_err_init(&err);
   bool ok = false;
   char *detail;
-  if (http_get(url, &status, &body, errbuf) < 0) {
-    detail = dagd_asprintf("GET %s: %s", url, errbuf);
+  if (http_get(url, &status, &body, &err) < 0) {
+    detail = dagd_strdup(err.msg);
   } else {
     ok = status_expected(json_object_get(spec, "expect_status"), status) &&
          (want == NULL || (body.data && strstr(body.data, want)));
@@ -336,34 +281,31 @@ static bool prometheus_check(deploy *d, const json_t *spec, const char *when) {
   const char *base = json_string_value(json_object_get(spec, "url"));
   const char *query = json_string_value(json_object_get(spec, "query"));
   const char *thr = json_string_value(json_object_get(spec, "threshold"));
-  dagd_threshold t;
+  dagd_cmp_expr t;
   dagd_err err;
   dagd_err_init(&err);
   if (base == NULL || query == NULL || thr == NULL) {
     record(d, when, "prometheus", "needs url, query and threshold", false);
     return false;
   }
-  if (dagd__deploy_parse_threshold(thr, &t, &err) < 0) {
+  if (dagd_cmp_parse(thr, "threshold", false, &t, &err) < 0) {
     record(d, when, "prometheus", err.msg, false);
     return false;
   }
-  CURL *h = curl_easy_init();
-  char *q = h ? curl_easy_escape(h, query, 0) : NULL;
+  char *q = dagd_httpc_escape(query);
   size_t blen = strlen(base);
   while (blen > 0 && base[blen - 1] == '/') blen--;
-  char *url = dagd_asprintf("%.*s/api/v1/query?query=%s", (int)blen, base, q ? q : "");
-  curl_free(q);
-  curl_easy_cleanup(h);
+  char *url = dagd_asprintf("%.*s/api/v1/query?query=%s", (int)blen, base, q);
+  free(q);
   dagd_buf body;
   dagd_buf_init(&body);
   long status = 0;
-  char errbuf[CURL_ERROR_SIZE];
   bool ok = false;
   char *detail = NULL;
   double *vals = NULL;
   size_t n = 0;
-  if (http_get(url, &status, &body, errbuf) < 0) {
-    detail = dagd_asprintf("%s: %s", query, errbuf);
+  if (http_get(url, &status, &body, &err) < 0) {
+    detail = dagd_asprintf("%s: %s", query, err.msg);
   } else if (dagd__deploy_prom_values(body.data, &vals, &n, &err) < 0) {
     detail = dagd_asprintf("%s: status %ld: %s", query, status, err.msg);
   } else if (n == 0) {
@@ -375,7 +317,7 @@ static bool prometheus_check(deploy *d, const json_t *spec, const char *when) {
     dagd_buf_init(&b);
     dagd_buf_printf(&b, "%s = ", query);
     for (size_t i = 0; i < n; i++) {
-      ok = ok && dagd__deploy_threshold_ok(&t, vals[i]);
+      ok = ok && dagd_cmp_compare(t.op, vals[i], t.value);
       dagd_buf_printf(&b, "%s%g", i ? ", " : "", vals[i]);
     }
     dagd_buf_printf(&b, " (want %s)", thr);

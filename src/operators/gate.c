@@ -14,59 +14,7 @@
 
 #include "dagd/operators.h"
 #include "dagd/util.h"
-#include "operators/gate.h"
-
-int dagd_gate_parse(const char *text, gate_expr *out) {
-  static const struct { const char *s; cmp_op op; } ops[] = {
-      {">=", CMP_GE}, {"<=", CMP_LE}, {"==", CMP_EQ}, {"!=", CMP_NE}, {">", CMP_GT}, {"<", CMP_LT}};
-  const char *p = text;
-  while (isspace((unsigned char)*p)) p++;
-  size_t i;
-  for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
-    if (strncmp(p, ops[i].s, strlen(ops[i].s)) == 0) break;
-  if (i == sizeof(ops) / sizeof(ops[0])) return -1;
-  out->op = ops[i].op;
-  p += strlen(ops[i].s);
-  while (isspace((unsigned char)*p)) p++;
-  out->uses_baseline = false;
-  out->offset = 0;
-  if (strncmp(p, "baseline", 8) == 0) {
-    out->uses_baseline = true;
-    p += 8;
-    while (isspace((unsigned char)*p)) p++;
-    if (*p == '\0') return 0;
-    if (*p != '+' && *p != '-') return -1;
-    double sign = *p == '-' ? -1 : 1;
-    p++;
-    while (isspace((unsigned char)*p)) p++;
-    char *end;
-    double v = strtod(p, &end);
-    if (end == p || !isfinite(v)) return -1;
-    for (p = end; isspace((unsigned char)*p); p++) {}
-    if (*p) return -1;
-    out->offset = sign * v;
-    return 0;
-  }
-  char *end;
-  double v = strtod(p, &end);
-  if (end == p || !isfinite(v)) return -1;
-  for (p = end; isspace((unsigned char)*p); p++) {}
-  if (*p) return -1;
-  out->offset = v;
-  return 0;
-}
-
-bool dagd_gate_compare(cmp_op op, double a, double b) {
-  switch (op) {
-  case CMP_GE: return a >= b;
-  case CMP_GT: return a > b;
-  case CMP_LE: return a <= b;
-  case CMP_LT: return a < b;
-  case CMP_EQ: return a == b;
-  case CMP_NE: return a != b;
-  }
-  return false;
-}
+#include "operators/compare.h"
 
 static bool number_of(const json_t *v, double *out) {
   if (json_is_number(v)) {
@@ -84,13 +32,13 @@ static bool number_of(const json_t *v, double *out) {
 /* Runs one check; appends its report entry. Returns false when it fails. */
 static bool run_check(dagd_op_ctx *ctx, const char *key, const char *text, const json_t *values,
                       const json_t *baseline, bool has_baseline, json_t *report, int *skipped) {
-  gate_expr e;
+  dagd_cmp_expr e = {0};
   json_t *entry = json_pack("{s:s, s:s}", "output", key, "check", text);
   bool ok = false;
   const char *result;
   double value = 0, base = 0, threshold = 0;
   bool have_value = number_of(json_object_get(values, key), &value);
-  if (dagd_gate_parse(text, &e) < 0) {
+  if (dagd_cmp_parse(text, "check", true, &e, NULL) < 0) {
     result = "error";
     json_object_set_new(entry, "reason", json_string("cannot parse the check"));
   } else if (!have_value) {
@@ -107,8 +55,8 @@ static bool run_check(dagd_op_ctx *ctx, const char *key, const char *text, const
     (*skipped)++;
     json_object_set_new(entry, "reason", json_string("the baseline has no such output"));
   } else {
-    threshold = e.uses_baseline ? base + e.offset : e.offset;
-    ok = dagd_gate_compare(e.op, value, threshold);
+    threshold = e.uses_baseline ? base + e.value : e.value;
+    ok = dagd_cmp_compare(e.op, value, threshold);
     result = ok ? "pass" : "fail";
   }
   bool compared = strcmp(result, "pass") == 0 || strcmp(result, "fail") == 0;

@@ -1,4 +1,4 @@
-/* The http operator: one HTTP request with libcurl (method, url, headers,
+/* The http operator: one HTTP request through dagd/httpc (method, url, headers,
  * a JSON or text body from the rendered config), checked against the
  * expected status, with fields of a JSON response copied into outputs by
  * JSON pointer and 5xx answers retried with a short backoff. Also the HTTP
@@ -6,13 +6,13 @@
  * only: their values often carry tokens.
  * SPDX-License-Identifier: MIT */
 #include <ctype.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
+#include "dagd/httpc.h"
 #include "dagd/lua.h"
 #include "http_op.h"
 
@@ -145,79 +145,31 @@ char *dagd__op_output_text(const json_t *v) {
   return s ? s : dagd_strdup("null");
 }
 
-typedef struct sink {
-  dagd_buf *body;
-  bool too_big;
-} sink;
-
-static size_t on_body(char *p, size_t size, size_t n, void *data) {
-  sink *s = data;
-  if (s->body == NULL) return size * n;
-  if (s->body->len + size * n > BODY_MAX) {
-    s->too_big = true;
-    return 0;
-  }
-  dagd_buf_append(s->body, p, size * n);
-  return size * n;
-}
-
 int dagd__op_http_do(const dagd__http_req *req, long *status, dagd_buf *body, dagd_err *err) {
   int rc = 0;
-  struct curl_slist *hdrs = NULL;
-  char errbuf[CURL_ERROR_SIZE] = "";
   *status = 0;
-  CURL *h = curl_easy_init();
-  if (h == NULL) return dagd_err_set(err, DAGD_ENOMEM, "cannot start a curl handle");
+  size_t n = json_object_size(req->headers);
+  for (size_t i = 0; req->extra_headers && req->extra_headers[i]; i++) n++;
+  char **lines = dagd_calloc(n + 1, sizeof(char *));
+  size_t k = 0;
   if (req->headers != NULL) {
-    const char *k;
+    const char *name;
     json_t *v;
-    json_object_foreach((json_t *)req->headers, k, v) {
-      char *line;
-      if ((rc = dagd__op_header_line(k, json_string_value(v), &line, err)) < 0) goto out;
-      hdrs = curl_slist_append(hdrs, line);
-      free(line);
+    json_object_foreach((json_t *)req->headers, name, v) {
+      if ((rc = dagd__op_header_line(name, json_string_value(v), &lines[k], err)) < 0) goto out;
+      k++;
     }
   }
   for (size_t i = 0; req->extra_headers && req->extra_headers[i]; i++)
-    hdrs = curl_slist_append(hdrs, req->extra_headers[i]);
-  sink s = {.body = body};
-  curl_easy_setopt(h, CURLOPT_URL, req->url);
-#if LIBCURL_VERSION_NUM >= 0x075500
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : 30000L);
-  curl_easy_setopt(h, CURLOPT_USERAGENT, "dagd");
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
-  if (strcmp(req->method, "HEAD") == 0) {
-    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-  } else if (strcmp(req->method, "GET") != 0) {
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
-  }
-  if (req->body != NULL) {
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body);
-    /* POSTFIELDS turns the request into a POST; keep the method asked. */
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
-  }
-  if (hdrs) curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-  CURLcode cc = curl_easy_perform(h);
-  if (cc != CURLE_OK) {
-    if (s.too_big) rc = dagd_err_set(err, DAGD_ELIMIT, "the response body is larger than 16 MiB");
-    else
-      rc = dagd_err_set(err, cc == CURLE_OPERATION_TIMEDOUT ? DAGD_ETIMEDOUT : DAGD_EIO, "%s",
-                        errbuf[0] ? errbuf : curl_easy_strerror(cc));
-    if (err) err->cause = (int)cc;
-    goto out;
-  }
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+    lines[k++] = dagd_strdup(req->extra_headers[i]);
+  dagd_httpc_req r = {.method = req->method, .url = req->url, .headers = (const char *const *)lines,
+                      .body = req->body, .body_len = req->body_len,
+                      .timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : 30000L, .user_agent = "dagd",
+                      .body_max = BODY_MAX};
+  rc = dagd_httpc_request(NULL, &r, status, body, err);
 out:
-  curl_slist_free_all(hdrs);
-  curl_easy_cleanup(h);
+  for (size_t i = 0; i < k; i++) free(lines[i]);
+  free(lines);
   return rc;
 }
 
@@ -322,7 +274,7 @@ int dagd_operator_http(dagd_op_ctx *ctx) {
       goto out;
     }
     if (r < 0)
-      fprintf(ctx->log, "http: %s %s: %s\n", method, url, err.msg);
+      fprintf(ctx->log, "http: %s\n", err.msg); /* "METHOD URL: why" */
     else
       fprintf(ctx->log, "http: %s %s -> %ld (%zu bytes)\n", method, url, status, resp.len);
     /* A 5xx or a failed connection may pass; anything else will not. */

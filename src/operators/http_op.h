@@ -54,9 +54,11 @@ typedef struct dagd__http_req {
   const char *const *extra_headers; /* NULL-ended "Name: value", may be NULL */
 } dagd__http_req;
 
-/* Performs req; *status gets the HTTP status and body (when not NULL) the
- * response body (at most 16 MiB). Transport failures: DAGD_EIO (cause:
- * the CURLcode) or DAGD_ETIMEDOUT, with curl's message. */
+/* Performs req with dagd_httpc_request (User-Agent dagd); *status gets
+ * the HTTP status and body (when not NULL) the response body (at most
+ * 16 MiB, else DAGD_ELIMIT). DAGD_EINVAL for a bad header; transport
+ * failures as dagd_httpc_request: DAGD_EIO (cause: the CURLcode) or
+ * DAGD_ETIMEDOUT, the message "METHOD URL: why". */
 int dagd__op_http_do(const dagd__http_req *req, long *status, dagd_buf *body, dagd_err *err);
 
 /* Calls the Lua function `field` of the running task with the spec's

@@ -104,15 +104,6 @@ void dagd__k8s_merge(json_t *target, const json_t *patch);
 
 /* --- the deploy operator's pure parts (deploy.c) --- */
 
-typedef enum { DAGD_THR_LT, DAGD_THR_LE, DAGD_THR_GT, DAGD_THR_GE, DAGD_THR_EQ, DAGD_THR_NE } dagd_thr_op;
-typedef struct dagd_threshold {
-  dagd_thr_op op;
-  double value;
-} dagd_threshold;
-
-/* "< 0.05", ">= 99.5", "== 0". 0 or DAGD_ESYNTAX. */
-int dagd__deploy_parse_threshold(const char *text, dagd_threshold *out, dagd_err *err);
-bool dagd__deploy_threshold_ok(const dagd_threshold *t, double v);
 /* The numbers of a Prometheus /api/v1/query answer (a scalar, or each
  * sample of a vector). *values is heap (free), *n may be 0 (no data).
  * DAGD_ESYNTAX for an answer that is not a successful query. */

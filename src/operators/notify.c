@@ -11,13 +11,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 
+#include "dagd/httpc.h"
 #include "dagd/notify.h"
 #include "dagd/operators.h"
-
-static size_t discard(char *data, size_t size, size_t n, void *user) { return size * n; }
 
 int dagd_notify_main(int argc, char **argv) {
   if (argc != 2) {
@@ -38,46 +36,44 @@ int dagd_notify_main(int argc, char **argv) {
   const char *body = json_string_value(json_object_get(spec, "body"));
   char *payload = body ? NULL : json_dumps(json_object_get(spec, "payload"), JSON_COMPACT);
   long timeout = (long)json_integer_value(json_object_get(spec, "timeout"));
-  curl_global_init(CURL_GLOBAL_DEFAULT);
-  struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+  /* Content-Type first, then the spec's headers; a header that would
+   * break the request is skipped. */
+  size_t nh = 1;
   const char *name;
   json_t *v;
+  const char **lines = dagd_calloc(json_object_size(json_object_get(spec, "headers")) + 2, sizeof(char *));
+  lines[0] = "Content-Type: application/json";
   json_object_foreach(json_object_get(spec, "headers"), name, v) {
     const char *value = json_string_value(v);
     if (value == NULL || strpbrk(value, "\r\n") || strpbrk(name, "\r\n:")) continue;
-    char *line = malloc(strlen(name) + strlen(value) + 3);
-    sprintf(line, "%s: %s", name, value);
-    hdrs = curl_slist_append(hdrs, line);
-    free(line);
+    lines[nh++] = dagd_asprintf("%s: %s", name, value);
   }
+  const char *data = body ? body : payload;
+  dagd_httpc_global_init();
+  /* Any scheme libcurl speaks, as it always was for notifications. */
+  dagd_httpc_req req = {.method = method ? method : "POST", .url = url, .headers = lines, .body = data,
+                        .body_len = data ? strlen(data) : 0, .timeout_ms = (timeout > 0 ? timeout : 5L) * 1000,
+                        .any_scheme = true};
   int rc = 1;
   long status = 0;
   for (int attempt = 1; attempt <= 3; attempt++) {
-    CURL *h = curl_easy_init();
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method ? method : "POST");
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : payload);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout > 0 ? timeout : 5L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    CURLcode cc = curl_easy_perform(h);
-    status = 0;
-    if (cc == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(h);
-    if (cc == CURLE_OK && status < 500) {
-      printf("dagd notify: %s %s -> %ld\n", method ? method : "POST", url, status);
+    dagd_err err;
+    dagd_err_init(&err);
+    bool answered = dagd_httpc_request(NULL, &req, &status, NULL, &err) == 0;
+    if (answered && status < 500) {
+      printf("dagd notify: %s %s -> %ld\n", req.method, url, status);
       rc = status < 400 ? 0 : 1;
       break;
     }
-    printf("dagd notify: %s %s: %s (attempt %d of 3)\n", method ? method : "POST", url,
-           cc == CURLE_OK ? "server error" : curl_easy_strerror(cc), attempt);
+    printf("dagd notify: %s %s: %s (attempt %d of 3)\n", req.method, url,
+           answered ? "server error" : dagd_httpc_cause_text(err.cause), attempt);
     fflush(stdout);
     if (attempt < 3) sleep(1u << (attempt - 1)); /* 1, 2 s: a separate process, nothing waits on it */
   }
   if (rc != 0) printf("dagd notify: giving up on %s (last status %ld)\n", url, status);
-  curl_slist_free_all(hdrs);
-  curl_global_cleanup();
+  dagd_httpc_global_cleanup();
+  for (size_t i = 1; i < nh; i++) free((char *)lines[i]);
+  free(lines);
   free(payload);
   json_decref(spec);
   return rc;

@@ -1,11 +1,10 @@
-/* The registry operator: speaks the OCI distribution API with libcurl (no
+/* The registry operator: speaks the OCI distribution API over dagd/httpc (no
  * docker CLI) to wait for a tag, resolve a tag to its digest, copy a
  * manifest to a new tag (promotion keeps the digest), list tags and delete
  * a manifest. Basic and Bearer token auth follow the registry's
  * WWW-Authenticate challenge; credentials never reach the log.
  * SPDX-License-Identifier: MIT */
 #include <ctype.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -14,6 +13,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "dagd/httpc.h"
 #include "dagd/operators.h"
 #include "dagd/command.h"
 #include "dagd/util.h"
@@ -237,7 +237,6 @@ typedef struct reg_resp {
   long status;
   dagd_buf body;
   char *content_type, *digest, *www_auth, *link;
-  bool too_big;
 } reg_resp;
 
 typedef struct reg_client {
@@ -246,7 +245,7 @@ typedef struct reg_client {
   const char *ca_file;
   const char *user, *pass;     /* secrets: never logged */
   char *auth;                  /* "Authorization: ..." header line, a secret */
-  CURL *curl;
+  dagd_httpc *http;            /* keeps the connections between requests */
   FILE *log;
 } reg_client;
 
@@ -259,31 +258,20 @@ static void resp_close(reg_resp *r) {
   memset(r, 0, sizeof(*r));
 }
 
-static size_t on_body(char *data, size_t size, size_t n, void *user) {
-  reg_resp *r = user;
-  if (r->body.len + size * n > BODY_MAX) {
-    r->too_big = true;
-    return 0;
-  }
-  dagd_buf_append(&r->body, data, size * n);
-  return size * n;
-}
-
 /* Keeps the headers the operator reads; a new status line (a 100 Continue
  * before the real answer) starts over. */
-static size_t on_header(char *data, size_t size, size_t n, void *user) {
+static void on_header(const char *data, size_t len, void *user) {
   reg_resp *r = user;
-  size_t len = size * n;
   if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
     free(r->content_type);
     free(r->digest);
     free(r->www_auth);
     free(r->link);
     r->content_type = r->digest = r->www_auth = r->link = NULL;
-    return len;
+    return;
   }
   const char *colon = memchr(data, ':', len);
-  if (colon == NULL) return len;
+  if (colon == NULL) return;
   size_t klen = (size_t)(colon - data);
   const char *v = colon + 1;
   const char *end = data + len;
@@ -301,7 +289,6 @@ static size_t on_header(char *data, size_t size, size_t n, void *user) {
     /* Several Link headers or challenges: the first is enough for us. */
     if (*slot == NULL) *slot = dagd_strndup(v, (size_t)(end - v));
   }
-  return len;
 }
 
 /* The registry's own explanation from an error body
@@ -317,71 +304,32 @@ static char *error_detail(const reg_resp *r) {
   return out;
 }
 
-static char *url_escape(CURL *curl, const char *s) {
-  char *e = curl_easy_escape(curl, s, 0);
-  char *out = dagd_strdup(e ? e : "");
-  curl_free(e);
-  return out;
-}
-
-/* One HTTP exchange, no auth retry. 0 when an answer came (any status);
- * DAGD_EIO on a transport failure (curl's message in err). */
+/* One HTTP exchange on the client's kept connections, no auth retry. 0
+ * when an answer came (any status); DAGD_EIO on a transport failure,
+ * DAGD_ELIMIT for a body over BODY_MAX ("METHOD URL: why" in err). */
 static int exchange(reg_client *c, const char *method, const char *url, const char *accept, const char *ctype,
                     const char *body, size_t blen, const char *auth, reg_resp *r, dagd_err *err) {
   resp_close(r);
   dagd_buf_init(&r->body);
-  CURL *h = c->curl;
-  curl_easy_reset(h);
-  char ebuf[CURL_ERROR_SIZE] = "";
-  curl_easy_setopt(h, CURLOPT_URL, url);
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_TIMEOUT, REQUEST_TIMEOUT_S);
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 15L);
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(h, CURLOPT_USERAGENT, "dagd-registry");
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-  if (c->ca_file) curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
-  struct curl_slist *hdrs = NULL;
-  char *line = NULL;
-  if (accept) {
-    line = dagd_asprintf("Accept: %s", accept);
-    hdrs = curl_slist_append(hdrs, line);
-    free(line);
-  }
-  if (ctype) {
-    line = dagd_asprintf("Content-Type: %s", ctype);
-    hdrs = curl_slist_append(hdrs, line);
-    free(line);
-  }
-  if (auth) hdrs = curl_slist_append(hdrs, auth);
-  if (strcmp(method, "HEAD") == 0) {
-    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-  } else if (strcmp(method, "PUT") == 0) {
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
-    hdrs = curl_slist_append(hdrs, "Expect:");
-  } else if (strcmp(method, "GET") != 0) {
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-  }
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-  CURLcode cc = curl_easy_perform(h);
-  curl_slist_free_all(hdrs);
-  /* Drop our pointers into this frame and the secret header list. */
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-  if (r->too_big) return dagd_err_set(err, DAGD_ELIMIT, "%s %s: the answer is larger than %d bytes", method, url, BODY_MAX);
-  if (cc != CURLE_OK) {
-    dagd_err_set(err, DAGD_EIO, "%s %s: %s", method, url, ebuf[0] ? ebuf : curl_easy_strerror(cc));
-    err->cause = (int)cc;
-    return DAGD_EIO;
-  }
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-  return 0;
+  const char *lines[5];
+  size_t n = 0;
+  char *accept_line = accept ? dagd_asprintf("Accept: %s", accept) : NULL;
+  char *ctype_line = ctype ? dagd_asprintf("Content-Type: %s", ctype) : NULL;
+  if (accept_line) lines[n++] = accept_line;
+  if (ctype_line) lines[n++] = ctype_line;
+  if (auth) lines[n++] = auth;
+  bool put = strcmp(method, "PUT") == 0;
+  if (put) lines[n++] = "Expect:"; /* no 100-continue round trip */
+  lines[n] = NULL;
+  dagd_httpc_req req = {.method = method, .url = url, .headers = lines, .timeout_ms = REQUEST_TIMEOUT_S * 1000,
+                        .connect_timeout_ms = 15000, .user_agent = "dagd-registry", .ca_file = c->ca_file,
+                        .body = put ? (body ? body : "") : NULL, .body_len = put ? blen : 0, .body_max = BODY_MAX,
+                        .on_header = on_header, .header_data = r};
+  int rc = dagd_httpc_request(c->http, &req, &r->status, &r->body, err);
+  free(accept_line);
+  free(ctype_line);
+  /* A timeout is a transport failure like any other here: retried. */
+  return rc == DAGD_ETIMEDOUT ? DAGD_EIO : rc;
 }
 
 static char *basic_header(const char *user, const char *pass) {
@@ -415,14 +363,14 @@ static int fetch_token(reg_client *c, const dagd_registry_challenge *ch, const c
   dagd_buf_puts(&url, ch->realm);
   char sep = strchr(ch->realm, '?') ? '&' : '?';
   if (ch->service) {
-    char *s = url_escape(c->curl, ch->service);
+    char *s = dagd_httpc_escape(ch->service);
     dagd_buf_printf(&url, "%cservice=%s", sep, s);
     free(s);
     sep = '&';
   }
   const char *scope = ch->scope ? ch->scope : fallback_scope;
   if (scope) {
-    char *s = url_escape(c->curl, scope);
+    char *s = dagd_httpc_escape(scope);
     dagd_buf_printf(&url, "%cscope=%s", sep, s);
     free(s);
   }
@@ -810,10 +758,8 @@ int dagd_operator_registry(dagd_op_ctx *ctx) {
   c.base = dagd_asprintf("%s://%s", plain ? "http" : "https", c.ref.host);
   c.user = cfg_str(ctx, "username");
   c.pass = json_string_value(json_object_get(ctx->config, "password"));
-  if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || (c.curl = curl_easy_init()) == NULL) {
-    rc = dagd_err_set(&err, DAGD_ENOMEM, "cannot start libcurl");
-    goto out;
-  }
+  dagd_httpc_global_init();
+  if ((rc = dagd_httpc_new(&c.http, &err)) < 0) goto out;
   if (action == NULL) rc = dagd_err_set(&err, DAGD_EINVAL, "no action");
   else if (strcmp(action, "resolve") == 0) rc = act_resolve(ctx, &c, &err);
   else if (strcmp(action, "wait") == 0) rc = act_wait(ctx, &c, &exit_code, &err);
@@ -824,8 +770,8 @@ int dagd_operator_registry(dagd_op_ctx *ctx) {
 out:
   if (rc < 0) fprintf(ctx->log, "registry: %s failed: %s\n", action ? action : "operator", err.msg);
   set_auth(&c, NULL);
-  if (c.curl) curl_easy_cleanup(c.curl);
-  curl_global_cleanup();
+  dagd_httpc_free(c.http);
+  dagd_httpc_global_cleanup();
   free(c.base);
   dagd_registry_ref_close(&c.ref);
   return rc < 0 ? 1 : exit_code;

@@ -58,7 +58,7 @@ static int poke_http(dagd_op_ctx *ctx, const json_t *cfg) {
   dagd_err err;
   dagd_err_init(&err);
   if (dagd__op_http_do(&req, &status, NULL, &err) < 0) {
-    fprintf(ctx->log, "sensor: GET %s: %s\n", url, err.msg);
+    fprintf(ctx->log, "sensor: %s\n", err.msg); /* "GET URL: why" */
     return 0; /* not up yet is what a sensor waits for */
   }
   bool ok = dagd__op_status_ok(json_object_get(cfg, "expect_status"), status);
@@ -87,7 +87,7 @@ static int poke_registry(dagd_op_ctx *ctx, const json_t *cfg) {
   long status;
   int r = 0;
   if (dagd__op_http_do(&req, &status, NULL, &err) < 0) {
-    fprintf(ctx->log, "sensor: HEAD %s: %s\n", url, err.msg);
+    fprintf(ctx->log, "sensor: %s\n", err.msg); /* "HEAD URL: why" */
   } else {
     r = status == 200;
     fprintf(ctx->log, "sensor: %s:%s %s (HEAD %s -> %ld)\n", image, tag, r ? "exists" : "not there yet", url,

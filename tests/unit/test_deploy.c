@@ -12,33 +12,34 @@
 
 #include <cmocka.h>
 
+#include "../../src/operators/compare.h"
 #include "../../src/operators/kube.h"
 
 static void test_threshold(void **state) {
-  dagd_threshold t;
+  dagd_cmp_expr t;
   dagd_err err;
   dagd_err_init(&err);
-  assert_int_equal(dagd__deploy_parse_threshold("< 0.05", &t, &err), 0);
-  assert_int_equal(t.op, DAGD_THR_LT);
-  assert_true(dagd__deploy_threshold_ok(&t, 0.049));
-  assert_false(dagd__deploy_threshold_ok(&t, 0.05));
-  assert_false(dagd__deploy_threshold_ok(&t, NAN)); /* no number never passes */
-  assert_int_equal(dagd__deploy_parse_threshold("  >=99.5 ", &t, &err), 0);
-  assert_int_equal(t.op, DAGD_THR_GE);
-  assert_true(dagd__deploy_threshold_ok(&t, 99.5));
-  assert_false(dagd__deploy_threshold_ok(&t, 99.4));
-  assert_int_equal(dagd__deploy_parse_threshold("<=1e3", &t, &err), 0);
-  assert_int_equal(t.op, DAGD_THR_LE);
+  assert_int_equal(dagd_cmp_parse("< 0.05", "threshold", false, &t, &err), 0);
+  assert_int_equal(t.op, DAGD_CMP_LT);
+  assert_true(dagd_cmp_compare(t.op, 0.049, t.value));
+  assert_false(dagd_cmp_compare(t.op, 0.05, t.value));
+  assert_false(dagd_cmp_compare(t.op, NAN, t.value)); /* no number never passes */
+  assert_int_equal(dagd_cmp_parse("  >=99.5 ", "threshold", false, &t, &err), 0);
+  assert_int_equal(t.op, DAGD_CMP_GE);
+  assert_true(dagd_cmp_compare(t.op, 99.5, t.value));
+  assert_false(dagd_cmp_compare(t.op, 99.4, t.value));
+  assert_int_equal(dagd_cmp_parse("<=1e3", "threshold", false, &t, &err), 0);
+  assert_int_equal(t.op, DAGD_CMP_LE);
   assert_true(t.value == 1000);
-  assert_int_equal(dagd__deploy_parse_threshold("!= 0", &t, &err), 0);
-  assert_false(dagd__deploy_threshold_ok(&t, 0));
-  assert_int_equal(dagd__deploy_parse_threshold("0.05", &t, &err), DAGD_ESYNTAX);
+  assert_int_equal(dagd_cmp_parse("!= 0", "threshold", false, &t, &err), 0);
+  assert_false(dagd_cmp_compare(t.op, 0, t.value));
+  assert_int_equal(dagd_cmp_parse("0.05", "threshold", false, &t, &err), DAGD_ESYNTAX);
   assert_non_null(strstr(err.msg, "must start with"));
   dagd_err_init(&err);
-  assert_int_equal(dagd__deploy_parse_threshold("< 0.05 ms", &t, &err), DAGD_ESYNTAX);
+  assert_int_equal(dagd_cmp_parse("< 0.05 ms", "threshold", false, &t, &err), DAGD_ESYNTAX);
   assert_non_null(strstr(err.msg, "unexpected \"ms\""));
-  assert_int_equal(dagd__deploy_parse_threshold("> inf", &t, NULL), DAGD_ESYNTAX);
-  assert_int_equal(dagd__deploy_parse_threshold("=< 1", &t, NULL), DAGD_ESYNTAX);
+  assert_int_equal(dagd_cmp_parse("> inf", "threshold", false, &t, NULL), DAGD_ESYNTAX);
+  assert_int_equal(dagd_cmp_parse("=< 1", "threshold", false, &t, NULL), DAGD_ESYNTAX);
 }
 
 static void test_prometheus(void **state) {
