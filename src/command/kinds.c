@@ -1,6 +1,6 @@
 /* The operator kinds: one row per kind, read by every room that treats
  * kinds differently (the command builder, the engine, the daemon), so that
- * what a kind is and does is written once (dagd/ops.h).
+ * what a kind is and does is written once (dagd/command.h).
  * SPDX-License-Identifier: MIT */
 #include <stddef.h>
 
