@@ -56,11 +56,9 @@ void dagd_engine_free(dagd_engine *e);
 int dagd_engine_set_dags(dagd_engine *e, const dagd_dag *const *dags, size_t n, struct dagd_err *err);
 /* The loaded DAG with this id, or NULL. */
 const dagd_dag *dagd_engine_find_dag(const dagd_engine *e, const char *dag_id);
-/* Whether a loaded DAG is paused (false for an unknown one). */
+/* Whether a DAG is paused, as the store says (the one source of truth:
+ * each pass reads the paused flags from it). False for an unknown DAG. */
 bool dagd_engine_is_paused(const dagd_engine *e, const char *dag_id);
-
-/* The API paused or unpaused a DAG (already written to the store). */
-void dagd_engine_set_paused(dagd_engine *e, const char *dag_id, bool paused);
 /* The API changed a DAG's runs or task instances behind the engine's
  * back (trigger, backfill, clear, mark, event): what the engine holds of
  * them is read again and its runs are planned again at the next pass.

@@ -107,6 +107,8 @@ void dagd_store_dag_clear(dagd_store_dag *d);
  * paused_on_create; an existing one keeps its paused flag. */
 int dagd_store_dag_upsert(dagd_store *st, const char *dag_id, const char *fileloc, bool paused_on_create,
                           struct dagd_err *err);
+/* The ids of the paused DAGs (free each and the array). */
+int dagd_store_dag_list_paused(dagd_store *st, char ***ids, size_t *n, struct dagd_err *err);
 /* DAGD_ENOENT when unknown. Fills *out (release with dagd_store_dag_clear). */
 int dagd_store_dag_get(dagd_store *st, const char *dag_id, dagd_store_dag *out, struct dagd_err *err);
 int dagd_store_dag_set_paused(dagd_store *st, const char *dag_id, bool paused, struct dagd_err *err);

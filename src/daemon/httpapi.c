@@ -52,7 +52,6 @@ static void hook_changed(void *data, const char *dag_id) {
 
 static void hook_paused(void *data, const char *dag_id, bool paused) {
   daemon_t *d = data;
-  dagd_engine_set_paused(d->engine, dag_id, paused);
   DAGD_LOG(DAGD_LOG_INFO, "api", "dag %s %s", dag_id, paused ? "paused" : "unpaused");
   daemon_kick(d);
 }

@@ -52,8 +52,10 @@ const dagd_dag *dagd_engine_find_dag(const dagd_engine *e, const char *dag_id) {
 }
 
 bool dagd_engine_is_paused(const dagd_engine *e, const char *dag_id) {
-  const engine_dag *x = dagd__engine_dag(e, dag_id);
-  return x && x->paused;
+  dagd_store_dag row = {0};
+  bool paused = dagd_store_dag_get(e->store, dag_id, &row, NULL) == 0 && row.is_paused;
+  dagd_store_dag_clear(&row);
+  return paused && dagd__engine_dag(e, dag_id) != NULL;
 }
 
 static int entry_cmp(const void *a, const void *b) {
@@ -88,11 +90,24 @@ int dagd_engine_set_dags(dagd_engine *e, const dagd_dag *const *dags, size_t n, 
   return 0;
 }
 
-void dagd_engine_set_paused(dagd_engine *e, const char *dag_id, bool paused) {
-  engine_dag *x = dagd__engine_dag(e, dag_id);
-  if (x == NULL) return;
-  x->paused = paused;
-  x->plan = true;
+int dagd__engine_read_paused(dagd_engine *e, dagd_err *err) {
+  char **ids;
+  size_t n;
+  int rc = dagd_store_dag_list_paused(e->store, &ids, &n, err);
+  if (rc < 0) return rc;
+  bool *now = dagd_calloc(e->n_dags + 1, sizeof(bool));
+  for (size_t k = 0; k < n; k++) {
+    engine_dag *x = dagd__engine_dag(e, ids[k]);
+    if (x) now[x - e->dags] = true;
+    free(ids[k]);
+  }
+  for (size_t i = 0; i < e->n_dags; i++) {
+    if (now[i] != e->dags[i].paused) e->dags[i].plan = true; /* unpaused: planned again */
+    e->dags[i].paused = now[i];
+  }
+  free(now);
+  free(ids);
+  return 0;
 }
 
 void dagd_engine_changed(dagd_engine *e, const char *dag_id) {

@@ -11,7 +11,7 @@
 /* A loaded DAG and what the engine knows of its planning. */
 typedef struct engine_dag {
   const dagd_dag *dag;
-  bool paused;
+  bool paused;        /* the store's flag, read at each pass's start */
   bool plan;          /* plan at the next pass, whatever next_due says */
   bool has_next;      /* next_due is known: an interval not yet created */
   bool blocked;       /* next_due has come, but max_active_runs holds it */
@@ -68,6 +68,8 @@ struct dagd_engine {
 };
 
 engine_dag *dagd__engine_dag(const dagd_engine *e, const char *dag_id);
+/* Reads every DAG's paused flag from the store (at each pass's start). */
+int dagd__engine_read_paused(dagd_engine *e, dagd_err *err);
 /* A number in [0, 1) for retry jitter. */
 double dagd__engine_jitter(dagd_engine *e);
 

@@ -494,6 +494,7 @@ int dagd_engine_pass(dagd_engine *e, double now, dagd_engine_actions *out, dagd_
   dagd__flight_each(e, count_in_flight, &p);
   dagd_store_run_list active = {0};
   int rc = dagd_store_begin(e->store, err);
+  if (rc == 0) rc = dagd__engine_read_paused(e, err);
   if (rc == 0) rc = dagd_store_run_list_active(e->store, &active, err);
   for (size_t i = 0; rc == 0 && i < active.n; i++) {
     engine_dag *x = dagd__engine_dag(e, active.runs[i].dag_id);

@@ -97,6 +97,27 @@ int dagd_store_dag_event_run_set(dagd_store *st, const char *dag_id, double at, 
   return dagd__store_step(st, s, "updating a DAG", err);
 }
 
+static const char SQL_DAG_PAUSED[] =
+    "SELECT dag_id FROM dag WHERE is_paused = 1";
+
+int dagd_store_dag_list_paused(dagd_store *st, char ***ids, size_t *n, dagd_err *err) {
+  *ids = NULL;
+  *n = 0;
+  sqlite3_stmt *s = dagd__store_q(st, SQL_DAG_PAUSED);
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    *ids = dagd_realloc(*ids, (*n + 1) * sizeof(char *));
+    (*ids)[(*n)++] = col_text(s, 0);
+  }
+  sqlite3_reset(s);
+  if (rc == SQLITE_DONE) return 0;
+  for (size_t k = 0; k < *n; k++) free((*ids)[k]);
+  free(*ids);
+  *ids = NULL;
+  *n = 0;
+  return dagd__store_fail(st, err, rc, "listing the paused DAGs");
+}
+
 /* Prepared when the store opens. */
 const char *const dagd__store_dags_sql[] = {
-    SQL_DAG_UPSERT, SQL_DAG_GET, SQL_DAG_PAUSE, SQL_DAG_NEXT, SQL_DAG_EVENT_RUN_GET, SQL_DAG_EVENT_RUN_SET, NULL};
+    SQL_DAG_PAUSED, SQL_DAG_UPSERT, SQL_DAG_GET, SQL_DAG_PAUSE, SQL_DAG_NEXT, SQL_DAG_EVENT_RUN_GET, SQL_DAG_EVENT_RUN_SET, NULL};
