@@ -135,7 +135,7 @@ typedef struct dagd_notify_about {
  * caller frees, with the array). *out is a new reference. A template
  * error (DAGD_ENOENT, DAGD_ESYNTAX) names the field. */
 int dagd_command_notify(const dagd_try_info *info, const json_t *spec, const dagd_notify_about *about, json_t **out,
-                    char ***secrets, size_t *n_secrets, struct dagd_err *err);
+                        char ***secrets, size_t *n_secrets, struct dagd_err *err);
 
 /* Whether a request whose url rendered to `url` may carry a secret. With
  * n_secrets 0 anything goes. Otherwise the scheme and host of the url
@@ -145,7 +145,7 @@ int dagd_command_notify(const dagd_try_info *info, const json_t *spec, const dag
  * scheme://host[:port]). DAGD_EINVAL with the reason; `what` names the
  * request in it ("task \"t\"", "notify"). Pure. */
 int dagd_command_secret_url_check(const char *what, const char *url, size_t literal_prefix, size_t n_secrets,
-                              char *const *allow, size_t n_allow, struct dagd_err *err);
+                                  char *const *allow, size_t n_allow, struct dagd_err *err);
 
 /* Builds the command of a try. DAGD_ENOENT/DAGD_ESYNTAX for template
  * errors (the message names the field), DAGD_EINVAL for an operator that

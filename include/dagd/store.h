@@ -190,12 +190,12 @@ int dagd_store_run_count(dagd_store *st, const char *dag_id, dagd_run_state stat
                          struct dagd_err *err);
 /* The latest scheduled run's logical date of a DAG: DAGD_ENOENT if none. */
 int dagd_store_run_get_last_scheduled(dagd_store *st, const char *dag_id, int64_t *logical_date,
-                                  struct dagd_err *err);
+                                      struct dagd_err *err);
 
 /* Whether a scheduled or backfill run of the DAG has this logical date
  * (those are one per date; manual and event runs may share one). */
 int dagd_store_run_is_date_taken(dagd_store *st, const char *dag_id, int64_t logical_date, bool *taken,
-                              struct dagd_err *err);
+                                 struct dagd_err *err);
 
 /* --- task instances --- */
 typedef struct dagd_store_ti {
@@ -253,11 +253,11 @@ int dagd_store_run_create(dagd_store *st, const struct dagd_dag *dag, dagd_store
 /* A run of the DAG with this logical date (a scheduled one first):
  * DAGD_ENOENT when none. */
 int dagd_store_run_get_by_date(dagd_store *st, const char *dag_id, int64_t logical_date, dagd_store_run *out,
-                           struct dagd_err *err);
+                               struct dagd_err *err);
 /* The run of a DAG at a logical date that a sensor watches: the scheduled
  * one when there is one, else the newest; DAGD_ENOENT when none. */
 int dagd_store_run_get_watched(dagd_store *st, const char *dag_id, int64_t logical_date, dagd_store_run *out,
-                              struct dagd_err *err);
+                               struct dagd_err *err);
 /* The DAG's run with the latest logical date: DAGD_ENOENT when none. */
 int dagd_store_run_get_latest(dagd_store *st, const char *dag_id, dagd_store_run *out, struct dagd_err *err);
 /* A transaction whose commit is synced to disk before it returns (the
@@ -297,14 +297,14 @@ int dagd_store_event_list(dagd_store *st, int64_t limit, int64_t offset, dagd_st
 /* Records an alert (fingerprint, startsAt); *seen_before tells whether it
  * was already recorded (a repeat). */
 int dagd_store_alert_record(dagd_store *st, const char *fingerprint, const char *starts_at, int64_t event_id,
-                          bool *seen_before, struct dagd_err *err);
+                            bool *seen_before, struct dagd_err *err);
 /* When an event last started a run of the DAG (0: never), for event_cooldown. */
 int dagd_store_dag_event_run_get(dagd_store *st, const char *dag_id, double *last, struct dagd_err *err);
 int dagd_store_dag_event_run_set(dagd_store *st, const char *dag_id, double at, struct dagd_err *err);
 
 /* The DAG's latest successful run other than exclude_pk: DAGD_ENOENT when none. */
 int dagd_store_run_get_last_success(dagd_store *st, const char *dag_id, int64_t exclude_pk, dagd_store_run *out,
-                                struct dagd_err *err);
+                                    struct dagd_err *err);
 /* The "deployed" baseline of a gate: the values its model had when its run
  * succeeded (and so was promoted). vals is JSON object text. */
 int dagd_store_baseline_put(dagd_store *st, const char *dag_id, const char *task_id, const char *run_id,

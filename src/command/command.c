@@ -214,7 +214,7 @@ static int in_process_argv(builder *b, strv *argv, char *const *task_env) {
   snprintf(what, sizeof(what), "task \"%s\"", info->task->id);
   size_t n_secrets = b->out->n_secrets - secrets_before;
   int bad = url ? dagd_command_secret_url_check(what, url, b->url_literal, n_secrets, info->secret_hosts,
-                                            info->n_secret_hosts, b->err)
+                                                info->n_secret_hosts, b->err)
                 : 0;
   /* A registry's credentials go to the host its image names: checked as
    * the URL https://<image>, or http://<image> (a secret_hosts entry may
@@ -225,12 +225,12 @@ static int in_process_argv(builder *b, strv *argv, char *const *task_env) {
     dagd_err_init(&first);
     char *as_url = dagd_asprintf("https://%s", image);
     bad = dagd_command_secret_url_check(what, as_url, b->image_literal + 8, n_secrets, info->secret_hosts,
-                                    info->n_secret_hosts, &first);
+                                        info->n_secret_hosts, &first);
     free(as_url);
     if (bad < 0) {
       as_url = dagd_asprintf("http://%s", image);
       bad = dagd_command_secret_url_check(what, as_url, b->image_literal + 7, n_secrets, info->secret_hosts,
-                                      info->n_secret_hosts, NULL);
+                                          info->n_secret_hosts, NULL);
       free(as_url);
       if (bad < 0) dagd_err_set(b->err, first.code, "%s", first.msg);
     }
@@ -353,7 +353,7 @@ static int check_exec_sizes(const char *task_id, char *const *argv, char *const 
 }
 
 int dagd_command_secret_url_check(const char *what, const char *url, size_t literal_prefix, size_t n_secrets,
-                              char *const *allow, size_t n_allow, dagd_err *err) {
+                                  char *const *allow, size_t n_allow, dagd_err *err) {
   if (n_secrets == 0) return 0;
   size_t auth = dagd_url_authority_len(url);
   if (auth > 0 && auth <= literal_prefix) return 0;

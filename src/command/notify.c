@@ -86,7 +86,7 @@ static char *default_text(const dagd_try_info *info, const dagd_notify_about *ab
 }
 
 int dagd_command_notify(const dagd_try_info *info, const json_t *spec, const dagd_notify_about *about, json_t **out,
-                    char ***secrets, size_t *n_secrets, dagd_err *err) {
+                        char ***secrets, size_t *n_secrets, dagd_err *err) {
   *out = NULL;
   json_t *ctx = dagd_command_context(info);
   json_t *failed = json_array();
@@ -105,7 +105,7 @@ int dagd_command_notify(const dagd_try_info *info, const json_t *spec, const dag
   json_t *full = render_value(&r, spec, NULL, true);
   const char *url = full ? json_string_value(json_object_get(full, "url")) : NULL;
   if (url && dagd_command_secret_url_check("notify", url, r.url_literal, *r.opts.n_secrets_seen - secrets_before,
-                                       info->secret_hosts, info->n_secret_hosts, err) < 0) {
+                                           info->secret_hosts, info->n_secret_hosts, err) < 0) {
     json_decref(full);
     full = NULL;
   }

@@ -152,6 +152,23 @@ int dagd__store_changed_one(dagd_store *st, const char *what, const char *id, da
   return sqlite3_changes(st->db) == 1 ? 0 : dagd_err_set(err, DAGD_ENOENT, "%s: no \"%s\"", what, id);
 }
 
+int dagd__store_collect(dagd_store *st, sqlite3_stmt *s, void **items, size_t *n, size_t size,
+                        void (*read)(sqlite3_stmt *, void *), const char *what, dagd_err *err) {
+  size_t cap = 0;
+  int rc;
+  *items = NULL;
+  *n = 0;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if (*n == cap) {
+      cap = cap ? cap * 2 : 16;
+      *items = dagd_realloc(*items, cap * size);
+    }
+    read(s, (char *)*items + (*n)++ * size);
+  }
+  sqlite3_reset(s);
+  return rc == SQLITE_DONE ? 0 : dagd__store_fail(st, err, rc, what);
+}
+
 /* Gets the prepared statement of sql (one of the files' lists, so one
  * address per statement), reset and with no bindings. */
 sqlite3_stmt *dagd__store_q(dagd_store *st, const char *sql) {

@@ -127,7 +127,7 @@ static const char SQL_ALERT_SEEN[] =
     "ON CONFLICT DO NOTHING";
 
 int dagd_store_alert_record(dagd_store *st, const char *fingerprint, const char *starts_at, int64_t event_id,
-                          bool *seen_before, dagd_err *err) {
+                            bool *seen_before, dagd_err *err) {
   sqlite3_stmt *s = dagd__store_q(st, SQL_ALERT_SEEN);
   bind_text(s, 1, fingerprint);
   bind_text(s, 2, starts_at);

@@ -62,6 +62,11 @@ int dagd__store_exec(dagd_store *st, const char *sql, dagd_err *err);
 int dagd__store_step(dagd_store *st, sqlite3_stmt *s, const char *what, dagd_err *err);
 /* DAGD_ENOENT naming what and id when the last statement changed no row. */
 int dagd__store_changed_one(dagd_store *st, const char *what, const char *id, dagd_err *err);
+/* Steps s to its end, each row read by read into a growing array of
+ * items of size bytes (*items, *n; the caller frees them, also on
+ * failure). */
+int dagd__store_collect(dagd_store *st, sqlite3_stmt *s, void **items, size_t *n, size_t size,
+                        void (*read)(sqlite3_stmt *, void *), const char *what, dagd_err *err);
 /* The one integer a counting statement yields. */
 int dagd__store_count(dagd_store *st, sqlite3_stmt *s, int64_t *out, dagd_err *err);
 

@@ -129,21 +129,16 @@ void dagd_store_run_list_clear(dagd_store_run_list *l) {
   memset(l, 0, sizeof(*l));
 }
 
+static void read_any_run(sqlite3_stmt *s, void *r) { read_run(s, r); }
+
 static int collect_runs(dagd_store *st, sqlite3_stmt *s, dagd_store_run_list *out, dagd_err *err) {
-  size_t cap = 0;
-  int rc;
   memset(out, 0, sizeof(*out));
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    if (out->n == cap) {
-      cap = cap ? cap * 2 : 16;
-      out->runs = dagd_realloc(out->runs, cap * sizeof(*out->runs));
-    }
-    read_run(s, &out->runs[out->n++]);
-  }
-  sqlite3_reset(s);
-  if (rc != SQLITE_DONE) {
+  void *items;
+  int rc = dagd__store_collect(st, s, &items, &out->n, sizeof(*out->runs), read_any_run, "listing runs", err);
+  out->runs = items;
+  if (rc < 0) {
     dagd_store_run_list_clear(out);
-    return dagd__store_fail(st, err, rc, "listing runs");
+    return rc;
   }
   out->total = (int64_t)out->n;
   return 0;
@@ -284,7 +279,7 @@ static const char SQL_RUN_DATE_TAKEN[] =
     "AND run_type IN ('scheduled', 'backfill') LIMIT 1";
 
 int dagd_store_run_is_date_taken(dagd_store *st, const char *dag_id, int64_t logical_date, bool *taken,
-                              dagd_err *err) {
+                                 dagd_err *err) {
   sqlite3_stmt *s = dagd__store_q(st, SQL_RUN_DATE_TAKEN);
   bind_text(s, 1, dag_id);
   sqlite3_bind_int64(s, 2, logical_date);
@@ -310,12 +305,18 @@ static const char SQL_RUN_BY_DATE[] =
     "SELECT " RUN_COLS " FROM dag_run WHERE dag_id = ?1 AND logical_date = ?2 "
     "ORDER BY run_type = 'scheduled' DESC, id LIMIT 1";
 
-int dagd_store_run_get_by_date(dagd_store *st, const char *dag_id, int64_t logical_date, dagd_store_run *out,
-                           dagd_err *err) {
-  sqlite3_stmt *s = dagd__store_q(st, SQL_RUN_BY_DATE);
+/* The one run a query by (dag_id, logical_date) finds. */
+static int run_at(dagd_store *st, const char *sql, const char *dag_id, int64_t logical_date, dagd_store_run *out,
+                  dagd_err *err) {
+  sqlite3_stmt *s = dagd__store_q(st, sql);
   bind_text(s, 1, dag_id);
   sqlite3_bind_int64(s, 2, logical_date);
   return maybe_one_run(st, s, out, err);
+}
+
+int dagd_store_run_get_by_date(dagd_store *st, const char *dag_id, int64_t logical_date, dagd_store_run *out,
+                               dagd_err *err) {
+  return run_at(st, SQL_RUN_BY_DATE, dag_id, logical_date, out, err);
 }
 
 static const char SQL_RUN_WATCHED_AT[] =
@@ -323,11 +324,8 @@ static const char SQL_RUN_WATCHED_AT[] =
     "ORDER BY run_type = 'scheduled' DESC, id DESC LIMIT 1";
 
 int dagd_store_run_get_watched(dagd_store *st, const char *dag_id, int64_t logical_date, dagd_store_run *out,
-                              dagd_err *err) {
-  sqlite3_stmt *s = dagd__store_q(st, SQL_RUN_WATCHED_AT);
-  bind_text(s, 1, dag_id);
-  sqlite3_bind_int64(s, 2, logical_date);
-  return maybe_one_run(st, s, out, err);
+                               dagd_err *err) {
+  return run_at(st, SQL_RUN_WATCHED_AT, dag_id, logical_date, out, err);
 }
 
 static const char SQL_RUN_LATEST[] =
@@ -355,7 +353,7 @@ static const char SQL_RUN_LAST_SUCCESS[] =
     "ORDER BY end_date DESC, id DESC LIMIT 1";
 
 int dagd_store_run_get_last_success(dagd_store *st, const char *dag_id, int64_t exclude_pk, dagd_store_run *out,
-                                dagd_err *err) {
+                                    dagd_err *err) {
   sqlite3_stmt *s = dagd__store_q(st, SQL_RUN_LAST_SUCCESS);
   bind_text(s, 1, dag_id);
   sqlite3_bind_int64(s, 2, exclude_pk);

@@ -99,23 +99,16 @@ void dagd_store_ti_list_clear(dagd_store_ti_list *l) {
   memset(l, 0, sizeof(*l));
 }
 
+static void read_any_ti(sqlite3_stmt *s, void *ti) { read_ti(s, ti); }
+
 static int collect_tis(dagd_store *st, sqlite3_stmt *s, dagd_store_ti_list *out, dagd_err *err) {
-  size_t cap = 0;
-  int rc;
   memset(out, 0, sizeof(*out));
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    if (out->n == cap) {
-      cap = cap ? cap * 2 : 16;
-      out->tis = dagd_realloc(out->tis, cap * sizeof(*out->tis));
-    }
-    read_ti(s, &out->tis[out->n++]);
-  }
-  sqlite3_reset(s);
-  if (rc != SQLITE_DONE) {
-    dagd_store_ti_list_clear(out);
-    return dagd__store_fail(st, err, rc, "listing task instances");
-  }
-  return 0;
+  void *items;
+  int rc =
+      dagd__store_collect(st, s, &items, &out->n, sizeof(*out->tis), read_any_ti, "listing task instances", err);
+  out->tis = items;
+  if (rc < 0) dagd_store_ti_list_clear(out);
+  return rc;
 }
 
 static const char SQL_TI_LIST_RUN[] =

@@ -76,7 +76,7 @@ static void test_secret_url_rule(void **state) {
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     dagd_err_init(&err);
     int rc = dagd_command_secret_url_check("task \"t\"", cases[i].url, cases[i].literal, cases[i].n_secrets, allow, 1,
-                                       &err);
+                                           &err);
     if (rc != cases[i].want) fail_msg("case %zu (%s): got %d, want %d", i, cases[i].url, rc, cases[i].want);
     if (rc != 0) assert_non_null(strstr(err.msg, "secret_hosts"));
   }
