@@ -26,7 +26,7 @@ struct dagd_err;
 typedef struct dagd_store dagd_store;
 
 /* The schema version this build writes. */
-#define DAGD_STORE_SCHEMA_VERSION 5
+#define DAGD_STORE_SCHEMA_VERSION 6
 
 /* The run and task instance states and the run types are the model's
  * (model.h); the store keeps them by name. */

@@ -121,6 +121,8 @@ static const char *const migrations[] = {
     /* 4 -> 5: what a delivery's outcome means in words ("no DAG listens to
      * \"x\""), for the event list. */
     "ALTER TABLE event ADD COLUMN detail TEXT;",
+    /* 5 -> 6: each pass reads the paused DAGs without a scan. */
+    "CREATE INDEX dag_paused ON dag (dag_id) WHERE is_paused = 1;",
 };
 
 /* Translates an SQLite failure at the adapter, keeping its code as cause. */
