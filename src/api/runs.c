@@ -665,9 +665,12 @@ int dagd__api_run_patch(dagd_api *api, const dagd_api_request *req, dagd_api_res
   return status;
 }
 
-/* A try's log: JSON {"content", "offset", "next_offset", "done"}, or the
- * raw text for Accept-less clients via ?format=text. ?offset=N starts at
- * byte N; ?wait=S holds the answer until the log grows or the try ends. */
+/* A try's log: JSON {"content", "offset", "next_offset", "size", "done"},
+ * or the raw text for Accept-less clients via ?format=text. ?offset=N
+ * starts at byte N; an answer holds at most max_log_bytes, and "done" is
+ * true only once the try is over and the answer reaches the log's end, so
+ * a long log is read piece by piece to its last byte. ?wait=S holds the
+ * answer until the log grows or the try ends. */
 int dagd__api_ti_log(dagd_api *api, const dagd_api_request *req, dagd_api_response *resp) {
   int64_t try_number, offset, wait;
   char *endp;
@@ -729,8 +732,9 @@ int dagd__api_ti_log(dagd_api *api, const dagd_api_request *req, dagd_api_respon
     /* Logs are bytes; invalid UTF-8 would make the JSON invalid. */
     json_t *content = json_stringn(text.data ? text.data : "", text.len);
     if (content == NULL) content = json_string("(this part of the log is not UTF-8 text: use ?format=text)");
-    dagd__api_json(resp, 200, json_pack("{s:o, s:I, s:I, s:b}", "content", content, "offset", (json_int_t)offset,
-                                        "next_offset", (json_int_t)next, "done", !live));
+    dagd__api_json(resp, 200,
+                   json_pack("{s:o, s:I, s:I, s:I, s:b}", "content", content, "offset", (json_int_t)offset,
+                             "next_offset", (json_int_t)next, "size", (json_int_t)size, "done", !live && next >= size));
   }
   if (wait > 0 && !req->no_wait && live && text.len == 0) {
     /* Woken by the log growing or by the try ending. */
