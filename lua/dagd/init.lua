@@ -617,16 +617,11 @@ end
 
 -- Gate expressions: a comparison, then a number or the baseline.
 --   ">= 0.9", "< 100", ">= baseline - 0.01", "!= baseline"
-local CMP = { [">="] = true, [">"] = true, ["<="] = true, ["<"] = true, ["=="] = true, ["!="] = true }
+-- A check's expression, in the gate's own grammar (src/util/compare.c):
+-- true and whether it uses the baseline, or nil and why.
+local core_comparison = core.comparison
 local function parse_check(s)
-  local op, rest = smatch(s, "^%s*([<>=!]=?)%s*(.-)%s*$")
-  if not op or not CMP[op] then return nil, "must start with >=, >, <=, <, == or !=" end
-  local n = tonumber(rest)
-  if n and n == n and n ~= HUGE and n ~= -HUGE then return op, false end
-  if rest == "baseline" then return op, true end
-  local sign, num = smatch(rest, "^baseline%s*([+-])%s*(.+)$")
-  if sign and tonumber(num) then return op, true end
-  return nil, "must compare with a number, baseline, or baseline +/- a number"
+  return core_comparison(s)
 end
 
 local function v_checks(v, what, field)
@@ -652,8 +647,8 @@ local function v_checks(v, what, field)
       if type(s) ~= "string" then
         fail(sfmt('%s: checks.%s[%d] must be a string, got %s', what, k, i, describe(s)), field)
       end
-      local op, base = parse_check(s)
-      if not op then fail(sfmt('%s: checks.%s: bad expression "%s": %s', what, k, s, base), field) end
+      local ok, base = parse_check(s)
+      if not ok then fail(sfmt('%s: checks.%s: bad %s', what, k, base), field) end
       if base then uses_baseline = true end
       norm[i] = s
     end

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "dagd/compare.h"
 #include "dagd/err.h"
 #include "dagd/time.h"
 #include "dagd/util.h"
@@ -176,6 +177,23 @@ static int core_duration(lua_State *L) {
   }
   lua_pushinteger(L, (lua_Integer)secs);
   return 1;
+}
+
+/* core.comparison(text) -> true, uses_baseline | nil, message: a gate
+ * check's expression, in the grammar the gate evaluates it with. */
+static int core_comparison(lua_State *L) {
+  const char *s = luaL_checkstring(L, 1);
+  dagd_cmp_expr e;
+  dagd_err err;
+  dagd_err_init(&err);
+  if (dagd_cmp_parse(s, "expression", true, &e, &err) != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, err.msg);
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  lua_pushboolean(L, e.uses_baseline);
+  return 2;
 }
 
 /* core.checkdate(text) -> true | nil, message */
@@ -472,6 +490,7 @@ static int core_module(lua_State *L) {
 void dagd__lua_push_core(lua_State *L, dagd__lua_ctx *ctx) {
   static const luaL_Reg fns[] = {
       {"userline", core_userline}, {"fieldline", core_fieldline}, {"duration", core_duration},
+      {"comparison", core_comparison},
       {"checkdate", core_checkdate}, {"read_json", core_read_json}, {"glob", core_glob},
       {"pcall", core_pcall},       {"xpcall", core_xpcall},       {"report", core_report},
       {"open", core_open},         {"getenv", core_getenv},       {NULL, NULL},

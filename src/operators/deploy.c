@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compare.h"
+#include "dagd/compare.h"
 #include "dagd/httpc.h"
 #include "kube.h"
 

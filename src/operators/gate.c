@@ -14,7 +14,7 @@
 
 #include "dagd/operators.h"
 #include "dagd/util.h"
-#include "operators/compare.h"
+#include "dagd/compare.h"
 
 static bool number_of(const json_t *v, double *out) {
   if (json_is_number(v)) {

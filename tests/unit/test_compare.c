@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "../../src/operators/compare.h"
+#include "dagd/compare.h"
 
 static void test_operators(void **state) {
   static const struct { const char *text; dagd_cmp_op op; double value; } ok[] = {

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "../../src/operators/compare.h"
+#include "dagd/compare.h"
 #include "../../src/operators/kube.h"
 
 static void test_threshold(void **state) {

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "../../src/operators/compare.h"
+#include "dagd/compare.h"
 
 static void test_parse(void **state) {
   struct { const char *text; dagd_cmp_op op; bool base; double offset; } ok[] = {

@@ -288,7 +288,7 @@ static const error_case error_cases[] = {
     {"errors/e_error_call.lua", 3, "config is broken", DAGD_EINVAL},
     {"errors/e_chain_nil.lua", 4, "d:chain argument 2 is nil (a misspelled variable?)", DAGD_EINVAL},
     {"errors/e_gate.lua", 5,
-     "gate task \"gate\": checks.latency: bad expression \"about 100\": must start with >=, >, <=, <, == or !=",
+     "gate task \"gate\": checks.latency: bad expression \"about 100\": must start with <, <=, >, >=, == or !=",
      DAGD_EINVAL},
     {"errors/e_gate_baseline.lua", 4, "gate task \"gate\": checks compare with baseline, but no \"baseline\" is set",
      DAGD_EINVAL},

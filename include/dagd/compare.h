@@ -1,10 +1,12 @@
-/* Private to src/operators/: the one comparison grammar of the gate's
- * checks and the deploy operator's analysis thresholds: an operator (<,
- * <=, >, >=, ==, !=), then a finite number or, where the caller allows
- * it, the baseline with an optional offset.
+/* The one comparison grammar of the gate's checks and the deploy
+ * operator's analysis thresholds: an operator (<, <=, >, >=, ==, !=), then
+ * a finite number or, where the caller allows it, the baseline with an
+ * optional offset. Pure: the operators evaluate with it in the try, and
+ * the DAG file loader checks the gate's expressions with it at load time
+ * (the `comparison` function of the Lua loader's core).
  * SPDX-License-Identifier: MIT */
-#ifndef DAGD_OPERATORS_COMPARE_H
-#define DAGD_OPERATORS_COMPARE_H
+#ifndef DAGD_COMPARE_H
+#define DAGD_COMPARE_H
 
 #include <stdbool.h>
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "dagd/util.h"
-#include "operators/compare.h"
+#include "dagd/compare.h"
 
 static const char *skip_space(const char *p) {
   while (isspace((unsigned char)*p)) p++;
