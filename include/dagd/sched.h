@@ -114,7 +114,8 @@ void dagd_sched_view_init(dagd_sched_view *v, size_t n_tasks);
 void dagd_sched_view_close(dagd_sched_view *v);
 /* Takes in the states as they are now (changed elsewhere: a try started
  * or ended): the downstream of every task whose state differs from what
- * the view saw are due. Call before each evaluation, and after it. */
+ * the view saw are due. Call before each evaluation; what the
+ * evaluation itself changes, the view sees as it goes. */
 void dagd_sched_view_sync(const dagd_dag *dag, const dagd_sched_ti *tis, dagd_sched_view *v);
 /* dagd_sched_evaluate through a view (NULL: every task). Its states must
  * only have moved forward since the view began: a task that finished

@@ -108,8 +108,7 @@ run_cache *dagd__cache_get(dagd_engine *e, const dagd_dag *dag, int64_t pk, dagd
   return NULL;
 }
 
-/* The scheduler's view of a run's cached rows. */
-static void rows_to_tis(const run_cache *c, dagd_sched_ti *tis) {
+void dagd__cache_tis(const run_cache *c, dagd_sched_ti *tis) {
   for (size_t t = 0; t < c->dag->n_tasks; t++) {
     const dagd_store_ti *row = c->row_of[t];
     tis[t] = (dagd_sched_ti){.state = row->state, .try_number = row->try_number, .max_tries = row->max_tries,
@@ -117,15 +116,13 @@ static void rows_to_tis(const run_cache *c, dagd_sched_ti *tis) {
   }
 }
 
-void dagd__cache_tis(const run_cache *c, dagd_sched_ti *tis) { rows_to_tis(c, tis); }
-
 int dagd_engine_verify(dagd_engine *e, dagd_err *err) {
   if (e->cache == NULL) return 0;
   for (size_t b = 0; b < ENGINE_CACHE_BUCKETS; b++) {
     for (run_cache *c = e->cache[b]; c; c = c->next) {
       const dagd_dag *dag = c->dag;
       dagd_sched_ti *tis = dagd_calloc(dag->n_tasks ? dag->n_tasks : 1, sizeof(*tis));
-      rows_to_tis(c, tis);
+      dagd__cache_tis(c, tis);
       double wake;
       dagd_run_state st = dagd_sched_evaluate(dag, tis, e->last_pass, &wake);
       long missed = -1;

@@ -177,7 +177,6 @@ planned:;
   return 0;
 }
 
-
 /* A running try past its execution_timeout is asked to stop, once; one
  * not yet there wakes the pass when it gets there. */
 static void check_timeout(pass *p, const dagd_engine_try *proto, const dagd_store_ti *row) {
@@ -319,7 +318,6 @@ static int advance_run(pass *p, size_t ri) {
    * started or ended meanwhile, and what they make due downstream). */
   dagd_sched_view_sync(dag, tis, &c->view);
   dagd_run_state state = dagd_sched_evaluate_view(dag, tis, &c->view, p->now, &wake);
-  dagd_sched_view_sync(dag, tis, &c->view);
   if (!e->draining) wake_at(p, wake);
   bool any_changed = false;
   for (size_t t = 0; t < dag->n_tasks; t++) {

@@ -40,6 +40,15 @@ static void mark_downstream(const dagd_task *t, dagd_sched_view *v) {
   for (size_t d = 0; d < t->n_downstream; d++) v->due[t->downstream[d]] = true;
 }
 
+/* A change the evaluation made: seen by the view (its downstream come
+ * later in the same sweep, so the next sync has nothing to add). */
+static void decided(const dagd_dag *dag, size_t i, dagd_sched_ti *ti, dagd_ti_state to, dagd_sched_view *v) {
+  set_state(ti, to);
+  if (v == NULL) return;
+  v->seen[i] = (int)to;
+  mark_downstream(dag->tasks[i], v);
+}
+
 dagd_run_state dagd_sched_evaluate_view(const dagd_dag *dag, dagd_sched_ti *tis, dagd_sched_view *v, double now,
                                         double *wake) {
   *wake = 0;
@@ -48,8 +57,7 @@ dagd_run_state dagd_sched_evaluate_view(const dagd_dag *dag, dagd_sched_ti *tis,
     dagd_sched_ti *ti = &tis[i];
     if (ti->state == DAGD_TI_UP_FOR_RETRY || ti->state == DAGD_TI_UP_FOR_RESCHEDULE) {
       if (ti->next_try_at <= now) {
-        set_state(ti, DAGD_TI_SCHEDULED);
-        mark_downstream(dag->tasks[i], v);
+        decided(dag, i, ti, DAGD_TI_SCHEDULED, v);
       } else if (*wake == 0 || ti->next_try_at < *wake) {
         *wake = ti->next_try_at;
       }
@@ -69,10 +77,7 @@ dagd_run_state dagd_sched_evaluate_view(const dagd_dag *dag, dagd_sched_ti *tis,
     case DAGD_TRIGGER_UPSTREAM_FAILED: to = DAGD_TI_UPSTREAM_FAILED; break;
     case DAGD_TRIGGER_WAIT: break;
     }
-    if (to != DAGD_TI_NONE) {
-      set_state(ti, to);
-      mark_downstream(dag->tasks[i], v);
-    }
+    if (to != DAGD_TI_NONE) decided(dag, i, ti, to, v);
   }
   /* The run goes on while a task is unfinished. With a view, the tasks
    * before its cursor were finished when last looked at (a state goes
