@@ -75,6 +75,9 @@ uint64_t dagd_proc_start_time(pid_t pid);
  * [--stdin-fd N] [--grace-ms N] [--no-cgroup] -- ARGV...`.
  * Returns the process exit status for main. */
 int dagd_shim_main(int argc, char **argv);
+/* The try supervisor's entry: `dagd supervise --state PATH [--ready-fd N]`
+ * (src/exec/supervisor.h). */
+int dagd_supervisor_main(int argc, char **argv);
 
 /* --- the executor (loop thread only) --- */
 
@@ -82,9 +85,11 @@ typedef struct dagd_exec dagd_exec;
 typedef struct dagd_exec_try dagd_exec_try;
 
 /* Called once per try when it ends (including vanished). `data` is the
- * caller's pointer given at start or adopt. The try handle is freed after
- * the callback returns. */
-typedef void (*dagd_exec_done_cb)(void *data, const dagd_try_result *result);
+ * caller's pointer given at start or adopt; `ended` is when the try
+ * ended (seconds since the epoch) when the executor knows it, else 0
+ * (read it from the try's files: dagd_try_end_time). The try handle is
+ * freed after the callback returns. */
+typedef void (*dagd_exec_done_cb)(void *data, const dagd_try_result *result, double ended);
 
 typedef struct dagd_exec_spec {
   const char *base;        /* try file base: ".../<task>/<try>" */
@@ -106,8 +111,25 @@ typedef struct dagd_exec_spec {
   bool no_cgroup;
 } dagd_exec_spec;
 
-/* shim_path is the dagd binary to run as shim. */
+/* shim_path is the dagd binary to run as shim (and as supervisor). */
 dagd_exec *dagd_exec_new(uv_loop_t *loop, const char *shim_path);
+/* Gives tries to the supervisor of the state file (starting one if none
+ * runs; see docs/operations.md): each try that needs no shim of its own
+ * (a cgroup, no output to mask) is spawned by it, with no process of its
+ * own between the task and the supervisor. Fails, leaving every try to a
+ * shim, where the supervisor cannot start or cannot make cgroups. */
+int dagd_exec_supervise(dagd_exec *ex, const char *state, struct dagd_err *err);
+/* True while the supervisor takes tries. */
+bool dagd_exec_supervised(const dagd_exec *ex);
+/* Every try the store says is running has been adopted: the supervisor
+ * may drop the ends of any other. */
+void dagd_exec_adopted(dagd_exec *ex);
+/* The end of the try at base has been handed to the store: once that is
+ * committed (dagd_exec_committed), the supervisor may forget it. */
+void dagd_exec_forget(dagd_exec *ex, const char *base);
+/* The store has committed what was handed to it: the ends given to
+ * dagd_exec_forget since the last call may go. */
+void dagd_exec_committed(dagd_exec *ex);
 /* Closes the executor and its handles on live tries, whose callbacks then
  * never fire: the tries keep running under their detached shims and are
  * re-adopted by the next daemon. Run the loop afterwards so the handles

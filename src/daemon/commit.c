@@ -62,6 +62,7 @@ static void send_held(daemon_t *d, bool committed) {
 bool daemon_commit(daemon_t *d) {
   if (d->store == NULL || !dagd_store_group_is_pending(d->store)) {
     if (d->commit.held) send_held(d, true);
+    if (d->tries.exec) dagd_exec_committed(d->tries.exec);
     return true;
   }
   dagd_err err;
@@ -69,6 +70,7 @@ bool daemon_commit(daemon_t *d) {
   int rc = dagd_store_flush(d->store, &err);
   d->commit.commits += rc == 0;
   send_held(d, rc == 0);
+  if (rc == 0 && d->tries.exec) dagd_exec_committed(d->tries.exec);
   if (rc == 0) return true;
   /* The engine's memory now holds writes the store does not: stop, as
    * for any store failure; the next start re-reads the store and

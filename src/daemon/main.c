@@ -211,6 +211,15 @@ static int run_daemon(daemon_t *d) {
   d->tries.exec = dagd_exec_new(&d->loop, access(small, X_OK) == 0 ? small : d->tries.shim_path);
   free(small);
   free(dir);
+  /* Tries that need no shim of their own go to the state file's
+   * supervisor, which outlives the daemon as shims do. */
+  if (d->cfg.try_cgroups) {
+    if (dagd_exec_supervise(d->tries.exec, d->cfg.state, &err) == 0)
+      DAGD_LOG(DAGD_LOG_INFO, "exec", "tries start under the supervisor of %s", d->cfg.state);
+    else
+      DAGD_LOG(DAGD_LOG_INFO, "exec", "%s: each try starts under a shim of its own", err.msg);
+    dagd_err_init(&err);
+  }
   dagd_engine_opts eopts = {.parallelism = d->cfg.parallelism, .pools = d->cfg.pools, .n_pools = d->cfg.n_pools,
                             .seed = (uint64_t)uv_hrtime() | 1};
   d->engine = dagd_engine_new(d->store, &eopts);
@@ -264,6 +273,7 @@ int main(int argc, char **argv) {
   memset(&d, 0, sizeof(d));
   /* The per-try supervisor is this same binary (see exec.h). */
   if (argc > 1 && strcmp(argv[1], "shim") == 0) return dagd_shim_main(argc - 1, argv + 1);
+  if (argc > 1 && strcmp(argv[1], "supervise") == 0) return dagd_supervisor_main(argc - 1, argv + 1);
   /* So are operators that run in-process: `dagd op SPEC`. */
   if (argc > 1 && strcmp(argv[1], "op") == 0) return dagd_operator_main(argc - 1, argv + 1);
   if (argc > 1 && strcmp(argv[1], "notify") == 0) return dagd_notify_main(argc - 1, argv + 1);

@@ -125,7 +125,7 @@ static bool read_outputs(const running_try *rt, dagd_buf *text) {
   return true;
 }
 
-static void on_try_done(void *data, const dagd_try_result *r);
+static void on_try_done(void *data, const dagd_try_result *r, double ended);
 
 /* When the try ended by its exit record, or 0 without one: the true end
  * of a try that ended while no daemon watched it. */
@@ -148,14 +148,15 @@ static void on_end_retry(uv_timer_t *h) {
 
 /* Hands the end of a try to the engine, then reports it and asks for a
  * pass. */
-static void try_finished(running_try *rt, const dagd_try_result *r) {
+static void try_finished(running_try *rt, const dagd_try_result *r, double ended) {
   daemon_t *d = rt->d;
   dagd_err err;
   dagd_err_init(&err);
   dagd_buf text;
   dagd_buf_init(&text);
   bool has_outputs = read_outputs(rt, &text);
-  double now = daemon_now(), ended = exit_record_time(rt);
+  double now = daemon_now();
+  if (ended <= 0) ended = exit_record_time(rt);
   if (ended <= 0 || ended > now) ended = now;
   dagd_engine_end end = {.run_pk = rt->run_pk, .task_id = rt->task_id, .try_number = rt->try_number,
                          .result = *r, .outputs = has_outputs ? (text.data ? text.data : "") : NULL,
@@ -176,6 +177,8 @@ static void try_finished(running_try *rt, const dagd_try_result *r) {
     }
     return;
   }
+  /* Recorded: once committed, the supervisor may forget it. */
+  dagd_exec_forget(d->tries.exec, rt->base);
   if (x.current) {
     bool timed_out = x.timed_out || rt->timed_out;
     daemon_metrics_try(d, rt->dag_id, x.succeeded ? 0 : r->how == DAGD_TRY_VANISHED ? 2 : timed_out ? 3 : 1,
@@ -198,11 +201,11 @@ static void try_finished(running_try *rt, const dagd_try_result *r) {
   daemon_kick(d);
 }
 
-static void on_try_done(void *data, const dagd_try_result *r) {
+static void on_try_done(void *data, const dagd_try_result *r, double ended) {
   running_try *rt = data;
   rt->exec = NULL;
   uv_timer_stop(&rt->grace);
-  try_finished(rt, r);
+  try_finished(rt, r, ended);
 }
 
 static void on_kill_grace(uv_timer_t *h) {
@@ -239,7 +242,7 @@ static void fail_now(running_try *rt, const char *why) {
   DAGD_LOG(DAGD_LOG_WARN, "exec", "%s/%s/%s try %d could not start: %s", rt->dag_id, rt->run_id, rt->task_id,
            rt->try_number, why);
   dagd_try_result r = {DAGD_TRY_EXITED, 127};
-  try_finished(rt, &r);
+  try_finished(rt, &r, 0);
 }
 
 /* A sensor watching another DAG reads the state store (read-only): its
@@ -303,7 +306,7 @@ void daemon_try_start(daemon_t *d, const dagd_engine_try *t) {
   if (make_parent_dirs(rt->base) < 0) {
     DAGD_LOG(DAGD_LOG_ERROR, "exec", "cannot create the log folder of %s: %s", rt->base, strerror(errno));
     dagd_try_result r = {DAGD_TRY_EXITED, 127};
-    try_finished(rt, &r);
+    try_finished(rt, &r, 0);
     goto out;
   }
   if (task == NULL || t->dag == NULL) {
@@ -342,7 +345,7 @@ void daemon_try_start(daemon_t *d, const dagd_engine_try *t) {
   }
   if (cmd.no_process) {
     dagd_try_result r = {DAGD_TRY_EXITED, 0};
-    try_finished(rt, &r);
+    try_finished(rt, &r, 0);
     goto out;
   }
   {
@@ -396,6 +399,7 @@ int daemon_tries_adopt(daemon_t *d) {
              t->try_number);
   }
   dagd_engine_tries_free(tries, n);
+  dagd_exec_adopted(d->tries.exec);
   return 0;
 }
 

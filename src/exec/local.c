@@ -21,29 +21,10 @@
 #include "dagd/exec.h"
 #include "dagd/log.h"
 #include "dagd/util.h"
+#include "local.h"
 
-struct dagd_exec {
-  uv_loop_t *loop;
-  char *shim_path;
-  size_t running;
-  dagd_exec_try *tries;  /* every try not yet delivered */
-};
-
-struct dagd_exec_try {
-  dagd_exec *ex;
-  dagd_try_paths paths;
-  dagd_exec_done_cb cb;
-  void *data;
-  uv_poll_t poll;      /* the shim's pidfd: ours or an adopted one */
-  uv_timer_t timer;    /* deferred delivery or a pid-file retry */
-  int pidfd;
-  pid_t child;         /* a shim we spawned, to reap once it exits */
-  int handles;         /* open handles; freed when the last one closes */
-  bool delivered;
-  dagd_try_result result;
-  int adopt_attempts;
-  dagd_exec_try *prev, *next;  /* in ex->tries while not delivered */
-};
+static void adopt_step(dagd_exec_try *t);
+static void on_adopt_retry(uv_timer_t *h) { adopt_step(h->data); }
 
 /* Where the shim finds what it is given besides its arguments. */
 enum { MASK_FD_ARG = 3, STDIN_FD_ARG = 4 };
@@ -52,10 +33,44 @@ dagd_exec *dagd_exec_new(uv_loop_t *loop, const char *shim_path) {
   dagd_exec *ex = dagd_calloc(1, sizeof(*ex));
   ex->loop = loop;
   ex->shim_path = dagd_strdup(shim_path);
+  dagd_map_init(&ex->supervised);
+  dagd_buf_init(&ex->forgets);
   return ex;
 }
 
+int dagd_exec_supervise(dagd_exec *ex, const char *state, dagd_err *err) {
+  free(ex->state);
+  ex->state = dagd_strdup(state);
+  int rc = dagd__sup_open(ex, err);
+  if (rc < 0) {
+    free(ex->state);
+    ex->state = NULL;
+  }
+  return rc;
+}
+
+bool dagd_exec_supervised(const dagd_exec *ex) { return dagd__sup_up(ex); }
+
+void dagd_exec_adopted(dagd_exec *ex) {
+  if (dagd__sup_up(ex)) dagd__sup_send(ex, 'D', NULL);
+}
+
+void dagd_exec_forget(dagd_exec *ex, const char *base) {
+  if (ex->state) dagd_buf_append(&ex->forgets, base, strlen(base) + 1);
+}
+
+void dagd_exec_committed(dagd_exec *ex) {
+  if (ex->forgets.len == 0) return;
+  if (dagd__sup_up(ex))
+    for (size_t at = 0; at < ex->forgets.len; at += strlen(ex->forgets.data + at) + 1)
+      dagd__sup_send(ex, 'F', ex->forgets.data + at);
+  /* Without a connection the next supervisor's 'D' drops them. */
+  dagd_buf_reset(&ex->forgets);
+}
+
 static void unlink_try(dagd_exec_try *t) {
+  if (t->supervised && dagd_map_get(&t->ex->supervised, t->base, strlen(t->base)) == t)
+    dagd_map_del(&t->ex->supervised, t->base, strlen(t->base));
   if (t->prev) t->prev->next = t->next;
   else t->ex->tries = t->next;
   if (t->next) t->next->prev = t->prev;
@@ -66,6 +81,8 @@ static void close_handles(dagd_exec_try *t);
 
 void dagd_exec_close(dagd_exec *ex) {
   if (ex == NULL) return;
+  ex->closing = true;
+  dagd__sup_close(ex);
   /* Tries still running keep running under their detached shims; only
    * our handles on them go. The loop must run once more to close them. */
   while (ex->tries) {
@@ -75,6 +92,9 @@ void dagd_exec_close(dagd_exec *ex) {
     close_handles(t);
   }
   free(ex->shim_path);
+  free(ex->state);
+  dagd_map_close(&ex->supervised);
+  dagd_buf_close(&ex->forgets);
   free(ex);
 }
 
@@ -85,6 +105,7 @@ static void on_handle_closed(uv_handle_t *h) {
   if (--t->handles > 0) return;
   if (t->pidfd >= 0) close(t->pidfd);
   dagd_try_paths_close(&t->paths);
+  free(t->base);
   free(t);
 }
 
@@ -97,15 +118,16 @@ static void close_handles(dagd_exec_try *t) {
   if (t->poll.data) close_handle(t, (uv_handle_t *)&t->poll);
 }
 
-/* Hands the result to the owner once and closes the try's handles. */
-static void deliver(dagd_exec_try *t, const dagd_try_result *r) {
+void dagd__exec_deliver(dagd_exec_try *t, const dagd_try_result *r, double ended) {
   if (t->delivered) return;
+  unlink_try(t);
   t->delivered = true;
   t->ex->running--;
-  unlink_try(t);
-  t->cb(t->data, r);
+  t->cb(t->data, r, ended);
   close_handles(t);
 }
+
+static void deliver(dagd_exec_try *t, const dagd_try_result *r) { dagd__exec_deliver(t, r, t->ended); }
 
 static dagd_exec_try *try_new(dagd_exec *ex, const char *base, dagd_exec_done_cb cb, void *data) {
   dagd_exec_try *t = dagd_calloc(1, sizeof(*t));
@@ -113,6 +135,7 @@ static dagd_exec_try *try_new(dagd_exec *ex, const char *base, dagd_exec_done_cb
   t->cb = cb;
   t->data = data;
   t->pidfd = -1;
+  t->base = dagd_strdup(base);
   dagd_try_paths_init(&t->paths, base);
   uv_timer_init(ex->loop, &t->timer);
   t->timer.data = t;
@@ -180,6 +203,19 @@ int dagd_exec_start(dagd_exec *ex, const dagd_exec_spec *spec, dagd_exec_done_cb
   size_t n = 0;
   while (spec->argv[n]) n++;
   if (n == 0) return dagd_err_set(err, DAGD_EINVAL, "empty command");
+  /* The supervisor takes what needs no shim of its own: a try with a
+   * cgroup and no output to mask. */
+  if (dagd__sup_up(ex) && !spec->no_cgroup && !(spec->secrets && spec->secrets[0])) {
+    dagd_exec_try *t = try_new(ex, spec->base, cb, data);
+    if (dagd__sup_start(ex, t, spec)) {
+      if (out) *out = t;
+      return 0;
+    }
+    t->delivered = true; /* the supervisor could not take it: a shim will */
+    ex->running--;
+    unlink_try(t);
+    close_handles(t);
+  }
   int mask_fd = -1, stdin_fd = -1;
   if (spec->secrets && spec->secrets[0] && (mask_fd = secrets_file(spec->secrets)) < 0)
     return dagd_err_set(err, DAGD_EIO, "cannot pass the secrets to mask to the shim: %s", strerror(errno));
@@ -247,6 +283,11 @@ int dagd_exec_start(dagd_exec *ex, const dagd_exec_spec *spec, dagd_exec_done_cb
   watch(t, pidfd);
   if (out) *out = t;
   return 0;
+}
+
+void dagd__exec_adopt_files(dagd_exec_try *t) {
+  t->supervised = false;
+  uv_timer_start(&t->timer, on_adopt_retry, 0, 0);
 }
 
 static void on_deferred(uv_timer_t *h) {
@@ -323,9 +364,6 @@ static void on_pidfd(uv_poll_t *h, int status, int events) {
   finish_from_files(t);
 }
 
-static void adopt_step(dagd_exec_try *t);
-
-static void on_adopt_retry(uv_timer_t *h) { adopt_step(h->data); }
 
 /* One attempt to attach to a live shim. */
 static void adopt_step(dagd_exec_try *t) {
@@ -362,7 +400,11 @@ int dagd_exec_adopt(dagd_exec *ex, const char *base, dagd_exec_done_cb cb, void 
                     dagd_err *err) {
   dagd_exec_try *t = try_new(ex, base, cb, data);
   dagd_try_result r;
-  if (read_end(t, &r) == 0) {
+  if (dagd__sup_up(ex)) {
+    /* The supervisor knows the try, or says it does not (then it ran
+     * under a shim, or was lost): its files answer. */
+    dagd__sup_watch(ex, t);
+  } else if (read_end(t, &r) == 0) {
     deliver_later(t, &r);
   } else {
     /* Defer even the first attempt so the callback never runs inside the
@@ -374,6 +416,11 @@ int dagd_exec_adopt(dagd_exec *ex, const char *base, dagd_exec_done_cb cb, void 
 }
 
 int dagd_exec_signal(dagd_exec_try *t, int sig) {
+  if (t->supervised) {
+    if (!dagd__sup_up(t->ex)) return DAGD_ENOENT;
+    dagd__sup_send(t->ex, sig == SIGKILL ? 'K' : 'T', t->base);
+    return 0;
+  }
   dagd_try_pidfile rec;
   dagd_try_read_pidfile(t->paths.pid, &rec, NULL);
   if (rec.task <= 0 && rec.shim <= 0) return DAGD_ENOENT;

@@ -48,6 +48,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "dagd/err.h"
 #include "dagd/exec.h"
 #include "dagd/mask.h"
@@ -108,56 +109,16 @@ static long now_ms(void) {
 
 /* --- the try's cgroup --- */
 
-/* Where cgroup v2 is mounted (the "unified" tree on a hybrid host). */
-static bool cgroup2_mount(char *out, size_t size) {
-  FILE *f = fopen("/proc/self/mountinfo", "re");
-  if (f == NULL) return false;
-  char line[4096];
-  bool found = false;
-  while (!found && fgets(line, sizeof(line), f)) {
-    /* id parent major:minor root mountpoint options... - fstype source ... */
-    char *dash = strstr(line, " - ");
-    if (dash == NULL || strncmp(dash + 3, "cgroup2 ", 8) != 0) continue;
-    char *field = line;
-    for (int i = 0; i < 4 && field; i++) field = strchr(field + 1, ' ');
-    if (field == NULL) continue;
-    field++;
-    char *end = strchr(field, ' ');
-    if (end == NULL || (size_t)(end - field) >= size || memchr(field, '\\', (size_t)(end - field))) continue;
-    memcpy(out, field, (size_t)(end - field));
-    out[end - field] = '\0';
-    found = true;
-  }
-  fclose(f);
-  return found;
-}
-
 /* Makes <the shim's cgroup>/dagd-try-<pid>; false where cgroup v2 is not
  * there or not ours to write (then the process tree is the fallback). */
 static bool cgroup_make(char *dir, size_t size) {
-  char mnt[2048];
-  if (!cgroup2_mount(mnt, sizeof(mnt))) return false;
-  FILE *f = fopen("/proc/self/cgroup", "re");
-  if (f == NULL) return false;
-  char line[2048], own[2048] = "";
-  while (fgets(line, sizeof(line), f)) {
-    if (strncmp(line, "0::", 3) != 0) continue;
-    line[strcspn(line, "\n")] = '\0';
-    snprintf(own, sizeof(own), "%s", line + 3);
-  }
-  fclose(f);
-  if (own[0] != '/' || strstr(own, "(deleted)")) return false;
-  int n = snprintf(dir, size, "%s%s/dagd-try-%ld", mnt, strcmp(own, "/") == 0 ? "" : own, (long)getpid());
+  char own[4096];
+  if (!dagd_cgroup_own(own, sizeof(own))) return false;
+  int n = snprintf(dir, size, "%s/dagd-try-%ld", own, (long)getpid());
   if (n < 0 || (size_t)n >= size) return false;
   if (mkdir(dir, 0755) == 0) return true;
   /* Left by a shim of the same pid that was killed: reuse it if empty. */
   return errno == EEXIST && rmdir(dir) == 0 && mkdir(dir, 0755) == 0;
-}
-
-static int cgroup_file(const char *dir, const char *name, int flags) {
-  char path[4200];
-  snprintf(path, sizeof(path), "%s/%s", dir, name);
-  return open(path, flags | O_CLOEXEC);
 }
 
 /* --- the try's processes --- */
@@ -229,23 +190,7 @@ static bool try_members(const shim_try *t, pid_t **out, size_t *n) {
     *n = descendants(out);
     return *out != NULL;
   }
-  *out = NULL;
-  *n = 0;
-  int fd = cgroup_file(t->cgroup, "cgroup.procs", O_RDONLY);
-  FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
-  if (f == NULL) {
-    if (fd >= 0) close(fd);
-    return false;
-  }
-  size_t cap = 0;
-  long pid;
-  while (fscanf(f, "%ld", &pid) == 1) {
-    if (pid <= 0 || pid == getpid()) continue;
-    if (*n == cap) *out = dagd_realloc(*out, (cap = cap ? cap * 2 : 64) * sizeof(**out));
-    (*out)[(*n)++] = (pid_t)pid;
-  }
-  fclose(f);
-  return true;
+  return dagd_cgroup_members(t->cgroup, out, n);
 }
 
 /* sig, once, to every process the try has when it is sent. The list is
@@ -253,14 +198,7 @@ static bool try_members(const shim_try *t, pid_t **out, size_t *n) {
  * it (a cleanup) is not part of what was asked to stop. Without a list,
  * the task's process group. SIGKILL uses cgroup.kill where it can. */
 static void signal_all(const shim_try *t, int sig) {
-  if (t->cgroup && sig == SIGKILL) {
-    int fd = cgroup_file(t->cgroup, "cgroup.kill", O_WRONLY);
-    if (fd >= 0) {
-      bool done = write(fd, "1", 1) == 1;
-      close(fd);
-      if (done) return;
-    }
-  }
+  if (t->cgroup && sig == SIGKILL && dagd_cgroup_kill(t->cgroup)) return;
   pid_t *pids;
   size_t n;
   if (!try_members(t, &pids, &n)) {
@@ -451,7 +389,7 @@ int dagd_shim_main(int argc, char **argv) {
     goto out;
   }
   if (use_cgroup && cgroup_make(cgroup, sizeof(cgroup))) {
-    procs = cgroup_file(cgroup, "cgroup.procs", O_WRONLY);
+    procs = dagd_cgroup_file(cgroup, "cgroup.procs", O_WRONLY);
     cgfd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   }
   if (procs < 0 && cgroup[0]) {

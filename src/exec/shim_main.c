@@ -9,5 +9,6 @@
 int main(int argc, char **argv) {
   /* Called as `dagd-shim shim --base ...` or `dagd-shim --base ...`. */
   if (argc > 1 && strcmp(argv[1], "shim") == 0) return dagd_shim_main(argc - 1, argv + 1);
+  if (argc > 1 && strcmp(argv[1], "supervise") == 0) return dagd_supervisor_main(argc - 1, argv + 1);
   return dagd_shim_main(argc, argv);
 }

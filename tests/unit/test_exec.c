@@ -61,7 +61,8 @@ static int teardown(void **state) {
   return 0;
 }
 
-static void on_done(void *data, const dagd_try_result *r) {
+static void on_done(void *data, const dagd_try_result *r, double ended) {
+  (void)ended;
   fixture *f = data;
   f->done++;
   f->result = *r;
