@@ -155,21 +155,24 @@ static int connect_to(const dagd_sup_paths *paths) {
   return fd;
 }
 
-/* The hello and its answer, before the socket joins the loop. */
-static bool greet(int fd, bool *cgroups) {
+/* The hello and its answer, before the socket joins the loop: 1 when
+ * it speaks this version, 0 when another, -1 without an answer. */
+static int greet(int fd, bool *cgroups) {
   char hello[5] = {'H'};
   uint32_t v = DAGD_SUP_VERSION;
   memcpy(hello + 1, &v, sizeof(v));
-  if (send(fd, hello, sizeof(hello), MSG_NOSIGNAL) != (ssize_t)sizeof(hello)) return false;
+  if (send(fd, hello, sizeof(hello), MSG_NOSIGNAL) != (ssize_t)sizeof(hello)) return -1;
   struct pollfd p = {.fd = fd, .events = POLLIN};
-  if (poll(&p, 1, READY_MS) <= 0) return false;
+  if (poll(&p, 1, READY_MS) <= 0) return -1;
   char answer[32];
   ssize_t n = recv(fd, answer, sizeof(answer), 0);
   uint32_t fields[3];
-  if (n != 1 + (ssize_t)sizeof(fields) || answer[0] != 'H') return false;
+  if (n < 5 || answer[0] != 'H') return -1;
+  memcpy(fields, answer + 1, 4);
+  if (fields[0] != DAGD_SUP_VERSION || n != 1 + (ssize_t)sizeof(fields)) return 0;
   memcpy(fields, answer + 1, sizeof(fields));
   *cgroups = (fields[2] & 1u) != 0;
-  return fields[0] == DAGD_SUP_VERSION;
+  return 1;
 }
 
 /* --- the connection on the loop --- */
@@ -311,26 +314,41 @@ static void on_conn(uv_poll_t *h, int status, int events) {
   }
 }
 
-/* Connects (starting a supervisor when none listens) and greets it. */
+/* Connects (starting a supervisor when none listens) and greets it. A
+ * supervisor may be leaving as we come (its last daemon went and its
+ * last try ended): then a new one is started. */
 static int sup_connect(dagd_exec *ex, dagd_err *err) {
   dagd_sup_paths paths;
   dagd_sup_paths_init(&paths, ex->state);
-  int fd = connect_to(&paths);
-  for (int attempt = 0; fd < 0 && errno != EPERM && attempt < 3; attempt++) {
-    char answer = spawn_supervisor(ex);
-    if (answer == 'F') break;
+  int fd = -1;
+  bool cgroups = false, greeted = false, other = false;
+  for (int attempt = 0; attempt < 4 && !greeted && !other; attempt++) {
     fd = connect_to(&paths);
-    /* 'B': one was starting as we looked; it listens in a moment. */
-    for (long until = now_ms() + READY_MS; fd < 0 && answer == 'B' && now_ms() < until; fd = connect_to(&paths))
-      usleep(2000);
+    if (fd < 0 && errno == EPERM) break;
+    if (fd < 0) {
+      char answer = spawn_supervisor(ex);
+      if (answer == 'F') break;
+      fd = connect_to(&paths);
+      /* 'B': another was starting as we looked; it listens in a moment. */
+      for (long until = now_ms() + READY_MS; fd < 0 && answer == 'B' && now_ms() < until; fd = connect_to(&paths))
+        usleep(2000);
+    }
+    int hello = fd >= 0 ? greet(fd, &cgroups) : -1;
+    greeted = hello == 1;
+    other = hello == 0;
+    if (fd >= 0 && !greeted) {
+      close(fd);
+      fd = -1;
+    }
   }
   dagd_sup_paths_close(&paths);
-  bool cgroups = false;
-  if (fd < 0 || !greet(fd, &cgroups) || !cgroups) {
+  if (!greeted || !cgroups) {
     int saved = errno;
     if (fd >= 0) close(fd);
-    if (fd >= 0 && !cgroups)
-      return dagd_err_set(err, DAGD_EINVAL, "the try supervisor cannot make cgroups here (or speaks another version)");
+    if (greeted) return dagd_err_set(err, DAGD_EINVAL, "the try supervisor cannot make cgroups here");
+    if (other)
+      return dagd_err_set(err, DAGD_EINVAL, "the try supervisor running speaks another version (it leaves when its "
+                          "tries are over)");
     return dagd_err_set(err, DAGD_EIO, "cannot reach the try supervisor: %s", strerror(saved ? saved : EIO));
   }
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);

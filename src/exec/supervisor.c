@@ -880,6 +880,9 @@ int dagd_supervisor_main(int argc, char **argv) {
     ready = -1;
   }
   rc = serve(&s);
+  /* No new daemon reaches a supervisor that is leaving. */
+  close(s.listen);
+  s.listen = -1;
   journal_rewrite(&s);
 out:
   if (ready >= 0) {
