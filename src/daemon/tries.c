@@ -115,6 +115,12 @@ static void rt_free(running_try *rt) {
  * the cap, so that the engine sees an output too big. */
 static bool read_outputs(const running_try *rt, dagd_buf *text) {
   char *path = dagd_asprintf("%s" DAGD_TRY_OUT_SUFFIX, rt->base);
+  /* Most tries write no outputs: one stat, not an open and a read. */
+  struct stat st;
+  if (stat(path, &st) == 0 && st.st_size == 0) {
+    free(path);
+    return true;
+  }
   FILE *f = fopen(path, "re");
   free(path);
   if (f == NULL) return false; /* no outputs */
@@ -348,10 +354,12 @@ void daemon_try_start(daemon_t *d, const dagd_engine_try *t) {
     try_finished(rt, &r, 0);
     goto out;
   }
-  {
+  const char *mode = json_string_value(json_object_get(task->config, "mode"));
+  if (mode && strcmp(mode, "reschedule") == 0) {
     /* A sensor (or registry wait) in reschedule mode pokes again under the
      * same try number: the last poke's exit record would stop the shim.
-     * The try starts only now, so no record of it can be current. */
+     * The try starts only now, so no record of it can be current. Other
+     * tries never reuse a number: nothing to remove. */
     dagd_try_paths paths;
     dagd_try_paths_init(&paths, rt->base);
     unlink(paths.exit);

@@ -61,9 +61,7 @@ void dagd_exec_forget(dagd_exec *ex, const char *base) {
 
 void dagd_exec_committed(dagd_exec *ex) {
   if (ex->forgets.len == 0) return;
-  if (dagd__sup_up(ex))
-    for (size_t at = 0; at < ex->forgets.len; at += strlen(ex->forgets.data + at) + 1)
-      dagd__sup_send(ex, 'F', ex->forgets.data + at);
+  if (dagd__sup_up(ex)) dagd__sup_forget(ex, ex->forgets.data, ex->forgets.len);
   /* Without a connection the next supervisor's 'D' drops them. */
   dagd_buf_reset(&ex->forgets);
 }

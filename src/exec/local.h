@@ -62,6 +62,8 @@ bool dagd__sup_start(dagd_exec *ex, dagd_exec_try *t, const dagd_exec_spec *spec
 void dagd__sup_watch(dagd_exec *ex, dagd_exec_try *t);
 /* A packet of type type naming base ('T', 'K', 'F', 'D' with base NULL). */
 void dagd__sup_send(dagd_exec *ex, char type, const char *base);
+/* 'F' for each of the NUL-separated bases in one packet (or a few). */
+void dagd__sup_forget(dagd_exec *ex, const char *bases, size_t len);
 /* True when the supervisor can take tries. */
 bool dagd__sup_up(const dagd_exec *ex);
 void dagd__sup_close(dagd_exec *ex);

@@ -276,6 +276,22 @@ void dagd__sup_send(dagd_exec *ex, char type, const char *base) {
   dagd_buf_close(&b);
 }
 
+void dagd__sup_forget(dagd_exec *ex, const char *bases, size_t len) {
+  dagd_buf b;
+  dagd_buf_init(&b);
+  for (size_t at = 0; at < len && dagd__sup_up(ex);) {
+    size_t n = strlen(bases + at) + 1;
+    if (b.len == 0) dagd_buf_putc(&b, 'F');
+    dagd_buf_append(&b, bases + at, n);
+    at += n;
+    if (at >= len || b.len + 4200 > DAGD_SUP_INLINE_MAX) {
+      if (!conn_send(ex->sup, b.data, b.len, NULL, 0)) lost_supervisor(ex);
+      dagd_buf_reset(&b);
+    }
+  }
+  dagd_buf_close(&b);
+}
+
 static void handle(dagd_exec *ex, const char *p, size_t len) {
   const char *base = NULL;
   if (p[0] == 'E') {

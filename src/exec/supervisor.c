@@ -608,21 +608,30 @@ static void handle(sup *s, sup_conn *c, const char *p, size_t len, int *fds, siz
     }
     break;
   case 'D': drop_unwatched(s, c); break;
+  case 'F':
+    /* One or more bases, each NUL-terminated. */
+    for (size_t at = 1; at < len;) {
+      const char *one = p + at;
+      const char *nul = memchr(one, '\0', len - at);
+      if (nul == NULL) break;
+      at += (size_t)(nul - one) + 1;
+      sup_try *t = dagd_map_get(&s->by_base, one, strlen(one));
+      if (t && t->ended) {
+        dagd_sup_journal_forget(&b, t->seq);
+        try_free(s, t);
+      }
+    }
+    if (b.len) journal_write(s, &b);
+    maybe_compact(s);
+    break;
   case 'T':
   case 'K':
-  case 'F':
     if ((base = dagd_sup_decode_str(p, len)) == NULL) break;
     {
       sup_try *t = dagd_map_get(&s->by_base, base, strlen(base));
       if (t == NULL) break;
       if (p[0] == 'T') try_stop(s, t);
-      else if (p[0] == 'K') try_kill(t);
-      else if (t->ended) {
-        dagd_sup_journal_forget(&b, t->seq);
-        journal_write(s, &b);
-        try_free(s, t);
-        maybe_compact(s);
-      }
+      else try_kill(t);
     }
     break;
   default: say("an unknown packet from the daemon%s%s", "", ""); break;

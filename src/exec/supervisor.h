@@ -15,7 +15,7 @@
  *     'W' base                        watch a try: 'E' when it has ended, 'U' when unknown
  *     'D'                             every try the daemon needs is watched: drop other ends
  *     'T' base / 'K' base             stop (SIGTERM to every process, SIGKILL after the grace) / kill
- *     'F' base                        the daemon has recorded the end: forget it
+ *     'F' base...                     the daemon has recorded these ends: forget them
  *   supervisor -> daemon
  *     'H' u32 version, u32 pid
  *     'E' u8 how, i32 code, f64 ended, base
