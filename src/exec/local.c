@@ -201,9 +201,8 @@ int dagd_exec_start(dagd_exec *ex, const dagd_exec_spec *spec, dagd_exec_done_cb
   size_t n = 0;
   while (spec->argv[n]) n++;
   if (n == 0) return dagd_err_set(err, DAGD_EINVAL, "empty command");
-  /* The supervisor takes what needs no shim of its own: a try with a
-   * cgroup and no output to mask. */
-  if (dagd__sup_up(ex) && !spec->no_cgroup && !(spec->secrets && spec->secrets[0])) {
+  /* The supervisor takes every try with a cgroup of its own. */
+  if (dagd__sup_up(ex) && !spec->no_cgroup) {
     dagd_exec_try *t = try_new(ex, spec->base, cb, data);
     if (dagd__sup_start(ex, t, spec)) {
       if (out) *out = t;

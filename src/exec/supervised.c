@@ -186,6 +186,7 @@ static void conn_closed(uv_handle_t *h) {
     out_packet *p = c->out;
     c->out = p->next;
     for (size_t i = 0; i < p->n_fds; i++) close(p->fds[i]);
+    explicit_bzero(p->data, p->len); /* a start may hold secrets */
     free(p);
   }
   free(c);
@@ -235,6 +236,7 @@ static void flush_out(sup_conn *c) {
     c->out = p->next;
     if (c->out == NULL) c->out_tail = NULL;
     for (size_t i = 0; i < p->n_fds; i++) close(p->fds[i]);
+    explicit_bzero(p->data, p->len); /* a start may hold secrets */
     free(p);
   }
   conn_want(c);
@@ -420,7 +422,8 @@ bool dagd__sup_start(dagd_exec *ex, dagd_exec_try *t, const dagd_exec_spec *spec
   }
   dagd_buf b;
   dagd_buf_init(&b);
-  dagd_sup_encode_start(&b, spec->base, spec->cwd, spec->argv, spec->env, spec->grace_ms, spec->input != NULL);
+  dagd_sup_encode_start(&b, spec->base, spec->cwd, spec->argv, spec->env, spec->secrets, spec->grace_ms,
+                        spec->input != NULL);
   char type = 'S';
   if (b.len > DAGD_SUP_INLINE_MAX) {
     int body = dagd_memory_file("dagd-start", b.data, b.len);
@@ -433,6 +436,7 @@ bool dagd__sup_start(dagd_exec *ex, dagd_exec_try *t, const dagd_exec_spec *spec
     type = 's';
   }
   bool sent = type == 'S' ? conn_send(ex->sup, b.data, b.len, fds, n_fds) : conn_send(ex->sup, &type, 1, fds, n_fds);
+  if (b.data) explicit_bzero(b.data, b.cap); /* it may hold secrets */
   dagd_buf_close(&b);
   if (!sent) {
     lost_supervisor(ex);
@@ -454,6 +458,7 @@ void dagd__sup_close(dagd_exec *ex) {
     if (poll(&pf, 1, 1000) <= 0 || !send_packet(c, p->data, p->len, p->fds, p->n_fds)) break;
     c->out = p->next;
     for (size_t i = 0; i < p->n_fds; i++) close(p->fds[i]);
+    explicit_bzero(p->data, p->len); /* a start may hold secrets */
     free(p);
   }
   conn_close(c);

@@ -44,6 +44,7 @@
 #include "dagd/err.h"
 #include "dagd/exec.h"
 #include "dagd/map.h"
+#include "dagd/mask.h"
 #include "supervisor.h"
 
 extern char **environ;
@@ -53,7 +54,7 @@ extern char **environ;
 /* The journal is rewritten when it is this much bigger than its live part. */
 #define JOURNAL_SLACK (1 << 20)
 
-enum { W_LISTEN, W_SIGNAL, W_CONN, W_EVENTS };
+enum { W_LISTEN, W_SIGNAL, W_CONN, W_EVENTS, W_OUTPUT };
 
 typedef struct sup_watch {
   int kind;
@@ -88,6 +89,10 @@ typedef struct sup_try {
   long term_at, kill_at;  /* monotonic ms, -1: not yet */
   sup_watch ev;           /* its cgroup.events, while waiting for it to empty */
   int events_fd;
+  /* With secrets to mask: the task's output comes through a pipe. */
+  sup_watch ow;
+  int out_fd, log_fd;
+  dagd_mask *mask;
   struct sup_try *prev, *next;            /* every try */
   struct sup_try *tprev, *tnext;          /* tries with a deadline */
   bool timed;
@@ -209,6 +214,65 @@ static void timed_del(sup *s, sup_try *t) {
   t->tprev = t->tnext = NULL;
 }
 
+static void write_all(int fd, const char *p, size_t len) {
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return; /* a full disk loses output, never the try */
+    p += n;
+    len -= (size_t)n;
+  }
+}
+
+/* Copies what the task's pipe holds now (at most max_chunks reads) to
+ * its log, masked; false at the pipe's end. */
+static bool output_relay(sup_try *t, int max_chunks) {
+  char chunk[65536];
+  dagd_buf out;
+  dagd_buf_init(&out);
+  bool open = true;
+  for (int i = 0; i < max_chunks; i++) {
+    ssize_t n = read(t->out_fd, chunk, sizeof(chunk));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) break;
+    if (n <= 0) {
+      open = false;
+      break;
+    }
+    dagd_buf_reset(&out);
+    dagd_mask_feed(t->mask, chunk, (size_t)n, &out);
+    write_all(t->log_fd, out.data, out.len);
+    explicit_bzero(chunk, (size_t)n);
+  }
+  if (out.data) explicit_bzero(out.data, out.cap);
+  dagd_buf_close(&out);
+  return open;
+}
+
+/* The end of the task's output: what the pipe still holds (every writer
+ * is gone, or a stranger holds it: then what is there now), then the
+ * masker's last bytes; the secrets are wiped. */
+static void output_close(sup *s, sup_try *t) {
+  if (t->mask == NULL) return;
+  if (t->out_fd >= 0) {
+    output_relay(t, 64); /* bounded, should a stranger keep writing */
+    epoll_ctl(s->ep, EPOLL_CTL_DEL, t->out_fd, NULL);
+    close(t->out_fd);
+    t->out_fd = -1;
+  }
+  dagd_buf out;
+  dagd_buf_init(&out);
+  dagd_mask_end(t->mask, &out);
+  write_all(t->log_fd, out.data, out.len);
+  if (out.data) explicit_bzero(out.data, out.cap);
+  dagd_buf_close(&out);
+  dagd_mask_close(t->mask);
+  free(t->mask);
+  t->mask = NULL;
+  close(t->log_fd);
+  t->log_fd = -1;
+}
+
 static sup_try *try_new(sup *s, const char *base, long long seq, pid_t pid, const char *cgroup) {
   sup_try *t = dagd_calloc(1, sizeof(*t));
   t->base = dagd_strdup(base);
@@ -218,6 +282,8 @@ static sup_try *try_new(sup *s, const char *base, long long seq, pid_t pid, cons
   t->term_at = t->kill_at = -1;
   t->events_fd = -1;
   t->ev = (sup_watch){W_EVENTS, t};
+  t->out_fd = t->log_fd = -1;
+  t->ow = (sup_watch){W_OUTPUT, t};
   t->next = s->tries;
   if (s->tries) s->tries->prev = t;
   s->tries = t;
@@ -234,6 +300,7 @@ static void try_free(sup *s, sup_try *t) {
     dagd_map_del(&s->by_pid, &t->pid, sizeof(t->pid));
   timed_del(s, t);
   if (t->events_fd >= 0) close(t->events_fd);
+  output_close(s, t);
   if (t->prev) t->prev->next = t->next;
   else s->tries = t->next;
   if (t->next) t->next->prev = t->prev;
@@ -312,6 +379,7 @@ static void try_ended(sup *s, sup_try *t, const dagd_try_result *r) {
   t->ended_at = wall_now();
   s->live--;
   timed_del(s, t);
+  output_close(s, t); /* the whole output is in the log before the end is told */
   if (t->events_fd >= 0) {
     epoll_ctl(s->ep, EPOLL_CTL_DEL, t->events_fd, NULL);
     close(t->events_fd);
@@ -402,12 +470,12 @@ static int run_deadlines(sup *s) {
 
 /* The task, in the child: its own process group, output to the log,
  * $DAGD_OUTPUT made 0600, its input, its folder; then the command. */
-static void child_run(const dagd_sup_start *st, const dagd_try_paths *paths, int stdin_fd) {
+static void child_run(const dagd_sup_start *st, const dagd_try_paths *paths, int stdin_fd, int pipe_fd) {
   setpgid(0, 0);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
-  int log = open(paths->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  int log = pipe_fd >= 0 ? pipe_fd : open(paths->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (log < 0) {
     say("cannot open %s: %s", paths->log, strerror(errno));
     _exit(127);
@@ -473,15 +541,40 @@ static void start_try(sup *s, sup_conn *c, const dagd_sup_start *st, int stdin_f
   }
   dagd_try_paths paths;
   dagd_try_paths_init(&paths, st->base);
-  pid_t pid = clone_into(cgfd, cgroup);
-  if (pid == 0) child_run(st, &paths, stdin_fd);
+  /* Secrets to mask: the output through a pipe, the log written here. */
+  int pipefd[2] = {-1, -1}, log_fd = -1;
+  if (st->secrets[0]) {
+    log_fd = open(paths.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (log_fd < 0 || pipe2(pipefd, O_CLOEXEC) < 0) {
+      say("cannot set up the masked output of %s: %s", st->base, strerror(errno));
+      if (log_fd >= 0) close(log_fd);
+      log_fd = -1;
+    }
+  }
+  pid_t pid = st->secrets[0] && log_fd < 0 ? (errno = EIO, -1) : clone_into(cgfd, cgroup);
+  if (pid == 0) child_run(st, &paths, stdin_fd, pipefd[1]);
   int saved = errno;
   dagd_try_paths_close(&paths);
+  if (pipefd[1] >= 0) close(pipefd[1]);
   if (cgfd >= 0) close(cgfd);
   sup_try *t = try_new(s, st->base, seq, pid > 0 ? pid : 0, cgroup);
   t->grace_ms = st->grace_ms > 0 ? st->grace_ms : 10000;
   t->watcher = c;
   s->live++;
+  if (log_fd >= 0) {
+    t->log_fd = log_fd;
+    t->mask = dagd_calloc(1, sizeof(*t->mask));
+    dagd_mask_init(t->mask);
+    for (char **v = st->secrets; *v; v++) dagd_mask_add(t->mask, *v);
+    if (pid > 0) {
+      t->out_fd = pipefd[0];
+      fcntl(t->out_fd, F_SETFL, O_NONBLOCK);
+      struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &t->ow};
+      epoll_ctl(s->ep, EPOLL_CTL_ADD, t->out_fd, &ev);
+    } else {
+      close(pipefd[0]);
+    }
+  }
   dagd_buf b;
   dagd_buf_init(&b);
   dagd_sup_journal_start(&b, seq, t->pid, cgroup, st->base);
@@ -795,6 +888,14 @@ static int serve(sup *s) {
         while (read(s->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
           if (si.ssi_signo == SIGTERM) s->leaving = true; /* leave once the tries are over */
         reap(s);
+      } else if (w->kind == W_OUTPUT) {
+        sup_try *t = w->ptr;
+        if (t->dead || t->out_fd < 0) continue;
+        if (!output_relay(t, 16)) { /* every writer is gone */
+          epoll_ctl(s->ep, EPOLL_CTL_DEL, t->out_fd, NULL);
+          close(t->out_fd);
+          t->out_fd = -1;
+        }
       } else if (w->kind == W_EVENTS) {
         sup_try *t = w->ptr;
         char ack[128];

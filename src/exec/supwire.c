@@ -33,19 +33,22 @@ static void put_u32(dagd_buf *b, uint32_t v) { dagd_buf_append(b, &v, sizeof(v))
 static void put_str(dagd_buf *b, const char *s) { dagd_buf_append(b, s ? s : "", strlen(s ? s : "") + 1); }
 
 void dagd_sup_encode_start(dagd_buf *out, const char *base, const char *cwd, char *const *argv, char *const *env,
-                           int grace_ms, bool has_stdin) {
-  uint32_t argc = 0, envc = 0;
+                           const char *const *secrets, int grace_ms, bool has_stdin) {
+  uint32_t argc = 0, envc = 0, nsec = 0;
   while (argv[argc]) argc++;
   while (env && env[envc]) envc++;
+  while (secrets && secrets[nsec]) nsec++;
   dagd_buf_putc(out, 'S');
   put_u32(out, (uint32_t)grace_ms);
   put_u32(out, argc);
   put_u32(out, envc);
+  put_u32(out, nsec);
   dagd_buf_putc(out, has_stdin ? 1 : 0);
   put_str(out, base);
   put_str(out, cwd);
   for (uint32_t i = 0; i < argc; i++) put_str(out, argv[i]);
   for (uint32_t i = 0; i < envc; i++) put_str(out, env[i]);
+  for (uint32_t i = 0; i < nsec; i++) put_str(out, secrets[i]);
 }
 
 /* The next string at *at, NULL past the end or without its NUL. */
@@ -75,20 +78,21 @@ static bool take_strs(const char *p, size_t len, size_t *at, uint32_t n, char **
 
 bool dagd_sup_decode_start(const char *p, size_t len, dagd_sup_start *out) {
   memset(out, 0, sizeof(*out));
-  uint32_t grace, argc, envc;
-  if (len < 14 || p[0] != 'S') return false;
+  uint32_t grace, argc, envc, nsec;
+  if (len < 18 || p[0] != 'S') return false;
   memcpy(&grace, p + 1, 4);
   memcpy(&argc, p + 5, 4);
   memcpy(&envc, p + 9, 4);
+  memcpy(&nsec, p + 13, 4);
   out->grace_ms = (int)grace;
-  out->has_stdin = p[13] != 0;
-  size_t at = 14;
+  out->has_stdin = p[17] != 0;
+  size_t at = 18;
   out->base = take_str(p, len, &at);
   out->cwd = take_str(p, len, &at);
   if (out->base == NULL || out->base[0] == '\0' || out->cwd == NULL || argc == 0 || grace > 86400000u) return false;
   if (out->cwd[0] == '\0') out->cwd = NULL;
   if (!take_strs(p, len, &at, argc, &out->argv)) return false;
-  if (!take_strs(p, len, &at, envc, &out->env) || at != len) {
+  if (!take_strs(p, len, &at, envc, &out->env) || !take_strs(p, len, &at, nsec, &out->secrets) || at != len) {
     dagd_sup_start_close(out);
     return false;
   }
@@ -98,7 +102,8 @@ bool dagd_sup_decode_start(const char *p, size_t len, dagd_sup_start *out) {
 void dagd_sup_start_close(dagd_sup_start *s) {
   free(s->argv);
   free(s->env);
-  s->argv = s->env = NULL;
+  free(s->secrets);
+  s->argv = s->env = s->secrets = NULL;
 }
 
 void dagd_sup_encode_str(dagd_buf *out, char t, const char *s) {

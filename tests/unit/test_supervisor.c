@@ -74,7 +74,8 @@ static void test_start_round_trip(void **state) {
   char *env[] = {"PATH=/usr/bin:/bin", "EMPTY=", NULL};
   dagd_buf b;
   dagd_buf_init(&b);
-  dagd_sup_encode_start(&b, "/l/d/r/t/1", "/work dir", argv, env, 2500, true);
+  const char *secrets[] = {"s3cret", NULL};
+  dagd_sup_encode_start(&b, "/l/d/r/t/1", "/work dir", argv, env, secrets, 2500, true);
   dagd_sup_start st;
   assert_true(dagd_sup_decode_start(b.data, b.len, &st));
   assert_string_equal(st.base, "/l/d/r/t/1");
@@ -85,6 +86,8 @@ static void test_start_round_trip(void **state) {
   assert_null(st.argv[3]);
   assert_string_equal(st.env[1], "EMPTY=");
   assert_null(st.env[2]);
+  assert_string_equal(st.secrets[0], "s3cret");
+  assert_null(st.secrets[1]);
   dagd_sup_start_close(&st);
   /* Every truncation, and a byte too many, is refused. */
   for (size_t len = 0; len < b.len; len++) assert_false(dagd_sup_decode_start(b.data, len, &st));
@@ -92,10 +95,11 @@ static void test_start_round_trip(void **state) {
   assert_false(dagd_sup_decode_start(b.data, b.len, &st));
   /* No cwd and no environment. */
   dagd_buf_reset(&b);
-  dagd_sup_encode_start(&b, "/b", NULL, argv, NULL, 0, false);
+  dagd_sup_encode_start(&b, "/b", NULL, argv, NULL, NULL, 0, false);
   assert_true(dagd_sup_decode_start(b.data, b.len, &st));
   assert_null(st.cwd);
   assert_null(st.env[0]);
+  assert_null(st.secrets[0]);
   assert_false(st.has_stdin);
   dagd_sup_start_close(&st);
   dagd_buf_close(&b);
@@ -234,6 +238,28 @@ static void test_supervised_end_kept_until_forgotten(void **state) {
     char *pid = dagd_asprintf("%s.pid", base);
     struct stat st;
     assert_int_equal(stat(pid, &st), -1); /* no shim, no pid record */
+    /* Output to mask: through the supervisor's pipe, every secret "***",
+     * also one split across two writes. */
+    char *base2 = dagd_asprintf("%s/t2", f.dir);
+    char *argv2[] = {"sh", "-c", "printf 'pw=hun'; sleep 0.05; echo 'ter2 done'; echo hunter2 >&2", NULL};
+    const char *secrets[] = {"hunter2", NULL};
+    dagd_exec_spec spec2 = {.base = base2, .argv = argv2, .env = environ, .cwd = f.dir, .secrets = secrets};
+    f.done = 0;
+    assert_int_equal(dagd_exec_start(ex, &spec2, on_done, &f, NULL, &err), 0);
+    wait_done(&f);
+    assert_int_equal(f.result.code, 0);
+    char *log2 = dagd_asprintf("%s.log", base2);
+    FILE *lf = fopen(log2, "r");
+    assert_non_null(lf);
+    char text[256] = "";
+    size_t got = fread(text, 1, sizeof(text) - 1, lf);
+    text[got] = '\0';
+    fclose(lf);
+    assert_non_null(strstr(text, "pw=*** done\n"));
+    assert_non_null(strstr(text, "done\n***\n"));
+    assert_null(strstr(text, "hunter2"));
+    free(log2);
+    free(base2);
     /* A second daemon asking before the first said "recorded": the end
      * again, from the supervisor. */
     close_exec(&f, ex);
