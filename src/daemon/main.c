@@ -102,8 +102,8 @@ void daemon_stop_now(daemon_t *d) {
   daemon_commit_close(d);
   daemon_systemd_stopping(d);
   if (d->tries.n_running > 0)
-    DAGD_LOG(DAGD_LOG_WARN, "daemon", "leaving %zu running tries to their shims; the next start re-adopts them",
-             d->tries.n_running);
+    DAGD_LOG(DAGD_LOG_WARN, "daemon", "leaving %zu running tries to %s; the next start re-adopts them",
+             d->tries.n_running, dagd_exec_supervised(d->tries.exec) ? "the try supervisor" : "their shims");
   daemon_api_stop(d);
   daemon_dags_stop(d);
   daemon_tries_close(d);

@@ -19,6 +19,7 @@ struct dagd_exec {
   /* The try supervisor, where there is one (supervised.c). */
   char *state;           /* the state file it serves; NULL: shims only */
   sup_conn *sup;         /* NULL while not connected */
+  struct sup_child *children; /* supervisors this daemon started, not yet reaped */
   dagd_map supervised;   /* base -> the try the supervisor runs or is asked about */
   dagd_buf forgets;      /* bases whose ends wait for the store's commit, NUL-separated */
   bool closing;

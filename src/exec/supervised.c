@@ -50,6 +50,8 @@ struct sup_conn {
 
 /* A supervisor this daemon started: reaped when it exits. */
 typedef struct sup_child {
+  dagd_exec *ex;
+  struct sup_child *next;
   pid_t pid;
   int pidfd;
   uv_poll_t poll;
@@ -67,14 +69,24 @@ bool dagd__sup_up(const dagd_exec *ex) { return ex->sup && !ex->sup->lost; }
 
 static void child_closed(uv_handle_t *h) { free(h->data); }
 
+/* Stops watching c; a supervisor still running then outlives this daemon. */
+static void child_drop(sup_child *c) {
+  for (sup_child **pp = &c->ex->children; *pp; pp = &(*pp)->next)
+    if (*pp == c) {
+      *pp = c->next;
+      break;
+    }
+  close(c->pidfd);
+  uv_close((uv_handle_t *)&c->poll, child_closed);
+}
+
 static void on_child_exit(uv_poll_t *h, int status, int events) {
   sup_child *c = h->data;
   (void)status;
   (void)events;
   while (waitpid(c->pid, NULL, WNOHANG) < 0 && errno == EINTR) {
   }
-  close(c->pidfd);
-  uv_close((uv_handle_t *)h, child_closed);
+  child_drop(c);
 }
 
 /* Starts `<shim_path> supervise --state STATE --ready-fd 3` in a session
@@ -119,6 +131,9 @@ static char spawn_supervisor(dagd_exec *ex) {
   int pidfd = (int)pidfd_open(pid, 0);
   if (pidfd >= 0) {
     sup_child *c = dagd_calloc(1, sizeof(*c));
+    c->ex = ex;
+    c->next = ex->children;
+    ex->children = c;
     c->pid = pid;
     c->pidfd = pidfd;
     uv_poll_init(ex->loop, &c->poll, pidfd);
@@ -448,6 +463,7 @@ bool dagd__sup_start(dagd_exec *ex, dagd_exec_try *t, const dagd_exec_spec *spec
 }
 
 void dagd__sup_close(dagd_exec *ex) {
+  while (ex->children) child_drop(ex->children);
   if (ex->sup == NULL) return;
   sup_conn *c = ex->sup;
   /* What is queued still goes: a stop or a forget the supervisor should see. */

@@ -20,7 +20,8 @@
    dagd only), starts dagd again in the same cgroup, lets the try finish,
    and checks it was re-adopted with its true end recorded: success, exit
    0, its output, one try. drain_timeout = 0 makes dagd leave its tries to
-   their shims at once, as it does after the 60 s drain.
+   the try supervisor (or their shims) at once, as it does after the 60 s
+   drain.
 SPDX-License-Identifier: MIT"""
 import json
 import os
@@ -265,7 +266,7 @@ def check_killmode(work):
     os.makedirs(marks)
     write_dag(work, "long", f'''
 local d = dagd.dag {{ id = "long", default_args = {{ retries = 0 }} }}
-d:shell {{ id = "t", cmd = 'touch {marks}/started; while [ ! -e {marks}/go ]; do sleep 0.05; done; echo done=yes > "$DAGD_OUTPUT"' }}
+d:shell {{ id = "t", cmd = 'echo "task $$ parent $PPID" > {marks}/pids.tmp; mv {marks}/pids.tmp {marks}/pids; touch {marks}/started; while [ ! -e {marks}/go ]; do sleep 0.05; done; echo done=yes > "$DAGD_OUTPUT"' }}
 ''')
     cg = cgroup_for_test()
     print(f"KillMode={mode}, KillSignal={sig.name}; {'cgroup ' + cg if cg else 'no writable cgroup: processes tracked by pid'}")
@@ -276,11 +277,13 @@ d:shell {{ id = "t", cmd = 'touch {marks}/started; while [ ! -e {marks}/go ]; do
         port = poll("dagd to listen", lambda: port_of(log))
         run = api(port, "POST", "/api/v1/dags/long/dagRuns", {})["dag_run_id"]
         check(poll("the try to start", lambda: os.path.exists(os.path.join(marks, "started"))), "the try runs")
-        pidfile = os.path.join(work, "logs", "long", run, "t", "1.pid")
-        pids = dict(l.split() for l in read(pidfile).splitlines() if " " in l)
-        shim, task = int(pids["shim"]), int(pids["task"])
+        # The try's parent is what keeps it: the try supervisor, or its shim
+        # where the supervisor has no cgroups.
+        w = read(os.path.join(marks, "pids")).split()
+        shim, task = int(w[3]), int(w[1])
+        check(shim != p.pid, "the try's parent is not dagd itself")
         if cg:
-            check(shim in cgroup_pids(cg) and task in cgroup_pids(cg), "the shim and the task are in dagd's cgroup")
+            check(shim in cgroup_pids(cg) and task in cgroup_pids(cg), "the supervisor and the task are in dagd's cgroup")
 
         # systemd's stop, for this KillMode.
         def rest():
@@ -305,12 +308,13 @@ d:shell {{ id = "t", cmd = 'touch {marks}/started; while [ ! -e {marks}/go ]; do
         elif mode in ("mixed", "process"):
             p.send_signal(sig)
         p.wait(timeout=30)
-        check("leaving 1 running tries to their shims" in read(log), "dagd leaves the running try to its shim")
+        check(re.search(r"leaving 1 running tries to (the try supervisor|their shims)", read(log)),
+              "dagd leaves the running try to the supervisor or its shim")
         if mode in ("control-group", "mixed"):
             kill_rest()  # what is left once the main process is gone (mixed), or at TimeoutStopSec
             # SIGKILL is delivered asynchronously: wait until it has acted.
             poll("the SIGKILLed processes to go", lambda: not any(alive(x) for x in (rest() if cg else [shim, task])))
-        check(alive(shim) and alive(task), f"the shim and the task outlive `systemctl stop` (KillMode={mode})")
+        check(alive(shim) and alive(task), f"the try's supervisor and the task outlive `systemctl stop` (KillMode={mode})")
 
         # The restart: a new dagd in the same cgroup re-adopts the try.
         p, log = start(work, "second", env, cg)
