@@ -10,13 +10,19 @@
 #    try: execution_timeout stops it, and one that ignores SIGTERM is killed
 #    after the grace; the retry never runs beside it.
 #
-# Run twice: with each try in a cgroup of its own (the default, where cgroup
-# v2 can be written), and with try_cgroups = false (the shim's descendants).
+# Run twice: in the default configuration, where the try supervisor runs
+# each try in a cgroup of its own (this needs a writable cgroup v2; the
+# task's pid and cgroup are read from the supervisor's journal, and the
+# task must be in that cgroup, the supervisor its parent, no shim's
+# <try>.pid written, and the cgroup gone after the try), and with
+# try_cgroups = false, where each try has a shim of its own that stops the
+# shim's descendants (its <try>.pid is written, with no cgroup in it).
+# States come from the API (dagctl).
 # SPDX-License-Identifier: MIT
 . "$(dirname "$0")/lib.sh"
 
 PY=/usr/bin/python3
-rc=0
+rc=0 out=
 poll() { # DESC SECONDS CMD...: polls CMD with a deadline
   local desc=$1 deadline=$((SECONDS + $2))
   shift 2
@@ -38,10 +44,31 @@ before() { # FILE EARLIER_RE LATER_RE: every EARLIER line comes before the first
   [ -n "$l" ] && { [ -z "$e" ] || [ "$e" -lt "$l" ]; }
 }
 
-pid=
-trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; pkill -KILL -f "MARK_$$" 2>/dev/null; rm -rf "$WORK"' EXIT
+# sup_pid STATE: the pid of the state file's live supervisor, from its
+# lock file ("" if none runs).
+sup_pid() {
+  local p
+  p=$(head -1 "$1.supervisor.lock" 2>/dev/null)
+  [ -n "$p" ] && tr "\0" " " 2>/dev/null <"/proc/$p/cmdline" | grep -q ' supervise ' && echo "$p"
+}
+gone() { ! kill -0 "$1" 2>/dev/null; }
+# journal_start STATE BASE: "pid cgroup" of the try whose log base is BASE,
+# from the S line the supervisor journaled when it started it.
+journal_start() {
+  $PY - "$1.supervisor" "$2" <<'PYEND'
+import sys
+for line in open(sys.argv[1]):
+    f = line.rstrip("\n").split("\t")
+    if f[0] == "S" and len(f) == 5 and f[4] == sys.argv[2]:
+        print(f[2], f[3])
+PYEND
+}
 
-scenario() { # MODE: cgroup|tree
+pid=
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; for m in supervisor shim; do s=$(sup_pid "$WORK/$m/dagd.db");
+      [ -n "$s" ] && kill -9 "$s" 2>/dev/null; done; wait 2>/dev/null; pkill -KILL -f "MARK_$$" 2>/dev/null; rm -rf "$WORK"' EXIT
+
+scenario() { # MODE: supervisor (the default) | shim (try_cgroups = false)
   local mode=$1 W="$WORK/$1"
   mkdir -p "$W/dags"
   cat >"$W/dags/one.lua" <<LUA
@@ -74,7 +101,7 @@ while :; do sleep 0.02; done
 ]] }
 LUA
   local conf="$W/dagd.lua"
-  if [ "$mode" = tree ]; then echo 'try_cgroups = false' >"$conf"; else : >"$conf"; fi
+  if [ "$mode" = shim ]; then echo 'try_cgroups = false' >"$conf"; else : >"$conf"; fi
   "$DAGD" --config "$conf" --listen 127.0.0.1:0 --dags-folder "$W/dags" --state "$W/dagd.db" \
     --logs-folder "$W/logs" >"$W/dagd.log" 2>&1 &
   pid=$!
@@ -85,13 +112,27 @@ LUA
   run "$DAGCTL" trigger cl --run-id r1
   expect_rc 0 "$mode: trigger cl"
   poll "try 1 to be ready" 20 test -e "$W/ready" || fail "$mode: try 1 never got going"
-  local pidfile="$W/logs/cl/r1/t/1.pid"
-  if [ "$mode" = cgroup ]; then
-    cg=$(sed -n 's/^cgroup //p' "$pidfile")
-    task=$(sed -n 's/^task //p' "$pidfile")
-    [ -n "$cg" ] && grep -qx "$task" "$cg/cgroup.procs" && ok ||
-      fail "$mode: the task runs in a cgroup of its own (pid file: $(tr '\n' ' ' <"$pidfile"))"
+  local pidfile="$W/logs/cl/r1/t/1.pid" sup= start task cg
+  if [ "$mode" = supervisor ]; then
+    sup=$(sup_pid "$W/dagd.db")
+    out=$(cat "$W/dagd.log")
+    [ -n "$sup" ] && ok || fail "$mode: the try supervisor runs beside dagd"
+    start=$(journal_start "$W/dagd.db" "$W/logs/cl/r1/t/1")
+    task=${start%% *} cg=${start#* }
+    out=$(cat "$W/dagd.db.supervisor" 2>&1)
+    [ -n "$start" ] && [ "$task" != "$cg" ] && ok || fail "$mode: the supervisor journaled try 1's start"
+    case $cg in
+    */dagd-*-[0-9]*) ok ;;
+    *) fail "$mode: the try's cgroup is one of the supervisor's (dagd-<tag>-<n>): $cg" ;;
+    esac
+    grep -qx "$task" "$cg/cgroup.procs" && ok ||
+      fail "$mode: the task ($task) runs in a cgroup of its own ($cg: $(tr '\n' ' ' <"$cg/cgroup.procs"))"
+    [ "$(awk '{print $4}' "/proc/$task/stat" 2>/dev/null)" = "$sup" ] && ok ||
+      fail "$mode: the task's parent is the supervisor ($sup)"
+    [ ! -e "$pidfile" ] && ok || fail "$mode: a supervised try has no shim's pid file"
   else
+    [ -z "$(sup_pid "$W/dagd.db")" ] && ok || fail "$mode: try_cgroups = false still started the try supervisor"
+    [ -e "$pidfile" ] && ok || fail "$mode: the try's shim wrote its pid file"
     grep -q '^cgroup ' "$pidfile" && fail "$mode: try_cgroups = false still made a cgroup" || ok
   fi
   run "$DAGCTL" clear cl r1 --task t
@@ -102,7 +143,7 @@ LUA
   before "$W/trace" '^1 ' '^2 start' && ok ||
     fail "$mode: try 2 started while try 1's processes still ran: $(tr '\n' '|' <"$W/trace")"
   expect_out "2 cleanup end" "$mode: what try 2 left running was stopped and waited for before the try ended"
-  [ "$mode" = cgroup ] && { [ ! -e "$cg" ] && ok || fail "$mode: the try's cgroup is removed after it"; }
+  [ "$mode" = supervisor ] && { [ ! -e "$cg" ] && ok || fail "$mode: the try's cgroup is removed after it"; }
 
   # -- setsid children and execution_timeout --
   run "$DAGCTL" trigger to --run-id r1
@@ -128,8 +169,10 @@ LUA
   kill "$pid"
   wait "$pid" 2>/dev/null
   pid=
+  # No daemon connected and no try running: the supervisor leaves.
+  [ -z "$sup" ] || { poll "the supervisor to leave" 10 gone "$sup" && ok || fail "$mode: the supervisor stayed after dagd"; }
 }
 
-scenario cgroup
-scenario tree
+scenario supervisor
+scenario shim
 finish

@@ -20,7 +20,7 @@ local c = d:shell { id = "c", cmd = { "sh", "-c", "echo c >> order" } }
 local dd = d:shell { id = "d", cmd = { "sh", "-c", "echo d >> order; echo got $1 {{ params.label }}", "sh",
                                        "{{ outputs.a.path }}" } }
 local slow = d:shell { id = "slow", execution_timeout = "1s",
-                       cmd = "sleep 3600 & echo $! > slow-child.pid; wait" }
+                       cmd = "sleep 3600 & echo $! >> slow-child.pid; wait" }
 local cleanup = d:shell { id = "cleanup", trigger_rule = "all_done", cmd = "echo cleanup >> order" }
 
 d:chain(a, { b, c }, dd)
