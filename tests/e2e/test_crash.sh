@@ -1,12 +1,35 @@
 #!/usr/bin/env bash
 # Crash safety: dagd is killed with SIGKILL at random points while runs
-# and tries are in flight, and restarted, over and over. Afterwards every
-# run finishes, none is duplicated, every try ran at most once and never
-# beside another try of the same task instance, and the database holds
-# each try's true exit code. Every other daemon has a secret configured,
-# so tries also run, and are re-adopted, behind the shim's masking pipe.
+# and tries are in flight, and restarted, over and over; the tries run on
+# under the try supervisor (or, without a writable cgroup v2, their shims)
+# and each new dagd re-adopts them. Afterwards every run finishes, none is
+# duplicated, every try ran at most once and never beside another try of
+# the same task instance, every try that started ended, and the database
+# holds the true exit code of each task instance's last try, the one a
+# task-written trace ("start N" / "end N rc" per try) says it exited with
+# (and no try was retried after exiting 0). Every other daemon has a secret
+# configured, so its tries' output is masked (the supervisor relays it
+# through a masking pipe; a shim has its own): masked and unmasked tries
+# are each re-adopted by either kind of daemon. At the end the supervisor
+# leaves by itself. KEEP=1 keeps the work folder (its path is printed).
 # SPDX-License-Identifier: MIT
 . "$(dirname "$0")/lib.sh"
+# On any exit: no dagd or supervisor left behind; the work folder kept
+# with KEEP=1.
+pid=
+sup_pid() { # the live try supervisor's pid, "" if none
+  local p
+  p=$(head -1 "$WORK/dagd.db.supervisor.lock" 2>/dev/null)
+  [ -n "$p" ] && tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q ' supervise ' && echo "$p"
+}
+cleanup() {
+  [ -z "$pid" ] || kill -9 "$pid" 2>/dev/null
+  local s
+  s=$(sup_pid)
+  [ -z "$s" ] || kill -9 "$s" 2>/dev/null
+  if [ -n "${KEEP:-}" ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
 
 CYCLES=${CRASH_CYCLES:-12}
 mkdir -p "$WORK/dags" "$WORK/trace"
@@ -30,9 +53,10 @@ d:chain(a, { b, c }, e)
 LUA
 export WORK_TRACE="$WORK/trace"
 
-# start_dagd [masked]: with "masked", a secret is configured, so tries
-# write their logs through the shim's masking pipe; the cycles alternate,
-# so either kind of try is re-adopted by either kind of daemon.
+# start_dagd [masked]: with "masked", a secret is configured, so the
+# output of the tries it starts is masked on its way to their logs (by the
+# supervisor, or the shim's masking pipe); the cycles alternate, so either
+# kind of try is re-adopted by either kind of daemon.
 start_dagd() {
   local secret=()
   [ "${1:-}" = masked ] && secret=(DAGD_SECRET_CRASH=crash-test-secret)
@@ -48,6 +72,7 @@ for i in $(seq 1 "$CYCLES"); do
   sleep "0.$((RANDOM % 9 + 1))"
   kill -9 $pid
   wait $pid 2>/dev/null
+  pid=
 done
 
 # Last start: everything must settle, polled with a deadline.
@@ -71,13 +96,19 @@ done
 settled && ok || { rc=1; out=$(tail -20 "$WORK/dagd.log"); fail "runs still active after the deadline"; }
 kill -TERM $pid
 wait $pid && rc=0 || rc=$?
+pid=
 out=$(tail -5 "$WORK/dagd.log")
 expect_rc 0 "final dagd stops cleanly"
+# No daemon and no try: the supervisor (if one ran) leaves by itself.
+deadline=$((SECONDS + 15))
+while [ -n "$(sup_pid)" ] && [ $SECONDS -lt $deadline ]; do sleep 0.05; done
+rc=0 out=$(cat "$WORK/dagd.db.supervisor.lock" 2>/dev/null)
+[ -z "$(sup_pid)" ] && ok || fail "the try supervisor is still running after dagd stopped"
 
-out=$(/usr/bin/python3 - "$WORK/dagd.db" "$WORK/logs" "$WORK/trace" <<'PY' 2>&1
+out=$(/usr/bin/python3 - "$WORK/dagd.db" "$WORK/trace" <<'PY' 2>&1
 import os, sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
-logs, trace = sys.argv[2], sys.argv[3]
+trace = sys.argv[2]
 runs = db.execute("SELECT id, run_id, logical_date, state FROM dag_run WHERE dag_id = 'crashy'").fetchall()
 assert len(runs) >= 5, f"only {len(runs)} runs"
 dates = [r[2] for r in runs]
@@ -92,29 +123,53 @@ for pk, run_id, _, state in runs:
     if len(tis) != 4:
         problems.append(f"{run_id}: {len(tis)} task instances")
     for task, tstate, tries, code in tis:
-        # Every try has an exit record; the last one's code is in the db.
-        for n in range(1, tries + 1):
-            p = os.path.join(logs, "crashy", run_id, task, f"{n}.exit")
-            if not os.path.exists(p):
-                problems.append(f"{run_id}/{task}: no exit record for try {n}")
-        last = open(os.path.join(logs, "crashy", run_id, task, f"{tries}.exit")).read().split()
-        if last[0] == "exit" and int(last[1]) != code:
-            problems.append(f"{run_id}/{task}: db exit {code}, try file {last}")
-        # The trace: tries strictly one after another, each run at most once.
-        lines = open(os.path.join(trace, f"{run_id}.{task}")).read().split("\n")
-        events = [l.split() for l in lines if l]
+        where = f"{run_id}/{task}"
+        if tstate != "success":
+            problems.append(f"{where}: {tstate}")
+        # The trace: tries strictly one after another, each run at most
+        # once and ended (nothing kills a try here: only dagd is killed).
+        try:
+            lines = open(os.path.join(trace, f"{run_id}.{task}")).read().split("\n")
+        except OSError:
+            lines = []
+        ended = {}    # try number -> its exit code
+        order = []    # try numbers in the order they started
         running = None
-        seen = set()
-        for ev in events:
+        for line in lines:
+            ev = line.split()
+            if not ev:
+                continue
+            n = int(ev[1])
             if ev[0] == "start":
                 if running is not None:
-                    problems.append(f"{run_id}/{task}: try {ev[1]} started while try {running} ran")
-                if ev[1] in seen:
-                    problems.append(f"{run_id}/{task}: try {ev[1]} ran twice")
-                seen.add(ev[1])
-                running = ev[1]
+                    problems.append(f"{where}: try {n} started while try {running} ran")
+                if n in order:
+                    problems.append(f"{where}: try {n} ran twice")
+                elif order and n < order[-1]:
+                    problems.append(f"{where}: try {n} started after try {order[-1]}")
+                order.append(n)
+                running = n
             else:
+                if running != n:
+                    problems.append(f"{where}: try {n} ended while {running} was the running one")
+                ended[n] = int(ev[2])
                 running = None
+        if running is not None:
+            problems.append(f"{where}: try {running} started and never ended")
+        if not order:
+            problems.append(f"{where}: no try in the trace (db: try {tries}, exit {code})")
+            continue
+        # Lost tries (dagd killed between recording a start and the try
+        # starting) leave gaps; the db's last try is the trace's last.
+        last = order[-1]
+        if tries != last:
+            problems.append(f"{where}: db try_number {tries}, the trace's last try is {last}")
+        elif last in ended and code != ended[last]:
+            problems.append(f"{where}: db exit code {code}, try {last} exited {ended[last]}")
+        # A try is retried only when it did not succeed.
+        for n in order[:-1]:
+            if ended.get(n) == 0:
+                problems.append(f"{where}: try {n} exited 0, yet try {last} followed")
         if task == "b" and code != 0:
             problems.append(f"{run_id}/b: final exit {code}")
         if task == "b" and tries < 2:

@@ -7,11 +7,18 @@ and keeps it while the test checks, one after the other, that:
    5 s a store wait used to take on the loop) and says "store": "busy";
 2. a trigger answers 503 with a Retry-After header, and nothing is made;
 3. a try that ends under the lock (its task waits for a file the test
-   creates then) has its end recorded once the lock is released: the run
-   succeeds with one try, and /health says "store": "ok" again.
+   creates then) has its end kept durably while the store cannot record
+   it, and recorded once the lock is released: the run succeeds with one
+   try and exit code 0, and /health says "store": "ok" again. Under the
+   try supervisor (the default where cgroup v2 is writable) the durable
+   copy is the supervisor's journal <state>.supervisor: the try's end
+   ("E ... exit 0") is in it under the lock and not yet forgotten ("F"),
+   which comes only once dagd has committed the end. Under per-try shims
+   (no writable cgroup v2) it is the shim's <try>.exit file.
 Every answer in 1 and 2 arrives while the lock is still held: the test
 releases it only after them. The same trigger made after the release is
-accepted.
+accepted. At the end the supervisor, with no daemon and no try left,
+leaves by itself.
 SPDX-License-Identifier: MIT"""
 import json
 import os
@@ -47,6 +54,38 @@ def until(fn, seconds, what):
         time.sleep(0.05)
     print("timed out waiting for", what)
     return None
+
+
+def journal(path, base):
+    """What the try supervisor's journal says of the try whose files are
+    at base: {"starts": how many S lines, "ends": [(how, code)], "forgotten":
+    whether an F line came}, the lines matched through the try's seq."""
+    seqs = set()
+    info = {"starts": 0, "ends": [], "forgotten": False}
+    try:
+        lines = open(path).read().split("\n")
+    except OSError:
+        return info
+    for line in lines:
+        f = line.split("\t")
+        if f[0] == "S" and len(f) == 5 and f[4] == base:
+            seqs.add(f[1])
+            info["starts"] += 1
+        elif f[0] == "E" and len(f) == 5 and f[1] in seqs:
+            info["ends"].append((f[2], int(f[3])))
+        elif f[0] == "F" and len(f) == 2 and f[1] in seqs:
+            info["forgotten"] = True
+    return info
+
+
+def supervisor_pid(state):
+    """The live try supervisor's pid for state, or None."""
+    try:
+        pid = int(open(state + ".supervisor.lock").read().split()[0])
+        cmdline = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if b"supervise" in cmdline else None
 
 
 def request(port, method, path, body=None, timeout=2.0):
@@ -137,10 +176,23 @@ def main():
         st, headers, doc = request(port, "POST", "/api/v1/dags/quick/dagRuns", {"dag_run_id": "q1"})
         check(st == 503 and headers.get("retry-after", "").isdigit(),
               f"trigger under the lock: {st} {headers.get('retry-after')} {doc}")
-        # 3. The try ends while the lock is held.
+        # 3. The try ends while the lock is held: its end is kept durably
+        # (the supervisor's journal, or the shim's exit file) and not
+        # recorded in the store.
         open(go, "w").close()
-        exit_file = os.path.join(work, "logs", "wait", "r1", "w", "1.exit")
-        check(until(lambda: os.path.exists(exit_file), 15, "the try's exit record"), "w ended under the lock")
+        base = os.path.join(work, "logs", "wait", "r1", "w", "1")
+        journal_path = state + ".supervisor"
+        supervised = "tries start under the supervisor of" in open(log_path).read()
+        if supervised:
+            kept = until(lambda: journal(journal_path, base)["ends"], 15, "the try's end in the journal")
+            check(kept, "w ended under the lock: its end is in the supervisor's journal")
+            j = journal(journal_path, base)
+            check(j["starts"] == 1 and j["ends"] == [("exit", 0)] and not j["forgotten"],
+                  f"under the lock the journal holds w's one start and its end (exit 0), not forgotten: {j}")
+        else:
+            exit_file = base + ".exit"
+            check(until(lambda: os.path.exists(exit_file), 15, "the try's exit record"),
+                  "w ended under the lock: its shim wrote its exit record")
         st, _, doc = request(port, "GET", "/health")
         check(st == 200 and doc and doc.get("store") == "busy", f"/health after the try ended: {st} {doc}")
         doc = task_w()
@@ -153,7 +205,16 @@ def main():
         check(until(lambda: (request(port, "GET", run)[2] or {}).get("state") == "success", 15, "r1 success"),
               "wait/r1 succeeds once the lock is released")
         doc = task_w()
-        check(doc.get("state") == "success" and doc.get("try_number") == 1, f"w after the release: {doc}")
+        check(doc.get("state") == "success" and doc.get("try_number") == 1 and doc.get("exit_code") == 0,
+              f"w after the release: {doc}")
+        row = sqlite3.connect(state).execute(
+            "SELECT ti.state, ti.try_number, ti.exit_code FROM task_instance ti JOIN dag_run r ON r.id = ti.run_pk"
+            " WHERE r.dag_id = 'wait' AND r.run_id = 'r1' AND ti.task_id = 'w'").fetchone()
+        check(row == ("success", 1, 0), f"the db has w's end: {row}")
+        if supervised:
+            # Recorded: dagd tells the supervisor, which forgets the end.
+            check(until(lambda: journal(journal_path, base)["forgotten"], 15, "the journal's forget"),
+                  f"the journal forgets w's end once it is recorded: {journal(journal_path, base)}")
         check(until(lambda: (request(port, "GET", "/health")[2] or {}).get("store") == "ok", 15, "store ok"),
               "/health says the store is ok again")
         st, _, doc = request(port, "GET", "/api/v1/dags/quick/dagRuns/q1")
@@ -169,10 +230,20 @@ def main():
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        # No daemon and no try: the supervisor leaves (killed if it does not,
+        # so that the test leaves nothing behind).
+        check(until(lambda: supervisor_pid(state) is None, 15, "the supervisor to leave"),
+              "the try supervisor leaves once dagd has stopped")
+        left = supervisor_pid(state)
+        if left is not None:
+            os.kill(left, 9)
         log.close()
         if failures:
             print("---- dagd log ----")
             print(open(log_path).read()[-4000:])
+            if os.path.exists(state + ".supervisor"):
+                print("---- the supervisor's journal ----")
+                print(open(state + ".supervisor").read()[-4000:])
         shutil.rmtree(work, ignore_errors=True)
     print(f"{passed} passed, {len(failures)} failed")
     sys.exit(1 if failures else 0)
