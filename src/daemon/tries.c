@@ -171,7 +171,8 @@ static void try_finished(running_try *rt, const dagd_try_result *r, double ended
   int rc = dagd_engine_try_end(d->engine, &end, now, &x, &err);
   dagd_buf_close(&text);
   if (rc < 0) {
-    /* The try's end is in its exit file, so it is never lost: a busy
+    /* The try's end is kept by the supervisor until it is forgotten
+     * (or is in the shim's exit file), so it is never lost: a busy
      * store reads it again later (end_retry); any other failure stopped
      * the daemon, and the next start re-adopts the try. */
     if (err.code != DAGD_ETIMEDOUT)

@@ -11,6 +11,8 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 passed=0
 failed=0
+out=
+rc=0
 
 # run CMD...: sets $out (stdout+stderr) and $rc.
 run() {

@@ -40,7 +40,7 @@ state_is() { [ "$(ti_field "$1" "$2" "$3" state)" = "$4" ]; }
 sup_pid() {
   local p
   p=$(head -1 "$WORK/dagd.db.supervisor.lock" 2>/dev/null)
-  [ -n "$p" ] && tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q ' supervise ' && echo "$p"
+  [ -n "$p" ] && tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -q ' supervise ' && echo "$p"
 }
 gone() { ! kill -0 "$1" 2>/dev/null; }
 listening() { [ "$(grep -c "listening on" "$WORK/dagd.log" 2>/dev/null || echo 0)" -ge "$1" ]; }
