@@ -79,13 +79,20 @@ json_t *dagd_command_context(const dagd_try_info *info) {
   return ctx;
 }
 
-/* Renders one field's text; the error names the task and field. */
+json_t *dagd__command_ctx(builder *b) {
+  if (b->ctx == NULL) b->ctx = dagd_command_context(b->info);
+  return b->ctx;
+}
+
+/* Renders one field's text; the error names the task and field. Text
+ * without an expression is taken as it is, with no context made. */
 char *dagd__command_render(builder *b, const char *field, const char *text, bool quoted) {
   dagd_buf out;
   dagd_err sub;
   dagd_buf_init(&out);
   dagd_err_init(&sub);
-  if (dagd_template_render(text, b->ctx, quoted ? &b->quoted : &b->plain, &out, &sub) < 0) {
+  const json_t *ctx = strstr(text, "{{") ? dagd__command_ctx(b) : NULL;
+  if (dagd_template_render(text, ctx, quoted ? &b->quoted : &b->plain, &out, &sub) < 0) {
     dagd_err_set(b->err, sub.code, "task \"%s\" field %s: %s", b->info->task->id, field, sub.msg);
     dagd_buf_close(&out);
     return NULL;
@@ -240,7 +247,7 @@ static int in_process_argv(builder *b, strv *argv, char *const *task_env) {
     return -1;
   }
   json_t *spec = json_pack("{s:s, s:o, s:O, s:s, s:s, s:s, s:i, s:O}", "operator", dagd__command_operator_name(info),
-                           "config", config, "context", b->ctx, "dag_id", info->dag->id, "task_id", info->task->id,
+                           "config", config, "context", dagd__command_ctx(b), "dag_id", info->dag->id, "task_id", info->task->id,
                            "fileloc", info->dag->fileloc ? info->dag->fileloc : "", "try_number", info->try_number,
                            "extra", info->extra ? info->extra : json_null());
   if (dagd__command_on_kubernetes(info)) {
@@ -382,7 +389,6 @@ int dagd_command_build(const dagd_try_info *info, dagd_command *out, dagd_err *e
     out->no_process = true;
     return 0;
   }
-  b.ctx = dagd_command_context(info);
   strv argv, env;
   memset(&argv, 0, sizeof(argv));
   memset(&env, 0, sizeof(env));

@@ -20,7 +20,7 @@ void dagd__strv_free(char **v);
 
 typedef struct builder {
   const dagd_try_info *info;
-  json_t *ctx;
+  json_t *ctx; /* the templates' context, made at the first template (dagd__command_ctx) */
   dagd_template_opts plain, quoted;
   dagd_command *out;
   dagd_err *err;
@@ -29,6 +29,8 @@ typedef struct builder {
   size_t image_literal; /* and of its image (a registry's host/repository) */
 } builder;
 
+/* The templates' context, made when first needed: most fields hold none. */
+json_t *dagd__command_ctx(builder *b);
 /* Renders one field's text; the error names the task and field. */
 char *dagd__command_render(builder *b, const char *field, const char *text, bool quoted);
 int dagd__command_push_rendered(builder *b, strv *v, const char *field, const char *text);

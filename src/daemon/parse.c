@@ -48,6 +48,7 @@ struct parse_child {
   uv_process_t proc;
   uv_pipe_t out;
   dagd_buf buf;
+  size_t scanned; /* bytes of buf known to hold no newline */
   size_t *idx; /* child's file k -> parse index */
   size_t n;
   int open_handles;
@@ -168,19 +169,22 @@ static void on_eof(daemon_parse *p, parse_child *c) {
   go_on(p);
 }
 
-/* Feeds bytes from the child: complete lines are answers. */
+/* Feeds bytes from the child: complete lines are answers. A big DAG's
+ * line comes in many reads: only the new bytes are searched. */
 static void feed(daemon_parse *p, parse_child *c, const char *data, size_t len) {
   dagd_buf_append(&c->buf, data, len);
   size_t start = 0;
-  for (size_t i = 0; i < c->buf.len; i++) {
-    if (c->buf.data[i] != '\n') continue;
+  const char *nl;
+  while (c->scanned < c->buf.len && (nl = memchr(c->buf.data + c->scanned, '\n', c->buf.len - c->scanned)) != NULL) {
+    size_t i = (size_t)(nl - c->buf.data);
     if (p && p->child == c && !p->finished) on_line(p, c->buf.data + start, i - start);
-    start = i + 1;
+    start = c->scanned = i + 1;
   }
   if (start > 0) {
     memmove(c->buf.data, c->buf.data + start, c->buf.len - start);
     c->buf.len -= start;
   }
+  c->scanned = c->buf.len;
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
