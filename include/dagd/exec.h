@@ -37,6 +37,11 @@ typedef struct dagd_try_paths {
 void dagd_try_paths_init(dagd_try_paths *p, const char *base);
 void dagd_try_paths_close(dagd_try_paths *p);
 
+/* Makes the folders above base (0700) that are missing: 0 or -errno. */
+int dagd_try_make_folder(const char *base);
+/* Writes the run's conf to <base>.conf.json (0600, $DAGD_CONF_FILE). */
+int dagd_try_write_conf(const char *base, const char *conf, struct dagd_err *err);
+
 /* Writes the exit record atomically (temp file + rename): the outcome's
  * line ("exit N", "signal N", "vanished"), then "ended SECONDS.MICROS", the
  * time of the write. */
@@ -109,6 +114,10 @@ typedef struct dagd_exec_spec {
   /* Track the try's processes as the shim's descendants only, even where
    * a cgroup of its own could be made (config try_cgroups = false). */
   bool no_cgroup;
+  /* The run's conf, written to <base>.conf.json (0600) before the task
+   * starts, by the process that starts it (the supervisor's child, off
+   * the daemon's loop); NULL: no file. The try's folder is made too. */
+  const char *conf;
 } dagd_exec_spec;
 
 /* shim_path is the dagd binary to run as shim (and as supervisor). */

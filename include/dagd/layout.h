@@ -12,6 +12,7 @@
 #define DAGD_TRY_PID_SUFFIX ".pid"
 #define DAGD_TRY_EXIT_SUFFIX ".exit"
 #define DAGD_TRY_OUT_SUFFIX ".out"
+#define DAGD_TRY_CONF_SUFFIX ".conf.json"
 /* A run's own notifications log: <run dir>/run.notify.log. */
 #define DAGD_RUN_NOTIFY_LOG_SUFFIX ".notify.log"
 

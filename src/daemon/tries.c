@@ -34,34 +34,14 @@ char *daemon_try_base(const daemon_t *d, const char *dag_id, const char *run_id,
 }
 
 /* mkdir -p of the folder holding base, mode 0700. */
-static int make_parent_dirs(const char *base) {
-  char *p = dagd_strdup(base);
-  char *slash = strrchr(p, '/');
-  int rc = 0;
-  if (slash) *slash = '\0';
-  /* Most tries find every folder above their task's there already: one
-   * mkdir, not one per component of the path. */
-  if (mkdir(p, 0700) == 0 || errno == EEXIST) {
-    free(p);
-    return 0;
-  }
-  for (char *s = p + 1; *s; s++) {
-    if (*s != '/') continue;
-    *s = '\0';
-    if (mkdir(p, 0700) < 0 && errno != EEXIST) rc = -errno;
-    *s = '/';
-  }
-  if (rc == 0 && mkdir(p, 0700) < 0 && errno != EEXIST) rc = -errno;
-  free(p);
-  return rc;
-}
-
 /* Appends a line to the try's log, so the reason a try failed before or
  * after its process is where the user looks. */
 static void log_line(const char *base, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void log_line(const char *base, const char *fmt, ...) {
   char *path = dagd_asprintf("%s" DAGD_TRY_LOG_SUFFIX, base);
   int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0 && errno == ENOENT && dagd_try_make_folder(base) == 0)
+    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   free(path);
   if (fd < 0) return;
   char msg[1024];
@@ -310,12 +290,6 @@ void daemon_try_start(daemon_t *d, const dagd_engine_try *t) {
   const dagd_store_run *run = &t->run;
   const dagd_task *task = t->task;
   running_try *rt = rt_new(d, run->pk, run->dag_id, t->task_id, t->try_number, run->run_id);
-  if (make_parent_dirs(rt->base) < 0) {
-    DAGD_LOG(DAGD_LOG_ERROR, "exec", "cannot create the log folder of %s: %s", rt->base, strerror(errno));
-    dagd_try_result r = {DAGD_TRY_EXITED, 127};
-    try_finished(rt, &r, 0);
-    goto out;
-  }
   if (task == NULL || t->dag == NULL) {
     fail_now(rt, "the task is no longer in the DAG");
     goto out;
@@ -325,7 +299,7 @@ void daemon_try_start(daemon_t *d, const dagd_engine_try *t) {
   if (dagd_op_kind_of(task->op)->needs_state) extra = sensor_extra(d, task);
   char *out_path = dagd_asprintf("%s" DAGD_TRY_OUT_SUFFIX, rt->base);
   char *spec_path = dagd_asprintf("%s.spec.json", rt->base);
-  char *conf_path = dagd_asprintf("%s.conf.json", rt->base);
+  char *conf_path = dagd_asprintf("%s" DAGD_TRY_CONF_SUFFIX, rt->base);
   dagd_try_info info = {
       .dag = t->dag, .task = task, .run_id = run->run_id, .logical_date = run->logical_date,
       .has_interval = run->has_interval, .interval_start = run->interval_start, .interval_end = run->interval_end,
@@ -334,16 +308,15 @@ void daemon_try_start(daemon_t *d, const dagd_engine_try *t) {
       .extra = extra, .executor = d->cfg.executor, .conf_path = conf_path,
       .secret_hosts = d->cfg.secret_hosts, .n_secret_hosts = d->cfg.n_secret_hosts};
   int rc = dagd_command_build(&info, &cmd, &err);
-  /* The whole conf, whatever its size, in the try's own file ($DAGD_CONF_FILE). */
-  if (rc == 0 && !cmd.no_process) {
-    const char *conf = run->conf ? run->conf : "{}";
-    rc = dagd_fs_write_private(conf_path, conf, strlen(conf), &err);
-  }
   free(conf_path);
   free(out_path);
   if (rc == 0) secrets = try_secrets(d, &cmd, &own_secrets);
-  if (rc == 0 && cmd.spec && write_spec(spec_path, cmd.spec, secrets) < 0) {
-    rc = dagd_err_set(&err, DAGD_EIO, "cannot write %s: %s", spec_path, strerror(errno));
+  if (rc == 0 && cmd.spec) {
+    int made = dagd_try_make_folder(rt->base);
+    if (made < 0)
+      rc = dagd_err_set(&err, DAGD_EIO, "cannot create the log folder of %s: %s", rt->base, strerror(-made));
+    else if (write_spec(spec_path, cmd.spec, secrets) < 0)
+      rc = dagd_err_set(&err, DAGD_EIO, "cannot write %s: %s", spec_path, strerror(errno));
   }
   free(spec_path);
   if (rc < 0) {
@@ -369,7 +342,8 @@ void daemon_try_start(daemon_t *d, const dagd_engine_try *t) {
   }
   dagd_exec_spec spec = {.base = rt->base, .argv = cmd.argv, .env = cmd.env, .cwd = cmd.cwd,
                          .secrets = (const char *const *)secrets->values, .input = cmd.spec,
-                         .grace_ms = KILL_GRACE_MS, .no_cgroup = !d->cfg.try_cgroups};
+                         .grace_ms = KILL_GRACE_MS, .no_cgroup = !d->cfg.try_cgroups,
+                         .conf = run->conf ? run->conf : "{}"}; /* the whole conf, whatever its size ($DAGD_CONF_FILE) */
   if (dagd_exec_start(d->tries.exec, &spec, on_try_done, rt, &rt->exec, &err) < 0) {
     fail_now(rt, err.msg);
     goto out;
@@ -400,7 +374,7 @@ int daemon_tries_adopt(daemon_t *d) {
     running_try *rt = rt_new(d, t->run.pk, t->run.dag_id, t->task_id, t->try_number, t->run.run_id);
     /* A try recorded just before a crash may never have got its folder:
      * make it, so that its "vanished" record can be written. */
-    make_parent_dirs(rt->base);
+    dagd_try_make_folder(rt->base);
     dagd_exec_adopt(d->tries.exec, rt->base, on_try_done, rt, &rt->exec, &err);
     rt->started = t->start_date;
     rt->pool = dagd_strdup(t->task && t->task->pool ? t->task->pool : "default");

@@ -438,7 +438,7 @@ bool dagd__sup_start(dagd_exec *ex, dagd_exec_try *t, const dagd_exec_spec *spec
   dagd_buf b;
   dagd_buf_init(&b);
   dagd_sup_encode_start(&b, spec->base, spec->cwd, spec->argv, spec->env, spec->secrets, spec->grace_ms,
-                        spec->input != NULL);
+                        spec->input != NULL, spec->conf);
   char type = 'S';
   if (b.len > DAGD_SUP_INLINE_MAX) {
     int body = dagd_memory_file("dagd-start", b.data, b.len);

@@ -468,13 +468,34 @@ static int run_deadlines(sup *s) {
 
 /* --- starting a try --- */
 
-/* The task, in the child: its own process group, output to the log,
- * $DAGD_OUTPUT made 0600, its input, its folder; then the command. */
+/* The try's folder and its conf file: false (errno set) when they
+ * cannot be made, said on the supervisor's stderr (the daemon's log). */
+static bool make_try_files(const dagd_sup_start *st) {
+  int made = dagd_try_make_folder(st->base);
+  if (made < 0) {
+    say("cannot create the log folder of %s: %s", st->base, strerror(-made));
+    errno = -made;
+    return false;
+  }
+  dagd_err err;
+  dagd_err_init(&err);
+  if (st->conf && dagd_try_write_conf(st->base, st->conf, &err) < 0) {
+    say("%s%s", err.msg, "");
+    errno = err.cause ? err.cause : EIO;
+    return false;
+  }
+  return true;
+}
+
+/* The task, in the child: its own process group, its folder and conf
+ * (unless made already), output to the log, $DAGD_OUTPUT made 0600, its
+ * input, its working folder; then the command. */
 static void child_run(const dagd_sup_start *st, const dagd_try_paths *paths, int stdin_fd, int pipe_fd) {
   setpgid(0, 0);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
+  if (pipe_fd < 0 && !make_try_files(st)) _exit(127);
   int log = pipe_fd >= 0 ? pipe_fd : open(paths->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (log < 0) {
     say("cannot open %s: %s", paths->log, strerror(errno));
@@ -544,7 +565,7 @@ static void start_try(sup *s, sup_conn *c, const dagd_sup_start *st, int stdin_f
   /* Secrets to mask: the output through a pipe, the log written here. */
   int pipefd[2] = {-1, -1}, log_fd = -1;
   if (st->secrets[0]) {
-    log_fd = open(paths.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (make_try_files(st)) log_fd = open(paths.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (log_fd < 0 || pipe2(pipefd, O_CLOEXEC) < 0) {
       say("cannot set up the masked output of %s: %s", st->base, strerror(errno));
       if (log_fd >= 0) close(log_fd);

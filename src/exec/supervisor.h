@@ -20,9 +20,11 @@
  *     'H' u32 version, u32 pid
  *     'E' u8 how, i32 code, f64 ended, base
  *     'U' base
- * A start: u32 grace_ms, u32 argc, u32 envc, u32 n_secrets, u8 has_stdin,
- * then base, cwd ("" for none), argv..., env..., secrets... With
- * has_stdin the task's standard input comes as the first fd of the
+ * A start: u32 grace_ms, u32 argc, u32 envc, u32 n_secrets, u8 flags
+ * (1: stdin, 2: conf), then base, cwd ("" for none), the conf (with flag
+ * 2), argv..., env..., secrets... The try's folder is made and the conf
+ * written to <base>.conf.json before the task runs. With a stdin
+ * the task's standard input comes as the first fd of the
  * packet (SCM_RIGHTS). With secrets the task's output reaches its log
  * through a pipe and each secret in it becomes "***", as under a shim.
  *
@@ -65,12 +67,13 @@ typedef struct dagd_sup_start {
   int grace_ms;
   bool has_stdin;
   const char *base, *cwd;  /* cwd NULL: none */
+  const char *conf;        /* written to <base>.conf.json; NULL: none */
   char **argv, **env;      /* NULL-terminated, allocated */
   char **secrets;          /* NULL-terminated, allocated; empty: no masking */
 } dagd_sup_start;
 
 void dagd_sup_encode_start(dagd_buf *out, const char *base, const char *cwd, char *const *argv, char *const *env,
-                           const char *const *secrets, int grace_ms, bool has_stdin);
+                           const char *const *secrets, int grace_ms, bool has_stdin, const char *conf);
 /* false when the packet is not a well-formed start. */
 bool dagd_sup_decode_start(const char *p, size_t len, dagd_sup_start *out);
 void dagd_sup_start_close(dagd_sup_start *s);

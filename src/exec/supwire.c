@@ -32,8 +32,11 @@ size_t dagd_sup_socket_name(int lock_fd, char *out, size_t size) {
 static void put_u32(dagd_buf *b, uint32_t v) { dagd_buf_append(b, &v, sizeof(v)); }
 static void put_str(dagd_buf *b, const char *s) { dagd_buf_append(b, s ? s : "", strlen(s ? s : "") + 1); }
 
+/* The start's flags byte. */
+enum { START_STDIN = 1, START_CONF = 2 };
+
 void dagd_sup_encode_start(dagd_buf *out, const char *base, const char *cwd, char *const *argv, char *const *env,
-                           const char *const *secrets, int grace_ms, bool has_stdin) {
+                           const char *const *secrets, int grace_ms, bool has_stdin, const char *conf) {
   uint32_t argc = 0, envc = 0, nsec = 0;
   while (argv[argc]) argc++;
   while (env && env[envc]) envc++;
@@ -43,9 +46,10 @@ void dagd_sup_encode_start(dagd_buf *out, const char *base, const char *cwd, cha
   put_u32(out, argc);
   put_u32(out, envc);
   put_u32(out, nsec);
-  dagd_buf_putc(out, has_stdin ? 1 : 0);
+  dagd_buf_putc(out, (char)((has_stdin ? START_STDIN : 0) | (conf ? START_CONF : 0)));
   put_str(out, base);
   put_str(out, cwd);
+  if (conf) put_str(out, conf);
   for (uint32_t i = 0; i < argc; i++) put_str(out, argv[i]);
   for (uint32_t i = 0; i < envc; i++) put_str(out, env[i]);
   for (uint32_t i = 0; i < nsec; i++) put_str(out, secrets[i]);
@@ -85,11 +89,15 @@ bool dagd_sup_decode_start(const char *p, size_t len, dagd_sup_start *out) {
   memcpy(&envc, p + 9, 4);
   memcpy(&nsec, p + 13, 4);
   out->grace_ms = (int)grace;
-  out->has_stdin = p[17] != 0;
+  unsigned flags = (unsigned char)p[17];
+  out->has_stdin = flags & START_STDIN;
   size_t at = 18;
   out->base = take_str(p, len, &at);
   out->cwd = take_str(p, len, &at);
-  if (out->base == NULL || out->base[0] == '\0' || out->cwd == NULL || argc == 0 || grace > 86400000u) return false;
+  if (out->base == NULL || out->base[0] == '\0' || out->cwd == NULL || argc == 0 || grace > 86400000u ||
+      (flags & ~(START_STDIN | START_CONF)))
+    return false;
+  if ((flags & START_CONF) && (out->conf = take_str(p, len, &at)) == NULL) return false;
   if (out->cwd[0] == '\0') out->cwd = NULL;
   if (!take_strs(p, len, &at, argc, &out->argv)) return false;
   if (!take_strs(p, len, &at, envc, &out->env) || !take_strs(p, len, &at, nsec, &out->secrets) || at != len) {

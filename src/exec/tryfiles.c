@@ -32,6 +32,50 @@ void dagd_try_paths_close(dagd_try_paths *p) {
   memset(p, 0, sizeof(*p));
 }
 
+int dagd_try_make_folder(const char *base) {
+  char *p = dagd_strdup(base);
+  char *slash = strrchr(p, '/');
+  int rc = 0;
+  if (slash) *slash = '\0';
+  /* Most tries find every folder above their task's there already: one
+   * mkdir, not one per component of the path. */
+  if (slash == NULL || mkdir(p, 0700) == 0 || errno == EEXIST) {
+    free(p);
+    return 0;
+  }
+  for (char *s = p + 1; *s; s++) {
+    if (*s != '/') continue;
+    *s = '\0';
+    if (mkdir(p, 0700) < 0 && errno != EEXIST) rc = -errno;
+    *s = '/';
+  }
+  if (rc == 0 && mkdir(p, 0700) < 0 && errno != EEXIST) rc = -errno;
+  free(p);
+  return rc;
+}
+
+int dagd_try_write_conf(const char *base, const char *conf, dagd_err *err) {
+  char *path = dagd_asprintf("%s" DAGD_TRY_CONF_SUFFIX, base);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  size_t len = strlen(conf), off = 0;
+  if (fd >= 0 && fchmod(fd, 0600) == 0) {
+    while (off < len) {
+      ssize_t n = write(fd, conf + off, len - off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      off += (size_t)n;
+    }
+  }
+  int e = off == len && fd >= 0 ? 0 : (errno ? errno : ENOSPC);
+  if (fd >= 0 && close(fd) < 0 && e == 0) e = errno;
+  if (e) {
+    dagd_err_set(err, DAGD_EIO, "cannot write %s: %s", path, strerror(e));
+    if (err) err->cause = e;
+  }
+  free(path);
+  return e ? DAGD_EIO : 0;
+}
+
 /* The record's text: the outcome's line, then "ended SECONDS.MICROS". */
 static int format_end(const dagd_try_result *r, char *text, size_t size) {
   int n = 0;

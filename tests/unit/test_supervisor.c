@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -75,10 +76,11 @@ static void test_start_round_trip(void **state) {
   dagd_buf b;
   dagd_buf_init(&b);
   const char *secrets[] = {"s3cret", NULL};
-  dagd_sup_encode_start(&b, "/l/d/r/t/1", "/work dir", argv, env, secrets, 2500, true);
+  dagd_sup_encode_start(&b, "/l/d/r/t/1", "/work dir", argv, env, secrets, 2500, true, "{\"k\": 1}");
   dagd_sup_start st;
   assert_true(dagd_sup_decode_start(b.data, b.len, &st));
   assert_string_equal(st.base, "/l/d/r/t/1");
+  assert_string_equal(st.conf, "{\"k\": 1}");
   assert_string_equal(st.cwd, "/work dir");
   assert_int_equal(st.grace_ms, 2500);
   assert_true(st.has_stdin);
@@ -95,9 +97,10 @@ static void test_start_round_trip(void **state) {
   assert_false(dagd_sup_decode_start(b.data, b.len, &st));
   /* No cwd and no environment. */
   dagd_buf_reset(&b);
-  dagd_sup_encode_start(&b, "/b", NULL, argv, NULL, NULL, 0, false);
+  dagd_sup_encode_start(&b, "/b", NULL, argv, NULL, NULL, 0, false, NULL);
   assert_true(dagd_sup_decode_start(b.data, b.len, &st));
   assert_null(st.cwd);
+  assert_null(st.conf);
   assert_null(st.env[0]);
   assert_null(st.secrets[0]);
   assert_false(st.has_stdin);
@@ -226,9 +229,11 @@ static void test_supervised_end_kept_until_forgotten(void **state) {
     close_exec(&f, ex);
   } else {
     assert_true(dagd_exec_supervised(ex));
-    char *base = dagd_asprintf("%s/t1", f.dir);
-    char *argv[] = {"sh", "-c", "echo out; exit 3", NULL};
-    dagd_exec_spec spec = {.base = base, .argv = argv, .env = environ, .cwd = f.dir};
+    /* The try's folders are missing: the supervisor makes them (0700)
+     * and writes the conf (0600) before the task runs. */
+    char *base = dagd_asprintf("%s/d/r/t1/1", f.dir);
+    char *argv[] = {"sh", "-c", "cat d/r/t1/1.conf.json; exit 3", NULL};
+    dagd_exec_spec spec = {.base = base, .argv = argv, .env = environ, .cwd = f.dir, .conf = "{\"k\": 1}"};
     double before = (double)time(NULL);
     assert_int_equal(dagd_exec_start(ex, &spec, on_done, &f, NULL, &err), 0);
     wait_done(&f);
@@ -238,12 +243,28 @@ static void test_supervised_end_kept_until_forgotten(void **state) {
     char *pid = dagd_asprintf("%s.pid", base);
     struct stat st;
     assert_int_equal(stat(pid, &st), -1); /* no shim, no pid record */
+    char *folder = dagd_asprintf("%s/d/r/t1", f.dir), *conf = dagd_asprintf("%s.conf.json", base);
+    assert_int_equal(stat(folder, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    assert_int_equal(stat(conf, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    char *log1 = dagd_asprintf("%s.log", base);
+    FILE *l1 = fopen(log1, "r");
+    assert_non_null(l1);
+    char seen[64] = "";
+    seen[fread(seen, 1, sizeof(seen) - 1, l1)] = '\0';
+    fclose(l1);
+    assert_string_equal(seen, "{\"k\": 1}"); /* written before the task ran */
+    free(log1);
+    free(conf);
+    free(folder);
     /* Output to mask: through the supervisor's pipe, every secret "***",
      * also one split across two writes. */
-    char *base2 = dagd_asprintf("%s/t2", f.dir);
+    char *base2 = dagd_asprintf("%s/m/t2/1", f.dir); /* its folder made by the supervisor itself */
     char *argv2[] = {"sh", "-c", "printf 'pw=hun'; sleep 0.05; echo 'ter2 done'; echo hunter2 >&2", NULL};
     const char *secrets[] = {"hunter2", NULL};
-    dagd_exec_spec spec2 = {.base = base2, .argv = argv2, .env = environ, .cwd = f.dir, .secrets = secrets};
+    dagd_exec_spec spec2 = {.base = base2, .argv = argv2, .env = environ, .cwd = f.dir, .secrets = secrets,
+                            .conf = "{}"};
     f.done = 0;
     assert_int_equal(dagd_exec_start(ex, &spec2, on_done, &f, NULL, &err), 0);
     wait_done(&f);
@@ -284,8 +305,15 @@ static void test_supervised_end_kept_until_forgotten(void **state) {
     free(base);
   }
   uv_close((uv_handle_t *)&f.guard, NULL);
-  /* The supervisor leaves once no daemon is connected: reap it. */
   uv_run(&f.loop, UV_RUN_DEFAULT);
+  /* The supervisors leave once no daemon is connected (a closed exec no
+   * longer watches them): reap them, with a deadline. */
+  for (int waited = 0; waited < 1000; waited++) {
+    pid_t gone = waitpid(-1, NULL, WNOHANG);
+    if (gone < 0) break; /* no child left */
+    if (gone == 0) usleep(10000);
+  }
+  assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
   assert_int_equal(uv_loop_close(&f.loop), 0);
   assert_int_equal(dagd_fs_remove_tree_within("/tmp", f.dir, NULL), 0);
   free(f.state);
