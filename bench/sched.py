@@ -428,7 +428,7 @@ def main():
     print(f"throughput: {n} `true` tasks, seconds (best / median of {runs}; snakemake {snk_runs} run),"
           " ratio = dagd / make, median over median")
     print("| shape | -j | make | ninja | snakemake | dagd | dagd/make | best/best | dagd/ninja "
-          "| CPU ms/task: make / dagd daemon + shims and tasks |")
+          "| CPU ms/task: make / dagd daemon + supervisor (or shims) and tasks |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     summary = {"tasks": n, "runs": runs, "throughput": {}, "overhead_ms": {}, "idle": idle}
     for shape in ("wide", "chain"):
@@ -455,9 +455,9 @@ def main():
     print("| | p50 | p90 | p99 | max |")
     print("|---|---|---|---|---|")
     rows = [("dagd, end to end", ovh["dagd"]["e2e"]),
-            ("  task exits -> dagd records it (shim, exit file, SIGCHLD, commit)", ovh["dagd"]["notice"]),
+            ("  task exits -> dagd records it (its report from the supervisor or shim, commit)", ovh["dagd"]["notice"]),
             ("  recorded -> next try recorded as starting (pass start)", ovh["dagd"]["decide"]),
-            ("  recorded starting -> process runs (pass, commit, mkdir, shim, fork, exec)", ovh["dagd"]["launch"]),
+            ("  recorded starting -> process runs (pass, commit, start, clone or shim, exec)", ovh["dagd"]["launch"]),
             ("make -j2", ovh["make"]), ("ninja -j2", ovh["ninja"])]
     for name, xs in rows:
         if not xs:

@@ -315,7 +315,7 @@ static int build_env(builder *b, strv *env) {
       size_t klen = (size_t)(eq - *p);
       bool overridden = false;
       for (size_t i = 0; i < own.n && !overridden; i++)
-        overridden = strncmp(own.v[i], *p, klen + 1) == 0;
+        overridden = own.v[i][0] == (*p)[0] && strncmp(own.v[i], *p, klen + 1) == 0;
       if (!overridden) dagd__strv_push(env, dagd_strdup(*p));
     }
   }

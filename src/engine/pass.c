@@ -427,6 +427,9 @@ static int start_picked(pass *p) {
     if (!p->cand[i].picked) continue;
     const candidate_ref *ref = &p->cref[p->cand[i].tag];
     dagd_store_ti *ti = ref->ti;
+    /* Outputs come only from a try's end: an instance never started
+     * before (no try, no poke) has none to clear. */
+    bool started_before = ti->try_number > 0 || ti->start_date != 0;
     ti->state = DAGD_TI_RUNNING;
     ti->try_number++;
     ti->start_date = p->now;
@@ -437,7 +440,7 @@ static int start_picked(pass *p) {
     rc = dagd_store_ti_update(e->store, ti, p->err);
     /* A new try starts with no outputs: a branch's choice or a gate's
      * metrics come from the try that succeeds, not an earlier one. */
-    if (rc == 0) rc = dagd_store_output_clear(e->store, ti->run_pk, ti->task_id, p->err);
+    if (rc == 0 && started_before) rc = dagd_store_output_clear(e->store, ti->run_pk, ti->task_id, p->err);
     dagd_engine_try *s = &a->starts[a->n_starts++];
     *s = (dagd_engine_try){.dag = e->dags[p->cand[i].dag_slot].dag, .task = ref->task,
                            .task_id = dagd_strdup(ti->task_id), .try_number = ti->try_number,

@@ -212,10 +212,33 @@ bad:
                       s ? s : "(null)");
 }
 
+/* Writes v as exactly n digits (v < 10^n). */
+static char *put_digits(char *o, int v, int n) {
+  for (int i = n - 1; i >= 0; i--, v /= 10) o[i] = (char)('0' + v % 10);
+  return o + n;
+}
+
 void dagd_time_format_utc(int64_t t, char *out) {
   dagd_tm tm;
   dagd_epoch_to_tm(t, &tm);
-  snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.year, tm.mon, tm.mday, tm.hour, tm.min, tm.sec);
+  if (tm.year < 0 || tm.year > 9999) {
+    snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.year, tm.mon, tm.mday, tm.hour, tm.min, tm.sec);
+    return;
+  }
+  /* Once per try and more: by hand, not through printf. */
+  char *o = put_digits(out, tm.year, 4);
+  *o++ = '-';
+  o = put_digits(o, tm.mon, 2);
+  *o++ = '-';
+  o = put_digits(o, tm.mday, 2);
+  *o++ = 'T';
+  o = put_digits(o, tm.hour, 2);
+  *o++ = ':';
+  o = put_digits(o, tm.min, 2);
+  *o++ = ':';
+  o = put_digits(o, tm.sec, 2);
+  *o++ = 'Z';
+  *o = '\0';
 }
 
 void dagd_time_format_offset(int64_t t, int32_t offset, char *out) {
