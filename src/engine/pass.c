@@ -101,6 +101,71 @@ static void add_candidate(pass *p, size_t di, size_t run, const dagd_task *task,
   p->cref[i] = (candidate_ref){run, ti, task};
 }
 
+/* The first scheduled instances of one pool in one run, best first
+ * (weight, then task order): the order the pick takes them in. */
+typedef struct pool_best {
+  size_t pool, n;
+  size_t *t; /* task indexes */
+} pool_best;
+
+static int by_index(const void *a, const void *b) {
+  size_t x = *(const size_t *)a, y = *(const size_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The scheduled instances of run ri that may start in this pass. The pick
+ * takes candidates in order (weight, then run, then task order), and
+ * those of one run and one pool share every limit, the global one too:
+ * past the first `free` of them (free: the slots not in flight) none can
+ * be taken. Only those become candidates, so a wide layer with a slot or
+ * two free costs a scan at each pass, not a heap of thousands. An earlier
+ * try still winding down (cleared meanwhile) holds its task instance back
+ * until it ends: never two tries at once. */
+static void add_candidates(pass *p, size_t di, size_t ri, const dagd_dag *dag, run_cache *c,
+                           const dagd_sched_ti *tis) {
+  dagd_engine *e = p->e;
+  int free_slots = e->parallelism - (int)e->in_flight;
+  if (free_slots <= 0) return;
+  size_t limit = (size_t)free_slots, n_g = 0, last_g = 0, kept = 0;
+  pool_best *g = NULL;
+  const char *last_name = NULL;
+  for (size_t t = 0; t < dag->n_tasks; t++) {
+    if (tis[t].state != DAGD_TI_SCHEDULED) continue;
+    const dagd_task *task = dag->tasks[t];
+    const char *name = task->pool ? task->pool : "default";
+    size_t k = last_g;
+    if (name != last_name) {
+      size_t ps = pool_slot(p, name);
+      for (k = 0; k < n_g && g[k].pool != ps; k++) {
+      }
+      if (k == n_g) {
+        g = dagd_realloc(g, (n_g + 1) * sizeof(*g));
+        g[n_g++] = (pool_best){.pool = ps, .t = dagd_malloc(limit * sizeof(size_t))};
+      }
+      last_name = name;
+      last_g = k;
+    }
+    pool_best *b = &g[k];
+    if (b->n == limit && task->weight <= dag->tasks[b->t[b->n - 1]]->weight) continue; /* never reached */
+    if (dagd__flight_busy(e, p->runs[ri].pk, task->id)) continue;
+    size_t at = b->n < limit ? b->n++ : limit - 1;
+    for (; at > 0 && task->weight > dag->tasks[b->t[at - 1]]->weight; at--) b->t[at] = b->t[at - 1];
+    b->t[at] = t;
+  }
+  for (size_t k = 0; k < n_g; k++) kept += g[k].n;
+  size_t *order = dagd_malloc((kept ? kept : 1) * sizeof(size_t));
+  kept = 0;
+  for (size_t k = 0; k < n_g; k++) {
+    for (size_t i = 0; i < g[k].n; i++) order[kept++] = g[k].t[i];
+    free(g[k].t);
+  }
+  free(g);
+  /* In task order, as the pick breaks ties. */
+  qsort(order, kept, sizeof(size_t), by_index);
+  for (size_t i = 0; i < kept; i++) add_candidate(p, di, ri, dag->tasks[order[i]], c->row_of[order[i]]);
+  free(order);
+}
+
 static int create_scheduled(pass *p, engine_dag *x, const dagd_interval *iv) {
   char run_id[64];
   dagd_sched_run_id(DAGD_RUN_SCHEDULED, iv->start, run_id);
@@ -334,11 +399,7 @@ static int advance_run(pass *p, size_t ri) {
     rc = end_run(p, x, run, state, tis);
     goto out;
   }
-  /* An earlier try still winding down (cleared meanwhile) holds its
-   * task instance back until it ends: never two tries at once. */
-  for (size_t t = 0; t < dag->n_tasks; t++)
-    if (tis[t].state == DAGD_TI_SCHEDULED && !dagd__flight_busy(e, run->pk, dag->tasks[t]->id))
-      add_candidate(p, di, ri, dag->tasks[t], c->row_of[t]);
+  add_candidates(p, di, ri, dag, c, tis);
 out:
   free(tis);
   return rc;

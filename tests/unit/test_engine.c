@@ -4,6 +4,8 @@
  * or failure, never a retry: the task is not known any more); no new try
  * starts, nothing is decided for the run, which keeps its state for the
  * API to mark or clear; and when the file comes back, the run goes on.
+ * And with fewer free slots than scheduled instances, the pass starts the
+ * heaviest first (priority weight, then task order), as a slot frees.
  * SPDX-License-Identifier: MIT */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -123,9 +125,89 @@ static void test_removed_dag_lets_tries_finish(void **state) {
   assert_int_equal(system(cmd), 0);
 }
 
+/* Starts one pass at `at` and checks which tasks it started, in order. */
+static void expect_starts(dagd_engine *e, double at, const char *const *want, size_t n_want, char started[][8]) {
+  dagd_engine_actions act;
+  dagd_engine_actions_init(&act);
+  dagd_err err;
+  dagd_err_init(&err);
+  assert_int_equal(dagd_engine_pass(e, at, &act, &err), 0);
+  assert_int_equal(act.n_starts, n_want);
+  for (size_t i = 0; i < n_want; i++) {
+    int found = 0;
+    for (size_t j = 0; j < act.n_starts; j++) found |= strcmp(act.starts[j].task_id, want[i]) == 0;
+    assert_true(found);
+    snprintf(started[i], 8, "%s", want[i]);
+  }
+  dagd_engine_actions_close(&act);
+}
+
+static void end_ok(dagd_engine *e, int64_t run_pk, const char *task, double at) {
+  dagd_engine_end end = {.run_pk = run_pk, .task_id = task, .try_number = 1, .result = {.how = DAGD_TRY_EXITED}};
+  dagd_engine_ended ended;
+  dagd_err err;
+  dagd_err_init(&err);
+  assert_int_equal(dagd_engine_try_end(e, &end, at, &ended, &err), 0);
+  dagd_engine_ended_close(&ended);
+}
+
+static void test_few_slots_heaviest_first(void **state) {
+  (void)state;
+  char dir[] = "/tmp/dagd-engine-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char path[128];
+  snprintf(path, sizeof(path), "%s/wide.lua", dir);
+  FILE *fp = fopen(path, "w");
+  fputs("local dagd = require 'dagd'\n"
+        "local d = dagd.dag { id = 'wide' }\n"
+        "d:shell { id = 'a', cmd = 'true', priority_weight = 1 }\n"
+        "d:shell { id = 'b', cmd = 'true', priority_weight = 5 }\n"
+        "d:shell { id = 'c', cmd = 'true', priority_weight = 1 }\n"
+        "d:shell { id = 'd', cmd = 'true', priority_weight = 9 }\n"
+        "d:shell { id = 'e', cmd = 'true', priority_weight = 5 }\n",
+        fp);
+  fclose(fp);
+  dagd_load_opts opts;
+  dagd_load_opts_default(&opts);
+  dagd_dagbag bag;
+  dagd_dagbag_init(&bag);
+  assert_int_equal(dagd_lua_load_file(path, &opts, &bag), 0);
+  snprintf(path, sizeof(path), "%s/state.db", dir);
+  dagd_err err;
+  dagd_err_init(&err);
+  dagd_store *st;
+  assert_int_equal(dagd_store_open(path, &st, &err), 0);
+  dagd_engine_opts eo = {.parallelism = 2, .seed = 1};
+  dagd_engine *e = dagd_engine_new(st, &eo);
+  assert_int_equal(dagd_engine_set_dags(e, (const dagd_dag *const *)bag.dags, bag.n_dags, &err), 0);
+  dagd_store_run run = {.dag_id = "wide", .run_id = "r", .run_type = DAGD_RUN_MANUAL, .logical_date = (int64_t)NOW,
+                        .conf = "{}", .state = DAGD_RUN_QUEUED, .queued_at = NOW};
+  assert_int_equal(dagd_store_begin(st, &err), 0);
+  assert_int_equal(dagd_store_run_create(st, bag.dags[0], &run, &err), 0);
+  assert_int_equal(dagd_store_commit(st, &err), 0);
+  char started[2][8];
+  /* Two slots: d (9), then b (5, before e by task order). */
+  expect_starts(e, NOW, (const char *[]){"d", "b"}, 2, started);
+  /* d ends: one slot, e (5) before a and c (1). */
+  end_ok(e, run.pk, "d", NOW + 1);
+  expect_starts(e, NOW + 1, (const char *[]){"e"}, 1, started);
+  /* b ends: a, by task order among equals. */
+  end_ok(e, run.pk, "b", NOW + 2);
+  expect_starts(e, NOW + 2, (const char *[]){"a"}, 1, started);
+  /* Nothing frees: nothing starts. */
+  expect_starts(e, NOW + 3, NULL, 0, started);
+  dagd_engine_free(e);
+  dagd_store_close(st);
+  dagd_dagbag_close(&bag);
+  char cmd[96];
+  snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_removed_dag_lets_tries_finish),
+      cmocka_unit_test(test_few_slots_heaviest_first),
   };
   return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
 }
