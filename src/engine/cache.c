@@ -19,6 +19,7 @@ static void entry_free(run_cache *c) {
   dagd_sched_view_close(&c->view);
   dagd_store_ti_list_clear(&c->rows);
   free(c->row_of);
+  free(c->tis);
   free(c);
 }
 
@@ -89,6 +90,7 @@ run_cache *dagd__cache_get(dagd_engine *e, const dagd_dag *dag, int64_t pk, dagd
     c->pk = pk;
     c->dag = dag;
     c->row_of = dagd_calloc(dag->n_tasks ? dag->n_tasks : 1, sizeof(*c->row_of));
+    c->tis = dagd_calloc(dag->n_tasks ? dag->n_tasks : 1, sizeof(*c->tis));
     dagd_sched_view_init(&c->view, dag->n_tasks);
     bool inserted;
     if (load_rows(e, dag, c, &inserted, err) < 0) {
@@ -108,12 +110,13 @@ run_cache *dagd__cache_get(dagd_engine *e, const dagd_dag *dag, int64_t pk, dagd
   return NULL;
 }
 
+void dagd__cache_ti(const dagd_store_ti *row, dagd_sched_ti *ti) {
+  *ti = (dagd_sched_ti){.state = row->state, .try_number = row->try_number, .max_tries = row->max_tries,
+                        .next_try_at = row->next_try_at};
+}
+
 void dagd__cache_tis(const run_cache *c, dagd_sched_ti *tis) {
-  for (size_t t = 0; t < c->dag->n_tasks; t++) {
-    const dagd_store_ti *row = c->row_of[t];
-    tis[t] = (dagd_sched_ti){.state = row->state, .try_number = row->try_number, .max_tries = row->max_tries,
-                             .next_try_at = row->next_try_at};
-  }
+  for (size_t t = 0; t < c->dag->n_tasks; t++) dagd__cache_ti(c->row_of[t], &tis[t]);
 }
 
 int dagd_engine_verify(dagd_engine *e, dagd_err *err) {

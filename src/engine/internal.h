@@ -12,6 +12,7 @@
 typedef struct engine_dag {
   const dagd_dag *dag;
   bool paused;        /* the store's flag, read at each pass's start */
+  bool any_sla;       /* a task of it has an sla: the passes look for misses */
   bool plan;          /* plan at the next pass, whatever next_due says */
   bool has_next;      /* next_due is known: an interval not yet created */
   bool blocked;       /* next_due has come, but max_active_runs holds it */
@@ -32,6 +33,7 @@ typedef struct run_cache {
   const dagd_dag *dag;
   dagd_store_ti_list rows;
   dagd_store_ti **row_of;   /* per task index of dag */
+  dagd_sched_ti *tis;       /* a pass's scratch, per task index: made once */
   dagd_sched_view view;     /* what the last evaluation left: the next
                              * one looks only at what changed since */
   struct run_cache *next;
@@ -79,6 +81,8 @@ double dagd__engine_jitter(dagd_engine *e);
  * of the DAG. In the caller's transaction. NULL with err set on failure. */
 run_cache *dagd__cache_get(dagd_engine *e, const dagd_dag *dag, int64_t pk, dagd_err *err);
 void dagd__cache_drop(dagd_engine *e, int64_t pk);
+/* One row's scheduling state. */
+void dagd__cache_ti(const dagd_store_ti *row, dagd_sched_ti *ti);
 /* The scheduler's view of the cached rows (tis: one per task of c->dag). */
 void dagd__cache_tis(const run_cache *c, dagd_sched_ti *tis);
 /* Drops the cached runs of a DAG (NULL: every run). */

@@ -356,22 +356,24 @@ static int advance_run(pass *p, size_t ri) {
   }
   run_cache *c = dagd__cache_get(e, dag, run->pk, p->err);
   if (c == NULL) return p->err->code;
-  /* Running tries end outside the pass: read those rows again. */
+  /* Running tries end outside the pass: read those rows again, in the
+   * same sweep of the rows that takes their states for the evaluation. */
+  dagd_sched_ti *tis = c->tis;
+  int rc = 0;
   for (size_t t = 0; t < dag->n_tasks; t++) {
     dagd_store_ti *row = c->row_of[t];
-    if (row->state != DAGD_TI_RUNNING && row->state != DAGD_TI_QUEUED) continue;
-    dagd_store_ti fresh;
-    int got = dagd_store_ti_get(e->store, run->pk, row->task_id, &fresh, p->err);
-    if (got == DAGD_ENOENT)
-      return dagd_err_set(p->err, DAGD_ENOENT, "run #%lld lost its task instance \"%s\"", (long long)run->pk,
+    if (row->state == DAGD_TI_RUNNING || row->state == DAGD_TI_QUEUED) {
+      dagd_store_ti fresh;
+      int got = dagd_store_ti_get(e->store, run->pk, row->task_id, &fresh, p->err);
+      if (got == DAGD_ENOENT)
+        rc = dagd_err_set(p->err, DAGD_ENOENT, "run #%lld lost its task instance \"%s\"", (long long)run->pk,
                           row->task_id);
-    if (got < 0) return got;
-    dagd_store_ti_clear(row);
-    *row = fresh;
+      if (got < 0) return got == DAGD_ENOENT ? rc : got;
+      dagd_store_ti_clear(row);
+      *row = fresh;
+    }
+    dagd__cache_ti(row, &tis[t]);
   }
-  dagd_sched_ti *tis = dagd_calloc(dag->n_tasks ? dag->n_tasks : 1, sizeof(*tis));
-  int rc = 0;
-  dagd__cache_tis(c, tis);
   for (size_t t = 0; t < dag->n_tasks; t++) {
     if (tis[t].state == DAGD_TI_RUNNING) {
       dagd_engine_try proto = {.dag = dag, .task = dag->tasks[t], .run = *run};
@@ -393,7 +395,7 @@ static int advance_run(pass *p, size_t ri) {
     if (row->state == DAGD_TI_SKIPPED || row->state == DAGD_TI_UPSTREAM_FAILED) row->end_date = p->now;
     if ((rc = dagd_store_ti_update(e->store, row, p->err)) < 0) goto out;
   }
-  if (!e->draining && (rc = check_sla(p, dag, run, tis)) < 0) goto out;
+  if (!e->draining && x->any_sla && (rc = check_sla(p, dag, run, tis)) < 0) goto out;
   if (any_changed || state != DAGD_RUN_RUNNING) changed_run(p, run->pk);
   if (state != DAGD_RUN_RUNNING) {
     rc = end_run(p, x, run, state, tis);
@@ -401,7 +403,6 @@ static int advance_run(pass *p, size_t ri) {
   }
   add_candidates(p, di, ri, dag, c, tis);
 out:
-  free(tis);
   return rc;
 }
 
