@@ -107,6 +107,8 @@ typedef struct dagd_sched_view {
   bool *due;        /* per task: to look at (an upstream changed) */
   int *seen;        /* per task: the state as last synced, -1 unknown */
   size_t done_upto; /* every task before it was finished when looked at */
+  size_t settled;   /* every task before this position in topological order
+                     * is finished and seen: nothing there is looked at */
 } dagd_sched_view;
 
 /* Every task due, nothing seen. Close with dagd_sched_view_close. */
@@ -117,6 +119,10 @@ void dagd_sched_view_close(dagd_sched_view *v);
  * the view saw are due. Call before each evaluation; what the
  * evaluation itself changes, the view sees as it goes. */
 void dagd_sched_view_sync(const dagd_dag *dag, const dagd_sched_ti *tis, dagd_sched_view *v);
+/* After the states a pass decided are recorded: moves v->settled past the
+ * finished tasks at its head, so that the next pass starts there (a
+ * chain's pass costs what is left of it, not its whole length). */
+void dagd_sched_view_settle(const dagd_dag *dag, const dagd_sched_ti *tis, dagd_sched_view *v);
 /* dagd_sched_evaluate through a view (NULL: every task). Its states must
  * only have moved forward since the view began: a task that finished
  * stays finished (a clear makes a new view). */

@@ -108,6 +108,12 @@ typedef struct pool_best {
   size_t *t; /* task indexes */
 } pool_best;
 
+/* Whether task a comes before task b in the pick's order within a run. */
+static bool ahead(const dagd_dag *dag, size_t a, size_t b) {
+  int64_t wa = dag->tasks[a]->weight, wb = dag->tasks[b]->weight;
+  return wa != wb ? wa > wb : a < b;
+}
+
 static int by_index(const void *a, const void *b) {
   size_t x = *(const size_t *)a, y = *(const size_t *)b;
   return x < y ? -1 : x > y;
@@ -129,7 +135,8 @@ static void add_candidates(pass *p, size_t di, size_t ri, const dagd_dag *dag, r
   size_t limit = (size_t)free_slots, n_g = 0, last_g = 0, kept = 0;
   pool_best *g = NULL;
   const char *last_name = NULL;
-  for (size_t t = 0; t < dag->n_tasks; t++) {
+  for (size_t k0 = c->view.settled; k0 < dag->n_tasks; k0++) {
+    size_t t = dag->topo[k0];
     if (tis[t].state != DAGD_TI_SCHEDULED) continue;
     const dagd_task *task = dag->tasks[t];
     const char *name = task->pool ? task->pool : "default";
@@ -146,10 +153,10 @@ static void add_candidates(pass *p, size_t di, size_t ri, const dagd_dag *dag, r
       last_g = k;
     }
     pool_best *b = &g[k];
-    if (b->n == limit && task->weight <= dag->tasks[b->t[b->n - 1]]->weight) continue; /* never reached */
+    if (b->n == limit && !ahead(dag, t, b->t[b->n - 1])) continue; /* never reached */
     if (dagd__flight_busy(e, p->runs[ri].pk, task->id)) continue;
     size_t at = b->n < limit ? b->n++ : limit - 1;
-    for (; at > 0 && task->weight > dag->tasks[b->t[at - 1]]->weight; at--) b->t[at] = b->t[at - 1];
+    for (; at > 0 && ahead(dag, t, b->t[at - 1]); at--) b->t[at] = b->t[at - 1];
     b->t[at] = t;
   }
   for (size_t k = 0; k < n_g; k++) kept += g[k].n;
@@ -357,10 +364,15 @@ static int advance_run(pass *p, size_t ri) {
   run_cache *c = dagd__cache_get(e, dag, run->pk, p->err);
   if (c == NULL) return p->err->code;
   /* Running tries end outside the pass: read those rows again, in the
-   * same sweep of the rows that takes their states for the evaluation. */
+   * same sweep of the rows that takes their states for the evaluation.
+   * Every sweep starts past the settled head of the run (finished and
+   * seen, in topological order): those tasks cannot change while the run
+   * is cached, and their states stay in tis from the passes before. */
   dagd_sched_ti *tis = c->tis;
+  const size_t *topo = dag->topo, from = c->view.settled;
   int rc = 0;
-  for (size_t t = 0; t < dag->n_tasks; t++) {
+  for (size_t k = from; k < dag->n_tasks; k++) {
+    size_t t = topo[k];
     dagd_store_ti *row = c->row_of[t];
     if (row->state == DAGD_TI_RUNNING || row->state == DAGD_TI_QUEUED) {
       dagd_store_ti fresh;
@@ -374,7 +386,8 @@ static int advance_run(pass *p, size_t ri) {
     }
     dagd__cache_ti(row, &tis[t]);
   }
-  for (size_t t = 0; t < dag->n_tasks; t++) {
+  for (size_t k = from; k < dag->n_tasks; k++) {
+    size_t t = topo[k];
     if (tis[t].state == DAGD_TI_RUNNING) {
       dagd_engine_try proto = {.dag = dag, .task = dag->tasks[t], .run = *run};
       check_timeout(p, &proto, c->row_of[t]);
@@ -387,7 +400,8 @@ static int advance_run(pass *p, size_t ri) {
   dagd_run_state state = dagd_sched_evaluate_view(dag, tis, &c->view, p->now, &wake);
   if (!e->draining) wake_at(p, wake);
   bool any_changed = false;
-  for (size_t t = 0; t < dag->n_tasks; t++) {
+  for (size_t k = from; k < dag->n_tasks; k++) {
+    size_t t = topo[k];
     if (!tis[t].changed) continue;
     any_changed = true;
     dagd_store_ti *row = c->row_of[t];
@@ -395,6 +409,7 @@ static int advance_run(pass *p, size_t ri) {
     if (row->state == DAGD_TI_SKIPPED || row->state == DAGD_TI_UPSTREAM_FAILED) row->end_date = p->now;
     if ((rc = dagd_store_ti_update(e->store, row, p->err)) < 0) goto out;
   }
+  dagd_sched_view_settle(dag, tis, &c->view);
   if (!e->draining && x->any_sla && (rc = check_sla(p, dag, run, tis)) < 0) goto out;
   if (any_changed || state != DAGD_RUN_RUNNING) changed_run(p, run->pk);
   if (state != DAGD_RUN_RUNNING) {

@@ -52,7 +52,7 @@ static void decided(const dagd_dag *dag, size_t i, dagd_sched_ti *ti, dagd_ti_st
 dagd_run_state dagd_sched_evaluate_view(const dagd_dag *dag, dagd_sched_ti *tis, dagd_sched_view *v, double now,
                                         double *wake) {
   *wake = 0;
-  for (size_t k = 0; k < dag->n_tasks; k++) {
+  for (size_t k = v ? v->settled : 0; k < dag->n_tasks; k++) {
     size_t i = dag->topo[k];
     dagd_sched_ti *ti = &tis[i];
     if (ti->state == DAGD_TI_UP_FOR_RETRY || ti->state == DAGD_TI_UP_FOR_RESCHEDULE) {
@@ -119,6 +119,15 @@ void dagd_sched_view_init(dagd_sched_view *v, size_t n_tasks) {
     v->seen[i] = -1;
   }
   v->done_upto = 0;
+  v->settled = 0;
+}
+
+void dagd_sched_view_settle(const dagd_dag *dag, const dagd_sched_ti *tis, dagd_sched_view *v) {
+  while (v->settled < dag->n_tasks) {
+    size_t i = dag->topo[v->settled];
+    if (!dagd_ti_state_finished(tis[i].state) || v->seen[i] != (int)tis[i].state) break;
+    v->settled++;
+  }
 }
 
 void dagd_sched_view_close(dagd_sched_view *v) {
@@ -128,7 +137,8 @@ void dagd_sched_view_close(dagd_sched_view *v) {
 }
 
 void dagd_sched_view_sync(const dagd_dag *dag, const dagd_sched_ti *tis, dagd_sched_view *v) {
-  for (size_t i = 0; i < dag->n_tasks; i++) {
+  for (size_t k = v->settled; k < dag->n_tasks; k++) {
+    size_t i = dag->topo[k];
     if (v->seen[i] == (int)tis[i].state) continue;
     v->seen[i] = (int)tis[i].state;
     mark_downstream(dag->tasks[i], v);
