@@ -109,6 +109,9 @@ typedef struct dagd_sched_view {
   size_t done_upto; /* every task before it was finished when looked at */
   size_t settled;   /* every task before this position in topological order
                      * is finished and seen: nothing there is looked at */
+  size_t hi;        /* every task from this position on waits (none) and is
+                     * not due: nothing there is looked at either */
+  size_t *pos;      /* per task: its topological position (made at first use) */
 } dagd_sched_view;
 
 /* Every task due, nothing seen. Close with dagd_sched_view_close. */
@@ -120,8 +123,9 @@ void dagd_sched_view_close(dagd_sched_view *v);
  * evaluation itself changes, the view sees as it goes. */
 void dagd_sched_view_sync(const dagd_dag *dag, const dagd_sched_ti *tis, dagd_sched_view *v);
 /* After the states a pass decided are recorded: moves v->settled past the
- * finished tasks at its head, so that the next pass starts there (a
- * chain's pass costs what is left of it, not its whole length). */
+ * finished tasks at its head and v->hi back over the waiting ones at its
+ * tail, so that the next pass looks only between (a chain's pass costs
+ * the few tasks at its front, not its length). */
 void dagd_sched_view_settle(const dagd_dag *dag, const dagd_sched_ti *tis, dagd_sched_view *v);
 /* dagd_sched_evaluate through a view (NULL: every task). Its states must
  * only have moved forward since the view began: a task that finished

@@ -135,7 +135,7 @@ static void add_candidates(pass *p, size_t di, size_t ri, const dagd_dag *dag, r
   size_t limit = (size_t)free_slots, n_g = 0, last_g = 0, kept = 0;
   pool_best *g = NULL;
   const char *last_name = NULL;
-  for (size_t k0 = c->view.settled; k0 < dag->n_tasks; k0++) {
+  for (size_t k0 = c->view.settled; k0 < c->view.hi; k0++) {
     size_t t = dag->topo[k0];
     if (tis[t].state != DAGD_TI_SCHEDULED) continue;
     const dagd_task *task = dag->tasks[t];
@@ -365,13 +365,14 @@ static int advance_run(pass *p, size_t ri) {
   if (c == NULL) return p->err->code;
   /* Running tries end outside the pass: read those rows again, in the
    * same sweep of the rows that takes their states for the evaluation.
-   * Every sweep starts past the settled head of the run (finished and
-   * seen, in topological order): those tasks cannot change while the run
-   * is cached, and their states stay in tis from the passes before. */
+   * Every sweep looks only between the settled head of the run (finished
+   * and seen, in topological order) and its waiting tail (nothing due):
+   * those tasks cannot change while the run is cached, and their states
+   * stay in tis from the passes before. */
   dagd_sched_ti *tis = c->tis;
   const size_t *topo = dag->topo, from = c->view.settled;
   int rc = 0;
-  for (size_t k = from; k < dag->n_tasks; k++) {
+  for (size_t k = from; k < c->view.hi; k++) {
     size_t t = topo[k];
     dagd_store_ti *row = c->row_of[t];
     if (row->state == DAGD_TI_RUNNING || row->state == DAGD_TI_QUEUED) {
@@ -386,7 +387,7 @@ static int advance_run(pass *p, size_t ri) {
     }
     dagd__cache_ti(row, &tis[t]);
   }
-  for (size_t k = from; k < dag->n_tasks; k++) {
+  for (size_t k = from; k < c->view.hi; k++) {
     size_t t = topo[k];
     if (tis[t].state == DAGD_TI_RUNNING) {
       dagd_engine_try proto = {.dag = dag, .task = dag->tasks[t], .run = *run};
@@ -400,7 +401,7 @@ static int advance_run(pass *p, size_t ri) {
   dagd_run_state state = dagd_sched_evaluate_view(dag, tis, &c->view, p->now, &wake);
   if (!e->draining) wake_at(p, wake);
   bool any_changed = false;
-  for (size_t k = from; k < dag->n_tasks; k++) {
+  for (size_t k = from; k < c->view.hi; k++) {
     size_t t = topo[k];
     if (!tis[t].changed) continue;
     any_changed = true;

@@ -37,7 +37,17 @@ static void count_upstream(const dagd_task *t, const dagd_sched_ti *tis, dagd_up
 /* Marks for a look the downstream of a task whose state changed. */
 static void mark_downstream(const dagd_task *t, dagd_sched_view *v) {
   if (v == NULL) return;
-  for (size_t d = 0; d < t->n_downstream; d++) v->due[t->downstream[d]] = true;
+  for (size_t d = 0; d < t->n_downstream; d++) {
+    size_t i = t->downstream[d];
+    v->due[i] = true;
+    if (v->pos[i] >= v->hi) v->hi = v->pos[i] + 1;
+  }
+}
+
+static void view_positions(const dagd_dag *dag, dagd_sched_view *v) {
+  if (v->pos) return;
+  v->pos = dagd_malloc((dag->n_tasks ? dag->n_tasks : 1) * sizeof(*v->pos));
+  for (size_t k = 0; k < dag->n_tasks; k++) v->pos[dag->topo[k]] = k;
 }
 
 /* A change the evaluation made: seen by the view (its downstream come
@@ -52,7 +62,9 @@ static void decided(const dagd_dag *dag, size_t i, dagd_sched_ti *ti, dagd_ti_st
 dagd_run_state dagd_sched_evaluate_view(const dagd_dag *dag, dagd_sched_ti *tis, dagd_sched_view *v, double now,
                                         double *wake) {
   *wake = 0;
-  for (size_t k = v ? v->settled : 0; k < dag->n_tasks; k++) {
+  if (v) view_positions(dag, v);
+  /* v->hi grows as decisions make later tasks due. */
+  for (size_t k = v ? v->settled : 0; k < (v ? v->hi : dag->n_tasks); k++) {
     size_t i = dag->topo[k];
     dagd_sched_ti *ti = &tis[i];
     if (ti->state == DAGD_TI_UP_FOR_RETRY || ti->state == DAGD_TI_UP_FOR_RESCHEDULE) {
@@ -120,6 +132,8 @@ void dagd_sched_view_init(dagd_sched_view *v, size_t n_tasks) {
   }
   v->done_upto = 0;
   v->settled = 0;
+  v->hi = n_tasks;
+  v->pos = NULL;
 }
 
 void dagd_sched_view_settle(const dagd_dag *dag, const dagd_sched_ti *tis, dagd_sched_view *v) {
@@ -128,16 +142,24 @@ void dagd_sched_view_settle(const dagd_dag *dag, const dagd_sched_ti *tis, dagd_
     if (!dagd_ti_state_finished(tis[i].state) || v->seen[i] != (int)tis[i].state) break;
     v->settled++;
   }
+  if (v->hi < v->settled) v->hi = v->settled;
+  while (v->hi > v->settled) {
+    size_t i = dag->topo[v->hi - 1];
+    if (tis[i].state != DAGD_TI_NONE || v->due[i] || v->seen[i] != (int)DAGD_TI_NONE) break;
+    v->hi--;
+  }
 }
 
 void dagd_sched_view_close(dagd_sched_view *v) {
   free(v->due);
   free(v->seen);
+  free(v->pos);
   memset(v, 0, sizeof(*v));
 }
 
 void dagd_sched_view_sync(const dagd_dag *dag, const dagd_sched_ti *tis, dagd_sched_view *v) {
-  for (size_t k = v->settled; k < dag->n_tasks; k++) {
+  view_positions(dag, v);
+  for (size_t k = v->settled; k < v->hi; k++) {
     size_t i = dag->topo[k];
     if (v->seen[i] == (int)tis[i].state) continue;
     v->seen[i] = (int)tis[i].state;
