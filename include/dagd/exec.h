@@ -37,6 +37,9 @@ typedef struct dagd_try_paths {
 void dagd_try_paths_init(dagd_try_paths *p, const char *base);
 void dagd_try_paths_close(dagd_try_paths *p);
 
+/* Writes all of p to fd (a try's log, its conf): 0, or -1 with errno
+ * set (a full disk: the caller decides what it loses). */
+int dagd_try_write_all(int fd, const char *p, size_t len);
 /* Makes the folders above base (0700) that are missing: 0 or -errno. */
 int dagd_try_make_folder(const char *base);
 /* Writes the run's conf to <base>.conf.json (0600, $DAGD_CONF_FILE). */

@@ -91,15 +91,6 @@ static void read_mask(int fd, dagd_mask *m) {
   dagd_buf_close(&all);
 }
 
-static void write_all(int fd, const char *p, size_t len) {
-  while (len > 0) {
-    ssize_t n = write(fd, p, len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return; /* a full disk loses output, never the try */
-    p += n;
-    len -= (size_t)n;
-  }
-}
 
 static long now_ms(void) {
   struct timespec ts;
@@ -234,7 +225,7 @@ static bool relay_some(int in, int log, dagd_mask *m, dagd_buf *out) {
   if (n <= 0) return false;
   dagd_buf_reset(out);
   dagd_mask_feed(m, chunk, (size_t)n, out);
-  write_all(log, out->data, out->len);
+  dagd_try_write_all(log, out->data, out->len); /* a full disk loses output, never the try */
   explicit_bzero(chunk, (size_t)n);
   return true;
 }
@@ -291,7 +282,7 @@ static void supervise(shim_try *t, int sigfd, int in, int log, dagd_mask *m, lon
   if (in >= 0) close(in);
   dagd_buf_reset(&out);
   dagd_mask_end(m, &out);
-  write_all(log, out.data, out.len);
+  dagd_try_write_all(log, out.data, out.len);
   if (out.data) explicit_bzero(out.data, out.cap);
   dagd_buf_close(&out);
 }

@@ -214,15 +214,6 @@ static void timed_del(sup *s, sup_try *t) {
   t->tprev = t->tnext = NULL;
 }
 
-static void write_all(int fd, const char *p, size_t len) {
-  while (len > 0) {
-    ssize_t n = write(fd, p, len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return; /* a full disk loses output, never the try */
-    p += n;
-    len -= (size_t)n;
-  }
-}
 
 /* Copies what the task's pipe holds now (at most max_chunks reads) to
  * its log, masked; false at the pipe's end. */
@@ -241,7 +232,7 @@ static bool output_relay(sup_try *t, int max_chunks) {
     }
     dagd_buf_reset(&out);
     dagd_mask_feed(t->mask, chunk, (size_t)n, &out);
-    write_all(t->log_fd, out.data, out.len);
+    dagd_try_write_all(t->log_fd, out.data, out.len); /* a full disk loses output, never the try */
     explicit_bzero(chunk, (size_t)n);
   }
   if (out.data) explicit_bzero(out.data, out.cap);
@@ -263,7 +254,7 @@ static void output_close(sup *s, sup_try *t) {
   dagd_buf out;
   dagd_buf_init(&out);
   dagd_mask_end(t->mask, &out);
-  write_all(t->log_fd, out.data, out.len);
+  dagd_try_write_all(t->log_fd, out.data, out.len);
   if (out.data) explicit_bzero(out.data, out.cap);
   dagd_buf_close(&out);
   dagd_mask_close(t->mask);

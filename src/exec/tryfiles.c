@@ -54,19 +54,24 @@ int dagd_try_make_folder(const char *base) {
   return rc;
 }
 
+int dagd_try_write_all(int fd, const char *p, size_t len) {
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0) errno = ENOSPC;
+      return -1;
+    }
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
 int dagd_try_write_conf(const char *base, const char *conf, dagd_err *err) {
   char *path = dagd_asprintf("%s" DAGD_TRY_CONF_SUFFIX, base);
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  size_t len = strlen(conf), off = 0;
-  if (fd >= 0 && fchmod(fd, 0600) == 0) {
-    while (off < len) {
-      ssize_t n = write(fd, conf + off, len - off);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      off += (size_t)n;
-    }
-  }
-  int e = off == len && fd >= 0 ? 0 : (errno ? errno : ENOSPC);
+  int e = fd >= 0 && fchmod(fd, 0600) == 0 && dagd_try_write_all(fd, conf, strlen(conf)) == 0 ? 0 : (errno ? errno : EIO);
   if (fd >= 0 && close(fd) < 0 && e == 0) e = errno;
   if (e) {
     dagd_err_set(err, DAGD_EIO, "cannot write %s: %s", path, strerror(e));
