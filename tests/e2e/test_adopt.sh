@@ -25,19 +25,12 @@ PY=/usr/bin/python3
 rc=0 out=
 pid= D= mode=
 
-gone() { ! kill -0 "$1" 2>/dev/null; }
-# The live supervisor of scenario dir $1 ("" if none runs).
-sup_pid() {
-  local p
-  p=$(head -1 "$1/dagd.db.supervisor.lock" 2>/dev/null)
-  [ -n "$p" ] && tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -q ' supervise ' && echo "$p"
-}
 # cleanup: dagd; then every try is let end (its marks), the tries of a
 # shim scenario also killed by the pids their shims recorded; a
 # supervisor leaves once its tries are over (else it is killed).
 cleanup() {
   [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
-  local d p f task deadline
+  local d f task
   for d in "$WORK"/supervisor "$WORK"/shim; do
     [ -d "$d/marks" ] && touch "$d/marks/go" "$d/marks/release"
     for f in "$d"/logs/slow/*/*/1.pid; do
@@ -45,26 +38,13 @@ cleanup() {
       task=$(sed -n 's/^task //p' "$f")
       [ -n "$task" ] && kill -9 -- "-$task" 2>/dev/null
     done
-    p=$(sup_pid "$d")
-    if [ -n "$p" ]; then
-      deadline=$((SECONDS + 10))
-      while ! gone "$p" && [ $SECONDS -lt $deadline ]; do sleep 0.05; done
-      gone "$p" || kill -9 "$p" 2>/dev/null
-    fi
+    sup_reap "$d"
   done
   wait 2>/dev/null
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-poll() {
-  local desc=$1 deadline=$((SECONDS + $2))
-  shift 2
-  until "$@"; do
-    [ $SECONDS -lt $deadline ] || { echo "timed out waiting for $desc"; return 1; }
-    sleep 0.05
-  done
-}
 now() { date +%s.%N; }
 ti_field() { # RUN TASK FIELD
   "$DAGCTL" -o json tasks slow "$1" 2>/dev/null | $PY -c 'import json,sys

@@ -26,27 +26,6 @@
 PY=/usr/bin/python3
 rc=0 out=
 pid= D= mode=
-poll() { # DESC SECONDS CMD...: polls CMD with a deadline
-  local desc=$1 deadline=$((SECONDS + $2))
-  shift 2
-  until "$@"; do
-    [ $SECONDS -lt $deadline ] || { echo "timed out waiting for: $desc"; return 1; }
-    sleep 0.05
-  done
-}
-ti_field() { # DAG RUN TASK FIELD
-  "$DAGCTL" -o json tasks "$1" "$2" 2>/dev/null | $PY -c 'import json,sys
-t=[x for x in json.load(sys.stdin)["task_instances"] if x["task_id"] == sys.argv[1]]
-print(t[0].get(sys.argv[2]) if t else "")' "$3" "$4"
-}
-state_is() { [ "$(ti_field "$1" "$2" "$3" state)" = "$4" ]; }
-gone() { ! kill -0 "$1" 2>/dev/null; }
-# The live supervisor of scenario dir $1 ("" if none runs).
-sup_pid() {
-  local p
-  p=$(head -1 "$1/dagd.db.supervisor.lock" 2>/dev/null)
-  [ -n "$p" ] && tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -q ' supervise ' && echo "$p"
-}
 # Whether the supervisor's journal has the end, exit code $2, of try base $1.
 journaled_end() {
   local seq
@@ -66,7 +45,7 @@ umount "$WORK/probe"
 # leaves once its tries are over (else it is killed); then the tmpfs.
 cleanup() {
   [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
-  local d p f task deadline
+  local d f task deadline
   for d in "$WORK"/*/; do
     d=${d%/}
     [ -d "$d/dags" ] || continue
@@ -76,12 +55,7 @@ cleanup() {
       task=$(sed -n 's/^task //p' "$f")
       [ -n "$task" ] && kill -9 -- "-$task" 2>/dev/null
     done
-    p=$(sup_pid "$d")
-    if [ -n "$p" ]; then
-      deadline=$((SECONDS + 10))
-      while ! gone "$p" && [ $SECONDS -lt $deadline ]; do sleep 0.05; done
-      gone "$p" || kill -9 "$p" 2>/dev/null
-    fi
+    sup_reap "$d"
   done
   wait 2>/dev/null
   for d in "$WORK"/*/logs; do

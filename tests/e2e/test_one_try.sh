@@ -23,14 +23,6 @@
 
 PY=/usr/bin/python3
 rc=0 out=
-poll() { # DESC SECONDS CMD...: polls CMD with a deadline
-  local desc=$1 deadline=$((SECONDS + $2))
-  shift 2
-  until "$@"; do
-    [ $SECONDS -lt $deadline ] || { echo "timed out waiting for: $desc"; return 1; }
-    sleep 0.05
-  done
-}
 ti_state() { # DAG RUN TASK
   "$DAGCTL" -o json tasks "$1" "$2" 2>/dev/null | $PY -c 'import json,sys
 t=[x for x in json.load(sys.stdin)["task_instances"] if x["task_id"] == sys.argv[1]]

@@ -22,27 +22,6 @@ rc=0 out=
 pid=
 trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; sup=$(sup_pid); [ -n "$sup" ] && kill -9 "$sup" 2>/dev/null;
       pkill -KILL -f "MARK_$$" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"' EXIT
-poll() { # DESC SECONDS CMD...: polls CMD with a deadline
-  local desc=$1 deadline=$((SECONDS + $2))
-  shift 2
-  until "$@"; do
-    [ $SECONDS -lt $deadline ] || { echo "timed out waiting for: $desc"; return 1; }
-    sleep 0.05
-  done
-}
-ti_field() { # DAG RUN TASK FIELD
-  "$DAGCTL" -o json tasks "$1" "$2" 2>/dev/null | $PY -c 'import json,sys
-t=[x for x in json.load(sys.stdin)["task_instances"] if x["task_id"] == sys.argv[1]]
-print(t[0].get(sys.argv[2]) if t else "")' "$3" "$4"
-}
-state_is() { [ "$(ti_field "$1" "$2" "$3" state)" = "$4" ]; }
-# The live supervisor's pid, from its lock file ("" if none runs).
-sup_pid() {
-  local p
-  p=$(head -1 "$WORK/dagd.db.supervisor.lock" 2>/dev/null)
-  [ -n "$p" ] && tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -q ' supervise ' && echo "$p"
-}
-gone() { ! kill -0 "$1" 2>/dev/null; }
 listening() { [ "$(grep -c "listening on" "$WORK/dagd.log" 2>/dev/null || echo 0)" -ge "$1" ]; }
 start_dagd() { # N: the Nth start
   "$DAGD" --listen 127.0.0.1:0 --dags-folder "$WORK/dags" --state "$WORK/dagd.db" --logs-folder "$WORK/logs" \
