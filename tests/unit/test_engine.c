@@ -25,34 +25,54 @@
 
 #define NOW 1767225600.0 /* 2026-01-01T00:00:00Z */
 
-static void test_removed_dag_lets_tries_finish(void **state) {
-  char dir[] = "/tmp/dagd-engine-XXXXXX";
+/* Writes a DAG file into a new folder (*dir), loads it, and opens a
+ * store and an engine over it, with `parallelism` slots. */
+static dagd_engine *engine_over(char *dir, const char *lua, int parallelism, dagd_dagbag *bag, dagd_store **st) {
   assert_non_null(mkdtemp(dir));
   char path[128];
-  snprintf(path, sizeof(path), "%s/etl.lua", dir);
+  snprintf(path, sizeof(path), "%s/dag.lua", dir);
   FILE *fp = fopen(path, "w");
-  fputs("local dagd = require 'dagd'\n"
-        "local d = dagd.dag { id = 'etl', default_args = { retries = 3 } }\n"
-        "local a = d:shell { id = 'a', cmd = 'true' }\n"
-        "local b = d:shell { id = 'b', cmd = 'true' }\n"
-        "local c = d:shell { id = 'c', cmd = 'true' }\n"
-        "d:chain({ a, b }, c)\n",
-        fp);
+  fputs(lua, fp);
   fclose(fp);
   dagd_load_opts opts;
   dagd_load_opts_default(&opts);
-  dagd_dagbag bag;
-  dagd_dagbag_init(&bag);
-  assert_int_equal(dagd_lua_load_file(path, &opts, &bag), 0);
+  dagd_dagbag_init(bag);
+  assert_int_equal(dagd_lua_load_file(path, &opts, bag), 0);
   snprintf(path, sizeof(path), "%s/state.db", dir);
   dagd_err err;
   dagd_err_init(&err);
+  assert_int_equal(dagd_store_open(path, st, &err), 0);
+  dagd_engine_opts eo = {.parallelism = parallelism, .seed = 1};
+  dagd_engine *e = dagd_engine_new(*st, &eo);
+  assert_int_equal(dagd_engine_set_dags(e, (const dagd_dag *const *)bag->dags, bag->n_dags, &err), 0);
+  return e;
+}
+
+static void engine_close(dagd_engine *e, dagd_store *st, dagd_dagbag *bag, const char *dir) {
+  dagd_engine_free(e);
+  dagd_store_close(st);
+  dagd_dagbag_close(bag);
+  char cmd[96];
+  snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
+static void test_removed_dag_lets_tries_finish(void **state) {
+  (void)state;
+  char dir[] = "/tmp/dagd-engine-XXXXXX";
+  dagd_dagbag bag;
   dagd_store *st;
-  assert_int_equal(dagd_store_open(path, &st, &err), 0);
-  dagd_engine_opts eo = {.parallelism = 1, .seed = 1};
-  dagd_engine *e = dagd_engine_new(st, &eo);
+  dagd_engine *e = engine_over(dir,
+                               "local dagd = require 'dagd'\n"
+                               "local d = dagd.dag { id = 'etl', default_args = { retries = 3 } }\n"
+                               "local a = d:shell { id = 'a', cmd = 'true' }\n"
+                               "local b = d:shell { id = 'b', cmd = 'true' }\n"
+                               "local c = d:shell { id = 'c', cmd = 'true' }\n"
+                               "d:chain({ a, b }, c)\n",
+                               1, &bag, &st);
   const dagd_dag *const *dags = (const dagd_dag *const *)bag.dags;
-  assert_int_equal(dagd_engine_set_dags(e, dags, bag.n_dags, &err), 0);
+  dagd_err err;
+  dagd_err_init(&err);
 
   /* A manual run; one slot, so one of a, b starts. */
   dagd_store_run run = {.dag_id = "etl", .run_id = "r", .run_type = DAGD_RUN_MANUAL, .logical_date = (int64_t)NOW,
@@ -117,12 +137,7 @@ static void test_removed_dag_lets_tries_finish(void **state) {
   dagd_engine_actions_close(&act);
 
   free(started); /* run's strings are literals: nothing to free */
-  dagd_engine_free(e);
-  dagd_store_close(st);
-  dagd_dagbag_close(&bag);
-  char cmd[96];
-  snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-  assert_int_equal(system(cmd), 0);
+  engine_close(e, st, &bag, dir);
 }
 
 /* Starts one pass at `at` and checks which tasks it started, in order. */
@@ -154,32 +169,19 @@ static void end_ok(dagd_engine *e, int64_t run_pk, const char *task, double at) 
 static void test_few_slots_heaviest_first(void **state) {
   (void)state;
   char dir[] = "/tmp/dagd-engine-XXXXXX";
-  assert_non_null(mkdtemp(dir));
-  char path[128];
-  snprintf(path, sizeof(path), "%s/wide.lua", dir);
-  FILE *fp = fopen(path, "w");
-  fputs("local dagd = require 'dagd'\n"
-        "local d = dagd.dag { id = 'wide' }\n"
-        "d:shell { id = 'a', cmd = 'true', priority_weight = 1 }\n"
-        "d:shell { id = 'b', cmd = 'true', priority_weight = 5 }\n"
-        "d:shell { id = 'c', cmd = 'true', priority_weight = 1 }\n"
-        "d:shell { id = 'd', cmd = 'true', priority_weight = 9 }\n"
-        "d:shell { id = 'e', cmd = 'true', priority_weight = 5 }\n",
-        fp);
-  fclose(fp);
-  dagd_load_opts opts;
-  dagd_load_opts_default(&opts);
   dagd_dagbag bag;
-  dagd_dagbag_init(&bag);
-  assert_int_equal(dagd_lua_load_file(path, &opts, &bag), 0);
-  snprintf(path, sizeof(path), "%s/state.db", dir);
+  dagd_store *st;
+  dagd_engine *e = engine_over(dir,
+                               "local dagd = require 'dagd'\n"
+                               "local d = dagd.dag { id = 'wide' }\n"
+                               "d:shell { id = 'a', cmd = 'true', priority_weight = 1 }\n"
+                               "d:shell { id = 'b', cmd = 'true', priority_weight = 5 }\n"
+                               "d:shell { id = 'c', cmd = 'true', priority_weight = 1 }\n"
+                               "d:shell { id = 'd', cmd = 'true', priority_weight = 9 }\n"
+                               "d:shell { id = 'e', cmd = 'true', priority_weight = 5 }\n",
+                               2, &bag, &st);
   dagd_err err;
   dagd_err_init(&err);
-  dagd_store *st;
-  assert_int_equal(dagd_store_open(path, &st, &err), 0);
-  dagd_engine_opts eo = {.parallelism = 2, .seed = 1};
-  dagd_engine *e = dagd_engine_new(st, &eo);
-  assert_int_equal(dagd_engine_set_dags(e, (const dagd_dag *const *)bag.dags, bag.n_dags, &err), 0);
   dagd_store_run run = {.dag_id = "wide", .run_id = "r", .run_type = DAGD_RUN_MANUAL, .logical_date = (int64_t)NOW,
                         .conf = "{}", .state = DAGD_RUN_QUEUED, .queued_at = NOW};
   assert_int_equal(dagd_store_begin(st, &err), 0);
@@ -196,12 +198,7 @@ static void test_few_slots_heaviest_first(void **state) {
   expect_starts(e, NOW + 2, (const char *[]){"a"}, 1, started);
   /* Nothing frees: nothing starts. */
   expect_starts(e, NOW + 3, NULL, 0, started);
-  dagd_engine_free(e);
-  dagd_store_close(st);
-  dagd_dagbag_close(&bag);
-  char cmd[96];
-  snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-  assert_int_equal(system(cmd), 0);
+  engine_close(e, st, &bag, dir);
 }
 
 int main(void) {
