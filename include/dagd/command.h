@@ -48,6 +48,8 @@ typedef struct dagd_try_info {
   const json_t *outputs;       /* {"task": {"key": "value"}} of the run, may be NULL */
   const char *output_path;     /* $DAGD_OUTPUT */
   char *const *environ;        /* the daemon's environment ("K=V", NULL-ended) */
+  const json_t *environ_json;  /* the same as the templates' `env` object, made once by the
+                                * caller (dagd_command_environ_json); NULL: made per try */
   const char *self_path;       /* the dagd binary: operators that run inside it */
   const char *spec_path;       /* where the caller writes dagd_command.spec */
   const json_t *extra;         /* inputs the daemon gathered for the operator (gate baselines), may be NULL */
@@ -58,6 +60,10 @@ typedef struct dagd_try_info {
   dagd_template_secret_cb secret;
   void *secret_data;
 } dagd_try_info;
+
+/* The environment as the templates' `env` object ({"K": "V"}): a caller
+ * that builds many tries makes it once. */
+json_t *dagd_command_environ_json(char *const *environ);
 
 typedef struct dagd_command {
   char **argv;                 /* NULL-terminated */

@@ -67,16 +67,22 @@ json_t *dagd_command_context(const dagd_try_info *info) {
   json_t *conf = info->conf ? json_loads(info->conf, 0, NULL) : NULL;
   json_object_set_new(ctx, "conf", json_is_object(conf) ? conf : (json_decref(conf), json_object()));
   json_object_set_new(ctx, "outputs", info->outputs ? json_deep_copy(info->outputs) : json_object());
+  /* Shared, not copied: templates only read it. */
+  json_object_set_new(ctx, "env", info->environ_json ? json_incref((json_t *)info->environ_json)
+                                                     : dagd_command_environ_json(info->environ));
+  return ctx;
+}
+
+json_t *dagd_command_environ_json(char *const *environ) {
   json_t *env = json_object();
-  for (char *const *p = info->environ; p && *p; p++) {
+  for (char *const *p = environ; p && *p; p++) {
     const char *eq = strchr(*p, '=');
     if (eq == NULL || eq == *p) continue;
     char *key = dagd_strndup(*p, (size_t)(eq - *p));
     json_object_set_new(env, key, json_string(eq + 1));
     free(key);
   }
-  json_object_set_new(ctx, "env", env);
-  return ctx;
+  return env;
 }
 
 json_t *dagd__command_ctx(builder *b) {

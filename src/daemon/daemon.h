@@ -83,6 +83,7 @@ typedef struct daemon_tries {
   dagd_exec *exec;
   char *shim_path;
   char **task_environ;  /* environ without the service manager's variables */
+  json_t *task_environ_json; /* the same, as the templates' `env` */
   running_try *running;
   size_t n_running;
 } daemon_tries;

@@ -16,6 +16,7 @@
 
 #include <uv.h>
 
+#include "dagd/command.h"
 #include "dagd/config.h"
 #include "dagd/cron.h"
 #include "dagd/err.h"
@@ -202,6 +203,7 @@ static int run_daemon(daemon_t *d) {
              "recorded before is known; restore a backup to keep them)",
              d->cfg.state);
   d->tries.task_environ = daemon_task_environ(environ);
+  d->tries.task_environ_json = dagd_command_environ_json(d->tries.task_environ);
   d->tries.shim_path = self_path();
   /* Tries start under dagd-shim when it is installed beside dagd: a
    * small static program is much cheaper to start than dagd itself. */
@@ -255,6 +257,7 @@ static int run_daemon(daemon_t *d) {
   daemon_metrics_free(d);
   free(d->tries.shim_path);
   free(d->tries.task_environ);
+  json_decref(d->tries.task_environ_json);
   DAGD_LOG(DAGD_LOG_INFO, "daemon", "stopped");
   return rc == 0 ? d->exit_code : 1;
 }
