@@ -124,6 +124,7 @@ typedef struct dagd_dag {
   dagd_task **tasks;              /* declaration order */
   size_t n_tasks;
   size_t *topo;                   /* task indices in topological order */
+  size_t *topo_pos;               /* per task index: its position in topo */
   bool finalized;
   /* Internal: open-addressing index of task ids (slot = task index + 1). */
   size_t *id_slots;

@@ -111,7 +111,6 @@ typedef struct dagd_sched_view {
                      * is finished and seen: nothing there is looked at */
   size_t hi;        /* every task from this position on waits (none) and is
                      * not due: nothing there is looked at either */
-  size_t *pos;      /* per task: its topological position (made at first use) */
 } dagd_sched_view;
 
 /* Every task due, nothing seen. Close with dagd_sched_view_close. */

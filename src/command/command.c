@@ -253,7 +253,8 @@ static int in_process_argv(builder *b, strv *argv, char *const *task_env) {
     return -1;
   }
   json_t *spec = json_pack("{s:s, s:o, s:O, s:s, s:s, s:s, s:i, s:O}", "operator", dagd__command_operator_name(info),
-                           "config", config, "context", dagd__command_ctx(b), "dag_id", info->dag->id, "task_id", info->task->id,
+                           "config", config, "context", dagd__command_ctx(b), "dag_id", info->dag->id, "task_id",
+                           info->task->id,
                            "fileloc", info->dag->fileloc ? info->dag->fileloc : "", "try_number", info->try_number,
                            "extra", info->extra ? info->extra : json_null());
   if (dagd__command_on_kubernetes(info)) {

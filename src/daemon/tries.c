@@ -304,7 +304,8 @@ void daemon_try_start(daemon_t *d, const dagd_engine_try *t) {
       .dag = t->dag, .task = task, .run_id = run->run_id, .logical_date = run->logical_date,
       .has_interval = run->has_interval, .interval_start = run->interval_start, .interval_end = run->interval_end,
       .try_number = t->try_number, .conf = run->conf, .outputs = outputs, .output_path = out_path,
-      .environ = d->tries.task_environ, .environ_json = d->tries.task_environ_json, .secret = dagd_command_secret_from_env, .self_path = d->tries.shim_path, .spec_path = "-",
+      .environ = d->tries.task_environ, .environ_json = d->tries.task_environ_json,
+      .secret = dagd_command_secret_from_env, .self_path = d->tries.shim_path, .spec_path = "-",
       .extra = extra, .executor = d->cfg.executor, .conf_path = conf_path,
       .secret_hosts = d->cfg.secret_hosts, .n_secret_hosts = d->cfg.n_secret_hosts};
   int rc = dagd_command_build(&info, &cmd, &err);
@@ -343,7 +344,8 @@ void daemon_try_start(daemon_t *d, const dagd_engine_try *t) {
   dagd_exec_spec spec = {.base = rt->base, .argv = cmd.argv, .env = cmd.env, .cwd = cmd.cwd,
                          .secrets = (const char *const *)secrets->values, .input = cmd.spec,
                          .grace_ms = KILL_GRACE_MS, .no_cgroup = !d->cfg.try_cgroups,
-                         .conf = run->conf ? run->conf : "{}"}; /* the whole conf, whatever its size ($DAGD_CONF_FILE) */
+                         /* the whole conf, whatever its size ($DAGD_CONF_FILE) */
+                         .conf = run->conf ? run->conf : "{}"};
   if (dagd_exec_start(d->tries.exec, &spec, on_try_done, rt, &rt->exec, &err) < 0) {
     fail_now(rt, err.msg);
     goto out;

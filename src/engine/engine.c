@@ -73,7 +73,8 @@ int dagd_engine_set_dags(dagd_engine *e, const dagd_dag *const *dags, size_t n, 
     if (rc == 0) {
       /* Every DAG is planned afresh: its schedule may have changed. */
       entries[i] = (engine_dag){.dag = dags[i], .paused = row.is_paused, .plan = true};
-      for (size_t t = 0; t < dags[i]->n_tasks && !entries[i].any_sla; t++) entries[i].any_sla = dags[i]->tasks[t]->sla > 0;
+      for (size_t t = 0; t < dags[i]->n_tasks && !entries[i].any_sla; t++)
+        entries[i].any_sla = dags[i]->tasks[t]->sla > 0;
       dagd_store_dag_clear(&row);
     }
   }

@@ -215,7 +215,8 @@ int dagd_exec_start(dagd_exec *ex, const dagd_exec_spec *spec, dagd_exec_done_cb
   }
   /* A shim expects the try's folder and conf there. */
   int made = dagd_try_make_folder(spec->base);
-  if (made < 0) return dagd_err_set(err, DAGD_EIO, "cannot create the log folder of %s: %s", spec->base, strerror(-made));
+  if (made < 0)
+    return dagd_err_set(err, DAGD_EIO, "cannot create the log folder of %s: %s", spec->base, strerror(-made));
   if (spec->conf && dagd_try_write_conf(spec->base, spec->conf, err) < 0) return DAGD_EIO;
   int mask_fd = -1, stdin_fd = -1;
   if (spec->secrets && spec->secrets[0] && (mask_fd = secrets_file(spec->secrets)) < 0)

@@ -471,7 +471,7 @@ static bool make_try_files(const dagd_sup_start *st) {
   dagd_err err;
   dagd_err_init(&err);
   if (st->conf && dagd_try_write_conf(st->base, st->conf, &err) < 0) {
-    say("%s%s", err.msg, "");
+    say("%s", err.msg, NULL);
     errno = err.cause ? err.cause : EIO;
     return false;
   }

@@ -71,7 +71,8 @@ int dagd_try_write_all(int fd, const char *p, size_t len) {
 int dagd_try_write_conf(const char *base, const char *conf, dagd_err *err) {
   char *path = dagd_asprintf("%s" DAGD_TRY_CONF_SUFFIX, base);
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  int e = fd >= 0 && fchmod(fd, 0600) == 0 && dagd_try_write_all(fd, conf, strlen(conf)) == 0 ? 0 : (errno ? errno : EIO);
+  bool ok = fd >= 0 && fchmod(fd, 0600) == 0 && dagd_try_write_all(fd, conf, strlen(conf)) == 0;
+  int e = ok ? 0 : (errno ? errno : EIO);
   if (fd >= 0 && close(fd) < 0 && e == 0) e = errno;
   if (e) {
     dagd_err_set(err, DAGD_EIO, "cannot write %s: %s", path, strerror(e));

@@ -82,6 +82,7 @@ void dagd_dag_free(dagd_dag *dag) {
   json_decref(dag->on_success);
   json_decref(dag->on_retry);
   free(dag->topo);
+  free(dag->topo_pos);
   free(dag->id_slots);
   free(dag);
 }
@@ -277,7 +278,9 @@ static int topo_sort(dagd_dag *dag, dagd_err *err) {
   size_t n = dag->n_tasks;
   size_t *indeg = dagd_calloc(n ? n : 1, sizeof(*indeg));
   free(dag->topo);
+  free(dag->topo_pos);
   dag->topo = dagd_malloc((n ? n : 1) * sizeof(*dag->topo));
+  dag->topo_pos = dagd_malloc((n ? n : 1) * sizeof(*dag->topo_pos));
   size_t head = 0, tail = 0;
   for (size_t i = 0; i < n; i++) {
     indeg[i] = dag->tasks[i]->n_upstream;
@@ -288,6 +291,7 @@ static int topo_sort(dagd_dag *dag, dagd_err *err) {
     for (size_t j = 0; j < t->n_downstream; j++)
       if (--indeg[t->downstream[j]] == 0) dag->topo[tail++] = t->downstream[j];
   }
+  for (size_t k = 0; k < tail; k++) dag->topo_pos[dag->topo[k]] = k;
   int rc = 0;
   if (tail < n) rc = report_cycle(dag, indeg, err);
   free(indeg);

@@ -35,19 +35,13 @@ static void count_upstream(const dagd_task *t, const dagd_sched_ti *tis, dagd_up
 }
 
 /* Marks for a look the downstream of a task whose state changed. */
-static void mark_downstream(const dagd_task *t, dagd_sched_view *v) {
+static void mark_downstream(const dagd_task *t, const size_t *pos, dagd_sched_view *v) {
   if (v == NULL) return;
   for (size_t d = 0; d < t->n_downstream; d++) {
     size_t i = t->downstream[d];
     v->due[i] = true;
-    if (v->pos[i] >= v->hi) v->hi = v->pos[i] + 1;
+    if (pos[i] >= v->hi) v->hi = pos[i] + 1;
   }
-}
-
-static void view_positions(const dagd_dag *dag, dagd_sched_view *v) {
-  if (v->pos) return;
-  v->pos = dagd_malloc((dag->n_tasks ? dag->n_tasks : 1) * sizeof(*v->pos));
-  for (size_t k = 0; k < dag->n_tasks; k++) v->pos[dag->topo[k]] = k;
 }
 
 /* A change the evaluation made: seen by the view (its downstream come
@@ -56,13 +50,12 @@ static void decided(const dagd_dag *dag, size_t i, dagd_sched_ti *ti, dagd_ti_st
   set_state(ti, to);
   if (v == NULL) return;
   v->seen[i] = (int)to;
-  mark_downstream(dag->tasks[i], v);
+  mark_downstream(dag->tasks[i], dag->topo_pos, v);
 }
 
 dagd_run_state dagd_sched_evaluate_view(const dagd_dag *dag, dagd_sched_ti *tis, dagd_sched_view *v, double now,
                                         double *wake) {
   *wake = 0;
-  if (v) view_positions(dag, v);
   /* v->hi grows as decisions make later tasks due. */
   for (size_t k = v ? v->settled : 0; k < (v ? v->hi : dag->n_tasks); k++) {
     size_t i = dag->topo[k];
@@ -133,7 +126,6 @@ void dagd_sched_view_init(dagd_sched_view *v, size_t n_tasks) {
   v->done_upto = 0;
   v->settled = 0;
   v->hi = n_tasks;
-  v->pos = NULL;
 }
 
 void dagd_sched_view_settle(const dagd_dag *dag, const dagd_sched_ti *tis, dagd_sched_view *v) {
@@ -153,17 +145,15 @@ void dagd_sched_view_settle(const dagd_dag *dag, const dagd_sched_ti *tis, dagd_
 void dagd_sched_view_close(dagd_sched_view *v) {
   free(v->due);
   free(v->seen);
-  free(v->pos);
   memset(v, 0, sizeof(*v));
 }
 
 void dagd_sched_view_sync(const dagd_dag *dag, const dagd_sched_ti *tis, dagd_sched_view *v) {
-  view_positions(dag, v);
   for (size_t k = v->settled; k < v->hi; k++) {
     size_t i = dag->topo[k];
     if (v->seen[i] == (int)tis[i].state) continue;
     v->seen[i] = (int)tis[i].state;
-    mark_downstream(dag->tasks[i], v);
+    mark_downstream(dag->tasks[i], dag->topo_pos, v);
   }
 }
 
